@@ -1,0 +1,43 @@
+#include "chex/parallel.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "chex/error.h"
+
+namespace chex {
+namespace {
+
+int initial_threads() {
+  for (const char* var : {"CHEX_NUM_THREADS", "OMP_NUM_THREADS"}) {
+    if (const char* text = std::getenv(var)) {
+      char* end = nullptr;
+      long n = std::strtol(text, &end, 10);
+      if (end != text && n > 0) return static_cast<int>(n);
+    }
+  }
+  return omp_get_num_procs();
+}
+
+int& configured_threads() {
+  static int threads = [] {
+    int n = initial_threads();
+    omp_set_num_threads(n);
+    return n;
+  }();
+  return threads;
+}
+
+}  // namespace
+
+int num_threads() { return configured_threads(); }
+
+void set_num_threads(int threads) {
+  CHEX_CHECK(threads > 0, "set_num_threads: the thread count must be positive, got ", threads);
+  configured_threads() = threads;
+  omp_set_num_threads(threads);
+}
+
+}  // namespace chex

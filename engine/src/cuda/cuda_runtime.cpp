@@ -1,0 +1,135 @@
+// The CUDA runtime glue: device discovery, the stream-ordered device allocator, copies.
+// Only the runtime API is used (never the driver API): test binaries must start on machines that
+// have the toolkit but no driver.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <array>
+#include <mutex>
+
+#include "chex/error.h"
+#include "cuda_backend.h"
+#include "cuda_check.h"
+
+namespace chex::cuda {
+namespace {
+
+struct Discovery {
+  int count = 0;
+  std::string reason;
+};
+
+const Discovery& discovery() {
+  static const Discovery d = [] {
+    Discovery result;
+    int count = 0;
+    const cudaError_t status = cudaGetDeviceCount(&count);
+    if (status != cudaSuccess) {
+      // Any error means "no GPU" (error 35, insufficient driver, on our GPU-less machines).
+      result.reason = std::string("cudaGetDeviceCount: ") + cudaGetErrorString(status);
+      cudaGetLastError();  // clear the sticky error
+    } else if (count == 0) {
+      result.reason = "the CUDA runtime reports no devices";
+    }
+    result.count = status == cudaSuccess ? count : 0;
+    return result;
+  }();
+  return d;
+}
+
+// Device memory from CUDA's stream-ordered pool, with the same accounting as the host allocator.
+class CudaPoolAllocator final : public Allocator {
+ public:
+  explicit CudaPoolAllocator(int device) : device_(device) {}
+
+  void* allocate(size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    const size_t size = allocation_size_class(bytes);
+    void* ptr = nullptr;
+    CHEX_CUDA_CHECK(cudaSetDevice(device_));
+    CHEX_CUDA_CHECK(cudaMallocAsync(&ptr, size, stream(device_)));
+    std::lock_guard lock(mutex_);
+    ++stats_.allocations;
+    ++stats_.system_allocations;
+    stats_.current_bytes += size;
+    stats_.reserved_bytes = stats_.current_bytes;
+    stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.current_bytes);
+    return ptr;
+  }
+
+  void deallocate(void* ptr, size_t bytes) override {
+    if (!ptr) return;
+    const size_t size = allocation_size_class(bytes);
+    cudaFreeAsync(ptr, stream(device_));  // no throw from a destructor path
+    std::lock_guard lock(mutex_);
+    stats_.current_bytes -= size;
+    stats_.reserved_bytes = stats_.current_bytes;
+  }
+
+  AllocatorStats stats() const override {
+    std::lock_guard lock(mutex_);
+    return stats_;
+  }
+  void reset_peak() override {
+    std::lock_guard lock(mutex_);
+    stats_.peak_bytes = stats_.current_bytes;
+  }
+  void empty_cache() override {
+    cudaMemPool_t pool;
+    if (cudaDeviceGetDefaultMemPool(&pool, device_) == cudaSuccess) cudaMemPoolTrimTo(pool, 0);
+  }
+  Device device() const override { return Device::cuda(device_); }
+
+ private:
+  int device_;
+  mutable std::mutex mutex_;
+  AllocatorStats stats_;
+};
+
+}  // namespace
+
+cudaStream_t stream(int device) {
+  static std::array<cudaStream_t, 64> streams{};
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  CHEX_CHECK(device >= 0 && device < 64, "CUDA device index out of range: ", device);
+  if (!streams[device]) {
+    CHEX_CUDA_CHECK(cudaSetDevice(device));
+    CHEX_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[device], cudaStreamNonBlocking));
+  }
+  return streams[device];
+}
+
+bool compiled() { return true; }
+int device_count() { return discovery().count; }
+std::string unavailable_reason() { return discovery().reason; }
+
+Allocator& allocator(int device) {
+  static std::array<CudaPoolAllocator*, 64> allocators{};
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  CHEX_CHECK(device >= 0 && device < 64, "CUDA device index out of range: ", device);
+  if (!allocators[device]) allocators[device] = new CudaPoolAllocator(device);  // lives forever
+  return *allocators[device];
+}
+
+namespace {
+void copy(void* dst, const void* src, size_t bytes, int device, cudaMemcpyKind kind) {
+  if (bytes == 0) return;
+  CHEX_CUDA_CHECK(cudaSetDevice(device));
+  CHEX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream(device)));
+  CHEX_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
+}
+}  // namespace
+
+void copy_host_to_device(void* dst, const void* src, size_t bytes, int device) {
+  copy(dst, src, bytes, device, cudaMemcpyHostToDevice);
+}
+void copy_device_to_host(void* dst, const void* src, size_t bytes, int device) {
+  copy(dst, src, bytes, device, cudaMemcpyDeviceToHost);
+}
+void copy_device_to_device(void* dst, const void* src, size_t bytes, int device) {
+  copy(dst, src, bytes, device, cudaMemcpyDeviceToDevice);
+}
+
+}  // namespace chex::cuda

@@ -1,0 +1,37 @@
+#include "op_utils.h"
+
+namespace chex::ops::detail {
+
+void check_float(const char* op, const char* arg, const Tensor& t) {
+  CHEX_CHECK(t.defined(), op, ": ", arg, " is an undefined tensor");
+  CHEX_CHECK(t.dtype() == DType::F32, op, ": ", arg, " must be float32, got ", t.str());
+}
+
+void check_rank(const char* op, const char* arg, const Tensor& t, int64_t rank) {
+  check_float(op, arg, t);
+  CHEX_CHECK(t.dim() == rank, op, ": ", arg, " must have ", rank, " dimensions, got shape ", shape_str(t.shape()));
+}
+
+Device common_device(const char* op, std::initializer_list<const Tensor*> tensors) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : tensors) {
+    if (!t->defined()) continue;
+    if (!first) first = t;
+    CHEX_CHECK(t->device() == first->device(), op, ": tensors on different devices (", first->str(), " and ", t->str(),
+               ")");
+  }
+  CHEX_CHECK(first, op, ": no defined tensor among the arguments");
+  return first->device();
+}
+
+void require_cpu(const char* op, Device device) {
+  CHEX_CHECK(device.is_cpu(), op, ": not implemented on ", device.str(), " yet (the CUDA kernels land with the "
+             "CUDA backend); move the tensors to the CPU");
+}
+
+void check_shape(const char* op, const char* arg, const Tensor& t, const Shape& expected) {
+  CHEX_CHECK(t.shape() == expected, op, ": ", arg, " has shape ", shape_str(t.shape()), ", expected ",
+             shape_str(expected));
+}
+
+}  // namespace chex::ops::detail

@@ -1,0 +1,22 @@
+#pragma once
+// Argument checks shared by the ops. Every message names the op and the shapes it was given.
+#include <initializer_list>
+#include <string>
+
+#include "chex/error.h"
+#include "chex/tensor.h"
+
+namespace chex::ops::detail {
+
+// The tensor is defined and float32.
+void check_float(const char* op, const char* arg, const Tensor& t);
+// The tensor has the given rank.
+void check_rank(const char* op, const char* arg, const Tensor& t, int64_t rank);
+// All defined tensors live on the same device; returns it.
+Device common_device(const char* op, std::initializer_list<const Tensor*> tensors);
+// Ops without a CUDA implementation yet say so clearly.
+void require_cpu(const char* op, Device device);
+// The tensor's shape matches `expected` exactly.
+void check_shape(const char* op, const char* arg, const Tensor& t, const Shape& expected);
+
+}  // namespace chex::ops::detail

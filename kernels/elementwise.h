@@ -1,0 +1,22 @@
+#pragma once
+// Elementwise kernels over contiguous float arrays. CPU twins (the reference the CUDA kernels are
+// tested against); OpenMP-parallel above a size threshold, loops written to vectorise.
+#include <cstdint>
+
+namespace chex::kernels::cpu {
+
+void fill(float* y, int64_t n, float value);
+void add(const float* a, const float* b, float* y, int64_t n);       // y = a + b
+void sub(const float* a, const float* b, float* y, int64_t n);       // y = a - b
+void mul(const float* a, const float* b, float* y, int64_t n);       // y = a * b
+void scale(const float* a, float factor, float* y, int64_t n);       // y = factor * a
+void axpy(float alpha, const float* x, float* y, int64_t n);         // y += alpha * x
+void relu_forward(const float* x, float* y, int64_t n);
+void relu_backward(const float* y, const float* dy, float* dx, int64_t n);     // dx = dy * (y > 0)
+void sigmoid_forward(const float* x, float* y, int64_t n);
+void sigmoid_backward(const float* y, const float* dy, float* dx, int64_t n);  // dx = dy * y * (1 - y)
+// Sum in double over fixed 4096-element chunks combined in order: the same result for any
+// thread count.
+double sum(const float* x, int64_t n);
+
+}  // namespace chex::kernels::cpu

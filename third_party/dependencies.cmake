@@ -1,0 +1,64 @@
+# System dependencies, all from Debian packages. When one is missing, configuration stops and names
+# the package to install (third_party/setup.sh installs them all).
+
+function(chex_missing what package)
+  message(FATAL_ERROR "chex needs ${what}. Install it with:  sudo apt-get install ${package}\n"
+                      "(or run: bash third_party/setup.sh test, which installs everything)")
+endfunction()
+
+find_package(OpenMP QUIET COMPONENTS CXX)
+if(NOT OpenMP_CXX_FOUND)
+  chex_missing("OpenMP for the CPU backend" "libgomp1 (part of g++)")
+endif()
+
+find_package(nlohmann_json 3 QUIET)
+if(NOT nlohmann_json_FOUND)
+  chex_missing("nlohmann-json (JSON headers for safetensors and checkpoints)" "nlohmann-json3-dev")
+endif()
+
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+  pkg_check_modules(CHEX_STB QUIET IMPORTED_TARGET stb)
+endif()
+if(NOT CHEX_STB_FOUND)
+  chex_missing("stb (image decoding and encoding)" "libstb-dev pkg-config")
+endif()
+
+# CPU GEMM. oneDNN's sgemm measured ~2x OpenBLAS's on these machines (bench_gemm prints both).
+if(CHEX_GEMM STREQUAL "onednn")
+  find_package(dnnl QUIET CONFIG)
+  if(NOT dnnl_FOUND)
+    chex_missing("oneDNN for the CPU GEMMs (or configure with -DCHEX_GEMM=openblas)" "libdnnl-dev")
+  endif()
+  set(CHEX_GEMM_TARGET DNNL::dnnl)
+elseif(CHEX_GEMM STREQUAL "openblas")
+  find_package(OpenBLAS QUIET CONFIG)
+  if(NOT OpenBLAS_FOUND)
+    chex_missing("OpenBLAS for the CPU GEMMs" "libopenblas-dev")
+  endif()
+  add_library(chex_openblas INTERFACE)
+  target_include_directories(chex_openblas SYSTEM INTERFACE ${OpenBLAS_INCLUDE_DIRS})
+  target_link_libraries(chex_openblas INTERFACE ${OpenBLAS_LIBRARIES})
+  set(CHEX_GEMM_TARGET chex_openblas)
+else()
+  message(FATAL_ERROR "CHEX_GEMM must be onednn or openblas, not '${CHEX_GEMM}'")
+endif()
+
+if(CHEX_BUILD_TESTS)
+  find_package(Catch2 2 QUIET)
+  if(NOT Catch2_FOUND)
+    chex_missing("Catch2 v2 for the tests (or configure with -DCHEX_BUILD_TESTS=OFF)" "catch2")
+  endif()
+  if(CHEX_TORCH_TESTS)
+    # Debian's torch is built for Debian's python, not for whatever python3 is first on PATH.
+    find_program(CHEX_REFERENCE_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
+    if(CHEX_REFERENCE_PYTHON)
+      execute_process(COMMAND ${CHEX_REFERENCE_PYTHON} -c "import torch, torchvision, sklearn"
+                      RESULT_VARIABLE _chex_torch_rc OUTPUT_QUIET ERROR_QUIET)
+    endif()
+    if(NOT CHEX_REFERENCE_PYTHON OR NOT _chex_torch_rc EQUAL 0)
+      chex_missing("PyTorch for the reference tests (or configure with -DCHEX_TORCH_TESTS=OFF)"
+                   "python3-torch python3-torchvision python3-sklearn")
+    endif()
+  endif()
+endif()

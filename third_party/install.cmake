@@ -1,0 +1,20 @@
+# cmake --install: headers, libchex and a CMake package so that an outside project can
+#   find_package(chex) and target_link_libraries(app PRIVATE chex::chex).
+include(CMakePackageConfigHelpers)
+set(CHEX_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/chex)
+
+install(TARGETS chex EXPORT chexTargets
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/engine/include/chex DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT chexTargets NAMESPACE chex:: DESTINATION ${CHEX_INSTALL_CMAKEDIR})
+
+configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/chexConfig.cmake.in
+                              ${CMAKE_CURRENT_BINARY_DIR}/chexConfig.cmake
+                              INSTALL_DESTINATION ${CHEX_INSTALL_CMAKEDIR})
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/chexConfigVersion.cmake
+                                 VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/chexConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/chexConfigVersion.cmake
+        DESTINATION ${CHEX_INSTALL_CMAKEDIR})
