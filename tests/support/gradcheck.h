@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "chex/autograd.h"
@@ -26,8 +27,15 @@ struct GradcheckOptions {
 
 using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 
-// Checks the gradient of every input that has requires_grad() set.
-inline void check_gradients(const TensorFunction& f, const std::vector<Tensor>& inputs, GradcheckOptions options = {}) {
+// The worst scaled error found for each input (0 for inputs that need no gradient), and the first
+// offending element where the error exceeds the tolerance.
+struct GradcheckResult {
+  std::vector<double> worst_error;
+  std::string first_failure;
+};
+
+// Compares analytic and numeric gradients of every input that has requires_grad() set.
+inline GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs, GradcheckOptions options = {}) {
   Generator gen(options.seed);
   const Tensor probe = [&] {
     NoGradGuard no_grad;
@@ -43,6 +51,8 @@ inline void check_gradients(const TensorFunction& f, const std::vector<Tensor>& 
     if (input.requires_grad()) input.zero_grad();
   ops::sum(ops::mul(f(inputs), projection)).backward();
 
+  GradcheckResult result;
+  result.worst_error.assign(inputs.size(), 0.0);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& input = inputs[i];
     if (!input.requires_grad()) continue;
@@ -57,7 +67,6 @@ inline void check_gradients(const TensorFunction& f, const std::vector<Tensor>& 
       for (int j = 0; j < options.max_elements; ++j) indices.push_back(static_cast<int64_t>(gen.below(n)));
     }
     float* data = input.data();
-    double worst = 0.0;
     for (int64_t j : indices) {
       const float original = data[j];
       data[j] = original + options.eps;
@@ -68,14 +77,22 @@ inline void check_gradients(const TensorFunction& f, const std::vector<Tensor>& 
       const double numeric = (plus - minus) / (2.0 * options.eps);
       const double a = analytic[j];
       const double error = std::fabs(a - numeric) / std::max({std::fabs(a), std::fabs(numeric), 1.0});
-      worst = std::max(worst, error);
-      if (error > options.tolerance) {
-        INFO("input " << i << " element " << j << ": analytic " << a << ", numeric " << numeric);
-        CHECK(error <= options.tolerance);
-      }
+      if (error > options.tolerance && result.first_failure.empty())
+        result.first_failure = "input " + std::to_string(i) + " element " + std::to_string(j) + ": analytic " +
+                               std::to_string(a) + ", numeric " + std::to_string(numeric);
+      result.worst_error[i] = std::max(result.worst_error[i], error);
     }
-    INFO("input " << i << ": worst scaled error " << worst);
-    CHECK(worst <= options.tolerance);
+  }
+  return result;
+}
+
+// Checks the gradient of every input that has requires_grad() set (a Catch2 CHECK per input).
+inline void check_gradients(const TensorFunction& f, const std::vector<Tensor>& inputs, GradcheckOptions options = {}) {
+  const GradcheckResult result = gradcheck(f, inputs, options);
+  INFO(result.first_failure);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    INFO("input " << i << ": worst scaled error " << result.worst_error[i] << " (tolerance " << options.tolerance << ")");
+    CHECK(result.worst_error[i] <= options.tolerance);
   }
 }
 

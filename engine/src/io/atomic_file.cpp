@@ -1,0 +1,52 @@
+#include "atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "chex/error.h"
+
+namespace chex::io {
+
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
+  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    CHEX_CHECK(out, "cannot create '", temporary, "': ", std::strerror(errno));
+    try {
+      write(out);
+    } catch (...) {
+      out.close();
+      std::remove(temporary.c_str());
+      throw;
+    }
+    out.flush();
+    const bool ok = static_cast<bool>(out);
+    out.close();
+    if (!ok || out.fail()) {
+      std::remove(temporary.c_str());
+      CHEX_FAIL("writing '", path, "' failed (disk full or not writable); the previous file, if any, is untouched");
+    }
+  }
+  // Make the data durable before the rename makes it visible.
+  const int fd = ::open(temporary.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    const int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) {
+      std::remove(temporary.c_str());
+      CHEX_FAIL("writing '", path, "' failed: fsync: ", std::strerror(errno));
+    }
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(temporary.c_str());
+    CHEX_FAIL("cannot rename '", temporary, "' to '", path, "': ", reason);
+  }
+}
+
+}  // namespace chex::io

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# One-stop set-up for chex on Debian/Ubuntu: installs the system packages it needs (with sudo when not
+# root), configures and builds, then runs what was asked for.
+#
+#   bash third_party/setup.sh demo    set up, build, run the end-to-end demo (the main job)
+#   bash third_party/setup.sh test    set up, build, run the whole test suite
+#   bash third_party/setup.sh build   set up and build only
+#
+# Environment: BUILD_DIR (default: build), CHEX_CMAKE_ARGS (extra configure flags, e.g.
+# "-DCHEX_CUDA=OFF"), CHEX_JOBS (parallel build jobs; default: the number of cores).
+set -euo pipefail
+
+mode="${1:-build}"
+case "$mode" in
+  demo|test|build) ;;
+  -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "setup.sh: unknown mode '$mode' (use demo, test or build)" >&2; exit 2 ;;
+esac
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${BUILD_DIR:-$root/build}"
+jobs="${CHEX_JOBS:-$(nproc)}"
+
+# --- System packages -----------------------------------------------------------------------------
+packages=(cmake ninja-build g++ pkg-config catch2 libstb-dev nlohmann-json3-dev libdnnl-dev libopenblas-dev)
+# Reference tests compare against PyTorch; only the test mode needs it.
+[ "$mode" = test ] && packages+=(python3 python3-torch python3-torchvision python3-sklearn)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- Configure and build -------------------------------------------------------------------------
+# CUDA is picked up automatically when a toolkit is installed (nvcc on PATH or in /usr/local/cuda).
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release ${CHEX_CMAKE_ARGS:-}
+cmake --build "$build" -j "$jobs"
+
+# --- Run -----------------------------------------------------------------------------------------
+case "$mode" in
+  demo)
+    "$build/apps/chex_demo"
+    ;;
+  test)
+    # GPU tests (label gpu) are excluded automatically on machines without a usable GPU.
+    exclude=()
+    "$build/apps/chex_devices" --has-gpu >/dev/null 2>&1 || exclude=(-LE gpu)
+    ctest --test-dir "$build" --output-on-failure -j "$jobs" "${exclude[@]}"
+    ;;
+esac
