@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "chex/error.h"
@@ -13,6 +14,11 @@
 namespace chex::io {
 
 void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
+  // Renaming over a device or a folder would replace it: only regular files (or new names) are written.
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  CHEX_CHECK(!std::filesystem::exists(status) || std::filesystem::is_regular_file(status), "cannot write '", path,
+             "': it exists and is not a regular file");
   const std::string temporary = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);

@@ -55,9 +55,9 @@ SafetensorsFile parse_safetensors(const std::vector<char>& bytes, const std::str
   const size_t data_begin = 8 + header_length;
   const size_t data_size = bytes.size() - data_begin;
 
-  nlohmann::json header;
+  nlohmann::ordered_json header;  // keeps the file's tensor order
   try {
-    header = nlohmann::json::parse(header_begin, header_begin + header_length);
+    header = nlohmann::ordered_json::parse(header_begin, header_begin + header_length);
   } catch (const nlohmann::json::exception& e) {
     CHEX_FAIL(where, ": the header is not valid JSON (", e.what(), ")");
   }
