@@ -11,6 +11,7 @@
 #include "chex/autograd.h"
 #include "chex/error.h"
 #include "chex/ops.h"
+#include "chex/parallel.h"
 #include "chex/random.h"
 #include "chex/tensor.h"
 #include "support/gradcheck.h"
@@ -481,21 +482,48 @@ TEST_CASE("bce_with_logits equals the weighted formula", "[bce]") {
                   {leaf}, check);
 }
 
-TEST_CASE("bce_with_logits stays finite for logits of +-100", "[bce]") {
-  // Columns: confidently wrong (loss 100 each) and confidently right (loss ~e^-100).
-  const Tensor logits = Tensor::from_vector({100.f, -100.f, 100.f, -100.f}, {1, 4}).set_requires_grad();
-  const Tensor targets = Tensor::from_vector({0.f, 1.f, 1.f, 0.f}, {1, 4});
-  const Tensor pos = Tensor::from_vector({1.f, 2.f, 1.f, 1.f}, {4});
+TEST_CASE("bce_with_logits stays finite for logits of +-100 and beyond", "[bce]") {
+  // Confidently wrong (loss |x| each) and confidently right (loss ~e^-|x|) at |x| = 100, and wrong
+  // at |x| = 1000, where e^|x| overflows even a double.
+  const Tensor logits =
+      Tensor::from_vector({100.f, -100.f, 100.f, -100.f, 1000.f, -1000.f}, {1, 6}).set_requires_grad();
+  const Tensor targets = Tensor::from_vector({0.f, 1.f, 1.f, 0.f, 0.f, 1.f}, {1, 6});
+  const Tensor pos = Tensor::from_vector({1.f, 2.f, 1.f, 1.f, 1.f, 1.f}, {6});
   const Tensor loss = ops::bce_with_logits(logits, targets, pos);
-  CHECK(std::isfinite(loss.item()));
-  CHECK(loss.item() == Approx((100.0 + 2 * 100.0) / 4).epsilon(1e-6));
+  REQUIRE(std::isfinite(loss.item()));
+  CHECK(loss.item() == Approx((100.0 + 2 * 100.0 + 1000.0 + 1000.0) / 6).epsilon(1e-6));
   loss.backward();
   const std::vector<float> g = logits.grad().to_vector();
   for (float v : g) CHECK(std::isfinite(v));
-  CHECK(g[0] == Approx(0.25).epsilon(1e-6));   // w- * sigmoid(100) / 4
-  CHECK(g[1] == Approx(-0.5).epsilon(1e-6));   // w+ * (sigmoid(-100) - 1) / 4
+  CHECK(g[0] == Approx(1.0 / 6).epsilon(1e-6));   // w- * sigmoid(100) / 6
+  CHECK(g[1] == Approx(-2.0 / 6).epsilon(1e-6));  // w+ * (sigmoid(-100) - 1) / 6
   CHECK(std::fabs(g[2]) < 1e-30);
   CHECK(std::fabs(g[3]) < 1e-30);
+  CHECK(g[4] == Approx(1.0 / 6).epsilon(1e-6));
+  CHECK(g[5] == Approx(-1.0 / 6).epsilon(1e-6));
+}
+
+// --- Determinism -------------------------------------------------------------------------------
+
+TEST_CASE("batch norm and pooling give bitwise the same results with 1 and 3 threads", "[batchnorm][pooling]") {
+  // Large enough (> 2^15 elements) for the kernels to go parallel.
+  auto run = [](int threads) {
+    const int previous = num_threads();
+    set_num_threads(threads);
+    Generator gen(61);
+    const Tensor x = testing::random_leaf({4, 8, 33, 33}, gen);
+    BatchNormLayer bn(8, gen);
+    ops::BatchNormOptions options;
+    options.fuse_relu = true;
+    const Tensor y = ops::max_pool2d(bn(x, options), 3, 2, 1);
+    const Tensor z = ops::global_avg_pool(ops::avg_pool2d(y, 2, 2));
+    const auto grads = gradients_of(z, Tensor::randn(z.shape(), gen), {x, bn.weight, bn.bias});
+    set_num_threads(previous);
+    std::vector<std::vector<float>> results{z.to_vector(), bn.running_mean.to_vector(), bn.running_var.to_vector()};
+    results.insert(results.end(), grads.begin(), grads.end());
+    return results;
+  };
+  CHECK(run(1) == run(3));
 }
 
 // --- Argument checks ---------------------------------------------------------------------------
