@@ -1,4 +1,6 @@
 // batch_norm2d: per-channel batch normalisation of NCHW tensors, with an optional fused ReLU.
+#include <utility>
+
 #include "chex/autograd.h"
 #include "chex/ops.h"
 #include "kernels/batchnorm.h"
@@ -65,21 +67,21 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, c
   const Tensor saved_beta = options.fuse_relu ? beta : Tensor();
   const bool batch_statistics = options.training;
   const bool fuse_relu = options.fuse_relu;
-  return record(op, y, {x, weight, bias},
-                [input, gamma, saved_beta, mean, invstd, batch_statistics, fuse_relu](const Tensor& g,
-                                                                                      const std::vector<bool>& needs) {
-                  const Tensor dy = detail::detached_batch_strided(g);
-                  const int64_t n = input.size(0), c = input.size(1), hw = input.size(2) * input.size(3);
-                  Tensor dx = needs[0] ? Tensor::empty(input.shape(), input.device()) : Tensor();
-                  Tensor dgamma = needs[1] ? Tensor::empty({c}, input.device()) : Tensor();
-                  Tensor dbeta = needs[2] ? Tensor::empty({c}, input.device()) : Tensor();
-                  k::batch_norm_backward(input.data(), detail::batch_stride(input), dy.data(), detail::batch_stride(dy),
-                                         needs[0] ? dx.data() : nullptr, c * hw, n, c, hw, mean.data(), invstd.data(),
-                                         gamma.data(), saved_beta.defined() ? saved_beta.data() : nullptr,
-                                         batch_statistics, fuse_relu, needs[1] ? dgamma.data() : nullptr,
-                                         needs[2] ? dbeta.data() : nullptr);
-                  return std::vector<Tensor>{dx, dgamma, dbeta};
-                });
+  auto backward = [input, gamma, saved_beta, mean, invstd, batch_statistics, fuse_relu](
+                      const Tensor& g, const std::vector<bool>& needs) {
+    const Tensor dy = detail::detached_batch_strided(g);
+    const int64_t n = input.size(0), c = input.size(1), hw = input.size(2) * input.size(3);
+    Tensor dx = needs[0] ? Tensor::empty(input.shape(), input.device()) : Tensor();
+    Tensor dgamma = needs[1] ? Tensor::empty({c}, input.device()) : Tensor();
+    Tensor dbeta = needs[2] ? Tensor::empty({c}, input.device()) : Tensor();
+    auto data_or_null = [](const Tensor& t) { return t.defined() ? t.data() : nullptr; };
+    k::batch_norm_backward(input.data(), detail::batch_stride(input), dy.data(), detail::batch_stride(dy),
+                           data_or_null(dx), c * hw, n, c, hw, mean.data(), invstd.data(), gamma.data(),
+                           data_or_null(saved_beta), batch_statistics, fuse_relu, data_or_null(dgamma),
+                           data_or_null(dbeta));
+    return std::vector<Tensor>{dx, dgamma, dbeta};
+  };
+  return record(op, y, {x, weight, bias}, std::move(backward));
 }
 
 }  // namespace chex::ops
