@@ -34,4 +34,17 @@ void check_shape(const char* op, const char* arg, const Tensor& t, const Shape& 
              shape_str(expected));
 }
 
+Tensor detached_batch_strided(const Tensor& t) {
+  const Tensor d = t.detach();
+  return d.is_batch_strided() ? d : d.contiguous();
+}
+
+int64_t batch_stride(const Tensor& t) {
+  CHEX_CHECK(t.dim() >= 1 && t.is_batch_strided(), "batch_stride: expected a batch-strided tensor, got ", t.str(),
+             " with strides ", shape_str(t.strides()));
+  const int64_t image = t.size(0) > 0 ? t.numel() / t.size(0) : 0;
+  // With a single image the dimension-0 stride is arbitrary and never used.
+  return t.size(0) > 1 ? t.stride(0) : image;
+}
+
 }  // namespace chex::ops::detail

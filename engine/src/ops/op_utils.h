@@ -19,4 +19,11 @@ void require_cpu(const char* op, Device device);
 // The tensor's shape matches `expected` exactly.
 void check_shape(const char* op, const char* arg, const Tensor& t, const Shape& expected);
 
+// What the kernels that take a batch stride read: `t` itself when batch-strided (dimensions after
+// the first densely packed), else a contiguous copy. Detached either way (no autograd history), so
+// it can be saved for a backward.
+Tensor detached_batch_strided(const Tensor& t);
+// The distance in elements between consecutive images (dimension-0 entries) of a batch-strided t.
+int64_t batch_stride(const Tensor& t);
+
 }  // namespace chex::ops::detail

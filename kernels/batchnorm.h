@@ -1,0 +1,54 @@
+#pragma once
+// Batch normalisation over NCHW tensors, per channel, with an optional fused ReLU. CPU twins (the
+// reference the CUDA kernels are tested against).
+//
+// Every image tensor is "batch-strided": within one image the C*H*W values are densely packed, and
+// image n starts at data + n * batch_stride, batch_stride >= C*H*W. A channel slice of a dense
+// block's buffer is such a tensor, so the layers read it in place. `spatial` is H*W.
+//
+// Normalisation is always y = (x - mean_c) * invstd_c * gamma_c + beta_c (then ReLU if fused), where
+// (mean, invstd) are the batch statistics in training and the running statistics in inference. The
+// backward takes the same (mean, invstd) and recomputes what it needs from x, never from y.
+//
+// Channels are processed in parallel (OpenMP, static schedule); each channel's sums run serially
+// in double, so results do not depend on the thread count.
+#include <cstdint>
+
+namespace chex::kernels::cpu {
+
+// Training forward. Computes each channel's batch mean and biased variance over N*H*W values,
+// normalises x into y, writes save_mean and save_invstd = 1/sqrt(var + eps) (either may be null when
+// no backward follows), and updates the running statistics in place:
+//   running_mean = (1 - momentum) * running_mean + momentum * mean
+//   running_var  = (1 - momentum) * running_var  + momentum * var * n / (n - 1)   (unbiased)
+// Needs n = N*H*W > 1.
+void batch_norm_forward_training(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
+                                 int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
+                                 const float* beta, float momentum, float eps, float* running_mean,
+                                 float* running_var, float* save_mean, float* save_invstd, bool fuse_relu);
+
+// Inference forward: normalises with the running statistics, which are left unchanged. Writes the
+// (mean, invstd) it used into save_mean and save_invstd unless they are null, for the backward.
+void batch_norm_forward_inference(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
+                                  int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
+                                  const float* beta, const float* running_mean, const float* running_var, float eps,
+                                  float* save_mean, float* save_invstd, bool fuse_relu);
+
+// Normalises with given statistics: the recomputation of a BN(+ReLU) output in the backward of a
+// memory-efficient dense block, bitwise equal to the forward that produced (mean, invstd).
+void batch_norm_apply(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch,
+                      int64_t channels, int64_t spatial, const float* mean, const float* invstd, const float* gamma,
+                      const float* beta, bool fuse_relu);
+
+// Backward. With fuse_relu, the ReLU mask is recomputed from x, mean, invstd, gamma and beta.
+// Writes (each may be null when not wanted):
+//   dgamma_c = sum(dy' * xhat),  dbeta_c = sum(dy'),  where dy' = dy masked by the ReLU if fused
+//   dx = gamma * invstd * (dy' - mean(dy') - xhat * mean(dy' * xhat))   if batch_statistics (training)
+//   dx = gamma * invstd * dy'                                            otherwise (fixed statistics)
+// with xhat = (x - mean) * invstd and the means over the N*H*W values of the channel.
+void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
+                         int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
+                         const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
+                         bool fuse_relu, float* dgamma, float* dbeta);
+
+}  // namespace chex::kernels::cpu
