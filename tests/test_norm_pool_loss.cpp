@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-#include "../kernels/batchnorm.h"
+#include "kernels/batchnorm.h"
 #include "chex/autograd.h"
 #include "chex/error.h"
 #include "chex/ops.h"
