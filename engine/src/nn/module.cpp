@@ -3,7 +3,6 @@
 #include <cxxabi.h>
 
 #include <cstdlib>
-#include <functional>
 #include <set>
 #include <typeinfo>
 
@@ -18,10 +17,11 @@ std::string join(const std::string& prefix, const std::string& name) {
 }
 
 // Pre-order walk over (dotted prefix, module), the order in which PyTorch lists everything.
-void walk(const Module& module, const std::string& prefix,
-          const std::function<void(const std::string&, const Module&)>& visit) {
+// M is Module or const Module.
+template <typename M, typename Visit>
+void walk(M& module, const std::string& prefix, const Visit& visit) {
   visit(prefix, module);
-  for (const auto& [name, child] : module.named_children()) walk(*child, join(prefix, name), visit);
+  for (const auto& [name, child] : module.named_children()) walk(static_cast<M&>(*child), join(prefix, name), visit);
 }
 
 // named_parameters / named_buffers: own entries of each module, pre-order, each tensor once.
@@ -113,8 +113,7 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
 
 std::vector<std::pair<std::string, Module*>> Module::named_modules() {
   std::vector<std::pair<std::string, Module*>> out;
-  // walk() visits const modules; every module reached is owned (non-const) by this tree.
-  walk(*this, "", [&](const std::string& prefix, const Module& m) { out.emplace_back(prefix, const_cast<Module*>(&m)); });
+  walk(*this, "", [&](const std::string& prefix, Module& m) { out.emplace_back(prefix, &m); });
   return out;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The layers DenseNet is built from, each a thin Module over one chex::ops function, with
 // PyTorch's parameter names, shapes and default initialisation (drawn from a chex::Generator).
+#include <concepts>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
