@@ -22,4 +22,10 @@ class Generator {
   std::array<uint64_t, 4> s_{};
 };
 
+// The process-wide generator that layers draw their initial weights from when none is passed.
+// Not thread-safe: build models on one thread (as PyTorch's default generator, it is one stream).
+Generator& default_generator();
+// Reseeds the default generator, so that a model built afterwards is reproducible.
+void manual_seed(uint64_t seed);
+
 }  // namespace chex

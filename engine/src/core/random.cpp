@@ -51,4 +51,11 @@ uint64_t Generator::below(uint64_t bound) {
   return x % bound;
 }
 
+Generator& default_generator() {
+  static Generator generator;
+  return generator;
+}
+
+void manual_seed(uint64_t seed) { default_generator() = Generator(seed); }
+
 }  // namespace chex
