@@ -215,6 +215,8 @@ TEST_CASE("conv2d rejects bad arguments with messages naming the shapes", "[conv
   REQUIRE_THROWS_WITH(ops::conv2d(x, w, Tensor::randn({4, 1}, gen)), Contains("conv2d: bias [4, 1]"));
   REQUIRE_THROWS_WITH(ops::conv2d(Tensor::randn({1, 1, 2, 2}, gen), Tensor::randn({1, 1, 5, 5}, gen), Tensor(), {1, 1}),
                       Contains("conv2d") && Contains("larger than input [1, 1, 2, 2] padded by 1"));
+  REQUIRE_THROWS_WITH(ops::conv2d(x, Tensor::randn({4, 3, 0, 3}, gen)),
+                      Contains("conv2d: weight [4, 3, 0, 3]") && Contains("non-empty kernel"));
   REQUIRE_THROWS_WITH(ops::conv2d(x, w, Tensor(), {0, 1}),
                       Contains("conv2d: stride must be positive, got 0") && Contains("[2, 3, 8, 8]"));
   REQUIRE_THROWS_WITH(ops::conv2d(x, w, Tensor(), {1, -1}),
