@@ -1,0 +1,49 @@
+#pragma once
+// 2-D convolution on the CPU: im2col + GEMM, one sample at a time (a 1x1, stride-1, unpadded
+// convolution is a GEMM straight on the input, with no im2col).
+//
+// Tensors are NCHW float32 whose dimensions after the batch are densely packed, but the batch
+// dimension may have a larger stride ("batch-strided"): a channel slice of a dense block's buffer
+// is read and written in place. Each function takes the batch stride of every image tensor it
+// touches; weight [C_out, C_in, kH, kW], bias and gradients of parameters are contiguous.
+#include <cstdint>
+
+namespace chex::kernels::cpu {
+
+struct Conv2dGeometry {
+  int64_t batch = 0, in_channels = 0, height = 0, width = 0;
+  int64_t out_channels = 0, kernel_h = 0, kernel_w = 0;
+  int64_t stride = 1, padding = 0;
+  int64_t out_height = 0, out_width = 0;
+
+  // Fills out_height and out_width; the caller has checked that the kernel fits the padded input.
+  static Conv2dGeometry make(int64_t batch, int64_t in_channels, int64_t height, int64_t width, int64_t out_channels,
+                             int64_t kernel_h, int64_t kernel_w, int64_t stride, int64_t padding);
+
+  int64_t in_plane() const { return height * width; }
+  int64_t out_plane() const { return out_height * out_width; }
+  int64_t in_sample() const { return in_channels * in_plane(); }     // dense size of one input image
+  int64_t out_sample() const { return out_channels * out_plane(); }  // dense size of one output image
+  int64_t patch_size() const { return in_channels * kernel_h * kernel_w; }  // a column of im2col
+  // 1x1, stride 1, no padding: the input image already is the im2col matrix.
+  bool is_pointwise() const { return kernel_h == 1 && kernel_w == 1 && stride == 1 && padding == 0; }
+};
+
+// Floats of workspace (the im2col matrix of one sample) that the functions below need; 0 for a
+// pointwise convolution, where `workspace` may be null.
+int64_t conv2d_workspace_size(const Conv2dGeometry& g);
+
+// y = conv(x, weight) + bias. bias may be null. Overwrites y.
+void conv2d_forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,
+                    const float* bias, float* y, int64_t y_batch_stride, float* workspace);
+
+// dx = gradient of the input. Overwrites dx.
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride, const float* weight,
+                          float* dx, int64_t dx_batch_stride, float* workspace);
+
+// dweight and dbias = gradients of the parameters, summed over the batch; either may be null when
+// not wanted. Overwrites them.
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* dy,
+                            int64_t dy_batch_stride, float* dweight, float* dbias, float* workspace);
+
+}  // namespace chex::kernels::cpu

@@ -1,0 +1,182 @@
+#include "conv2d.h"
+
+#include <algorithm>
+
+#include "gemm.h"
+
+namespace chex::kernels::cpu {
+namespace {
+
+// Below this many elements a parallel region costs more than it saves.
+constexpr int64_t kParallelThreshold = 1 << 15;
+
+// The output positions o (in [0, out_size)) whose input position o * stride + offset falls inside
+// [0, size): one contiguous range, so the loops below need no per-element bounds test.
+struct Span {
+  int64_t begin, end;
+};
+Span inside(int64_t offset, int64_t stride, int64_t size, int64_t out_size) {
+  int64_t begin = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  int64_t end = offset >= size ? 0 : (size - 1 - offset) / stride + 1;
+  end = std::min(end, out_size);
+  begin = std::min(begin, end);
+  return {begin, end};
+}
+
+// col[(c, kh, kw), (oh, ow)] = image[c, oh * stride + kh - padding, ow * stride + kw - padding],
+// zero outside the image. Rows are independent: each thread writes its own.
+void im2col(const Conv2dGeometry& g, const float* image, float* col) {
+  const int64_t rows = g.patch_size(), kernel_area = g.kernel_h * g.kernel_w, out_plane = g.out_plane();
+#pragma omp parallel for schedule(static) if (rows * out_plane > kParallelThreshold)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t c = r / kernel_area, kh = (r / g.kernel_w) % g.kernel_h, kw = r % g.kernel_w;
+    const float* plane = image + c * g.in_plane();
+    float* out = col + r * out_plane;
+    const Span valid_rows = inside(kh - g.padding, g.stride, g.height, g.out_height);
+    const Span valid_cols = inside(kw - g.padding, g.stride, g.width, g.out_width);
+    for (int64_t oh = 0; oh < g.out_height; ++oh) {
+      float* dst = out + oh * g.out_width;
+      if (oh < valid_rows.begin || oh >= valid_rows.end) {
+        std::fill(dst, dst + g.out_width, 0.f);
+        continue;
+      }
+      // Index arithmetic rather than a shifted pointer, which could point before the image.
+      const int64_t base = (oh * g.stride + kh - g.padding) * g.width + kw - g.padding;
+      std::fill(dst, dst + valid_cols.begin, 0.f);
+#pragma omp simd
+      for (int64_t ow = valid_cols.begin; ow < valid_cols.end; ++ow) dst[ow] = plane[base + ow * g.stride];
+      std::fill(dst + valid_cols.end, dst + g.out_width, 0.f);
+    }
+  }
+}
+
+// The adjoint of im2col: image = sum over the patches that cover each pixel. Each thread owns
+// whole input channels, so no two threads touch one pixel and the summation order is fixed.
+void col2im(const Conv2dGeometry& g, const float* col, float* image) {
+  const int64_t out_plane = g.out_plane();
+#pragma omp parallel for schedule(static) if (g.patch_size() * out_plane > kParallelThreshold)
+  for (int64_t c = 0; c < g.in_channels; ++c) {
+    float* plane = image + c * g.in_plane();
+    std::fill(plane, plane + g.in_plane(), 0.f);
+    for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
+      const Span valid_rows = inside(kh - g.padding, g.stride, g.height, g.out_height);
+      for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+        const Span valid_cols = inside(kw - g.padding, g.stride, g.width, g.out_width);
+        const float* src = col + ((c * g.kernel_h + kh) * g.kernel_w + kw) * out_plane;
+        for (int64_t oh = valid_rows.begin; oh < valid_rows.end; ++oh) {
+          const int64_t base = (oh * g.stride + kh - g.padding) * g.width + kw - g.padding;
+          const float* src_row = src + oh * g.out_width;
+#pragma omp simd
+          for (int64_t ow = valid_cols.begin; ow < valid_cols.end; ++ow) plane[base + ow * g.stride] += src_row[ow];
+        }
+      }
+    }
+  }
+}
+
+// y[c, :] += bias[c] for one output image.
+void add_bias(const Conv2dGeometry& g, const float* bias, float* image) {
+  const int64_t plane = g.out_plane();
+#pragma omp parallel for schedule(static) if (g.out_sample() > kParallelThreshold)
+  for (int64_t c = 0; c < g.out_channels; ++c) {
+    float* row = image + c * plane;
+    const float b = bias[c];
+#pragma omp simd
+    for (int64_t i = 0; i < plane; ++i) row[i] += b;
+  }
+}
+
+// dbias[c] = sum over samples and pixels of dy[n, c, :]. Float sums within a plane (vectorised),
+// double across samples; each channel is summed by one thread in a fixed order.
+void bias_gradient(const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride, float* dbias) {
+  const int64_t plane = g.out_plane();
+#pragma omp parallel for schedule(static) if (g.batch * g.out_sample() > kParallelThreshold)
+  for (int64_t c = 0; c < g.out_channels; ++c) {
+    double total = 0.0;
+    for (int64_t n = 0; n < g.batch; ++n) {
+      const float* row = dy + n * dy_batch_stride + c * plane;
+      float s = 0.f;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < plane; ++i) s += row[i];
+      total += s;
+    }
+    dbias[c] = static_cast<float>(total);
+  }
+}
+
+}  // namespace
+
+Conv2dGeometry Conv2dGeometry::make(int64_t batch, int64_t in_channels, int64_t height, int64_t width,
+                                    int64_t out_channels, int64_t kernel_h, int64_t kernel_w, int64_t stride,
+                                    int64_t padding) {
+  Conv2dGeometry g;
+  g.batch = batch;
+  g.in_channels = in_channels;
+  g.height = height;
+  g.width = width;
+  g.out_channels = out_channels;
+  g.kernel_h = kernel_h;
+  g.kernel_w = kernel_w;
+  g.stride = stride;
+  g.padding = padding;
+  g.out_height = (height + 2 * padding - kernel_h) / stride + 1;
+  g.out_width = (width + 2 * padding - kernel_w) / stride + 1;
+  return g;
+}
+
+int64_t conv2d_workspace_size(const Conv2dGeometry& g) { return g.is_pointwise() ? 0 : g.patch_size() * g.out_plane(); }
+
+// Per sample: y_n [C_out, P] = weight [C_out, K] * col_n [K, P], with K = C_in kH kW, P = Ho Wo.
+void conv2d_forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,
+                    const float* bias, float* y, int64_t y_batch_stride, float* workspace) {
+  const int64_t k = g.patch_size(), p = g.out_plane();
+  for (int64_t n = 0; n < g.batch; ++n) {
+    const float* image = x + n * x_batch_stride;
+    float* out = y + n * y_batch_stride;
+    const float* col = image;
+    if (!g.is_pointwise()) {
+      im2col(g, image, workspace);
+      col = workspace;
+    }
+    sgemm(false, false, g.out_channels, p, k, 1.f, weight, k, col, p, 0.f, out, p);
+    if (bias) add_bias(g, bias, out);
+  }
+}
+
+// Per sample: col [K, P] = weight^T [K, C_out] * dy_n [C_out, P], then col2im into dx_n.
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride, const float* weight,
+                          float* dx, int64_t dx_batch_stride, float* workspace) {
+  const int64_t k = g.patch_size(), p = g.out_plane();
+  for (int64_t n = 0; n < g.batch; ++n) {
+    const float* grad_out = dy + n * dy_batch_stride;
+    float* grad_in = dx + n * dx_batch_stride;
+    if (g.is_pointwise()) {
+      sgemm(true, false, k, p, g.out_channels, 1.f, weight, k, grad_out, p, 0.f, grad_in, p);
+    } else {
+      sgemm(true, false, k, p, g.out_channels, 1.f, weight, k, grad_out, p, 0.f, workspace, p);
+      col2im(g, workspace, grad_in);
+    }
+  }
+}
+
+// dweight [C_out, K] = sum_n dy_n [C_out, P] * col_n^T [P, K], accumulated by the GEMM (beta = 1
+// after the first sample), so no per-sample buffer is needed.
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* dy,
+                            int64_t dy_batch_stride, float* dweight, float* dbias, float* workspace) {
+  if (dbias) bias_gradient(g, dy, dy_batch_stride, dbias);
+  if (!dweight) return;
+  const int64_t k = g.patch_size(), p = g.out_plane();
+  if (g.batch == 0) std::fill(dweight, dweight + g.out_channels * k, 0.f);
+  for (int64_t n = 0; n < g.batch; ++n) {
+    const float* image = x + n * x_batch_stride;
+    const float* col = image;
+    if (!g.is_pointwise()) {
+      im2col(g, image, workspace);
+      col = workspace;
+    }
+    sgemm(false, true, g.out_channels, k, p, 1.f, dy + n * dy_batch_stride, p, col, p, n == 0 ? 0.f : 1.f, dweight,
+          k);
+  }
+}
+
+}  // namespace chex::kernels::cpu

@@ -1,0 +1,307 @@
+// conv2d and linear: forward against direct-loop references, gradients by finite differences,
+// batch-strided inputs read in place, determinism, and the argument checks.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "chex/allocator.h"
+#include "chex/autograd.h"
+#include "chex/error.h"
+#include "chex/ops.h"
+#include "chex/random.h"
+#include "support/gradcheck.h"
+
+namespace {
+using namespace chex;
+
+struct ConvCase {
+  const char* name;
+  int64_t batch, in_channels, height, width, out_channels, kernel_h, kernel_w, stride, padding;
+  bool bias;
+};
+
+// The cases cover the paths of the kernel (direct GEMM for 1x1, im2col otherwise) and the
+// DenseNet geometries, with odd, non-square images so that row/column mix-ups show.
+const std::vector<ConvCase> kForwardCases = {
+    {"1x1 (direct GEMM)", 3, 8, 5, 7, 6, 1, 1, 1, 0, true},
+    {"1x1 batch 1 no bias", 1, 5, 4, 3, 7, 1, 1, 1, 0, false},
+    {"1x1 stride 2 (im2col)", 2, 4, 7, 6, 3, 1, 1, 2, 0, true},
+    {"3x3 pad 1", 1, 4, 9, 9, 5, 3, 3, 1, 1, true},
+    {"3x3 pad 1 non-square", 3, 3, 6, 11, 4, 3, 3, 1, 1, false},
+    {"7x7 stride 2 pad 3 (stem)", 2, 3, 23, 19, 4, 7, 7, 2, 3, true},
+    {"3x3 stride 2 no pad", 3, 2, 11, 8, 3, 3, 3, 2, 0, false},
+    {"2x3 kernel stride 3 pad 2", 2, 3, 10, 7, 2, 2, 3, 3, 2, true},
+    {"kernel as large as the padded input", 1, 2, 3, 4, 3, 5, 6, 1, 1, true},
+};
+
+// Direct loops in double: y[n, o, i, j] = b[o] + sum_{c, r, s} x[n, c, i*st - p + r, j*st - p + s] w[o, c, r, s].
+std::vector<float> conv2d_reference(const ConvCase& c, const std::vector<float>& x, const std::vector<float>& w,
+                                    const std::vector<float>& b) {
+  const int64_t out_h = (c.height + 2 * c.padding - c.kernel_h) / c.stride + 1;
+  const int64_t out_w = (c.width + 2 * c.padding - c.kernel_w) / c.stride + 1;
+  std::vector<float> y(static_cast<size_t>(c.batch * c.out_channels * out_h * out_w));
+  for (int64_t n = 0; n < c.batch; ++n)
+    for (int64_t o = 0; o < c.out_channels; ++o)
+      for (int64_t i = 0; i < out_h; ++i)
+        for (int64_t j = 0; j < out_w; ++j) {
+          double acc = b.empty() ? 0.0 : b[o];
+          for (int64_t ci = 0; ci < c.in_channels; ++ci)
+            for (int64_t r = 0; r < c.kernel_h; ++r)
+              for (int64_t s = 0; s < c.kernel_w; ++s) {
+                const int64_t h = i * c.stride - c.padding + r, v = j * c.stride - c.padding + s;
+                if (h < 0 || h >= c.height || v < 0 || v >= c.width) continue;
+                acc += static_cast<double>(x[((n * c.in_channels + ci) * c.height + h) * c.width + v]) *
+                       w[((o * c.in_channels + ci) * c.kernel_h + r) * c.kernel_w + s];
+              }
+          y[((n * c.out_channels + o) * out_h + i) * out_w + j] = static_cast<float>(acc);
+        }
+  return y;
+}
+
+// Forward results of float sums of at most a few hundred N(0, 1) products: 1e-4 relative to
+// max(|ref|, 1) leaves room for the GEMM's summation order and no room for a wrong index.
+constexpr double kForwardTolerance = 1e-4;
+
+Tensor conv_of(const ConvCase& c, const std::vector<Tensor>& in) {
+  return ops::conv2d(in[0], in[1], c.bias ? in[2] : Tensor(), {c.stride, c.padding});
+}
+
+std::vector<Tensor> conv_inputs(const ConvCase& c, Generator& gen) {
+  std::vector<Tensor> in = {testing::random_leaf({c.batch, c.in_channels, c.height, c.width}, gen),
+                            testing::random_leaf({c.out_channels, c.in_channels, c.kernel_h, c.kernel_w}, gen, 0.3f)};
+  if (c.bias) in.push_back(testing::random_leaf({c.out_channels}, gen));
+  return in;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d forward matches a direct-loop reference", "[conv]") {
+  Generator gen(11);
+  for (const ConvCase& c : kForwardCases) {
+    INFO("case: " << c.name);
+    const std::vector<Tensor> in = conv_inputs(c, gen);
+    const Tensor y = conv_of(c, in);
+    const int64_t out_h = (c.height + 2 * c.padding - c.kernel_h) / c.stride + 1;
+    const int64_t out_w = (c.width + 2 * c.padding - c.kernel_w) / c.stride + 1;
+    REQUIRE(y.shape() == Shape{c.batch, c.out_channels, out_h, out_w});
+    const std::vector<float> expected =
+        conv2d_reference(c, in[0].to_vector(), in[1].to_vector(), c.bias ? in[2].to_vector() : std::vector<float>{});
+    CHECK(testing::max_scaled_error(y.to_vector(), expected) <= kForwardTolerance);
+  }
+}
+
+TEST_CASE("conv2d gradients match finite differences", "[conv][gradcheck]") {
+  // Small sizes: each checked element costs two forward passes. conv2d is linear in each input,
+  // so the central difference is exact but for float rounding of the loss (~1e-4 here); the
+  // default tolerance (1e-2 scaled error) therefore only hides rounding.
+  const std::vector<ConvCase> cases = {
+      {"1x1", 3, 4, 3, 5, 2, 1, 1, 1, 0, true},
+      {"3x3 pad 1", 2, 3, 5, 6, 4, 3, 3, 1, 1, true},
+      {"7x7 stride 2 pad 3", 1, 2, 9, 8, 3, 7, 7, 2, 3, true},
+      {"3x3 stride 2 no pad", 2, 2, 7, 6, 3, 3, 3, 2, 0, false},
+      {"2x3 kernel stride 3 pad 2", 2, 2, 6, 5, 2, 2, 3, 3, 2, true},
+  };
+  Generator gen(12);
+  for (const ConvCase& c : cases) {
+    INFO("case: " << c.name);
+    testing::check_gradients([&c](const std::vector<Tensor>& in) { return conv_of(c, in); }, conv_inputs(c, gen));
+  }
+}
+
+TEST_CASE("conv2d computes only the gradients that are asked for", "[conv][gradcheck]") {
+  // The stem's input image wants no gradient; a frozen weight leaves only the bias.
+  const ConvCase c{"3x3 pad 1", 2, 3, 5, 4, 2, 3, 3, 1, 1, true};
+  Generator gen(13);
+  std::vector<Tensor> in = conv_inputs(c, gen);
+  in[0].set_requires_grad(false);
+  testing::check_gradients([&c](const std::vector<Tensor>& v) { return conv_of(c, v); }, in);
+  CHECK_FALSE(in[0].grad().defined());
+
+  in[1].set_requires_grad(false);
+  for (const Tensor& t : in) t.zero_grad();
+  testing::check_gradients([&c](const std::vector<Tensor>& v) { return conv_of(c, v); }, in);
+  CHECK_FALSE(in[1].grad().defined());
+}
+
+TEST_CASE("conv2d reads a batch-strided channel slice in place", "[conv]") {
+  // A [N, C_final, H, W] dense-block buffer whose first c channels are a layer's input.
+  const auto [kernel, padding] = GENERATE(std::pair<int64_t, int64_t>{1, 0}, std::pair<int64_t, int64_t>{3, 1});
+  INFO("kernel " << kernel << ", padding " << padding);
+  Generator gen(14);
+  const Tensor big = testing::random_leaf({3, 7, 5, 6}, gen);
+  const Tensor weight = testing::random_leaf({4, 5, kernel, kernel}, gen, 0.3f);
+  const Tensor bias = testing::random_leaf({4}, gen);
+  const Tensor slice = big.narrow(1, 0, 5);
+  REQUIRE(slice.is_batch_strided());
+  REQUIRE_FALSE(slice.is_contiguous());
+  const Tensor copy = slice.detach().clone().set_requires_grad();
+
+  const Tensor projection = Tensor::randn({3, 4, 5, 6}, gen);
+  const Tensor y_slice = ops::conv2d(slice, weight, bias, {1, padding});
+  ops::sum(ops::mul(y_slice, projection)).backward();
+  const std::vector<float> dweight_slice = weight.grad().to_vector();
+  weight.zero_grad();
+  const Tensor y_copy = ops::conv2d(copy, weight, bias, {1, padding});
+  ops::sum(ops::mul(y_copy, projection)).backward();
+
+  // Same arithmetic on the same values: only the GEMM's blocking could differ, so 1e-6.
+  CHECK(testing::max_scaled_error(y_slice.to_vector(), y_copy.to_vector()) <= 1e-6);
+  CHECK(testing::max_scaled_error(dweight_slice, weight.grad().to_vector()) <= 1e-6);
+  CHECK(testing::max_scaled_error(big.grad().narrow(1, 0, 5).to_vector(), copy.grad().to_vector()) <= 1e-6);
+  // Channels outside the slice were not used, so their gradient is zero.
+  for (float v : big.grad().narrow(1, 5, 2).to_vector()) REQUIRE(v == 0.f);
+}
+
+TEST_CASE("conv2d allocates only its output for a batch-strided 1x1 input", "[conv]") {
+  // Proof that the slice is not copied: a pointwise conv needs no workspace, so the output is
+  // the one allocation. A non-batch-strided view must be copied first: two allocations.
+  Generator gen(15);
+  const Tensor big = Tensor::randn({2, 6, 4, 4}, gen);
+  const Tensor weight = Tensor::randn({3, 4, 1, 1}, gen);
+  Allocator& cpu = allocator_for(Device::cpu());
+  auto allocations_of = [&](const Tensor& x) {
+    const uint64_t before = cpu.stats().allocations;
+    const Tensor y = ops::conv2d(x, weight);
+    return cpu.stats().allocations - before;
+  };
+  CHECK(allocations_of(big.narrow(1, 2, 4)) == 1);
+  CHECK(allocations_of(big.narrow(2, 0, 3).narrow(1, 0, 4)) == 2);
+}
+
+TEST_CASE("conv2d copies an input that is not batch-strided", "[conv]") {
+  // A slice of rows is not batch-strided: the op must make it contiguous and still be right.
+  const ConvCase c{"3x3 pad 1", 2, 3, 4, 5, 2, 3, 3, 1, 1, true};
+  Generator gen(16);
+  const Tensor tall = Tensor::randn({2, 3, 7, 5}, gen);
+  const Tensor x = tall.narrow(2, 2, 4);
+  REQUIRE_FALSE(x.is_batch_strided());
+  const Tensor weight = Tensor::randn({2, 3, 3, 3}, gen);
+  const Tensor bias = Tensor::randn({2}, gen);
+  const Tensor y = ops::conv2d(x, weight, bias, {1, 1});
+  const std::vector<float> expected = conv2d_reference(c, x.to_vector(), weight.to_vector(), bias.to_vector());
+  CHECK(testing::max_scaled_error(y.to_vector(), expected) <= kForwardTolerance);
+}
+
+TEST_CASE("conv2d forward and backward are deterministic", "[conv]") {
+  const ConvCase c{"3x3 pad 1", 4, 16, 12, 12, 16, 3, 3, 1, 1, true};
+  Generator gen(17);
+  const std::vector<Tensor> in = conv_inputs(c, gen);
+  const Tensor projection = Tensor::randn({4, 16, 12, 12}, gen);
+  auto run = [&] {
+    for (const Tensor& t : in) t.zero_grad();
+    const Tensor y = conv_of(c, in);
+    ops::sum(ops::mul(y, projection)).backward();
+    return std::vector<std::vector<float>>{y.to_vector(), in[0].grad().to_vector(), in[1].grad().to_vector(),
+                                           in[2].grad().to_vector()};
+  };
+  const auto first = run();
+  CHECK(run() == first);  // bitwise
+}
+
+TEST_CASE("conv2d rejects bad arguments with messages naming the shapes", "[conv][errors]") {
+  Generator gen(18);
+  const Tensor x = Tensor::randn({2, 3, 8, 8}, gen);
+  const Tensor w = Tensor::randn({4, 3, 3, 3}, gen);
+  using Catch::Contains;
+  REQUIRE_THROWS_WITH(ops::conv2d(Tensor::randn({2, 3, 8}, gen), w),
+                      Contains("conv2d") && Contains("input") && Contains("[2, 3, 8]"));
+  REQUIRE_THROWS_WITH(ops::conv2d(x, Tensor::randn({4, 3, 3}, gen)), Contains("conv2d") && Contains("[4, 3, 3]"));
+  REQUIRE_THROWS_WITH(ops::conv2d(x, Tensor::randn({4, 5, 3, 3}, gen)),
+                      Contains("conv2d: input [2, 3, 8, 8] has 3 channels but weight [4, 5, 3, 3] expects 5"));
+  REQUIRE_THROWS_WITH(ops::conv2d(x, w, Tensor::randn({3}, gen)),
+                      Contains("conv2d: bias [3]") && Contains("[4, 3, 3, 3]"));
+  REQUIRE_THROWS_WITH(ops::conv2d(x, w, Tensor::randn({4, 1}, gen)), Contains("conv2d: bias [4, 1]"));
+  REQUIRE_THROWS_WITH(ops::conv2d(Tensor::randn({1, 1, 2, 2}, gen), Tensor::randn({1, 1, 5, 5}, gen), Tensor(), {1, 1}),
+                      Contains("conv2d") && Contains("larger than input [1, 1, 2, 2] padded by 1"));
+  REQUIRE_THROWS_WITH(ops::conv2d(x, Tensor::randn({4, 3, 0, 3}, gen)),
+                      Contains("conv2d: weight [4, 3, 0, 3]") && Contains("non-empty kernel"));
+  REQUIRE_THROWS_WITH(ops::conv2d(x, w, Tensor(), {0, 1}),
+                      Contains("conv2d: stride must be positive, got 0") && Contains("[2, 3, 8, 8]"));
+  REQUIRE_THROWS_WITH(ops::conv2d(x, w, Tensor(), {1, -1}),
+                      Contains("conv2d: padding must not be negative, got -1") && Contains("[4, 3, 3, 3]"));
+  REQUIRE_THROWS_WITH(ops::conv2d(x.to(DType::F16), w), Contains("conv2d") && Contains("float32"));
+  REQUIRE_THROWS_WITH(ops::conv2d(Tensor(), w), Contains("conv2d") && Contains("undefined"));
+  REQUIRE_THROWS_AS(ops::conv2d(x, Tensor::randn({4, 5, 3, 3}, gen)), chex::Error);
+}
+
+TEST_CASE("conv2d refuses CUDA tensors until the CUDA backend exists", "[conv][errors][gpu]") {
+  if (cuda_device_count() == 0) {
+    WARN("no GPU here: the CUDA-tensor checks of conv2d and linear did not run");
+    return;
+  }
+  Generator gen(19);
+  const Tensor x = Tensor::randn({1, 2, 4, 4}, gen);
+  const Tensor w = Tensor::randn({2, 2, 3, 3}, gen);
+  using Catch::Contains;
+  REQUIRE_THROWS_WITH(ops::conv2d(x.to(Device::cuda()), w), Contains("conv2d") && Contains("different devices"));
+  REQUIRE_THROWS_WITH(ops::conv2d(x.to(Device::cuda()), w.to(Device::cuda())),
+                      Contains("conv2d") && Contains("not implemented on cuda"));
+  REQUIRE_THROWS_WITH(ops::linear(x.reshape({2, 16}).to(Device::cuda()), Tensor::randn({3, 16}, gen)),
+                      Contains("linear") && Contains("different devices"));
+}
+
+// --- linear --------------------------------------------------------------------------------------
+
+namespace {
+std::vector<float> linear_reference(const std::vector<float>& x, const std::vector<float>& w,
+                                    const std::vector<float>& b, int64_t batch, int64_t in, int64_t out) {
+  std::vector<float> y(static_cast<size_t>(batch * out));
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t o = 0; o < out; ++o) {
+      double acc = b.empty() ? 0.0 : b[o];
+      for (int64_t i = 0; i < in; ++i) acc += static_cast<double>(x[n * in + i]) * w[o * in + i];
+      y[n * out + o] = static_cast<float>(acc);
+    }
+  return y;
+}
+}  // namespace
+
+TEST_CASE("linear forward matches a direct-loop reference", "[linear]") {
+  Generator gen(21);
+  struct Case {
+    int64_t batch, in, out;
+    bool bias;
+  };
+  for (const Case c : {Case{4, 7, 3, true}, Case{1, 1024, 14, true}, Case{5, 16, 9, false}, Case{3, 0, 2, true},
+                       Case{0, 5, 2, true}}) {
+    INFO("batch " << c.batch << ", in " << c.in << ", out " << c.out << ", bias " << c.bias);
+    const Tensor x = Tensor::randn({c.batch, c.in}, gen);
+    const Tensor w = Tensor::randn({c.out, c.in}, gen, 0.f, 0.1f);
+    const Tensor b = c.bias ? Tensor::randn({c.out}, gen) : Tensor();
+    const Tensor y = ops::linear(x, w, b);
+    REQUIRE(y.shape() == Shape{c.batch, c.out});
+    const std::vector<float> bias_values = c.bias ? b.to_vector() : std::vector<float>{};
+    const std::vector<float> expected = linear_reference(x.to_vector(), w.to_vector(), bias_values, c.batch, c.in, c.out);
+    CHECK(testing::max_scaled_error(y.to_vector(), expected) <= kForwardTolerance);
+  }
+}
+
+TEST_CASE("linear gradients match finite differences", "[linear][gradcheck]") {
+  Generator gen(22);
+  const std::vector<Tensor> with_bias = {testing::random_leaf({3, 6}, gen), testing::random_leaf({4, 6}, gen),
+                                         testing::random_leaf({4}, gen)};
+  testing::check_gradients([](const std::vector<Tensor>& in) { return ops::linear(in[0], in[1], in[2]); }, with_bias);
+  const std::vector<Tensor> without_bias = {testing::random_leaf({5, 3}, gen), testing::random_leaf({2, 3}, gen)};
+  testing::check_gradients([](const std::vector<Tensor>& in) { return ops::linear(in[0], in[1]); }, without_bias);
+  // A non-contiguous input (a transposed-in-memory slice) goes through a copy and still differentiates.
+  const Tensor wide = testing::random_leaf({3, 8}, gen);
+  const std::vector<Tensor> sliced = {wide, testing::random_leaf({2, 5}, gen), testing::random_leaf({2}, gen)};
+  testing::check_gradients(
+      [](const std::vector<Tensor>& in) { return ops::linear(in[0].narrow(1, 2, 5), in[1], in[2]); }, sliced);
+}
+
+TEST_CASE("linear rejects bad arguments with messages naming the shapes", "[linear][errors]") {
+  Generator gen(23);
+  const Tensor x = Tensor::randn({2, 6}, gen);
+  const Tensor w = Tensor::randn({4, 6}, gen);
+  using Catch::Contains;
+  REQUIRE_THROWS_WITH(ops::linear(Tensor::randn({2, 6, 1}, gen), w), Contains("linear") && Contains("[2, 6, 1]"));
+  REQUIRE_THROWS_WITH(ops::linear(x, Tensor::randn({24}, gen)), Contains("linear") && Contains("[24]"));
+  REQUIRE_THROWS_WITH(ops::linear(x, Tensor::randn({4, 5}, gen)),
+                      Contains("linear: input [2, 6] has 6 features but weight [4, 5] expects 5"));
+  REQUIRE_THROWS_WITH(ops::linear(x, w, Tensor::randn({5}, gen)),
+                      Contains("linear: bias [5]") && Contains("[4, 6]"));
+  REQUIRE_THROWS_AS(ops::linear(x, w, Tensor::randn({5}, gen)), chex::Error);
+}
