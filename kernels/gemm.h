@@ -12,3 +12,9 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 }  // namespace chex::kernels::cpu
+
+namespace chex::kernels::cpu {
+// Tells the GEMM library how many threads to use (OpenBLAS keeps its own pool; oneDNN follows
+// OpenMP's setting, so it needs nothing).
+void gemm_set_num_threads(int threads);
+}  // namespace chex::kernels::cpu

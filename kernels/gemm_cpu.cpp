@@ -53,3 +53,13 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
 }
 
 }  // namespace chex::kernels::cpu
+
+namespace chex::kernels::cpu {
+
+void gemm_set_num_threads([[maybe_unused]] int threads) {
+#if defined(CHEX_GEMM_OPENBLAS)
+  openblas_set_num_threads(threads);
+#endif
+}
+
+}  // namespace chex::kernels::cpu

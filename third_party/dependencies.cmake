@@ -24,7 +24,7 @@ if(NOT CHEX_STB_FOUND)
   chex_missing("stb (image decoding and encoding)" "libstb-dev pkg-config")
 endif()
 
-# CPU GEMM. oneDNN's sgemm measured ~2x OpenBLAS's on these machines (bench_gemm prints both).
+# CPU GEMM. oneDNN's sgemm measured 1.06-1.63x OpenBLAS's on our (AVX2) machines; bench_gemm prints both.
 if(CHEX_GEMM STREQUAL "onednn")
   find_package(dnnl QUIET CONFIG)
   if(NOT dnnl_FOUND)

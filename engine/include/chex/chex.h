@@ -5,6 +5,7 @@
 #include "chex/device.h"
 #include "chex/dtype.h"
 #include "chex/error.h"
+#include "chex/io/safetensors.h"
 #include "chex/nn/init.h"
 #include "chex/nn/layers.h"
 #include "chex/nn/module.h"

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "chex/error.h"
+#include "kernels/gemm.h"
 
 namespace chex {
 namespace {
@@ -25,10 +26,15 @@ int& configured_threads() {
   static int threads = [] {
     int n = initial_threads();
     omp_set_num_threads(n);
+    kernels::cpu::gemm_set_num_threads(n);
     return n;
   }();
   return threads;
 }
+
+// Applied when the library loads, so that the GEMM library and OpenMP follow CHEX_NUM_THREADS
+// even before anything asks for the thread count.
+[[maybe_unused]] const int initial_thread_count = configured_threads();
 
 }  // namespace
 
@@ -38,6 +44,7 @@ void set_num_threads(int threads) {
   CHEX_CHECK(threads > 0, "set_num_threads: the thread count must be positive, got ", threads);
   configured_threads() = threads;
   omp_set_num_threads(threads);
+  kernels::cpu::gemm_set_num_threads(threads);
 }
 
 }  // namespace chex
