@@ -18,7 +18,7 @@ void full_mask_shuffle(const float* x, float* y, int threads, cudaStream_t strea
 void shuffle_after_exit(float* y, cudaStream_t stream);
 // Lane 0 waits at __syncthreads while lanes 1-31 wait for it at a shuffle.
 void barrier_versus_shuffle(float* y, cudaStream_t stream);
-// A kernel declaring 64 KiB of static shared memory.
+// A kernel declaring 64 KiB of static shared memory (emulated only: nvcc refuses to compile it).
 void too_much_static_shared(float* y, cudaStream_t stream);
 // Copies x to y through `bytes` of dynamic shared memory (blocks of 256 threads, floats).
 void copy_through_dynamic_shared(const float* x, float* y, int n, unsigned bytes, cudaStream_t stream);
