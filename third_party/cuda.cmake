@@ -29,8 +29,8 @@ macro(chex_enable_cuda_language)
   endif()
   if(_chex_cuda_found)
     enable_language(CUDA)
-    set(CMAKE_CUDA_STANDARD 20)
-    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    # No CMAKE_CUDA_STANDARD: CMake 3.25 knows no C++20 flag for nvcc and would reject it; CUDA
+    # targets pass -std=c++20 themselves (see chex_cuda_compile_check in kernels/emu/).
     find_package(CUDAToolkit REQUIRED)
     # cuDNN ships no CMake package: look for it beside the toolkit's own libraries.
     find_library(CHEX_CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib64 lib)
