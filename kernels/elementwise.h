@@ -20,3 +20,12 @@ void sigmoid_backward(const float* y, const float* dy, float* dx, int64_t n);  /
 double sum(const float* x, int64_t n);
 
 }  // namespace chex::kernels::cpu
+
+#include "kernels/gpu.h"
+
+namespace chex::kernels::CHEX_GPU_NAMESPACE {
+
+void relu_forward(const float* x, float* y, int64_t n, cudaStream_t stream);
+void relu_backward(const float* y, const float* dy, float* dx, int64_t n, cudaStream_t stream);
+
+}  // namespace chex::kernels::CHEX_GPU_NAMESPACE
