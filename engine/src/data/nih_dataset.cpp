@@ -89,8 +89,12 @@ NihDataset open_nih_dataset(const std::string& root) {
 }
 
 std::vector<std::string> read_image_list(const std::string& path) {
+  return parse_image_list(detail::read_text_file(path));
+}
+
+std::vector<std::string> parse_image_list(std::string_view text) {
   std::vector<std::string> names;
-  for (std::string_view line : detail::split_lines(detail::read_text_file(path))) {
+  for (std::string_view line : detail::split_lines(text)) {
     while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
     while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
     if (!line.empty()) names.emplace_back(line);

@@ -3,6 +3,7 @@
 // images_002/images/, ... as the download unpacks), and optionally the official split lists.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -42,5 +43,6 @@ NihDataset open_nih_dataset(const std::string& root);
 
 // A split list (train_val_list.txt, test_list.txt): one image name a line, blank lines ignored.
 std::vector<std::string> read_image_list(const std::string& path);
+std::vector<std::string> parse_image_list(std::string_view text);
 
 }  // namespace chex::data
