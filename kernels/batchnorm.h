@@ -46,6 +46,8 @@ void batch_norm_apply(const float* x, int64_t x_batch_stride, float* y, int64_t 
 //   dx = gamma * invstd * (dy' - mean(dy') - xhat * mean(dy' * xhat))   if batch_statistics (training)
 //   dx = gamma * invstd * dy'                                            otherwise (fixed statistics)
 // with xhat = (x - mean) * invstd and the means over the N*H*W values of the channel.
+// dx may be the same buffer as dy, with the same batch stride (in place): each channel's dy is read
+// in full before its dx is written, element by element.
 void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
                          int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
                          const float* invstd, const float* gamma, const float* beta, bool batch_statistics,

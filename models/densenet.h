@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "chex/nn/layers.h"
 #include "chex/nn/module.h"
 #include "chex/random.h"
 
@@ -31,6 +32,8 @@ struct DenseNetConfig {
   int64_t num_features() const;  // channels after the last block (1024 for DenseNet-121)
 };
 
+// Initialised as torchvision's DenseNet: kaiming_normal_ convolutions, batch norms weight 1 and
+// bias 0, the classifier's bias 0 (its weight keeps nn.Linear's default).
 class DenseNet : public nn::Module {
  public:
   explicit DenseNet(const DenseNetConfig& config, Generator& gen = default_generator());
@@ -50,6 +53,10 @@ class DenseNet : public nn::Module {
 
  private:
   DenseNetConfig config_;
+  std::shared_ptr<nn::Conv2d> conv0_;
+  std::shared_ptr<nn::BatchNorm2d> norm0_, norm5_;
+  std::vector<std::shared_ptr<nn::Module>> body_;  // dense blocks and transitions, in order
+  std::shared_ptr<nn::Linear> classifier_;
 };
 
 // The 14 ChestX-ray14 labels in CheXNet's output order.

@@ -24,6 +24,12 @@ if(NOT CHEX_STB_FOUND)
   chex_missing("stb (image decoding and encoding)" "libstb-dev pkg-config")
 endif()
 
+# JPEG decoding with the library PIL uses (libjpeg-turbo), so that decoded values are PIL's own.
+find_package(JPEG QUIET)
+if(NOT JPEG_FOUND)
+  chex_missing("libjpeg-turbo (JPEG decoding)" "libjpeg-dev")
+endif()
+
 # CPU GEMM. oneDNN's sgemm measured 1.06-1.63x OpenBLAS's on our (AVX2) machines; bench_gemm prints both.
 if(CHEX_GEMM STREQUAL "onednn")
   find_package(dnnl QUIET CONFIG)

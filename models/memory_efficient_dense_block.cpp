@@ -1,0 +1,353 @@
+// The memory-efficient dense block: one op, one buffer, recomputed BN+ReLU outputs.
+//
+// What a block of L layers keeps for its backward, and why (sizes in units of N*H*W floats):
+// - the block buffer itself, C0 + L*growth: each layer's input is a channel prefix of it, read in
+//   place (batch stride = the whole buffer's image), and each conv2 writes its new channels
+//   straight into their slice, so the concatenation never exists as a copy;
+// - each layer's bottleneck, the conv1 output before norm2, L*bottleneck: recomputing it would
+//   cost a convolution (a third of the layer's FLOPs), while keeping it is linear in depth;
+// - each layer's batch statistics (mean and 1/std of norm1 and norm2): a few floats per channel.
+// What it recomputes: the two BN+ReLU outputs, elementwise from the saved statistics with
+// kernels' batch_norm_apply (bitwise what the forward produced), into one scratch buffer shared by
+// all layers. The statistics themselves are never recomputed, so the running statistics move
+// exactly once per step, as in PyTorch's non-checkpointed model (torchvision's checkpointing
+// recomputes the whole forward of each layer and updates them twice).
+// Backward walks the layers in reverse, accumulating the gradient of the whole block in one
+// block-sized buffer: when layer l is visited, every later layer has added its contribution to
+// l's channels, so their gradient is complete; l then adds its own into the prefix it read.
+// Altogether memory grows linearly with depth (plus constant scratch), where the plain
+// composition keeps every layer's concatenation and BN output: quadratic.
+//
+// Kernels are called through a table of the raw-pointer, batch-strided interfaces of kernels/,
+// chosen by device, so the CUDA twins slot in beside the CPU ones.
+#include "models/memory_efficient_dense_block.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "chex/autograd.h"
+#include "chex/error.h"
+#include "kernels/batchnorm.h"
+#include "kernels/concat.h"
+#include "kernels/conv2d.h"
+#include "kernels/elementwise.h"
+
+namespace chex::models {
+namespace {
+
+namespace k = chex::kernels::cpu;
+constexpr const char* kOp = "memory_efficient_dense_block";
+
+// The kernels the block runs, with the signatures of kernels/*.h.
+struct BlockKernels {
+  decltype(&k::batch_norm_forward_training) batch_norm_forward_training;
+  decltype(&k::batch_norm_forward_inference) batch_norm_forward_inference;
+  decltype(&k::batch_norm_apply) batch_norm_apply;
+  decltype(&k::batch_norm_backward) batch_norm_backward;
+  decltype(&k::conv2d_workspace_size) conv2d_workspace_size;
+  decltype(&k::conv2d_forward) conv2d_forward;
+  decltype(&k::conv2d_backward_data) conv2d_backward_data;
+  decltype(&k::conv2d_backward_weight) conv2d_backward_weight;
+  decltype(&k::copy_channels) copy_channels;
+  decltype(&k::axpy) axpy;
+};
+
+const BlockKernels& kernels_for(Device device) {
+  static const BlockKernels cpu{k::batch_norm_forward_training,
+                                k::batch_norm_forward_inference,
+                                k::batch_norm_apply,
+                                k::batch_norm_backward,
+                                k::conv2d_workspace_size,
+                                k::conv2d_forward,
+                                k::conv2d_backward_data,
+                                k::conv2d_backward_weight,
+                                k::copy_channels,
+                                k::axpy};
+  CHEX_CHECK(device.is_cpu(), kOp, ": not implemented on ", device.str(),
+             " yet (the CUDA kernels land with the CUDA backend); move the tensors to the CPU");
+  return cpu;
+}
+
+// The shapes of one block.
+struct BlockGeometry {
+  int64_t batch = 0, in_channels = 0, height = 0, width = 0;
+  int64_t layers = 0, growth = 0, bottleneck = 0;
+
+  int64_t spatial() const { return height * width; }
+  int64_t layer_in_channels(int64_t l) const { return in_channels + l * growth; }
+  int64_t out_channels() const { return in_channels + layers * growth; }
+  // Batch strides: of the block buffer (also of its gradient), and of a bottleneck-wide tensor.
+  int64_t image() const { return out_channels() * spatial(); }
+  int64_t bottleneck_image() const { return bottleneck * spatial(); }
+  // The shared scratch holds one layer's BN+ReLU output (at most C_final channels) or its
+  // gradient; sized by C_final rather than C_final - growth to keep its size a function of the
+  // block buffer's.
+  int64_t scratch_size() const { return batch * std::max(out_channels(), bottleneck) * spatial(); }
+
+  k::Conv2dGeometry conv1(int64_t l) const {
+    return k::Conv2dGeometry::make(batch, layer_in_channels(l), height, width, bottleneck, 1, 1, 1, 0);
+  }
+  k::Conv2dGeometry conv2() const {
+    return k::Conv2dGeometry::make(batch, bottleneck, height, width, growth, 3, 3, 1, 1);
+  }
+};
+
+void check_vector(const char* what, int64_t layer, const Tensor& t, int64_t channels, bool updated_in_place) {
+  CHEX_CHECK(t.defined() && t.dtype() == DType::F32 && t.shape() == Shape{channels} && t.is_contiguous(), kOp,
+             ": layer ", layer, " ", what, " must be a contiguous float32 tensor of shape [", channels, "], got ",
+             t.defined() ? t.str() + " " + shape_str(t.shape()) : std::string("an undefined tensor"),
+             updated_in_place ? " (it is updated in place)" : "");
+}
+
+void check_batch_norm(const char* name, int64_t layer, const BatchNormTensors& bn, int64_t channels) {
+  const std::string n(name);
+  check_vector((n + ".weight").c_str(), layer, bn.weight, channels, false);
+  check_vector((n + ".bias").c_str(), layer, bn.bias, channels, false);
+  check_vector((n + ".running_mean").c_str(), layer, bn.running_mean, channels, true);
+  check_vector((n + ".running_var").c_str(), layer, bn.running_var, channels, true);
+  CHEX_CHECK(bn.eps > 0.f && bn.momentum >= 0.f && bn.momentum <= 1.f, kOp, ": layer ", layer, " ", name,
+             " needs eps > 0 and momentum in [0, 1], got eps ", bn.eps, ", momentum ", bn.momentum);
+}
+
+void check_weight(const char* name, int64_t layer, const Tensor& w, const Shape& expected) {
+  CHEX_CHECK(w.defined() && w.dtype() == DType::F32 && w.shape() == expected && w.is_contiguous(), kOp, ": layer ",
+             layer, " ", name, " must be a contiguous float32 tensor of shape ", shape_str(expected), ", got ",
+             w.defined() ? w.str() + " " + shape_str(w.shape()) : std::string("an undefined tensor"));
+}
+
+BlockGeometry check_arguments(const Tensor& x, const std::vector<DenseLayerTensors>& layers, bool training) {
+  CHEX_CHECK(x.defined() && x.dtype() == DType::F32 && x.dim() == 4, kOp,
+             ": the input must be a float32 [N, C, H, W] tensor, got ",
+             x.defined() ? x.str() + " " + shape_str(x.shape()) : std::string("an undefined tensor"));
+  CHEX_CHECK(!layers.empty(), kOp, ": a dense block needs at least one layer");
+  BlockGeometry g;
+  g.batch = x.size(0);
+  g.in_channels = x.size(1);
+  g.height = x.size(2);
+  g.width = x.size(3);
+  g.layers = static_cast<int64_t>(layers.size());
+  g.bottleneck = layers[0].conv1_weight.defined() && layers[0].conv1_weight.dim() == 4 ? layers[0].conv1_weight.size(0) : 0;
+  g.growth = layers[0].conv2_weight.defined() && layers[0].conv2_weight.dim() == 4 ? layers[0].conv2_weight.size(0) : 0;
+  CHEX_CHECK(g.bottleneck > 0 && g.growth > 0, kOp, ": layer 0's convolution weights must be 4-dimensional");
+  CHEX_CHECK(g.batch > 0 && g.in_channels > 0 && g.spatial() > 0, kOp, ": empty input ", shape_str(x.shape()));
+  if (training)
+    CHEX_CHECK(g.batch * g.spatial() > 1, kOp,
+               ": batch normalisation in training needs more than 1 value per channel, got input ", shape_str(x.shape()));
+  for (int64_t l = 0; l < g.layers; ++l) {
+    const DenseLayerTensors& layer = layers[static_cast<size_t>(l)];
+    const int64_t c = g.layer_in_channels(l);
+    check_batch_norm("norm1", l, layer.norm1, c);
+    check_weight("conv1.weight", l, layer.conv1_weight, {g.bottleneck, c, 1, 1});
+    check_batch_norm("norm2", l, layer.norm2, g.bottleneck);
+    check_weight("conv2.weight", l, layer.conv2_weight, {g.growth, g.bottleneck, 3, 3});
+  }
+  return g;
+}
+
+// The op's inputs, in the order the gradients are returned: x, then six tensors per layer.
+constexpr size_t kTensorsPerLayer = 6;
+enum LayerInput : size_t { kNorm1Weight, kNorm1Bias, kConv1Weight, kNorm2Weight, kNorm2Bias, kConv2Weight };
+size_t input_index(int64_t layer, LayerInput which) {
+  return 1 + static_cast<size_t>(layer) * kTensorsPerLayer + which;
+}
+
+std::vector<Tensor> op_inputs(const Tensor& x, const std::vector<DenseLayerTensors>& layers) {
+  std::vector<Tensor> inputs{x};
+  for (const DenseLayerTensors& l : layers)
+    for (const Tensor& t : {l.norm1.weight, l.norm1.bias, l.conv1_weight, l.norm2.weight, l.norm2.bias, l.conv2_weight})
+      inputs.push_back(t);
+  return inputs;
+}
+
+DenseLayerTensors detached(const DenseLayerTensors& l) {
+  auto bn = [](const BatchNormTensors& b) {
+    return BatchNormTensors{b.weight.detach(), b.bias.detach(), b.running_mean, b.running_var, b.eps, b.momentum};
+  };
+  return {bn(l.norm1), l.conv1_weight.detach(), bn(l.norm2), l.conv2_weight.detach()};
+}
+
+// One layer's batch statistics, [2 * C_l + 2 * bottleneck] floats: the (mean, 1/std) that norm1
+// and norm2 normalised with.
+struct LayerStatistics {
+  float* mean1 = nullptr;
+  float* invstd1 = nullptr;
+  float* mean2 = nullptr;
+  float* invstd2 = nullptr;
+  LayerStatistics() = default;  // none kept (no backward follows)
+  LayerStatistics(const Tensor& storage, int64_t in_channels, int64_t bottleneck)
+      : mean1(storage.data()),
+        invstd1(mean1 + in_channels),
+        mean2(invstd1 + in_channels),
+        invstd2(mean2 + bottleneck) {}
+};
+
+// y = relu(norm(x)), with the batch statistics (updating the running ones) or the running ones;
+// writes the statistics used into mean/invstd unless they are null.
+void normalize_relu(const BlockKernels& kern, const BatchNormTensors& bn, bool batch_statistics, const float* x,
+                    int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch, int64_t channels,
+                    int64_t spatial, float* mean, float* invstd) {
+  if (batch_statistics) {
+    kern.batch_norm_forward_training(x, x_batch_stride, y, y_batch_stride, batch, channels, spatial, bn.weight.data(),
+                                     bn.bias.data(), bn.momentum, bn.eps, bn.running_mean.data(),
+                                     bn.running_var.data(), mean, invstd, /*fuse_relu=*/true);
+  } else {
+    kern.batch_norm_forward_inference(x, x_batch_stride, y, y_batch_stride, batch, channels, spatial,
+                                      bn.weight.data(), bn.bias.data(), bn.running_mean.data(),
+                                      bn.running_var.data(), bn.eps, mean, invstd, /*fuse_relu=*/true);
+  }
+}
+
+// Everything the backward reads (all detached: the closure must not hold graph history).
+struct SavedBlock {
+  BlockGeometry geometry;
+  bool batch_statistics = true;
+  Tensor features;                     // the block buffer: the op's output
+  Tensor bottlenecks;                  // [L, N, bottleneck, H, W]: each layer's conv1 output
+  std::vector<Tensor> statistics;      // per layer, see LayerStatistics
+  std::vector<DenseLayerTensors> layers;
+};
+
+float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
+
+Tensor empty_if(bool wanted, const Shape& shape, Device device) {
+  return wanted ? Tensor::empty(shape, device) : Tensor();
+}
+
+std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad_output, const std::vector<bool>& needs) {
+  const BlockGeometry& g = s.geometry;
+  const Device device = s.features.device();
+  const BlockKernels& kern = kernels_for(device);
+  const int64_t hw = g.spatial(), image = g.image(), bottleneck_image = g.bottleneck_image();
+
+  // The block's gradient, accumulated in place, layer by layer in reverse.
+  const Tensor grad_features = Tensor::empty(s.features.shape(), device);
+  {
+    const Tensor dy = grad_output.is_batch_strided() ? grad_output : grad_output.contiguous();
+    const int64_t dy_stride = g.batch > 1 ? dy.stride(0) : image;
+    kern.copy_channels(dy.data(), dy_stride, 0, grad_features.data(), image, 0, g.batch, g.out_channels(), hw);
+  }
+  // Holds in turn relu2(norm2(z)), relu1(norm1(prefix)) and the gradient of that prefix.
+  const Tensor scratch = Tensor::empty({g.scratch_size()}, device);
+  // The gradient of the bottleneck, through conv2 and then (in place) through norm2 + relu2.
+  const Tensor grad_bottleneck = Tensor::empty({g.batch, g.bottleneck, g.height, g.width}, device);
+  const int64_t workspace_size = kern.conv2d_workspace_size(g.conv2());
+  const Tensor workspace = empty_if(workspace_size > 0, {workspace_size}, device);
+
+  std::vector<Tensor> grads(needs.size());
+  for (int64_t l = g.layers - 1; l >= 0; --l) {
+    const DenseLayerTensors& w = s.layers[static_cast<size_t>(l)];
+    const int64_t c = g.layer_in_channels(l), prefix_image = c * hw;
+    const LayerStatistics stats(s.statistics[static_cast<size_t>(l)], c, g.bottleneck);
+    const float* z = s.bottlenecks.data() + l * g.batch * bottleneck_image;
+    const float* grad_new = grad_features.data() + c * hw;  // complete: later layers have added theirs
+    auto grad_of = [&](LayerInput which, const Tensor& like) {
+      const size_t i = input_index(l, which);
+      if (needs[i]) grads[i] = Tensor::empty(like.shape(), device);
+      return data_or_null(grads[i]);
+    };
+
+    // conv2, reading relu2(norm2(z)) recomputed into the scratch.
+    kern.batch_norm_apply(z, bottleneck_image, scratch.data(), bottleneck_image, g.batch, g.bottleneck, hw,
+                          stats.mean2, stats.invstd2, w.norm2.weight.data(), w.norm2.bias.data(), true);
+    if (float* dw2 = grad_of(kConv2Weight, w.conv2_weight))
+      kern.conv2d_backward_weight(g.conv2(), scratch.data(), bottleneck_image, grad_new, image, dw2, nullptr,
+                                  data_or_null(workspace));
+    kern.conv2d_backward_data(g.conv2(), grad_new, image, w.conv2_weight.data(), grad_bottleneck.data(),
+                              bottleneck_image, data_or_null(workspace));
+    // norm2 + relu2, in place (the kernel allows dx == dy).
+    kern.batch_norm_backward(z, bottleneck_image, grad_bottleneck.data(), bottleneck_image, grad_bottleneck.data(),
+                             bottleneck_image, g.batch, g.bottleneck, hw, stats.mean2, stats.invstd2,
+                             w.norm2.weight.data(), w.norm2.bias.data(), s.batch_statistics, true,
+                             grad_of(kNorm2Weight, w.norm2.weight), grad_of(kNorm2Bias, w.norm2.bias));
+
+    // conv1, reading relu1(norm1(prefix)) recomputed into the scratch.
+    const float* prefix = s.features.data();
+    kern.batch_norm_apply(prefix, image, scratch.data(), prefix_image, g.batch, c, hw, stats.mean1, stats.invstd1,
+                          w.norm1.weight.data(), w.norm1.bias.data(), true);
+    if (float* dw1 = grad_of(kConv1Weight, w.conv1_weight))
+      kern.conv2d_backward_weight(g.conv1(l), scratch.data(), prefix_image, grad_bottleneck.data(), bottleneck_image,
+                                  dw1, nullptr, nullptr);
+    kern.conv2d_backward_data(g.conv1(l), grad_bottleneck.data(), bottleneck_image, w.conv1_weight.data(),
+                              scratch.data(), prefix_image, nullptr);
+    // norm1 + relu1, in place, then added into the gradient of the prefix (not needed for the
+    // block's own input unless x wants a gradient).
+    const bool prefix_needs_grad = l > 0 || needs[0];
+    kern.batch_norm_backward(prefix, image, scratch.data(), prefix_image,
+                             prefix_needs_grad ? scratch.data() : nullptr, prefix_image, g.batch, c, hw, stats.mean1,
+                             stats.invstd1, w.norm1.weight.data(), w.norm1.bias.data(), s.batch_statistics, true,
+                             grad_of(kNorm1Weight, w.norm1.weight), grad_of(kNorm1Bias, w.norm1.bias));
+    if (prefix_needs_grad)
+      for (int64_t n = 0; n < g.batch; ++n)
+        kern.axpy(1.f, scratch.data() + n * prefix_image, grad_features.data() + n * image, prefix_image);
+  }
+
+  if (needs[0]) {
+    grads[0] = Tensor::empty({g.batch, g.in_channels, g.height, g.width}, device);
+    kern.copy_channels(grad_features.data(), image, 0, grads[0].data(), g.in_channels * hw, 0, g.batch,
+                       g.in_channels, hw);
+  }
+  return grads;
+}
+
+}  // namespace
+
+Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLayerTensors>& layers, bool training) {
+  const BlockGeometry g = check_arguments(x, layers, training);
+  for (const Tensor& t : op_inputs(x, layers))
+    CHEX_CHECK(t.device() == x.device(), kOp, ": tensors on different devices (", x.str(), " and ", t.str(), ")");
+  const BlockKernels& kern = kernels_for(x.device());
+  const std::vector<Tensor> inputs = op_inputs(x, layers);
+  const bool backward_follows = any_requires_grad(inputs);
+  const Device device = x.device();
+  const int64_t hw = g.spatial(), image = g.image(), bottleneck_image = g.bottleneck_image();
+
+  // The block buffer starts with x.
+  const Tensor features = Tensor::empty({g.batch, g.out_channels(), g.height, g.width}, device);
+  {
+    const Tensor input = x.is_batch_strided() ? x.detach() : x.contiguous().detach();
+    const int64_t x_stride = g.batch > 1 ? input.stride(0) : g.in_channels * hw;
+    kern.copy_channels(input.data(), x_stride, 0, features.data(), image, 0, g.batch, g.in_channels, hw);
+  }
+  // Bottlenecks are kept per layer for the backward; without one, a single buffer serves all.
+  const Tensor bottlenecks =
+      Tensor::empty({backward_follows ? g.layers : 1, g.batch, g.bottleneck, g.height, g.width}, device);
+  const Tensor scratch = Tensor::empty({g.scratch_size()}, device);  // each BN+ReLU output in turn
+  const int64_t workspace_size = kern.conv2d_workspace_size(g.conv2());
+  const Tensor workspace = empty_if(workspace_size > 0, {workspace_size}, device);
+
+  std::vector<Tensor> statistics;
+  for (int64_t l = 0; l < g.layers; ++l) {
+    const DenseLayerTensors& w = layers[static_cast<size_t>(l)];
+    const int64_t c = g.layer_in_channels(l), prefix_image = c * hw;
+    const Tensor stats = empty_if(backward_follows, {2 * c + 2 * g.bottleneck}, device);
+    const LayerStatistics saved = backward_follows ? LayerStatistics(stats, c, g.bottleneck)
+                                                   : LayerStatistics{};
+    float* z = bottlenecks.data() + (backward_follows ? l : 0) * g.batch * bottleneck_image;
+
+    normalize_relu(kern, w.norm1, training, features.data(), image, scratch.data(), prefix_image, g.batch, c, hw,
+                   saved.mean1, saved.invstd1);
+    kern.conv2d_forward(g.conv1(l), scratch.data(), prefix_image, w.conv1_weight.data(), nullptr, z,
+                        bottleneck_image, nullptr);
+    normalize_relu(kern, w.norm2, training, z, bottleneck_image, scratch.data(), bottleneck_image, g.batch,
+                   g.bottleneck, hw, saved.mean2, saved.invstd2);
+    // The new channels go straight into their slice of the block buffer.
+    kern.conv2d_forward(g.conv2(), scratch.data(), bottleneck_image, w.conv2_weight.data(), nullptr,
+                        features.data() + prefix_image, image, data_or_null(workspace));
+    if (backward_follows) statistics.push_back(stats);
+  }
+  if (!backward_follows) return features;
+
+  auto saved = std::make_shared<SavedBlock>();
+  saved->geometry = g;
+  saved->batch_statistics = training;
+  saved->features = features.detach();
+  saved->bottlenecks = bottlenecks;
+  saved->statistics = std::move(statistics);
+  for (const DenseLayerTensors& l : layers) saved->layers.push_back(detached(l));
+  return record(kOp, features, inputs, [saved](const Tensor& grad, const std::vector<bool>& needs) {
+    return dense_block_backward(*saved, grad, needs);
+  });
+}
+
+}  // namespace chex::models
