@@ -1,6 +1,7 @@
-// Elementwise ops and reductions on CUDA over contiguous arrays: ReLU through the hand-written
-// kernels (kernels/elementwise.cu), the rest through cuDNN's tensor operations on [1, 1, 1, n]
-// views, in chunks below cuDNN's 2^31-element limit.
+// Elementwise ops and reductions on CUDA over contiguous arrays: the maps through the hand-written
+// kernels (kernels/elementwise.cu); the float scalar reductions and broadcasts (sum, the gradient
+// of a sum, scaling by a device scalar) through cuDNN's tensor operations on [1, 1, 1, n] views,
+// in chunks below cuDNN's 2^31-element limit.
 #include <algorithm>
 
 #include "chex/error.h"
@@ -25,87 +26,41 @@ void in_chunks(int64_t n, Fn fn) {
   for (int64_t offset = 0; offset < n; offset += kChunk) fn(offset, std::min(kChunk, n - offset));
 }
 
-// y = op(alpha_a · a, alpha_b · b)
-void op_tensor(int device, cudnnOpTensorOp_t op, float alpha_a, const float* a, float alpha_b, const float* b, float* y,
-               int64_t n) {
-  if (n == 0) return;
-  const DeviceContext& ctx = context(device);
-  const OpTensorDescriptor desc(op);
-  in_chunks(n, [&](int64_t offset, int64_t length) {
-    const TensorDescriptor flat = TensorDescriptor::flat(length);
-    CHEX_CUDNN_CHECK(cudnnOpTensor(ctx.cudnn, desc.get(), &alpha_a, flat.get(), a + offset, &alpha_b, flat.get(),
-                                   b + offset, &kZero, flat.get(), y + offset));
-  });
-}
-
 }  // namespace
 
 void fill(int device, float* y, int64_t n, float value) {
-  if (n == 0) return;
-  const DeviceContext& ctx = context(device);
-  in_chunks(n, [&](int64_t offset, int64_t length) {
-    CHEX_CUDNN_CHECK(cudnnSetTensor(ctx.cudnn, TensorDescriptor::flat(length).get(), y + offset, &value));
-  });
+  kernels::cuda::fill(y, n, value, context(device).stream);
 }
-
 void add(int device, const float* a, const float* b, float* y, int64_t n) {
-  op_tensor(device, CUDNN_OP_TENSOR_ADD, 1.f, a, 1.f, b, y, n);
+  kernels::cuda::add(a, b, y, n, context(device).stream);
 }
 void sub(int device, const float* a, const float* b, float* y, int64_t n) {
-  op_tensor(device, CUDNN_OP_TENSOR_ADD, 1.f, a, -1.f, b, y, n);
+  kernels::cuda::sub(a, b, y, n, context(device).stream);
 }
 void mul(int device, const float* a, const float* b, float* y, int64_t n) {
-  op_tensor(device, CUDNN_OP_TENSOR_MUL, 1.f, a, 1.f, b, y, n);
+  kernels::cuda::mul(a, b, y, n, context(device).stream);
 }
-
 void scale(int device, const float* a, float factor, float* y, int64_t n) {
-  if (n == 0) return;
-  const DeviceContext& ctx = context(device);
-  in_chunks(n, [&](int64_t offset, int64_t length) {
-    const TensorDescriptor flat = TensorDescriptor::flat(length);
-    CHEX_CUDNN_CHECK(cudnnTransformTensor(ctx.cudnn, &factor, flat.get(), a + offset, &kZero, flat.get(), y + offset));
-  });
+  kernels::cuda::scale(a, factor, y, n, context(device).stream);
 }
-
 void axpy(int device, float alpha, const float* x, float* y, int64_t n) {
-  if (n == 0) return;
-  const DeviceContext& ctx = context(device);
-  in_chunks(n, [&](int64_t offset, int64_t length) {
-    const TensorDescriptor flat = TensorDescriptor::flat(length);
-    CHEX_CUDNN_CHECK(cudnnAddTensor(ctx.cudnn, &alpha, flat.get(), x + offset, &kOne, flat.get(), y + offset));
-  });
+  kernels::cuda::axpy(alpha, x, y, n, context(device).stream);
 }
-
 void relu_forward(int device, const float* x, float* y, int64_t n) {
   kernels::cuda::relu_forward(x, y, n, context(device).stream);
 }
 void relu_backward(int device, const float* y, const float* dy, float* dx, int64_t n) {
   kernels::cuda::relu_backward(y, dy, dx, n, context(device).stream);
 }
-
 void sigmoid_forward(int device, const float* x, float* y, int64_t n) {
-  if (n == 0) return;
-  const DeviceContext& ctx = context(device);
-  const ActivationDescriptor sigmoid(CUDNN_ACTIVATION_SIGMOID);
-  in_chunks(n, [&](int64_t offset, int64_t length) {
-    const TensorDescriptor flat = TensorDescriptor::flat(length);
-    CHEX_CUDNN_CHECK(
-        cudnnActivationForward(ctx.cudnn, sigmoid.get(), &kOne, flat.get(), x + offset, &kZero, flat.get(), y + offset));
-  });
+  kernels::cuda::sigmoid_forward(x, y, n, context(device).stream);
 }
-
 void sigmoid_backward(int device, const float* y, const float* dy, float* dx, int64_t n) {
-  if (n == 0) return;
-  const DeviceContext& ctx = context(device);
-  const ActivationDescriptor sigmoid(CUDNN_ACTIVATION_SIGMOID);
-  in_chunks(n, [&](int64_t offset, int64_t length) {
-    const TensorDescriptor flat = TensorDescriptor::flat(length);
-    // The sigmoid's gradient needs only y; cuDNN still takes x, so y stands in for it.
-    CHEX_CUDNN_CHECK(cudnnActivationBackward(ctx.cudnn, sigmoid.get(), &kOne, flat.get(), y + offset, flat.get(),
-                                             dy + offset, flat.get(), y + offset, &kZero, flat.get(), dx + offset));
-  });
+  kernels::cuda::sigmoid_backward(y, dy, dx, n, context(device).stream);
 }
 
+// The loss-side reductions and broadcasts write float device scalars, which cuDNN's tensor ops do
+// directly (the hand-written sum writes a double).
 void sum(int device, const float* x, int64_t n, float* result) {
   const DeviceContext& ctx = context(device);
   if (n == 0) {

@@ -12,7 +12,10 @@
 // backend" error.
 #include <cstdint>
 
+#include <vector>
+
 #include "kernels/conv2d.h"
+#include "kernels/optimizer.h"
 #include "kernels/pooling.h"
 
 namespace chex::cuda {
@@ -91,5 +94,10 @@ void bce_with_logits(int device, const float* logits, const float* targets, cons
                      const float* neg_weight, int64_t batch, int64_t classes, float* loss, float* dlogits);
 // y = a · *scalar, the scalar in device memory.
 void mul_by_scalar(int device, const float* a, const float* scalar, float* y, int64_t n);
+
+// --- Optimizer updates ---------------------------------------------------------------------------
+// Every tensor of the list (device pointers) in one launch; first_chunk is planned here.
+void adam_multi_tensor(int device, std::vector<kernels::AdamTensor>& tensors, const kernels::AdamHyper& hyper);
+void sgd_multi_tensor(int device, std::vector<kernels::SgdTensor>& tensors, const kernels::SgdHyper& hyper);
 
 }  // namespace chex::cuda
