@@ -48,3 +48,17 @@ void global_avg_pool_forward(const float* x, int64_t x_batch_stride, float* y, i
 void global_avg_pool_backward(const float* dy, float* dx, int64_t batch, int64_t channels, int64_t spatial);
 
 }  // namespace chex::kernels::cpu
+
+#include "kernels/gpu.h"
+
+// The CUDA kernels for global average pooling (kernels/global_pool.cu): the same semantics as the
+// CPU twins above, on device pointers; the forward sums in double in a fixed order. DenseNet's final
+// BN + ReLU + pool is fused in kernels/batchnorm.h.
+namespace chex::kernels::CHEX_GPU_NAMESPACE {
+
+void global_avg_pool_forward(const float* x, int64_t x_batch_stride, float* y, int64_t batch, int64_t channels,
+                             int64_t spatial, cudaStream_t stream);
+void global_avg_pool_backward(const float* dy, float* dx, int64_t batch, int64_t channels, int64_t spatial,
+                              cudaStream_t stream);
+
+}  // namespace chex::kernels::CHEX_GPU_NAMESPACE
