@@ -7,7 +7,7 @@
 // in a grid-stride loop. Splits depend on the shape alone, so results are the same on any GPU.
 //
 // Reductions are deterministic: each thread sums a fixed set of items, a block sums its threads in
-// a fixed tree (warp shuffles, then one warp over the per-warp sums) and writes its partial to a
+// a fixed order (through shared memory to one warp, then a shuffle tree) and writes its partial to a
 // workspace slot; the consuming kernel combines a channel's partials in index order. No float
 // atomics, so no result depends on the order in which blocks or threads run.
 //
@@ -56,14 +56,19 @@ __device__ __forceinline__ double warp_sum(double v) {
 }
 __device__ __forceinline__ Sums warp_sum(Sums s) { return {warp_sum(s.a), warp_sum(s.b)}; }
 
-// Sum over the block (kThreads threads) in a fixed tree; valid in thread 0. Every thread calls it.
+// Sum over the block (kThreads threads) in a fixed order; valid in thread 0. Every thread calls it.
+// The threads' sums go through shared memory to warp 0, whose lanes add their column of kWarps
+// values, then shuffle: once per block, so one barrier rather than ten shuffles per thread.
 __device__ Sums block_sum(Sums s) {
-  CHEX_SHARED(Sums[kWarps], per_warp);
-  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  s = warp_sum(s);
-  if (lane == 0) per_warp[warp] = s;
+  CHEX_SHARED(Sums[kThreads], all);
+  all[threadIdx.x] = s;
   __syncthreads();
-  if (warp == 0) s = warp_sum(lane < kWarps ? per_warp[lane] : Sums{0.0, 0.0});
+  if (threadIdx.x < 32) {
+    s = all[threadIdx.x];
+#pragma unroll
+    for (int w = 1; w < kWarps; ++w) s = add(s, all[threadIdx.x + 32 * w]);
+    s = warp_sum(s);
+  }
   return s;
 }
 
