@@ -5,6 +5,10 @@ namespace chex::bench {
 
 std::vector<CaseFactory> case_factories(int64_t batch) {
   std::vector<CaseFactory> all;
+  add_batchnorm_cases(all, batch);
+  add_pooling_cases(all, batch);
+  add_loss_cases(all, batch);
+  add_concat_cases(all, batch);
   add_relu_cases(all, batch);
   return all;
 }

@@ -74,7 +74,24 @@ std::string shape_text(std::initializer_list<int64_t> dims);
 // The large shape every family is also measured at: [64, 128, 112, 112] (411 MB of floats).
 constexpr int64_t kLargeBatch = 64, kLargeChannels = 128, kLargeSize = 112;
 
-// Families.
+// A packed 4-d float tensor descriptor [n, c, h, w] for the cuDNN side, destroyed on scope exit.
+class Desc4 {
+ public:
+  Desc4(int64_t n, int64_t c, int64_t h, int64_t w);
+  ~Desc4();
+  Desc4(const Desc4&) = delete;
+  Desc4& operator=(const Desc4&) = delete;
+  cudnnTensorDescriptor_t get() const { return desc_; }
+
+ private:
+  cudnnTensorDescriptor_t desc_ = nullptr;
+};
+
+// Families, one file each (bench_cases_<family>.cpp).
+void add_batchnorm_cases(std::vector<CaseFactory>& out, int64_t batch);
+void add_pooling_cases(std::vector<CaseFactory>& out, int64_t batch);
+void add_loss_cases(std::vector<CaseFactory>& out, int64_t batch);
+void add_concat_cases(std::vector<CaseFactory>& out, int64_t batch);
 void add_relu_cases(std::vector<CaseFactory>& out, int64_t batch);
 
 }  // namespace chex::bench

@@ -150,7 +150,7 @@ int run(const Options& o) {
   std::printf("device: %s, L2 %.0f MiB, peak DRAM %s, copy kernel %.0f GB/s (%s of peak)\n", b.name.c_str(),
               b.l2_bytes / 1048576.0, peak > 0 ? (std::to_string(static_cast<int>(peak)) + " GB/s").c_str() : "n/a",
               copy_gbs, percent(copy_gbs, peak).c_str());
-  std::printf("%-28s %-24s %10s %10s %8s %7s %7s %8s %s\n", "kernel", "shape", "ours µs", "cuDNN µs", "GB/s",
+  std::printf("%-28s %-30s %10s %10s %8s %7s %7s %8s %s\n", "kernel", "shape", "ours µs", "cuDNN µs", "GB/s",
               "%peak", "%copy", "speed-up", "check");
 
   std::unique_ptr<std::ofstream> json;
@@ -174,7 +174,7 @@ int run(const Options& o) {
       cudnn_total += theirs;
     }
     const double gbs = c->bytes / (ours * 1e3);
-    std::printf("%-28s %-24s %10.1f %10.1f %8.0f %7s %7s %7.2fx %s\n", factory.kernel.c_str(), factory.shape.c_str(),
+    std::printf("%-28s %-30s %10.1f %10.1f %8.0f %7s %7s %7.2fx %s\n", factory.kernel.c_str(), factory.shape.c_str(),
                 ours, theirs, gbs, percent(gbs, peak).c_str(), percent(gbs, copy_gbs).c_str(), theirs / ours,
                 agree ? "ok" : ("DIFFERS " + std::to_string(difference)).c_str());
     if (json)

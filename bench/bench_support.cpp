@@ -50,6 +50,13 @@ Bench::~Bench() {
   cudaStreamDestroy(stream);
 }
 
+Desc4::Desc4(int64_t n, int64_t c, int64_t h, int64_t w) {
+  CHEX_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_));
+  CHEX_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(n),
+                                              static_cast<int>(c), static_cast<int>(h), static_cast<int>(w)));
+}
+Desc4::~Desc4() { cudnnDestroyTensorDescriptor(desc_); }
+
 std::vector<float> random_values(int64_t n, uint32_t seed, float low, float high) {
   std::mt19937 gen(seed);
   std::uniform_real_distribution<float> dist(low, high);
