@@ -18,10 +18,21 @@ constexpr float kMomentum = 0.1f, kEps = 1e-5f;
 class BatchNormCase final : public Case {
  public:
   BatchNormCase(Bench& b, const testing::MapShape& s, Pass pass)
-      : b_(b), pass_(pass), n_(s.batch), c_(s.channels), hw_(s.height * s.width), count_(n_ * c_ * hw_),
-        desc_(n_, c_, s.height, s.width), per_channel_(1, c_, 1, 1), x_(count_), dy_(count_), ours_(count_),
-        theirs_(count_), gamma_(c_), beta_(c_), stats_{DeviceArray(c_), DeviceArray(c_), DeviceArray(c_),
-                                                         DeviceArray(c_)},
+      : b_(b),
+        pass_(pass),
+        n_(s.batch),
+        c_(s.channels),
+        hw_(s.height * s.width),
+        count_(n_ * c_ * hw_),
+        desc_(n_, c_, s.height, s.width),
+        per_channel_(1, c_, 1, 1),
+        x_(count_),
+        dy_(count_),
+        ours_(count_),
+        theirs_(count_),
+        gamma_(c_),
+        beta_(c_),
+        stats_{DeviceArray(c_), DeviceArray(c_), DeviceArray(c_), DeviceArray(c_)},
         theirs_stats_{DeviceArray(c_), DeviceArray(c_), DeviceArray(c_), DeviceArray(c_)},
         workspace_(static_cast<int64_t>(kernels::cuda::batch_norm_workspace_bytes(n_, c_, hw_) / sizeof(float)) + 1) {
     x_.upload(random_values(count_, 3, -1.f, 3.f));
@@ -29,8 +40,10 @@ class BatchNormCase final : public Case {
     gamma_.upload(random_values(c_, 5, 0.5f, 1.5f));
     beta_.upload(random_values(c_, 6));
     reset_statistics();
-    bytes = (pass == Pass::forward_training ? 3.0 : pass == Pass::forward_inference ? 2.0 : 5.0) * 4.0 *
-            static_cast<double>(count_);
+    bytes = (pass == Pass::forward_training    ? 3.0
+             : pass == Pass::forward_inference ? 2.0
+                                               : 5.0) *
+            4.0 * static_cast<double>(count_);
     tolerance = pass == Pass::backward ? 1e-3 : 1e-4;
     if (pass == Pass::backward) {  // the saved statistics both backwards use: cuDNN's
       cudnn_training(theirs_stats_);
@@ -41,9 +54,9 @@ class BatchNormCase final : public Case {
   void ours() override {
     switch (pass_) {
       case Pass::forward_training:
-        kernels::cuda::batch_norm_forward_training(x_.get(), c_ * hw_, ours_.get(), c_ * hw_, n_, c_, hw_, gamma_.get(),
-                                                   beta_.get(), kMomentum, kEps, stats_[0].get(), stats_[1].get(),
-                                                   stats_[2].get(), stats_[3].get(), false, workspace_.get(), b_.stream);
+        kernels::cuda::batch_norm_forward_training(
+            x_.get(), c_ * hw_, ours_.get(), c_ * hw_, n_, c_, hw_, gamma_.get(), beta_.get(), kMomentum, kEps,
+            stats_[0].get(), stats_[1].get(), stats_[2].get(), stats_[3].get(), false, workspace_.get(), b_.stream);
         break;
       case Pass::forward_inference:
         kernels::cuda::batch_norm_forward_inference(x_.get(), c_ * hw_, ours_.get(), c_ * hw_, n_, c_, hw_,
@@ -104,9 +117,10 @@ class BatchNormCase final : public Case {
   }
   void cudnn_training(DeviceArray (&s)[4]) {
     const float one = 1.f, zero = 0.f;
-    CHEX_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
-        b_.cudnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, desc_.get(), x_.get(), desc_.get(), theirs_.get(),
-        per_channel_.get(), gamma_.get(), beta_.get(), kMomentum, s[0].get(), s[1].get(), kEps, s[2].get(), s[3].get()));
+    CHEX_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(b_.cudnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, desc_.get(),
+                                                            x_.get(), desc_.get(), theirs_.get(), per_channel_.get(),
+                                                            gamma_.get(), beta_.get(), kMomentum, s[0].get(),
+                                                            s[1].get(), kEps, s[2].get(), s[3].get()));
   }
 
   Bench& b_;
@@ -114,7 +128,7 @@ class BatchNormCase final : public Case {
   int64_t n_, c_, hw_, count_;
   Desc4 desc_, per_channel_;
   DeviceArray x_, dy_, ours_, theirs_, gamma_, beta_;
-  DeviceArray stats_[4];         // ours: running mean, running var, saved mean, saved invstd (backward: dgamma, dbeta in 2, 3)
+  DeviceArray stats_[4];  // ours: running mean, running var, saved mean, saved invstd (backward: dgamma, dbeta in 2, 3)
   DeviceArray theirs_stats_[4];  // cuDNN's, the same layout (backward: dgamma, dbeta in 0, 1)
   DeviceArray workspace_;
 };
@@ -130,8 +144,9 @@ void add_batchnorm_cases(std::vector<CaseFactory>& out, int64_t batch) {
   for (const auto& [pass, name] : passes) {
     for (size_t i = 0; i < shapes.size(); ++i) {
       const auto s = shapes[i];
-      out.push_back({name, shape_text({s.batch, s.channels, s.height, s.width}), i + 1 < shapes.size(),
-                     [s, pass](Bench& b) -> std::unique_ptr<Case> { return std::make_unique<BatchNormCase>(b, s, pass); }});
+      out.push_back(
+          {name, shape_text({s.batch, s.channels, s.height, s.width}), i + 1 < shapes.size(),
+           [s, pass](Bench& b) -> std::unique_ptr<Case> { return std::make_unique<BatchNormCase>(b, s, pass); }});
     }
   }
 }

@@ -12,8 +12,15 @@ namespace {
 class ConcatCase final : public Case {
  public:
   ConcatCase(Bench& b, int64_t batch, int64_t channels, int64_t total, int64_t offset, int64_t hw)
-      : b_(b), batch_(batch), channels_(channels), total_(total), offset_(offset), hw_(hw), src_(batch * channels * hw),
-        ours_(batch * total * hw), theirs_(batch * total * hw) {
+      : b_(b),
+        batch_(batch),
+        channels_(channels),
+        total_(total),
+        offset_(offset),
+        hw_(hw),
+        src_(batch * channels * hw),
+        ours_(batch * total * hw),
+        theirs_(batch * total * hw) {
     src_.upload(random_values(src_.size(), 15));
     CHEX_CUDA_CHECK(cudaMemset(ours_.get(), 0, ours_.bytes));
     CHEX_CUDA_CHECK(cudaMemset(theirs_.get(), 0, theirs_.bytes));
@@ -50,12 +57,15 @@ void add_concat_cases(std::vector<CaseFactory>& out, int64_t batch) {
     bool densenet;
   };
   // The last layer of each block writes channels [total - 32, total) of its block buffer.
-  const Shape shapes[] = {{batch, 32, 256, 224, 56, true},   {batch, 32, 512, 480, 28, true},
-                          {batch, 32, 1024, 992, 14, true},  {batch, 32, 1024, 992, 7, true},
+  const Shape shapes[] = {{batch, 32, 256, 224, 56, true},
+                          {batch, 32, 512, 480, 28, true},
+                          {batch, 32, 1024, 992, 14, true},
+                          {batch, 32, 1024, 992, 7, true},
                           {kLargeBatch, 128, 256, 128, kLargeSize, false}};
   for (const Shape& s : shapes) {
-    out.push_back({"concat_channels", shape_text({s.batch, s.channels, s.size, s.size}) + " into " + std::to_string(s.total),
-                   s.densenet, [s](Bench& b) -> std::unique_ptr<Case> {
+    out.push_back({"concat_channels",
+                   shape_text({s.batch, s.channels, s.size, s.size}) + " into " + std::to_string(s.total), s.densenet,
+                   [s](Bench& b) -> std::unique_ptr<Case> {
                      return std::make_unique<ConcatCase>(b, s.batch, s.channels, s.total, s.offset, s.size * s.size);
                    }});
   }

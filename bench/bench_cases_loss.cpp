@@ -15,8 +15,17 @@ constexpr int64_t kClasses = 14;
 class BceCase final : public Case {
  public:
   BceCase(Bench& b, int64_t batch)
-      : b_(b), batch_(batch), n_(batch * kClasses), desc_(1, 1, 1, n_), logits_(n_), targets_(n_), pos_(kClasses),
-        neg_(kClasses), p_(n_), ours_(n_ + 1), theirs_(n_ + 1) {
+      : b_(b),
+        batch_(batch),
+        n_(batch * kClasses),
+        desc_(1, 1, 1, n_),
+        logits_(n_),
+        targets_(n_),
+        pos_(kClasses),
+        neg_(kClasses),
+        p_(n_),
+        ours_(n_ + 1),
+        theirs_(n_ + 1) {
     logits_.upload(random_values(n_, 11, -4.f, 4.f));
     std::vector<float> labels = random_values(n_, 12, 0.f, 1.f);
     for (float& l : labels) l = l < 0.2f ? 1.f : 0.f;
@@ -37,8 +46,8 @@ class BceCase final : public Case {
   }
   void cudnn() override {
     const float one = 1.f, zero = 0.f;
-    CHEX_CUDNN_CHECK(cudnnActivationForward(b_.cudnn, sigmoid_, &one, desc_.get(), logits_.get(), &zero, desc_.get(),
-                                            p_.get()));
+    CHEX_CUDNN_CHECK(
+        cudnnActivationForward(b_.cudnn, sigmoid_, &one, desc_.get(), logits_.get(), &zero, desc_.get(), p_.get()));
     bce_from_probabilities(p_.get(), targets_.get(), pos_.get(), neg_.get(), batch_, kClasses, theirs_.get() + n_,
                            theirs_.get(), b_.stream);
   }

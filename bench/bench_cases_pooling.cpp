@@ -15,10 +15,19 @@ enum class Kind { max, average, global };
 class PoolCase final : public Case {
  public:
   PoolCase(Bench& b, const testing::MapShape& s, Kind kind, bool backward)
-      : b_(b), kind_(kind), backward_(backward), g_(geometry(s, kind)), in_(s.batch * s.channels * s.height * s.width),
-        out_(s.batch * s.channels * g_.out_height * g_.out_width), x_desc_(s.batch, s.channels, s.height, s.width),
-        y_desc_(s.batch, s.channels, g_.out_height, g_.out_width), x_(in_), y_(out_), dy_(out_),
-        ours_(backward ? in_ : out_), theirs_(backward ? in_ : out_) {
+      : b_(b),
+        kind_(kind),
+        backward_(backward),
+        g_(geometry(s, kind)),
+        in_(s.batch * s.channels * s.height * s.width),
+        out_(s.batch * s.channels * g_.out_height * g_.out_width),
+        x_desc_(s.batch, s.channels, s.height, s.width),
+        y_desc_(s.batch, s.channels, g_.out_height, g_.out_width),
+        x_(in_),
+        y_(out_),
+        dy_(out_),
+        ours_(backward ? in_ : out_),
+        theirs_(backward ? in_ : out_) {
     x_.upload(random_values(in_, 9));
     dy_.upload(random_values(out_, 10));
     CHEX_CUDNN_CHECK(cudnnCreatePoolingDescriptor(&pool_));
@@ -27,11 +36,12 @@ class PoolCase final : public Case {
     const int stride = static_cast<int>(kind == Kind::global ? 1 : g_.stride);
     CHEX_CUDNN_CHECK(cudnnSetPooling2dDescriptor(
         pool_, kind == Kind::max ? CUDNN_POOLING_MAX_DETERMINISTIC : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING,
-        CUDNN_NOT_PROPAGATE_NAN, window_h, window_w, static_cast<int>(g_.padding), static_cast<int>(g_.padding),
-        stride, stride));
+        CUDNN_NOT_PROPAGATE_NAN, window_h, window_w, static_cast<int>(g_.padding), static_cast<int>(g_.padding), stride,
+        stride));
     // cuDNN's backward takes the forward's y.
     const float one = 1.f, zero = 0.f;
-    CHEX_CUDNN_CHECK(cudnnPoolingForward(b_.cudnn, pool_, &one, x_desc_.get(), x_.get(), &zero, y_desc_.get(), y_.get()));
+    CHEX_CUDNN_CHECK(
+        cudnnPoolingForward(b_.cudnn, pool_, &one, x_desc_.get(), x_.get(), &zero, y_desc_.get(), y_.get()));
     const double in_bytes = 4.0 * static_cast<double>(in_), out_bytes = 4.0 * static_cast<double>(out_);
     bytes = !backward ? in_bytes + out_bytes : kind == Kind::max ? 2 * in_bytes + out_bytes : in_bytes + out_bytes;
     tolerance = 1e-5;
@@ -58,8 +68,8 @@ class PoolCase final : public Case {
           kernels::cuda::global_avg_pool_backward(dy_.get(), ours_.get(), g_.batch, g_.channels, g_.height * g_.width,
                                                   b_.stream);
         else
-          kernels::cuda::global_avg_pool_forward(x_.get(), bs, ours_.get(), g_.batch, g_.channels,
-                                                 g_.height * g_.width, b_.stream);
+          kernels::cuda::global_avg_pool_forward(x_.get(), bs, ours_.get(), g_.batch, g_.channels, g_.height * g_.width,
+                                                 b_.stream);
         break;
     }
   }
@@ -114,7 +124,9 @@ void add_pooling_cases(std::vector<CaseFactory>& out, int64_t batch) {
       {Kind::global, {shapes.global_pool_input}}};
   for (const auto& [kind, densenet] : kinds) {
     for (const bool backward : {false, true}) {
-      const std::string name = std::string(kind == Kind::max ? "max_pool" : kind == Kind::average ? "avg_pool" : "global_avg_pool") +
+      const std::string name = std::string(kind == Kind::max       ? "max_pool"
+                                           : kind == Kind::average ? "avg_pool"
+                                                                   : "global_avg_pool") +
                                (backward ? "_backward" : "_forward");
       std::vector<testing::MapShape> all = densenet;
       all.push_back(large);

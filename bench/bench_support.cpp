@@ -35,7 +35,8 @@ int64_t l2_size(int device) {
 }
 }  // namespace
 
-Bench::Bench(int index) : device(index), l2_bytes(l2_size(index)), flush(std::max<int64_t>(2 * l2_size(index) / 4, 1 << 20)) {
+Bench::Bench(int index)
+    : device(index), l2_bytes(l2_size(index)), flush(std::max<int64_t>(2 * l2_size(index) / 4, 1 << 20)) {
   cudaDeviceProp prop{};
   CHEX_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   name = prop.name;

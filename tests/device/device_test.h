@@ -106,4 +106,5 @@ inline Tensor weighted_sum(const Tensor& y, uint64_t seed = 99) {
   TEST_CASE(name " (cuda)", tags "[on-cuda]") { ::chex::testing::run_on_gpus(&fn); } \
   static void fn(::chex::Device device)
 // CHEX_DEVICE_TEST("name", "[tags]") { ... uses `device` ... }
-#define CHEX_DEVICE_TEST(name, tags) CHEX_DEVICE_TEST_IMPL(CHEX_DEVICE_TEST_CAT(chex_device_test_, __LINE__), name, tags)
+#define CHEX_DEVICE_TEST(name, tags) \
+  CHEX_DEVICE_TEST_IMPL(CHEX_DEVICE_TEST_CAT(chex_device_test_, __LINE__), name, tags)

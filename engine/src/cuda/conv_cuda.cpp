@@ -77,7 +77,8 @@ void conv2d_backward_weight(int device, const Conv2dGeometry& g, const float* x,
     if (dweight)
       CHEX_CUDA_CHECK(cudaMemsetAsync(dweight, 0, sizeof(float) * static_cast<size_t>(g.out_channels * g.patch_size()),
                                       ctx.stream));
-    if (dbias) CHEX_CUDA_CHECK(cudaMemsetAsync(dbias, 0, sizeof(float) * static_cast<size_t>(g.out_channels), ctx.stream));
+    if (dbias)
+      CHEX_CUDA_CHECK(cudaMemsetAsync(dbias, 0, sizeof(float) * static_cast<size_t>(g.out_channels), ctx.stream));
     return;
   }
   ConvSetup s(device, g, stride_or_packed(g.batch, x_batch_stride, g.in_sample()),
@@ -89,7 +90,8 @@ void conv2d_backward_weight(int device, const Conv2dGeometry& g, const float* x,
                                                     static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo),
                                                     workspace.get(), workspace.bytes(), &kZero, s.w.get(), dweight));
   }
-  if (dbias) CHEX_CUDNN_CHECK(cudnnConvolutionBackwardBias(ctx.cudnn, &kOne, s.y.get(), dy, &kZero, s.bias.get(), dbias));
+  if (dbias)
+    CHEX_CUDNN_CHECK(cudnnConvolutionBackwardBias(ctx.cudnn, &kOne, s.y.get(), dy, &kZero, s.bias.get(), dbias));
 }
 
 }  // namespace chex::cuda

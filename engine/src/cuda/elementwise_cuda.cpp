@@ -89,8 +89,8 @@ void broadcast_scalar(int device, const float* value, float* y, int64_t n) {
   const TensorDescriptor scalar = TensorDescriptor::flat(1);
   in_chunks(n, [&](int64_t offset, int64_t length) {
     // beta 0: y is written, not read.
-    CHEX_CUDNN_CHECK(
-        cudnnAddTensor(ctx.cudnn, &kOne, scalar.get(), value, &kZero, TensorDescriptor::flat(length).get(), y + offset));
+    CHEX_CUDNN_CHECK(cudnnAddTensor(ctx.cudnn, &kOne, scalar.get(), value, &kZero, TensorDescriptor::flat(length).get(),
+                                    y + offset));
   });
 }
 

@@ -36,7 +36,9 @@ void gemm_row_major(const DeviceContext& ctx, bool trans_a, bool trans_b, int64_
 }
 
 // [batch, features] as cuDNN's [batch, features, 1, 1], and the per-feature [1, features, 1, 1].
-TensorDescriptor rows(int64_t batch, int64_t features) { return TensorDescriptor({batch, features, 1, 1}, {features, 1, 1, 1}); }
+TensorDescriptor rows(int64_t batch, int64_t features) {
+  return TensorDescriptor({batch, features, 1, 1}, {features, 1, 1, 1});
+}
 
 }  // namespace
 
@@ -64,8 +66,8 @@ void linear_backward_weight(int device, const float* x, const float* dy, float* 
     if (batch == 0)
       CHEX_CUDA_CHECK(cudaMemsetAsync(dbias, 0, sizeof(float) * static_cast<size_t>(out), ctx.stream));
     else
-      CHEX_CUDNN_CHECK(
-          cudnnConvolutionBackwardBias(ctx.cudnn, &kOne, rows(batch, out).get(), dy, &kZero, rows(1, out).get(), dbias));
+      CHEX_CUDNN_CHECK(cudnnConvolutionBackwardBias(ctx.cudnn, &kOne, rows(batch, out).get(), dy, &kZero,
+                                                    rows(1, out).get(), dbias));
   }
 }
 
