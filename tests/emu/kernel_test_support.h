@@ -80,7 +80,13 @@ inline void check_outputs_against_twin(const std::string& what,
     if (first.empty()) {
       first = outputs;
     } else {
-      CHECK(outputs == first);  // schedules must agree exactly
+      // Schedules must agree exactly. (A bool, not the vectors: Catch would print them whole.)
+      for (size_t i = 0; i < outputs.size(); ++i) {
+        INFO(what << ", " << expected[i].name << ", under schedule " << emu::to_string(setting)
+                  << " against the first schedule");
+        const bool same_bits = outputs[i] == first[i];
+        CHECK(same_bits);
+      }
     }
   }
 }

@@ -217,8 +217,9 @@ TEST_CASE("sigmoid + weighted BCE kernel matches the CPU twin", "[emu][bce]") {
                                           k.grad_output, nullptr, nullptr);
             kernels::emu::bce_with_logits(logits.data(), targets.data(), pw, nw, k.batch, k.classes, nullptr,
                                           k.grad_output, dlogits_only.data(), nullptr);
-            CHECK(loss_only == loss);
-            CHECK(dlogits_only == dlogits);
+            const bool same_loss = loss_only == loss, same_dlogits = dlogits_only == dlogits;
+            CHECK(same_loss);
+            CHECK(same_dlogits);
             return std::vector<std::vector<float>>{loss, scaled(dlogits)};
           },
           {{"loss", {loss_ref}, 1e-6}, {"dlogits", scaled(dlogits_ref), 1e-6}});
