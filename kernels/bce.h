@@ -23,3 +23,17 @@ void bce_with_logits_backward(const float* logits, const float* targets, const f
                               float* dlogits);
 
 }  // namespace chex::kernels::cpu
+
+#include "kernels/gpu.h"
+
+// The CUDA kernel (kernels/bce.cu): the forward and backward of the CPU twins above in one launch
+// of one block. Writes the mean loss to the device scalar *loss (as float; summed in double in a
+// fixed order) unless loss is null, and dlogits ([batch, classes]) unless dlogits is null, scaled by
+// grad_output as bce_with_logits_backward does. Needs batch * classes > 0.
+namespace chex::kernels::CHEX_GPU_NAMESPACE {
+
+void bce_with_logits(const float* logits, const float* targets, const float* pos_weight, const float* neg_weight,
+                     int64_t batch, int64_t classes, float* loss, float grad_output, float* dlogits,
+                     cudaStream_t stream);
+
+}  // namespace chex::kernels::CHEX_GPU_NAMESPACE

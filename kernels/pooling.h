@@ -56,9 +56,9 @@ namespace chex::kernels::CHEX_GPU_NAMESPACE {
 
 using cpu::Pool2dGeometry;
 
-// Max and average pooling: the CPU twins' arguments and results (bit for bit: the same
-// comparisons and the same order of additions), plus the stream. The backward kernels overwrite
-// dx entirely and accumulate overlapping windows in a fixed order, without atomics.
+// Max and average pooling (kernels/pooling.cu): the CPU twins' arguments and results (bit for bit:
+// the same comparisons and the same order of additions), plus the stream. The backward kernels
+// overwrite dx entirely and accumulate overlapping windows in a fixed order, without atomics.
 void max_pool2d_forward(const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g,
                         cudaStream_t stream);
 void max_pool2d_backward(const float* x, int64_t x_batch_stride, const float* dy, float* dx, const Pool2dGeometry& g,
@@ -66,5 +66,13 @@ void max_pool2d_backward(const float* x, int64_t x_batch_stride, const float* dy
 void avg_pool2d_forward(const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g,
                         cudaStream_t stream);
 void avg_pool2d_backward(const float* dy, float* dx, const Pool2dGeometry& g, cudaStream_t stream);
+
+// Global average pooling (kernels/global_pool.cu): the same semantics as the CPU twins above, on
+// device pointers; the forward sums in double in a fixed order. DenseNet's final BN + ReLU + pool
+// is fused in kernels/batchnorm.h.
+void global_avg_pool_forward(const float* x, int64_t x_batch_stride, float* y, int64_t batch, int64_t channels,
+                             int64_t spatial, cudaStream_t stream);
+void global_avg_pool_backward(const float* dy, float* dx, int64_t batch, int64_t channels, int64_t spatial,
+                              cudaStream_t stream);
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

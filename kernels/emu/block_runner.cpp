@@ -306,21 +306,24 @@ std::uint64_t BlockRunner::warp(WarpOp op, unsigned mask, std::uint64_t value, i
   const unsigned base = thread.rank - lane;
   const unsigned lanes = lanes_in_warp(warp);
   const unsigned present = lanes == warp_size ? ~0u : (1u << lanes) - 1;
-  const std::string what = concat(name(op), " at ", format(where), " (warp ", warp, ", lane ", lane, ", mask ", hex(mask), ")");
+  // Formatted only on failure: warp operations are frequent, and a message costs more than the check.
+  const auto what = [&] {
+    return concat(name(op), " at ", format(where), " (warp ", warp, ", lane ", lane, ", mask ", hex(mask), ")");
+  };
 
-  if (!(mask >> lane & 1u)) fail_here(concat(what, ": the mask does not include the calling lane"));
+  if (!(mask >> lane & 1u)) fail_here(concat(what(), ": the mask does not include the calling lane"));
   if (mask & ~present)
-    fail_here(concat(what, ": the mask names lanes ", lanes_list(mask & ~present), ", which are not in the block (warp ",
+    fail_here(concat(what(), ": the mask names lanes ", lanes_list(mask & ~present), ", which are not in the block (warp ",
                      warp, " has ", lanes, " lane(s))"));
   if (is_shuffle(op) && (width < 1 || width > static_cast<int>(warp_size) || !std::has_single_bit(static_cast<unsigned>(width))))
-    fail_here(concat(what, ": width must be a power of 2 from 1 to 32, not ", width));
+    fail_here(concat(what(), ": width must be a power of 2 from 1 to 32, not ", width));
   for (unsigned other = 0; other < lanes; ++other) {
     if (!(mask >> other & 1u)) continue;
     const EmuThread& peer = threads_[base + other];
     if (peer.status == EmuThread::Status::exited)
-      fail_here(concat(what, ": the mask names lane ", other, " (thread ", format(peer.idx), "), which has exited"));
+      fail_here(concat(what(), ": the mask names lane ", other, " (thread ", format(peer.idx), "), which has exited"));
     if (peer.status == EmuThread::Status::at_warp_op && peer.mask != mask)
-      fail_here(concat(what, ": lane ", other, " waits at ", name(peer.warp_op), " at ", format(peer.where),
+      fail_here(concat(what(), ": lane ", other, " waits at ", name(peer.warp_op), " at ", format(peer.where),
                        " with mask ", hex(peer.mask), "; the lanes of a warp operation must name the same mask"));
   }
 

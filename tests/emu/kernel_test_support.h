@@ -54,6 +54,43 @@ inline void check_against_twin(const std::string& what, const std::function<std:
   }
 }
 
+// A kernel output with the twin's values and the tolerance it must meet.
+struct ExpectedOutput {
+  std::string name;
+  std::vector<float> reference;
+  double tolerance;
+};
+
+// check_against_twin for kernels with several outputs, each with its own tolerance: `emulated`
+// returns the outputs in the order of `expected`.
+inline void check_outputs_against_twin(const std::string& what,
+                                       const std::function<std::vector<std::vector<float>>()>& emulated,
+                                       const std::vector<ExpectedOutput>& expected) {
+  std::vector<std::vector<float>> first;
+  for (const auto& setting : kernel_test_schedules()) {
+    emu::ScopedSchedule schedule(setting.order, setting.seed);
+    const std::vector<std::vector<float>> outputs = emulated();
+    REQUIRE(outputs.size() == expected.size());
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      INFO(what << ", " << expected[i].name << ", under schedule " << emu::to_string(setting));
+      const double difference = max_scaled_difference(outputs[i], expected[i].reference);
+      INFO("max scaled difference from the CPU twin: " << difference << " (tolerance " << expected[i].tolerance << ")");
+      CHECK(difference <= expected[i].tolerance);
+    }
+    if (first.empty()) {
+      first = outputs;
+    } else {
+      // Schedules must agree exactly. (A bool, not the vectors: Catch would print them whole.)
+      for (size_t i = 0; i < outputs.size(); ++i) {
+        INFO(what << ", " << expected[i].name << ", under schedule " << emu::to_string(setting)
+                  << " against the first schedule");
+        const bool same_bits = outputs[i] == first[i];
+        CHECK(same_bits);
+      }
+    }
+  }
+}
+
 inline std::vector<float> random_vector(int64_t n, Generator& gen, float scale = 1.f) {
   std::vector<float> v(static_cast<size_t>(n));
   for (float& x : v) x = scale * gen.normal();

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace chex {
 
@@ -26,6 +27,9 @@ bool cuda_compiled();
 // Number of usable GPUs: 0 when CUDA is not compiled in or no driver/GPU answers (any error from
 // the runtime counts as "no GPU").
 int cuda_device_count();
+// The devices this machine can run on: the CPU, then every usable GPU (what device-generic tests
+// iterate over).
+std::vector<Device> available_devices();
 // Throws one clear error when `device` cannot be used on this machine (e.g. --device cuda without
 // a GPU). Every entry point that takes a device calls this first.
 void require_device(Device device);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "chex/allocator.h"
+#include "chex/shape.h"
 
 namespace chex::cuda {
 
@@ -13,9 +14,19 @@ int device_count();               // 0 on any runtime error
 std::string unavailable_reason(); // why device_count() is 0
 Allocator& allocator(int device);
 
-// Synchronous copies between host and device memory (dst, src).
+// Synchronous copies between host and device memory (dst, src): they return once the bytes have
+// arrived, so the host side may be freed or read at once.
 void copy_host_to_device(void* dst, const void* src, size_t bytes, int device);
 void copy_device_to_host(void* dst, const void* src, size_t bytes, int device);
+// Stream-ordered copies on the device (no host synchronisation); across two devices, synchronous.
 void copy_device_to_device(void* dst, const void* src, size_t bytes, int device);
+void copy_between_devices(void* dst, int dst_device, const void* src, int src_device, size_t bytes);
+
+// Stream-ordered strided operations on device memory (strides in elements; rank up to 8).
+// A batch-strided copy (dimensions after the first densely packed on both sides) is one
+// cudaMemcpy2DAsync; anything else goes through cuDNN (float32 only).
+void strided_copy(void* dst, const Shape& dst_strides, const void* src, const Shape& src_strides, const Shape& shape,
+                  size_t element_size, int device);
+void strided_fill(float* dst, const Shape& shape, const Shape& strides, float value, int device);
 
 }  // namespace chex::cuda

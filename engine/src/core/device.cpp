@@ -22,6 +22,12 @@ bool cuda_compiled() { return cuda::compiled(); }
 
 int cuda_device_count() { return cuda::device_count(); }
 
+std::vector<Device> available_devices() {
+  std::vector<Device> devices{Device::cpu()};
+  for (int i = 0; i < cuda_device_count(); ++i) devices.push_back(Device::cuda(i));
+  return devices;
+}
+
 void require_device(Device device) {
   if (device.is_cpu()) return;
   CHEX_CHECK(cuda_compiled(), "device ", device.str(),

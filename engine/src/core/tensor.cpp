@@ -233,10 +233,13 @@ Tensor Tensor::to(Device target) const {
   const Tensor source = contiguous();
   Tensor out = empty(shape(), target, dtype());
   const size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
-  if (target.is_cuda())
+  const Device origin_device = device();
+  if (origin_device.is_cpu())
     cuda::copy_host_to_device(out.raw_data(), source.raw_data(), bytes, target.index);
+  else if (target.is_cpu())
+    cuda::copy_device_to_host(out.raw_data(), source.raw_data(), bytes, origin_device.index);
   else
-    cuda::copy_device_to_host(out.raw_data(), source.raw_data(), bytes, source.device().index);
+    cuda::copy_between_devices(out.raw_data(), target.index, source.raw_data(), origin_device.index, bytes);
   const Device origin = device();
   return record("to_device", out, {*this}, [origin](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{g.to(origin)};
@@ -277,9 +280,7 @@ void Tensor::fill_(float value) const {
     detail::strided_fill(data(), shape(), strides(), value);
     return;
   }
-  CHEX_CHECK(is_contiguous(), "fill_ on ", str(), ": only contiguous device tensors can be filled");
-  const std::vector<float> host(static_cast<size_t>(numel()), value);
-  cuda::copy_host_to_device(raw_data(), host.data(), host.size() * sizeof(float), device().index);
+  cuda::strided_fill(data(), shape(), strides(), value, device().index);
 }
 
 void Tensor::copy_(const Tensor& src) const {
@@ -292,15 +293,24 @@ void Tensor::copy_(const Tensor& src) const {
                          src.strides(), shape(), dtype_size(dtype()));
     return;
   }
-  CHEX_CHECK(is_contiguous() && src.is_contiguous(), "copy_ between devices needs contiguous tensors: ", str(),
-             " <- ", src.str());
+  if (device() == src.device()) {  // on one GPU: stream-ordered, batch-strided copies as one 2-D copy
+    cuda::strided_copy(raw_data(), strides(), src.raw_data(), src.strides(), shape(), dtype_size(dtype()),
+                       device().index);
+    return;
+  }
+  // Between devices the bytes travel packed: stage through contiguous tensors where needed.
+  const Tensor source = src.detach().contiguous();
+  if (!is_contiguous()) {
+    copy_(source.to(device()));
+    return;
+  }
   const size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
-  if (device().is_cuda() && src.device().is_cpu())
-    cuda::copy_host_to_device(raw_data(), src.raw_data(), bytes, device().index);
+  if (source.device().is_cpu())
+    cuda::copy_host_to_device(raw_data(), source.raw_data(), bytes, device().index);
   else if (device().is_cpu())
-    cuda::copy_device_to_host(raw_data(), src.raw_data(), bytes, src.device().index);
+    cuda::copy_device_to_host(raw_data(), source.raw_data(), bytes, source.device().index);
   else
-    cuda::copy_device_to_device(raw_data(), src.raw_data(), bytes, device().index);
+    cuda::copy_between_devices(raw_data(), device().index, source.raw_data(), source.device().index, bytes);
 }
 
 std::vector<float> Tensor::to_vector() const {

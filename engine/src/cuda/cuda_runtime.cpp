@@ -114,7 +114,8 @@ Allocator& allocator(int device) {
 }
 
 namespace {
-void copy(void* dst, const void* src, size_t bytes, int device, cudaMemcpyKind kind) {
+// Host<->device: waits for the copy, so that pageable host memory may be reused or read at once.
+void copy_synchronously(void* dst, const void* src, size_t bytes, int device, cudaMemcpyKind kind) {
   if (bytes == 0) return;
   CHEX_CUDA_CHECK(cudaSetDevice(device));
   CHEX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream(device)));
@@ -123,13 +124,26 @@ void copy(void* dst, const void* src, size_t bytes, int device, cudaMemcpyKind k
 }  // namespace
 
 void copy_host_to_device(void* dst, const void* src, size_t bytes, int device) {
-  copy(dst, src, bytes, device, cudaMemcpyHostToDevice);
+  copy_synchronously(dst, src, bytes, device, cudaMemcpyHostToDevice);
 }
 void copy_device_to_host(void* dst, const void* src, size_t bytes, int device) {
-  copy(dst, src, bytes, device, cudaMemcpyDeviceToHost);
+  copy_synchronously(dst, src, bytes, device, cudaMemcpyDeviceToHost);
 }
 void copy_device_to_device(void* dst, const void* src, size_t bytes, int device) {
-  copy(dst, src, bytes, device, cudaMemcpyDeviceToDevice);
+  if (bytes == 0) return;
+  // Ordered on the device's one stream like every kernel: no host synchronisation needed.
+  CHEX_CUDA_CHECK(cudaSetDevice(device));
+  CHEX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream(device)));
+}
+void copy_between_devices(void* dst, int dst_device, const void* src, int src_device, size_t bytes) {
+  if (bytes == 0) return;
+  // The source's pending work must finish before the copy reads it, and the destination's stream
+  // must not run ahead of it: synchronise both sides (a rare path: multi-GPU is not a goal).
+  CHEX_CUDA_CHECK(cudaSetDevice(src_device));
+  CHEX_CUDA_CHECK(cudaStreamSynchronize(stream(src_device)));
+  CHEX_CUDA_CHECK(cudaSetDevice(dst_device));
+  CHEX_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device, src, src_device, bytes, stream(dst_device)));
+  CHEX_CUDA_CHECK(cudaStreamSynchronize(stream(dst_device)));
 }
 
 }  // namespace chex::cuda

@@ -1,8 +1,13 @@
 #include "cudnn_descriptors.h"
 
+#include <algorithm>
+#include <array>
+
 #include "chex/error.h"
 #include "cudnn_check.h"
+#include "cudnn_legacy.h"
 
+CHEX_CUDNN_LEGACY_API_BEGIN
 namespace chex::cuda {
 namespace {
 int to_int(int64_t v, const char* what) {
@@ -25,6 +30,35 @@ TensorDescriptor::TensorDescriptor(const Shape& shape, const Shape& strides) {
     throw;
   }
 }
+TensorDescriptor::TensorDescriptor(const Shape& shape, const Shape& strides, AnyRank) {
+  CHEX_CHECK(shape.size() == strides.size() && shape.size() <= CUDNN_DIM_MAX, "cuDNN tensor descriptor: shape ",
+             shape_str(shape), " with strides ", shape_str(strides), " (rank up to ", CUDNN_DIM_MAX, ")");
+  // Leading dimensions of size 1 pad the rank to 4; their stride is the extent of what follows.
+  const size_t rank = std::max<size_t>(shape.size(), 4);
+  const size_t pad = rank - shape.size();
+  std::array<int, CUDNN_DIM_MAX> dims{}, steps{};
+  int64_t extent = 1;
+  for (size_t i = 0; i < shape.size(); ++i) extent = std::max(extent, shape[i] * strides[i]);
+  for (size_t i = 0; i < rank; ++i) {
+    dims[i] = i < pad ? 1 : to_int(shape[i - pad], "size");
+    steps[i] = i < pad ? to_int(extent, "stride") : to_int(std::max<int64_t>(strides[i - pad], 1), "stride");
+  }
+  CHEX_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_));
+  try {
+    CHEX_CUDNN_CHECK(
+        cudnnSetTensorNdDescriptor(desc_, CUDNN_DATA_FLOAT, static_cast<int>(rank), dims.data(), steps.data()));
+  } catch (...) {
+    cudnnDestroyTensorDescriptor(desc_);
+    throw;
+  }
+}
+
+TensorDescriptor TensorDescriptor::any_rank(const Shape& shape, const Shape& strides) {
+  return TensorDescriptor(shape, strides, AnyRank{});
+}
+
+TensorDescriptor TensorDescriptor::flat(int64_t n) { return TensorDescriptor({1, 1, 1, n}, {n, n, n, 1}); }
+
 TensorDescriptor::~TensorDescriptor() { cudnnDestroyTensorDescriptor(desc_); }
 
 void TensorDescriptor::read(Shape& shape, Shape& strides) const {
@@ -76,6 +110,40 @@ PoolingDescriptor::PoolingDescriptor(Mode mode, int64_t kernel, int64_t stride, 
 }
 PoolingDescriptor::~PoolingDescriptor() { cudnnDestroyPoolingDescriptor(desc_); }
 
+ActivationDescriptor::ActivationDescriptor(cudnnActivationMode_t mode) {
+  CHEX_CUDNN_CHECK(cudnnCreateActivationDescriptor(&desc_));
+  try {
+    CHEX_CUDNN_CHECK(cudnnSetActivationDescriptor(desc_, mode, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+  } catch (...) {
+    cudnnDestroyActivationDescriptor(desc_);
+    throw;
+  }
+}
+ActivationDescriptor::~ActivationDescriptor() { cudnnDestroyActivationDescriptor(desc_); }
+
+OpTensorDescriptor::OpTensorDescriptor(cudnnOpTensorOp_t op) {
+  CHEX_CUDNN_CHECK(cudnnCreateOpTensorDescriptor(&desc_));
+  try {
+    CHEX_CUDNN_CHECK(cudnnSetOpTensorDescriptor(desc_, op, CUDNN_DATA_FLOAT, CUDNN_NOT_PROPAGATE_NAN));
+  } catch (...) {
+    cudnnDestroyOpTensorDescriptor(desc_);
+    throw;
+  }
+}
+OpTensorDescriptor::~OpTensorDescriptor() { cudnnDestroyOpTensorDescriptor(desc_); }
+
+ReduceTensorDescriptor::ReduceTensorDescriptor(cudnnReduceTensorOp_t op) {
+  CHEX_CUDNN_CHECK(cudnnCreateReduceTensorDescriptor(&desc_));
+  try {
+    CHEX_CUDNN_CHECK(cudnnSetReduceTensorDescriptor(desc_, op, CUDNN_DATA_FLOAT, CUDNN_NOT_PROPAGATE_NAN,
+                                                    CUDNN_REDUCE_TENSOR_NO_INDICES, CUDNN_32BIT_INDICES));
+  } catch (...) {
+    cudnnDestroyReduceTensorDescriptor(desc_);
+    throw;
+  }
+}
+ReduceTensorDescriptor::~ReduceTensorDescriptor() { cudnnDestroyReduceTensorDescriptor(desc_); }
+
 Shape convolution_output_shape(const Shape& x, const Shape& x_strides, const Shape& weight, int64_t padding,
                                int64_t stride) {
   const TensorDescriptor xd(x, x_strides);
@@ -96,3 +164,4 @@ Shape pooling_output_shape(const Shape& x, PoolingDescriptor::Mode mode, int64_t
 }
 
 }  // namespace chex::cuda
+CHEX_CUDNN_LEGACY_API_END

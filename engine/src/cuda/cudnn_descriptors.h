@@ -7,7 +7,10 @@
 #include <cstdint>
 
 #include "chex/shape.h"
+#include "cudnn_legacy.h"
 
+// Legacy-API types throughout.
+CHEX_CUDNN_LEGACY_API_BEGIN
 namespace chex::cuda {
 
 // A 4-d float tensor [N, C, H, W] with explicit strides, so that a channel slice of a dense-block
@@ -15,6 +18,11 @@ namespace chex::cuda {
 class TensorDescriptor {
  public:
   TensorDescriptor(const Shape& shape, const Shape& strides);
+  // Any rank up to 8 (cuDNN's limit), padded to 4 with leading dimensions of size 1: for copies,
+  // fills and elementwise ops over tensors that are not NCHW images.
+  static TensorDescriptor any_rank(const Shape& shape, const Shape& strides);
+  // n contiguous floats, as [1, 1, 1, n] (n < 2^31).
+  static TensorDescriptor flat(int64_t n);
   ~TensorDescriptor();
   TensorDescriptor(const TensorDescriptor&) = delete;
   TensorDescriptor& operator=(const TensorDescriptor&) = delete;
@@ -23,6 +31,8 @@ class TensorDescriptor {
   void read(Shape& shape, Shape& strides) const;
 
  private:
+  struct AnyRank {};
+  TensorDescriptor(const Shape& shape, const Shape& strides, AnyRank);
   cudnnTensorDescriptor_t desc_ = nullptr;
 };
 
@@ -67,6 +77,45 @@ class PoolingDescriptor {
   cudnnPoolingDescriptor_t desc_ = nullptr;
 };
 
+// A pointwise activation (sigmoid, ReLU) without NaN propagation, as the CPU twins.
+class ActivationDescriptor {
+ public:
+  explicit ActivationDescriptor(cudnnActivationMode_t mode);
+  ~ActivationDescriptor();
+  ActivationDescriptor(const ActivationDescriptor&) = delete;
+  ActivationDescriptor& operator=(const ActivationDescriptor&) = delete;
+  cudnnActivationDescriptor_t get() const { return desc_; }
+
+ private:
+  cudnnActivationDescriptor_t desc_ = nullptr;
+};
+
+// A binary elementwise operation computed in float: C = op(alpha1·A, alpha2·B) + beta·C.
+class OpTensorDescriptor {
+ public:
+  explicit OpTensorDescriptor(cudnnOpTensorOp_t op);
+  ~OpTensorDescriptor();
+  OpTensorDescriptor(const OpTensorDescriptor&) = delete;
+  OpTensorDescriptor& operator=(const OpTensorDescriptor&) = delete;
+  cudnnOpTensorDescriptor_t get() const { return desc_; }
+
+ private:
+  cudnnOpTensorDescriptor_t desc_ = nullptr;
+};
+
+// A reduction (sum, mean) computed in float, without indices.
+class ReduceTensorDescriptor {
+ public:
+  explicit ReduceTensorDescriptor(cudnnReduceTensorOp_t op);
+  ~ReduceTensorDescriptor();
+  ReduceTensorDescriptor(const ReduceTensorDescriptor&) = delete;
+  ReduceTensorDescriptor& operator=(const ReduceTensorDescriptor&) = delete;
+  cudnnReduceTensorDescriptor_t get() const { return desc_; }
+
+ private:
+  cudnnReduceTensorDescriptor_t desc_ = nullptr;
+};
+
 // The output shape cuDNN computes for a convolution of x [N, C, H, W] by w [K, C, kH, kW].
 Shape convolution_output_shape(const Shape& x, const Shape& x_strides, const Shape& weight, int64_t padding,
                                int64_t stride);
@@ -75,3 +124,4 @@ Shape pooling_output_shape(const Shape& x, PoolingDescriptor::Mode mode, int64_t
                            int64_t padding);
 
 }  // namespace chex::cuda
+CHEX_CUDNN_LEGACY_API_END

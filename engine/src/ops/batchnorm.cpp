@@ -3,11 +3,13 @@
 
 #include "chex/autograd.h"
 #include "chex/ops.h"
+#include "cuda/ops_cuda.h"
 #include "kernels/batchnorm.h"
 #include "op_utils.h"
 
 namespace chex::ops {
 namespace k = chex::kernels::cpu;
+namespace gpu = chex::cuda;
 
 Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                     const Tensor& running_var, BatchNormOptions options) {
@@ -25,7 +27,7 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, c
   check_per_channel("bias", bias);
   check_per_channel("running_mean", running_mean);
   check_per_channel("running_var", running_var);
-  detail::require_cpu(op, detail::common_device(op, {&x, &weight, &bias, &running_mean, &running_var}));
+  const Device device = detail::common_device(op, {&x, &weight, &bias, &running_mean, &running_var});
   CHEX_CHECK(options.eps > 0.f, op, ": eps must be positive, got ", options.eps);
   CHEX_CHECK(options.momentum >= 0.f && options.momentum <= 1.f, op, ": momentum must be in [0, 1], got ",
              options.momentum);
@@ -52,14 +54,23 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, c
   float* mean_out = backward_follows ? mean.data() : nullptr;
   float* invstd_out = backward_follows ? invstd.data() : nullptr;
   const int64_t image = channels * spatial;  // y's batch stride
-  if (options.training) {
-    k::batch_norm_forward_training(input.data(), detail::batch_stride(input), y.data(), image, batch, channels, spatial,
-                                   gamma.data(), beta.data(), options.momentum, options.eps, rm.data(), rv.data(),
-                                   mean_out, invstd_out, options.fuse_relu);
+  const int64_t x_stride = detail::batch_stride(input);
+  if (options.training && device.is_cpu()) {
+    k::batch_norm_forward_training(input.data(), x_stride, y.data(), image, batch, channels, spatial, gamma.data(),
+                                   beta.data(), options.momentum, options.eps, rm.data(), rv.data(), mean_out,
+                                   invstd_out, options.fuse_relu);
+  } else if (options.training) {
+    gpu::batch_norm_forward_training(device.index, input.data(), x_stride, y.data(), image, batch, channels, spatial,
+                                     gamma.data(), beta.data(), options.momentum, options.eps, rm.data(), rv.data(),
+                                     mean_out, invstd_out, options.fuse_relu);
+  } else if (device.is_cpu()) {
+    k::batch_norm_forward_inference(input.data(), x_stride, y.data(), image, batch, channels, spatial, gamma.data(),
+                                    beta.data(), rm.data(), rv.data(), options.eps, mean_out, invstd_out,
+                                    options.fuse_relu);
   } else {
-    k::batch_norm_forward_inference(input.data(), detail::batch_stride(input), y.data(), image, batch, channels,
-                                    spatial, gamma.data(), beta.data(), rm.data(), rv.data(), options.eps, mean_out,
-                                    invstd_out, options.fuse_relu);
+    gpu::batch_norm_forward_inference(device.index, input.data(), x_stride, y.data(), image, batch, channels, spatial,
+                                      gamma.data(), beta.data(), rm.data(), rv.data(), options.eps, mean_out,
+                                      invstd_out, options.fuse_relu);
   }
 
   // Saved: x (a view when batch-strided, never the output), gamma, the statistics, and beta only
@@ -75,10 +86,17 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, c
     Tensor dgamma = needs[1] ? Tensor::empty({c}, input.device()) : Tensor();
     Tensor dbeta = needs[2] ? Tensor::empty({c}, input.device()) : Tensor();
     auto data_or_null = [](const Tensor& t) { return t.defined() ? t.data() : nullptr; };
-    k::batch_norm_backward(input.data(), detail::batch_stride(input), dy.data(), detail::batch_stride(dy),
-                           data_or_null(dx), c * hw, n, c, hw, mean.data(), invstd.data(), gamma.data(),
-                           data_or_null(saved_beta), batch_statistics, fuse_relu, data_or_null(dgamma),
-                           data_or_null(dbeta));
+    const Device dev = input.device();
+    if (dev.is_cpu())
+      k::batch_norm_backward(input.data(), detail::batch_stride(input), dy.data(), detail::batch_stride(dy),
+                             data_or_null(dx), c * hw, n, c, hw, mean.data(), invstd.data(), gamma.data(),
+                             data_or_null(saved_beta), batch_statistics, fuse_relu, data_or_null(dgamma),
+                             data_or_null(dbeta));
+    else
+      gpu::batch_norm_backward(dev.index, input.data(), detail::batch_stride(input), dy.data(),
+                               detail::batch_stride(dy), data_or_null(dx), c * hw, n, c, hw, mean.data(),
+                               invstd.data(), gamma.data(), data_or_null(saved_beta), batch_statistics, fuse_relu,
+                               data_or_null(dgamma), data_or_null(dbeta));
     return std::vector<Tensor>{dx, dgamma, dbeta};
   };
   return record(op, y, {x, weight, bias}, std::move(backward));

@@ -3,11 +3,27 @@
 
 #include "chex/autograd.h"
 #include "chex/ops.h"
+#include "cuda/ops_cuda.h"
 #include "kernels/concat.h"
 #include "op_utils.h"
 
 namespace chex::ops {
 namespace k = chex::kernels::cpu;
+namespace gpu = chex::cuda;
+
+namespace {
+// The channel-block copy of the tensors' device.
+void copy_channels(Device device, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
+                   int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
+                   int64_t spatial) {
+  if (device.is_cpu())
+    k::copy_channels(src, src_batch_stride, src_channel_offset, dst, dst_batch_stride, dst_channel_offset, batch,
+                     channels, spatial);
+  else
+    gpu::copy_channels(device.index, src, src_batch_stride, src_channel_offset, dst, dst_batch_stride,
+                       dst_channel_offset, batch, channels, spatial);
+}
+}  // namespace
 
 Tensor cat_channels(const std::vector<Tensor>& xs) {
   constexpr const char* op = "cat_channels";
@@ -32,7 +48,6 @@ Tensor cat_channels(const std::vector<Tensor>& xs) {
     channel_offsets.push_back(total_channels);
     total_channels += t.size(1);
   }
-  detail::require_cpu(op, first.device());
 
   const int64_t batch = first.size(0);
   int64_t spatial = 1;  // the values per channel: the product of the dimensions after the first two
@@ -45,8 +60,8 @@ Tensor cat_channels(const std::vector<Tensor>& xs) {
   input_shapes.reserve(xs.size());
   for (size_t i = 0; i < xs.size(); ++i) {
     const Tensor input = detail::detached_batch_strided(xs[i]);
-    k::copy_channels(input.data(), detail::batch_stride(input), 0, y.data(), out_image, channel_offsets[i], batch,
-                     input.size(1), spatial);
+    copy_channels(y.device(), input.data(), detail::batch_stride(input), 0, y.data(), out_image, channel_offsets[i],
+                  batch, input.size(1), spatial);
     input_shapes.push_back(input.shape());
   }
 
@@ -59,8 +74,8 @@ Tensor cat_channels(const std::vector<Tensor>& xs) {
                     if (!needs[i]) continue;
                     const Shape& shape = input_shapes[i];
                     grads[i] = Tensor::empty(shape, dy.device());
-                    k::copy_channels(dy.data(), detail::batch_stride(dy), channel_offsets[i], grads[i].data(),
-                                     shape[1] * spatial, 0, shape[0], shape[1], spatial);
+                    copy_channels(dy.device(), dy.data(), detail::batch_stride(dy), channel_offsets[i],
+                                  grads[i].data(), shape[1] * spatial, 0, shape[0], shape[1], spatial);
                   }
                   return grads;
                 });

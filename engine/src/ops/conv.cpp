@@ -1,11 +1,14 @@
-// conv2d: im2col + GEMM on the CPU (kernels/conv2d.h), reading batch-strided inputs in place.
+// conv2d: im2col + GEMM on the CPU (kernels/conv2d.h), cuDNN on CUDA (cuda/conv_cuda.cpp);
+// batch-strided inputs are read in place on both.
 #include "chex/autograd.h"
 #include "chex/ops.h"
+#include "cuda/ops_cuda.h"
 #include "kernels/conv2d.h"
 #include "op_utils.h"
 
 namespace chex::ops {
 namespace k = chex::kernels::cpu;
+namespace gpu = chex::cuda;
 
 namespace {
 
@@ -15,7 +18,7 @@ k::Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& weight, const T
   detail::check_rank(op, "input", x, 4);
   detail::check_rank(op, "weight", weight, 4);
   if (bias.defined()) detail::check_float(op, "bias", bias);
-  detail::require_cpu(op, detail::common_device(op, {&x, &weight, &bias}));
+  detail::common_device(op, {&x, &weight, &bias});
 
   const Shape& xs = x.shape();
   const Shape& ws = weight.shape();
@@ -51,27 +54,41 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dO
   const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
 
   Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, x.device());
-  {
+  if (x.device().is_cpu()) {
     const Tensor workspace = workspace_for(g, x.device());  // back to the allocator's cache at once
     k::conv2d_forward(g, input.data(), detail::batch_stride(input), w.data(), data_or_null(b), y.data(), g.out_sample(),
                       data_or_null(workspace));
+  } else {
+    gpu::conv2d_forward(x.device().index, g, input.data(), detail::batch_stride(input), w.data(), data_or_null(b),
+                        y.data(), g.out_sample());
   }
 
   // needs[2] is false when there is no bias (an undefined input wants no gradient).
   return record("conv2d", y, {x, weight, bias}, [g, input, w](const Tensor& grad, const std::vector<bool>& needs) {
     const Tensor dy = detail::detached_batch_strided(grad);
-    const Tensor workspace = needs[0] || needs[1] ? workspace_for(g, dy.device()) : Tensor();
+    const Device device = dy.device();
+    // cuDNN takes its workspace from the device allocator itself.
+    const Tensor workspace = device.is_cpu() && (needs[0] || needs[1]) ? workspace_for(g, device) : Tensor();
     std::vector<Tensor> grads(3);
     if (needs[0]) {
-      grads[0] = Tensor::empty(input.shape(), dy.device());
-      k::conv2d_backward_data(g, dy.data(), detail::batch_stride(dy), w.data(), grads[0].data(), g.in_sample(),
-                              data_or_null(workspace));
+      grads[0] = Tensor::empty(input.shape(), device);
+      if (device.is_cpu())
+        k::conv2d_backward_data(g, dy.data(), detail::batch_stride(dy), w.data(), grads[0].data(), g.in_sample(),
+                                data_or_null(workspace));
+      else
+        gpu::conv2d_backward_data(device.index, g, dy.data(), detail::batch_stride(dy), w.data(), grads[0].data(),
+                                  g.in_sample());
     }
-    if (needs[1]) grads[1] = Tensor::empty(w.shape(), dy.device());
-    if (needs[2]) grads[2] = Tensor::empty({g.out_channels}, dy.device());
-    if (needs[1] || needs[2])
-      k::conv2d_backward_weight(g, input.data(), detail::batch_stride(input), dy.data(), detail::batch_stride(dy),
-                                data_or_null(grads[1]), data_or_null(grads[2]), data_or_null(workspace));
+    if (needs[1]) grads[1] = Tensor::empty(w.shape(), device);
+    if (needs[2]) grads[2] = Tensor::empty({g.out_channels}, device);
+    if (needs[1] || needs[2]) {
+      if (device.is_cpu())
+        k::conv2d_backward_weight(g, input.data(), detail::batch_stride(input), dy.data(), detail::batch_stride(dy),
+                                  data_or_null(grads[1]), data_or_null(grads[2]), data_or_null(workspace));
+      else
+        gpu::conv2d_backward_weight(device.index, g, input.data(), detail::batch_stride(input), dy.data(),
+                                    detail::batch_stride(dy), data_or_null(grads[1]), data_or_null(grads[2]));
+    }
     return grads;
   });
 }

@@ -1,22 +1,49 @@
-// Elementwise ops and reductions: add, sub, mul, scale, relu, sigmoid, sum, mean.
+// Elementwise ops and reductions: add, sub, mul, scale, relu, sigmoid, sum, mean, on the CPU
+// kernels or their CUDA counterparts (cuda/elementwise_cuda.cpp).
 #include "chex/autograd.h"
 #include "chex/ops.h"
 #include "accumulate.h"
+#include "cuda/ops_cuda.h"
 #include "kernels/elementwise.h"
 #include "op_utils.h"
 
 namespace chex::ops {
 namespace k = chex::kernels::cpu;
+namespace gpu = chex::cuda;
 using detail::check_float;
 
 namespace {
 
-// a and b: float32, same shape, same device (the CPU for now). Returns contiguous copies/views.
+// a and b: float32, same shape, same device.
 void check_binary(const char* op, const Tensor& a, const Tensor& b) {
   check_float(op, "a", a);
   check_float(op, "b", b);
   CHEX_CHECK(a.shape() == b.shape(), op, ": shapes differ: ", shape_str(a.shape()), " and ", shape_str(b.shape()));
-  detail::require_cpu(op, detail::common_device(op, {&a, &b}));
+  detail::common_device(op, {&a, &b});
+}
+
+// y = f(a, b) elementwise on contiguous inputs, by the tensors' device.
+using BinaryCpu = void (*)(const float*, const float*, float*, int64_t);
+using BinaryGpu = void (*)(int, const float*, const float*, float*, int64_t);
+Tensor binary(const Tensor& ac, const Tensor& bc, BinaryCpu cpu, BinaryGpu cuda) {
+  Tensor y = Tensor::empty(ac.shape(), ac.device());
+  if (y.device().is_cpu())
+    cpu(ac.data(), bc.data(), y.data(), y.numel());
+  else
+    cuda(y.device().index, ac.data(), bc.data(), y.data(), y.numel());
+  return y;
+}
+
+// y = f(x) or dx = f(y, dy), the same way.
+using UnaryCpu = void (*)(const float*, float*, int64_t);
+using UnaryGpu = void (*)(int, const float*, float*, int64_t);
+Tensor unary(const Tensor& xc, UnaryCpu cpu, UnaryGpu cuda) {
+  Tensor y = Tensor::empty(xc.shape(), xc.device());
+  if (y.device().is_cpu())
+    cpu(xc.data(), y.data(), y.numel());
+  else
+    cuda(y.device().index, xc.data(), y.data(), y.numel());
+  return y;
 }
 
 }  // namespace
@@ -25,26 +52,25 @@ namespace detail {
 void add_into(const Tensor& dst, const Tensor& src) {
   CHEX_CHECK(dst.shape() == src.shape(), "add_into: shapes differ: ", shape_str(dst.shape()), " and ",
              shape_str(src.shape()));
-  require_cpu("add_into", dst.device());
+  common_device("add_into", {&dst, &src});
   CHEX_CHECK(dst.is_contiguous(), "add_into: the destination must be contiguous, got ", dst.str());
   const Tensor s = src.contiguous();
-  k::axpy(1.f, s.data(), dst.data(), dst.numel());
+  if (dst.device().is_cpu())
+    k::axpy(1.f, s.data(), dst.data(), dst.numel());
+  else
+    gpu::axpy(dst.device().index, 1.f, s.data(), dst.data(), dst.numel());
 }
 }  // namespace detail
 
 Tensor add(const Tensor& a, const Tensor& b) {
   check_binary("add", a, b);
-  const Tensor ac = a.contiguous(), bc = b.contiguous();
-  Tensor y = Tensor::empty(a.shape(), a.device());
-  k::add(ac.data(), bc.data(), y.data(), y.numel());
+  Tensor y = binary(a.contiguous(), b.contiguous(), k::add, gpu::add);
   return record("add", y, {a, b}, [](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{g, g}; });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   check_binary("sub", a, b);
-  const Tensor ac = a.contiguous(), bc = b.contiguous();
-  Tensor y = Tensor::empty(a.shape(), a.device());
-  k::sub(ac.data(), bc.data(), y.data(), y.numel());
+  Tensor y = binary(a.contiguous(), b.contiguous(), k::sub, gpu::sub);
   return record("sub", y, {a, b}, [](const Tensor& g, const std::vector<bool>& needs) {
     return std::vector<Tensor>{g, needs[1] ? scale(g, -1.f) : Tensor()};
   });
@@ -53,8 +79,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 Tensor mul(const Tensor& a, const Tensor& b) {
   check_binary("mul", a, b);
   const Tensor ac = a.contiguous().detach(), bc = b.contiguous().detach();
-  Tensor y = Tensor::empty(a.shape(), a.device());
-  k::mul(ac.data(), bc.data(), y.data(), y.numel());
+  Tensor y = binary(ac, bc, k::mul, gpu::mul);
   return record("mul", y, {a, b}, [ac, bc](const Tensor& g, const std::vector<bool>& needs) {
     return std::vector<Tensor>{needs[0] ? mul(g, bc) : Tensor(), needs[1] ? mul(g, ac) : Tensor()};
   });
@@ -62,10 +87,12 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor scale(const Tensor& a, float factor) {
   check_float("scale", "a", a);
-  detail::require_cpu("scale", a.device());
   const Tensor ac = a.contiguous();
   Tensor y = Tensor::empty(a.shape(), a.device());
-  k::scale(ac.data(), factor, y.data(), y.numel());
+  if (y.device().is_cpu())
+    k::scale(ac.data(), factor, y.data(), y.numel());
+  else
+    gpu::scale(y.device().index, ac.data(), factor, y.data(), y.numel());
   return record("scale", y, {a}, [factor](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{scale(g, factor)};
   });
@@ -73,43 +100,40 @@ Tensor scale(const Tensor& a, float factor) {
 
 Tensor relu(const Tensor& x) {
   check_float("relu", "x", x);
-  detail::require_cpu("relu", x.device());
-  const Tensor xc = x.contiguous();
-  Tensor y = Tensor::empty(x.shape(), x.device());
-  k::relu_forward(xc.data(), y.data(), y.numel());
+  Tensor y = unary(x.contiguous(), k::relu_forward, gpu::relu_forward);
   // The output (not the input) is saved: it is all the backward needs.
   const Tensor saved = y.detach();
   return record("relu", y, {x}, [saved](const Tensor& g, const std::vector<bool>&) {
-    const Tensor gc = g.contiguous();
-    Tensor dx = Tensor::empty(saved.shape(), saved.device());
-    k::relu_backward(saved.data(), gc.data(), dx.data(), dx.numel());
-    return std::vector<Tensor>{dx};
+    return std::vector<Tensor>{binary(saved, g.contiguous(), k::relu_backward, gpu::relu_backward)};
   });
 }
 
 Tensor sigmoid(const Tensor& x) {
   check_float("sigmoid", "x", x);
-  detail::require_cpu("sigmoid", x.device());
-  const Tensor xc = x.contiguous();
-  Tensor y = Tensor::empty(x.shape(), x.device());
-  k::sigmoid_forward(xc.data(), y.data(), y.numel());
+  Tensor y = unary(x.contiguous(), k::sigmoid_forward, gpu::sigmoid_forward);
   const Tensor saved = y.detach();
   return record("sigmoid", y, {x}, [saved](const Tensor& g, const std::vector<bool>&) {
-    const Tensor gc = g.contiguous();
-    Tensor dx = Tensor::empty(saved.shape(), saved.device());
-    k::sigmoid_backward(saved.data(), gc.data(), dx.data(), dx.numel());
-    return std::vector<Tensor>{dx};
+    return std::vector<Tensor>{binary(saved, g.contiguous(), k::sigmoid_backward, gpu::sigmoid_backward)};
   });
 }
 
 Tensor sum(const Tensor& a) {
   check_float("sum", "a", a);
-  detail::require_cpu("sum", a.device());
   const Tensor ac = a.contiguous();
-  Tensor y = Tensor::full({}, static_cast<float>(k::sum(ac.data(), ac.numel())), a.device());
+  Tensor y;
+  if (a.device().is_cpu()) {
+    y = Tensor::full({}, static_cast<float>(k::sum(ac.data(), ac.numel())), a.device());
+  } else {
+    y = Tensor::empty({}, a.device());  // written on the device: no host synchronisation
+    gpu::sum(a.device().index, ac.data(), ac.numel(), y.data());
+  }
   const Shape shape = a.shape();
   return record("sum", y, {a}, [shape](const Tensor& g, const std::vector<bool>&) {
-    return std::vector<Tensor>{Tensor::full(shape, g.item(), g.device())};
+    if (g.device().is_cpu()) return std::vector<Tensor>{Tensor::full(shape, g.item(), g.device())};
+    Tensor dx = Tensor::empty(shape, g.device());
+    const Tensor gc = g.contiguous();
+    gpu::broadcast_scalar(g.device().index, gc.data(), dx.data(), dx.numel());
+    return std::vector<Tensor>{dx};
   });
 }
 

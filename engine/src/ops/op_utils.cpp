@@ -24,11 +24,6 @@ Device common_device(const char* op, std::initializer_list<const Tensor*> tensor
   return first->device();
 }
 
-void require_cpu(const char* op, Device device) {
-  CHEX_CHECK(device.is_cpu(), op, ": not implemented on ", device.str(), " yet (the CUDA kernels land with the "
-             "CUDA backend); move the tensors to the CPU");
-}
-
 void check_shape(const char* op, const char* arg, const Tensor& t, const Shape& expected) {
   CHEX_CHECK(t.shape() == expected, op, ": ", arg, " has shape ", shape_str(t.shape()), ", expected ",
              shape_str(expected));

@@ -14,8 +14,6 @@ void check_float(const char* op, const char* arg, const Tensor& t);
 void check_rank(const char* op, const char* arg, const Tensor& t, int64_t rank);
 // All defined tensors live on the same device; returns it.
 Device common_device(const char* op, std::initializer_list<const Tensor*> tensors);
-// Ops without a CUDA implementation yet say so clearly.
-void require_cpu(const char* op, Device device);
 // The tensor's shape matches `expected` exactly.
 void check_shape(const char* op, const char* arg, const Tensor& t, const Shape& expected);
 

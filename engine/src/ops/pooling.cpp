@@ -1,18 +1,20 @@
-// Pooling: max_pool2d, avg_pool2d and global_avg_pool over NCHW tensors.
+// Pooling: max_pool2d, avg_pool2d and global_avg_pool over NCHW tensors, on the CPU kernels or
+// their CUDA counterparts (cuda/pooling_cuda.cpp).
 #include "chex/autograd.h"
 #include "chex/ops.h"
+#include "cuda/ops_cuda.h"
 #include "kernels/pooling.h"
 #include "op_utils.h"
 
 namespace chex::ops {
 namespace k = chex::kernels::cpu;
+namespace gpu = chex::cuda;
 
 namespace {
 
 // Checks a pooling's arguments and returns its geometry.
 k::Pool2dGeometry pool_geometry(const char* op, const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   detail::check_rank(op, "x", x, 4);
-  detail::require_cpu(op, x.device());
   CHEX_CHECK(kernel >= 1 && stride >= 1 && padding >= 0, op, ": kernel (", kernel, ") and stride (", stride,
              ") must be positive and padding (", padding, ") non-negative");
   CHEX_CHECK(2 * padding <= kernel, op, ": padding ", padding, " is more than half the kernel size ", kernel);
@@ -37,12 +39,20 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   const k::Pool2dGeometry g = pool_geometry("max_pool2d", x, kernel, stride, padding);
   const Tensor input = detail::detached_batch_strided(x);
   Tensor y = Tensor::empty({g.batch, g.channels, g.out_height, g.out_width}, x.device());
-  k::max_pool2d_forward(input.data(), detail::batch_stride(input), y.data(), g);
+  const Device device = x.device();
+  if (device.is_cpu())
+    k::max_pool2d_forward(input.data(), detail::batch_stride(input), y.data(), g);
+  else
+    gpu::max_pool2d_forward(device.index, input.data(), detail::batch_stride(input), y.data(), g);
   // The maxima are found again in the saved input, so no indices are kept.
   return record("max_pool2d", y, {x}, [input, g](const Tensor& grad, const std::vector<bool>&) {
     const Tensor dy = grad.contiguous();
-    Tensor dx = Tensor::empty(input.shape(), input.device());
-    k::max_pool2d_backward(input.data(), detail::batch_stride(input), dy.data(), dx.data(), g);
+    const Device dev = input.device();
+    Tensor dx = Tensor::empty(input.shape(), dev);
+    if (dev.is_cpu())
+      k::max_pool2d_backward(input.data(), detail::batch_stride(input), dy.data(), dx.data(), g);
+    else
+      gpu::max_pool2d_backward(dev.index, input.data(), detail::batch_stride(input), dy.data(), dx.data(), g);
     return std::vector<Tensor>{dx};
   });
 }
@@ -51,13 +61,19 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride) {
   const k::Pool2dGeometry g = pool_geometry("avg_pool2d", x, kernel, stride, 0);
   const Tensor input = detail::detached_batch_strided(x);
   Tensor y = Tensor::empty({g.batch, g.channels, g.out_height, g.out_width}, x.device());
-  k::avg_pool2d_forward(input.data(), detail::batch_stride(input), y.data(), g);
-  const Shape input_shape = x.shape();
   const Device device = x.device();
+  if (device.is_cpu())
+    k::avg_pool2d_forward(input.data(), detail::batch_stride(input), y.data(), g);
+  else
+    gpu::avg_pool2d_forward(device.index, input.data(), detail::batch_stride(input), y.data(), g);
+  const Shape input_shape = x.shape();
   return record("avg_pool2d", y, {x}, [input_shape, device, g](const Tensor& grad, const std::vector<bool>&) {
     const Tensor dy = grad.contiguous();
     Tensor dx = Tensor::empty(input_shape, device);
-    k::avg_pool2d_backward(dy.data(), dx.data(), g);
+    if (device.is_cpu())
+      k::avg_pool2d_backward(dy.data(), dx.data(), g);
+    else
+      gpu::avg_pool2d_backward(device.index, dy.data(), dx.data(), g);
     return std::vector<Tensor>{dx};
   });
 }
@@ -65,18 +81,25 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride) {
 Tensor global_avg_pool(const Tensor& x) {
   constexpr const char* op = "global_avg_pool";
   detail::check_rank(op, "x", x, 4);
-  detail::require_cpu(op, x.device());
   const int64_t batch = x.size(0), channels = x.size(1), spatial = x.size(2) * x.size(3);
   CHEX_CHECK(spatial > 0, op, ": the input ", shape_str(x.shape()), " has empty planes");
   const Tensor input = detail::detached_batch_strided(x);
   Tensor y = Tensor::empty({batch, channels}, x.device());
-  k::global_avg_pool_forward(input.data(), detail::batch_stride(input), y.data(), batch, channels, spatial);
-  const Shape input_shape = x.shape();
   const Device device = x.device();
+  if (device.is_cpu())
+    k::global_avg_pool_forward(input.data(), detail::batch_stride(input), y.data(), batch, channels, spatial);
+  else
+    gpu::global_avg_pool_forward(device.index, input.data(), detail::batch_stride(input), y.data(), batch, channels,
+                                 spatial);
+  const Shape input_shape = x.shape();
   return record(op, y, {x}, [input_shape, device](const Tensor& grad, const std::vector<bool>&) {
     const Tensor dy = grad.contiguous();
     Tensor dx = Tensor::empty(input_shape, device);
-    k::global_avg_pool_backward(dy.data(), dx.data(), input_shape[0], input_shape[1], input_shape[2] * input_shape[3]);
+    const int64_t n = input_shape[0], c = input_shape[1], hw = input_shape[2] * input_shape[3];
+    if (device.is_cpu())
+      k::global_avg_pool_backward(dy.data(), dx.data(), n, c, hw);
+    else
+      gpu::global_avg_pool_backward(device.index, dy.data(), dx.data(), n, c, hw);
     return std::vector<Tensor>{dx};
   });
 }

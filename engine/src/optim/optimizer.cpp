@@ -32,10 +32,8 @@ void Optimizer::zero_grad(bool set_to_none) {
   for (const Tensor& p : params_) p.zero_grad(set_to_none);
 }
 
-Tensor Optimizer::checked_cpu_gradient(size_t index) const {
+Tensor Optimizer::checked_gradient(size_t index) const {
   const Tensor& p = params_[index];
-  CHEX_CHECK(p.device().is_cpu(), type_, ": parameter ", index, " is on ", p.device().str(),
-             "; the optimizers run on the CPU only for now (the CUDA kernels come with the CUDA backend)");
   CHEX_CHECK(p.is_contiguous(), type_, ": parameter ", index, " must be contiguous to be updated in place, got ",
              p.str());
   const Tensor grad = p.grad();

@@ -52,9 +52,9 @@ class Optimizer {
     int64_t step = 0;
     std::map<std::string, Tensor> tensors;
   };
-  // Throws the "CUDA optimizer kernels are not implemented yet" error for a non-CPU parameter and
-  // checks the gradient's shape; returns the gradient, contiguous.
-  Tensor checked_cpu_gradient(size_t index) const;
+  // Checks that the parameter can be updated in place and that its gradient matches it; returns
+  // the gradient, contiguous.
+  Tensor checked_gradient(size_t index) const;
   // The state tensor `name` of parameter `index`, created as zeros on first use.
   Tensor& state_tensor(size_t index, const std::string& name);
 

@@ -1,0 +1,111 @@
+// Elementwise ops and reductions on CUDA over contiguous arrays: the maps through the hand-written
+// kernels (kernels/elementwise.cu); the float scalar reductions and broadcasts (sum, the gradient
+// of a sum, scaling by a device scalar) through cuDNN's tensor operations on [1, 1, 1, n] views,
+// in chunks below cuDNN's 2^31-element limit.
+#include <algorithm>
+
+#include "chex/error.h"
+#include "cudnn_check.h"
+#include "cudnn_descriptors.h"
+#include "cudnn_legacy.h"
+#include "device_buffer.h"
+#include "device_context.h"
+#include "kernels/elementwise.h"
+#include "ops_cuda.h"
+
+CHEX_CUDNN_LEGACY_API_BEGIN
+namespace chex::cuda {
+namespace {
+
+constexpr float kOne = 1.f, kZero = 0.f;
+constexpr int64_t kChunk = int64_t{1} << 30;
+
+// Calls fn(offset, length) over [0, n) in chunks cuDNN can describe.
+template <typename Fn>
+void in_chunks(int64_t n, Fn fn) {
+  for (int64_t offset = 0; offset < n; offset += kChunk) fn(offset, std::min(kChunk, n - offset));
+}
+
+}  // namespace
+
+void fill(int device, float* y, int64_t n, float value) {
+  kernels::cuda::fill(y, n, value, context(device).stream);
+}
+void add(int device, const float* a, const float* b, float* y, int64_t n) {
+  kernels::cuda::add(a, b, y, n, context(device).stream);
+}
+void sub(int device, const float* a, const float* b, float* y, int64_t n) {
+  kernels::cuda::sub(a, b, y, n, context(device).stream);
+}
+void mul(int device, const float* a, const float* b, float* y, int64_t n) {
+  kernels::cuda::mul(a, b, y, n, context(device).stream);
+}
+void scale(int device, const float* a, float factor, float* y, int64_t n) {
+  kernels::cuda::scale(a, factor, y, n, context(device).stream);
+}
+void axpy(int device, float alpha, const float* x, float* y, int64_t n) {
+  kernels::cuda::axpy(alpha, x, y, n, context(device).stream);
+}
+void relu_forward(int device, const float* x, float* y, int64_t n) {
+  kernels::cuda::relu_forward(x, y, n, context(device).stream);
+}
+void relu_backward(int device, const float* y, const float* dy, float* dx, int64_t n) {
+  kernels::cuda::relu_backward(y, dy, dx, n, context(device).stream);
+}
+void sigmoid_forward(int device, const float* x, float* y, int64_t n) {
+  kernels::cuda::sigmoid_forward(x, y, n, context(device).stream);
+}
+void sigmoid_backward(int device, const float* y, const float* dy, float* dx, int64_t n) {
+  kernels::cuda::sigmoid_backward(y, dy, dx, n, context(device).stream);
+}
+
+// The loss-side reductions and broadcasts write float device scalars, which cuDNN's tensor ops do
+// directly (the hand-written sum writes a double).
+void sum(int device, const float* x, int64_t n, float* result) {
+  const DeviceContext& ctx = context(device);
+  if (n == 0) {
+    CHEX_CUDNN_CHECK(cudnnSetTensor(ctx.cudnn, TensorDescriptor::flat(1).get(), result, &kZero));
+    return;
+  }
+  const ReduceTensorDescriptor reduce(CUDNN_REDUCE_TENSOR_ADD);
+  const TensorDescriptor scalar = TensorDescriptor::flat(1);
+  bool first = true;
+  in_chunks(n, [&](int64_t offset, int64_t length) {
+    const TensorDescriptor flat = TensorDescriptor::flat(length);
+    size_t bytes = 0;
+    CHEX_CUDNN_CHECK(cudnnGetReductionWorkspaceSize(ctx.cudnn, reduce.get(), flat.get(), scalar.get(), &bytes));
+    const DeviceBuffer workspace(device, bytes);
+    // Later chunks add onto the first one's result.
+    const float beta = first ? 0.f : 1.f;
+    CHEX_CUDNN_CHECK(cudnnReduceTensor(ctx.cudnn, reduce.get(), nullptr, 0, workspace.get(), workspace.bytes(), &kOne,
+                                       flat.get(), x + offset, &beta, scalar.get(), result));
+    first = false;
+  });
+}
+
+void broadcast_scalar(int device, const float* value, float* y, int64_t n) {
+  if (n == 0) return;
+  const DeviceContext& ctx = context(device);
+  const TensorDescriptor scalar = TensorDescriptor::flat(1);
+  in_chunks(n, [&](int64_t offset, int64_t length) {
+    // beta 0: y is written, not read.
+    CHEX_CUDNN_CHECK(cudnnAddTensor(ctx.cudnn, &kOne, scalar.get(), value, &kZero, TensorDescriptor::flat(length).get(),
+                                    y + offset));
+  });
+}
+
+void mul_by_scalar(int device, const float* a, const float* scalar, float* y, int64_t n) {
+  if (n == 0) return;
+  const DeviceContext& ctx = context(device);
+  const OpTensorDescriptor mul(CUDNN_OP_TENSOR_MUL);
+  const TensorDescriptor one_value = TensorDescriptor::flat(1);
+  in_chunks(n, [&](int64_t offset, int64_t length) {
+    const TensorDescriptor flat = TensorDescriptor::flat(length);
+    // B = the scalar, broadcast over A's elements.
+    CHEX_CUDNN_CHECK(cudnnOpTensor(ctx.cudnn, mul.get(), &kOne, flat.get(), a + offset, &kOne, one_value.get(), scalar,
+                                   &kZero, flat.get(), y + offset));
+  });
+}
+
+}  // namespace chex::cuda
+CHEX_CUDNN_LEGACY_API_END

@@ -1,0 +1,659 @@
+// Batch-norm kernels (CUDA twins of batchnorm_cpu.cpp) and DenseNet's fused final
+// BN + ReLU + global average pool.
+//
+// Work layout. blockIdx.y is the channel. A channel's batch * spatial values are `count` items of
+// W floats: W = 4 (one float4) when every tensor's base, batch stride and the spatial size keep
+// 16-byte alignment, else W = 1. The gridDim.x blocks of a channel (its "splits") share the items
+// in a grid-stride loop. Splits depend on the shape alone, so results are the same on any GPU.
+//
+// Reductions are deterministic: each thread sums a fixed set of items, a block sums its threads in
+// a fixed order (through shared memory to one warp, then a shuffle tree) and writes its partial to a
+// workspace slot; the consuming kernel combines a channel's partials in index order. No float
+// atomics, so no result depends on the order in which blocks or threads run.
+//
+// Sums are in double, as in the CPU twin: A100/H100 run FP64 at half the FP32 rate and convert
+// float->double at 16 per SM-clock, several times what a memory-bound pass needs (1-2 conversions
+// and 2-3 flops per loaded float), and the statistics then match the twin to a few ulps.
+#include <cstdint>
+#include <initializer_list>
+#include <type_traits>
+#include <utility>
+
+#include "kernels/batchnorm.h"
+#include "kernels/cuda_compat.h"
+
+namespace chex::kernels::CHEX_GPU_NAMESPACE {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr unsigned kFullMask = 0xffffffffu;
+// About two waves of 8 resident 256-thread blocks on each of an H100's 132 SMs.
+constexpr int64_t kTargetBlocks = 2048;
+// Fewer blocks rather than threads with less than this many items each.
+constexpr int64_t kMinItemsPerThread = 4;
+constexpr int64_t kMaxSplits = 1024;
+
+// ---- Reductions.
+
+struct Sums {  // two sums reduced together
+  double a, b;
+};
+
+// One block's share of a channel's values: their count, mean and sum of squared deviations from
+// that mean. Partials combine exactly (Chan et al.), so no block needs a shift common to all.
+struct Moments {
+  double count, mean, m2;
+};
+
+__device__ __forceinline__ Sums add(Sums l, Sums r) { return {l.a + r.a, l.b + r.b}; }
+
+// Sum over the warp in a fixed tree; valid in lane 0.
+__device__ __forceinline__ double warp_sum(double v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(kFullMask, v, offset);
+  return v;
+}
+__device__ __forceinline__ Sums warp_sum(Sums s) { return {warp_sum(s.a), warp_sum(s.b)}; }
+
+// Sum over the block (kThreads threads) in a fixed order; valid in thread 0. Every thread calls it.
+// The threads' sums go through shared memory to warp 0, whose lanes add their column of kWarps
+// values, then shuffle: once per block, so one barrier rather than ten shuffles per thread.
+__device__ Sums block_sum(Sums s) {
+  CHEX_SHARED(Sums[kThreads], all);
+  all[threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    s = all[threadIdx.x];
+#pragma unroll
+    for (int w = 1; w < kWarps; ++w) s = add(s, all[threadIdx.x + 32 * w]);
+    s = warp_sum(s);
+  }
+  return s;
+}
+
+// A channel's moments from its `splits` partials, combined in index order by one full warp; every
+// lane gets the result, and every warp that asks gets the same bits.
+__device__ Moments warp_channel_moments(const Moments* partials, int splits) {
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  Sums s{0.0, 0.0};  // count, count * mean
+  for (int k = lane; k < splits; k += 32) s = add(s, Sums{partials[k].count, partials[k].count * partials[k].mean});
+  s = warp_sum(s);
+  const double count = __shfl_sync(kFullMask, s.a, 0);
+  const double mean = __shfl_sync(kFullMask, s.b, 0) / count;
+  double m2 = 0.0;
+  for (int k = lane; k < splits; k += 32) {
+    const double d = partials[k].mean - mean;
+    m2 += partials[k].m2 + partials[k].count * d * d;
+  }
+  m2 = __shfl_sync(kFullMask, warp_sum(m2), 0);
+  return {count, mean, m2};
+}
+
+// The same for a whole block: warp 0 combines, everyone gets the result.
+__device__ Moments block_channel_moments(const Moments* partials, int splits) {
+  CHEX_SHARED(Moments, result);
+  if (threadIdx.x < 32) {
+    const Moments m = warp_channel_moments(partials, splits);
+    if (threadIdx.x == 0) result = m;
+  }
+  __syncthreads();
+  return result;
+}
+
+// A channel's summed partials (plain sums), combined in index order; every thread gets the result.
+__device__ Sums block_channel_sums(const Sums* partials, int splits) {
+  CHEX_SHARED(Sums, result);
+  if (threadIdx.x < 32) {
+    Sums s{0.0, 0.0};
+    for (int k = static_cast<int>(threadIdx.x); k < splits; k += 32) s = add(s, partials[k]);
+    s = warp_sum(s);
+    if (threadIdx.x == 0) result = s;
+  }
+  __syncthreads();
+  return result;
+}
+
+// ---- Statistics as the CPU twin derives them.
+
+struct ChannelStats {
+  float mean, invstd;  // what normalises (float-rounded, as saved)
+};
+
+// From the batch moments: the biased variance normalises; the running statistics take the unbiased
+// one. Written by one thread per channel.
+__device__ ChannelStats batch_stats(const Moments& m, float eps) {
+  const double var = fmax(m.m2, 0.0) / m.count;  // m2 can round a hair below 0 for a constant channel
+  return {static_cast<float>(m.mean), static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)))};
+}
+
+__device__ void update_running(const Moments& m, float momentum, float* running_mean, float* running_var) {
+  const double var = fmax(m.m2, 0.0) / m.count;
+  const double unbiased = m.count > 1.0 ? m.count / (m.count - 1.0) : 1.0;
+  const double mo = momentum;
+  *running_mean = static_cast<float>((1.0 - mo) * *running_mean + mo * m.mean);
+  *running_var = static_cast<float>((1.0 - mo) * *running_var + mo * var * unbiased);
+}
+
+__device__ __forceinline__ float running_invstd(float running_var, float eps) {
+  return static_cast<float>(1.0 / sqrt(static_cast<double>(running_var) + static_cast<double>(eps)));
+}
+
+// The one formula of a normalised value, shared by the forward and the backward's ReLU mask so that
+// both see the same bits (an explicit fma: no contraction choice left to the compiler).
+__device__ __forceinline__ float normalized(float x, float mean, float scale, float shift) {
+  return fmaf(x - mean, scale, shift);
+}
+__device__ __forceinline__ float relu(float v) { return v > 0.f ? v : 0.f; }
+
+// ---- Items.
+
+template <int W>
+struct Pack {
+  float v[W];
+};
+
+template <int W>
+__device__ __forceinline__ Pack<W> load(const float* p) {
+  if constexpr (W == 4) {
+    const float4 q = *reinterpret_cast<const float4*>(p);
+    return {{q.x, q.y, q.z, q.w}};
+  } else {
+    return {{*p}};
+  }
+}
+
+template <int W>
+__device__ __forceinline__ void store(float* p, const Pack<W>& q) {
+  if constexpr (W == 4) {
+    *reinterpret_cast<float4*>(p) = make_float4(q.v[0], q.v[1], q.v[2], q.v[3]);
+  } else {
+    *p = q.v[0];
+  }
+}
+
+// A channel's values as items: item j is image j / per_image, floats (j % per_image) * W onwards of
+// that image's channel plane.
+struct Layout {
+  int64_t spatial;     // H*W, also the distance between channel planes of an image
+  unsigned per_image;  // items per plane: spatial / W
+  unsigned count;      // items per channel: batch * per_image
+};
+
+// The image and the float offset within the plane of item j.
+struct Item {
+  unsigned n;
+  int64_t offset;
+};
+template <int W>
+__device__ __forceinline__ Item item(unsigned j, const Layout& l) {
+  const unsigned n = j / l.per_image;
+  return {n, int64_t{j - n * l.per_image} * W};
+}
+
+// The gradient reaching the BN output: a batch-strided tensor, or (fused with the global pool)
+// dpool[n, c] / spatial everywhere in plane (n, c), as global_avg_pool_backward spreads it.
+struct Grad {
+  const float* data;
+  int64_t batch_stride;  // tensor only
+  int64_t channels;      // pooled only: dpool is [batch, channels]
+};
+template <int W, bool kPooled>
+__device__ __forceinline__ Pack<W> load_grad(const Grad& g, unsigned c, const Item& it, const Layout& l) {
+  if constexpr (kPooled) {
+    const float share = g.data[it.n * g.channels + c] / static_cast<float>(l.spatial);
+    Pack<W> p;
+#pragma unroll
+    for (int k = 0; k < W; ++k) p.v[k] = share;
+    return p;
+  } else {
+    return load<W>(g.data + it.n * g.batch_stride + c * l.spatial + it.offset);
+  }
+}
+
+// y = normalized(x) (then ReLU) over the block's items of channel c.
+template <int W, bool kRelu>
+__device__ __forceinline__ void normalize_items(const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                                                unsigned c, const Layout& l, float mean, float scale, float shift) {
+  const float* xc = x + c * l.spatial;
+  float* yc = y + c * l.spatial;
+  for (unsigned j = blockIdx.x * kThreads + threadIdx.x; j < l.count; j += gridDim.x * kThreads) {
+    const Item it = item<W>(j, l);
+    Pack<W> v = load<W>(xc + it.n * x_stride + it.offset);
+#pragma unroll
+    for (int k = 0; k < W; ++k) {
+      v.v[k] = normalized(v.v[k], mean, scale, shift);
+      if constexpr (kRelu) v.v[k] = relu(v.v[k]);
+    }
+    store<W>(yc + it.n * y_stride + it.offset, v);
+  }
+}
+
+// ---- Kernels.
+
+// Pass 1 of the training forward: each block's moments of its items of channel blockIdx.y, summed
+// relative to the block's first value (a shift that keeps the sum of squares from cancelling).
+template <int W>
+__global__ void __launch_bounds__(kThreads) bn_moments(const float* x, int64_t x_stride, Layout l, Moments* partials) {
+  const unsigned c = blockIdx.y;
+  const float* xc = x + c * l.spatial;
+  const unsigned first = blockIdx.x * kThreads;  // < l.count: every block has items
+  const Item first_item = item<W>(first, l);
+  const double shift = xc[first_item.n * x_stride + first_item.offset];
+  Sums s{0.0, 0.0};
+  for (unsigned j = first + threadIdx.x; j < l.count; j += gridDim.x * kThreads) {
+    const Item it = item<W>(j, l);
+    const Pack<W> v = load<W>(xc + it.n * x_stride + it.offset);
+#pragma unroll
+    for (int k = 0; k < W; ++k) {
+      const double d = static_cast<double>(v.v[k]) - shift;
+      s.a += d;
+      s.b += d * d;
+    }
+  }
+  s = block_sum(s);
+  if (threadIdx.x == 0) {
+    // Items of this block: one per thread per full round of the grid, plus its part of the last.
+    const unsigned grid_items = gridDim.x * kThreads;
+    const unsigned rounds = l.count / grid_items, rest = l.count - rounds * grid_items;
+    const unsigned extra = rest > first ? min(rest - first, static_cast<unsigned>(kThreads)) : 0u;
+    const double n = static_cast<double>(rounds * kThreads + extra) * W;
+    const double d = s.a / n;
+    partials[c * gridDim.x + blockIdx.x] = {n, shift + d, s.b - s.a * d};
+  }
+}
+
+// Pass 2 of the training forward: combine the channel's moments, save them and update the running
+// statistics (block 0), normalise.
+template <int W, bool kRelu>
+__global__ void __launch_bounds__(kThreads)
+    bn_forward_training_apply(const float* x, int64_t x_stride, float* y, int64_t y_stride, Layout l,
+                              const Moments* partials, const float* gamma, const float* beta, float momentum,
+                              float eps, float* running_mean, float* running_var, float* save_mean,
+                              float* save_invstd) {
+  const unsigned c = blockIdx.y;
+  const Moments m = block_channel_moments(partials + c * gridDim.x, static_cast<int>(gridDim.x));
+  const ChannelStats st = batch_stats(m, eps);
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    if (save_mean) save_mean[c] = st.mean;
+    if (save_invstd) save_invstd[c] = st.invstd;
+    update_running(m, momentum, running_mean + c, running_var + c);
+  }
+  normalize_items<W, kRelu>(x, x_stride, y, y_stride, c, l, st.mean, st.invstd * gamma[c], beta[c]);
+}
+
+// Normalisation with fixed statistics: the running ones (inference; kRunning, and `spread` is the
+// running variance) or given ones (apply; `spread` is invstd).
+template <int W, bool kRelu, bool kRunning>
+__global__ void __launch_bounds__(kThreads)
+    bn_forward_fixed(const float* x, int64_t x_stride, float* y, int64_t y_stride, Layout l, const float* mean,
+                     const float* spread, const float* gamma, const float* beta, float eps, float* save_mean,
+                     float* save_invstd) {
+  const unsigned c = blockIdx.y;
+  const float mean_c = mean[c];
+  const float invstd_c = kRunning ? running_invstd(spread[c], eps) : spread[c];
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    if (save_mean) save_mean[c] = mean_c;
+    if (save_invstd) save_invstd[c] = invstd_c;
+  }
+  normalize_items<W, kRelu>(x, x_stride, y, y_stride, c, l, mean_c, invstd_c * gamma[c], beta[c]);
+}
+
+// Pass 1 of the backward: each block's sum(dy') and sum(dy' * (x - mean)) over its items of
+// channel blockIdx.y, where dy' is dy masked by the fused ReLU.
+template <int W, bool kRelu, bool kPooled>
+__global__ void __launch_bounds__(kThreads)
+    bn_backward_sums(const float* x, int64_t x_stride, Grad dy, Layout l, const float* mean, const float* invstd,
+                     const float* gamma, const float* beta, Sums* partials) {
+  const unsigned c = blockIdx.y;
+  const float mean_c = mean[c];
+  const float scale = invstd[c] * gamma[c];
+  const float shift = kRelu ? beta[c] : 0.f;
+  const float* xc = x + c * l.spatial;
+  Sums s{0.0, 0.0};
+  for (unsigned j = blockIdx.x * kThreads + threadIdx.x; j < l.count; j += gridDim.x * kThreads) {
+    const Item it = item<W>(j, l);
+    const Pack<W> xv = load<W>(xc + it.n * x_stride + it.offset);
+    const Pack<W> g = load_grad<W, kPooled>(dy, c, it, l);
+#pragma unroll
+    for (int k = 0; k < W; ++k) {
+      const float gk = !kRelu || normalized(xv.v[k], mean_c, scale, shift) > 0.f ? g.v[k] : 0.f;
+      s.a += gk;
+      s.b += static_cast<double>(gk) * (static_cast<double>(xv.v[k]) - mean_c);
+    }
+  }
+  s = block_sum(s);
+  if (threadIdx.x == 0) partials[c * gridDim.x + blockIdx.x] = s;
+}
+
+// Pass 2 of the backward: combine the channel's sums (when there are partials), write dgamma and
+// dbeta (block 0), then dx through the batch statistics (kBatchStats) or fixed ones.
+template <int W, bool kRelu, bool kPooled, bool kBatchStats>
+__global__ void __launch_bounds__(kThreads)
+    bn_backward_dx(const float* x, int64_t x_stride, Grad dy, float* dx, int64_t dx_stride, Layout l,
+                   const float* mean, const float* invstd, const float* gamma, const float* beta,
+                   const Sums* partials, int splits, float* dgamma, float* dbeta) {
+  const unsigned c = blockIdx.y;
+  const float mean_c = mean[c];
+  const float invstd_c = invstd[c];
+  const float scale = invstd_c * gamma[c];
+  const float shift = kRelu ? beta[c] : 0.f;
+  const Sums t = partials ? block_channel_sums(partials + c * splits, splits) : Sums{0.0, 0.0};
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    if (dbeta) dbeta[c] = static_cast<float>(t.a);
+    if (dgamma) dgamma[c] = static_cast<float>(t.b * invstd_c);
+  }
+  if (!dx) return;
+  // dx = scale * (dy' - k_mean - (x - mean) * k_centered), as the twin.
+  const double n = static_cast<double>(l.count) * W;
+  const float k_mean = kBatchStats ? static_cast<float>(t.a / n) : 0.f;
+  const float k_centered = kBatchStats ? static_cast<float>(t.b / n * invstd_c * invstd_c) : 0.f;
+  const float* xc = x + c * l.spatial;
+  float* dxc = dx + c * l.spatial;
+  for (unsigned j = blockIdx.x * kThreads + threadIdx.x; j < l.count; j += gridDim.x * kThreads) {
+    const Item it = item<W>(j, l);
+    const Pack<W> xv = load<W>(xc + it.n * x_stride + it.offset);
+    Pack<W> g = load_grad<W, kPooled>(dy, c, it, l);
+#pragma unroll
+    for (int k = 0; k < W; ++k) {
+      const float gk = !kRelu || normalized(xv.v[k], mean_c, scale, shift) > 0.f ? g.v[k] : 0.f;
+      g.v[k] = scale * (gk - k_mean - (xv.v[k] - mean_c) * k_centered);
+    }
+    store<W>(dxc + it.n * dx_stride + it.offset, g);
+  }
+}
+
+// Fused BN + ReLU + global average pool, forward: one warp per (image, channel) plane, grid-stride
+// over planes; y[n, c] = mean over the plane of relu(normalized(x)), summed in double. The warps of
+// image 0 save the statistics and (training) update the running ones; inference reads them from
+// fixed_mean and fixed_var.
+template <int W, bool kBatchStats>
+__global__ void __launch_bounds__(kThreads)
+    bn_relu_pool_forward(const float* x, int64_t x_stride, float* y, int64_t batch, int64_t channels,
+                         int64_t spatial, const Moments* partials, int splits, const float* fixed_mean,
+                         const float* fixed_var, const float* gamma, const float* beta, float momentum, float eps,
+                         float* running_mean, float* running_var, float* save_mean, float* save_invstd) {
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int64_t planes = batch * channels;
+  const int64_t per_plane = spatial / W;
+  for (int64_t p = blockIdx.x * int64_t{kWarps} + threadIdx.x / 32; p < planes; p += int64_t{gridDim.x} * kWarps) {
+    const int64_t n = p / channels, c = p - n * channels;
+    ChannelStats st;
+    if constexpr (kBatchStats) {
+      const Moments m = warp_channel_moments(partials + c * splits, splits);
+      st = batch_stats(m, eps);
+      if (n == 0 && lane == 0) update_running(m, momentum, running_mean + c, running_var + c);
+    } else {
+      st = {fixed_mean[c], running_invstd(fixed_var[c], eps)};
+    }
+    if (n == 0 && lane == 0) {
+      if (save_mean) save_mean[c] = st.mean;
+      if (save_invstd) save_invstd[c] = st.invstd;
+    }
+    const float scale = st.invstd * gamma[c], shift = beta[c];
+    const float* plane = x + n * x_stride + c * spatial;
+    double sum = 0.0;
+    for (int64_t i = lane; i < per_plane; i += 32) {
+      const Pack<W> v = load<W>(plane + i * W);
+#pragma unroll
+      for (int k = 0; k < W; ++k) sum += relu(normalized(v.v[k], st.mean, scale, shift));
+    }
+    sum = warp_sum(sum);
+    if (lane == 0) y[p] = static_cast<float>(sum / static_cast<double>(spatial));
+  }
+}
+
+// ---- Launch helpers.
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Whether float4 items fit: the plane size and every (pointer, batch stride) keep 16-byte alignment.
+bool vectorizable(int64_t spatial, std::initializer_list<std::pair<const void*, int64_t>> tensors) {
+  if (spatial % 4 != 0) return false;
+  for (const auto& [p, stride] : tensors)
+    if (p && (!aligned16(p) || stride % 4 != 0)) return false;
+  return true;
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+Layout make_layout(int64_t batch, int64_t spatial, int w) {
+  const int64_t per_image = spatial / w, count = batch * per_image;
+  // 32-bit item indices: a channel plus one grid stride must fit.
+  CHEX_CHECK(count + kMaxSplits * kThreads < (int64_t{1} << 32), "batch norm: ", count,
+             " items per channel is more than the kernels index");
+  return {spatial, static_cast<unsigned>(per_image), static_cast<unsigned>(count)};
+}
+
+// Blocks per channel: enough for about kTargetBlocks in all, no more than gives each thread
+// kMinItemsPerThread items. Every block then has at least one item.
+int channel_splits(int64_t channels, const Layout& l) {
+  const int64_t by_work = ceil_div(l.count, kThreads * kMinItemsPerThread);
+  const int64_t by_fill = ceil_div(kTargetBlocks, channels);
+  const int64_t splits = by_work < by_fill ? by_work : by_fill;
+  return static_cast<int>(splits < 1 ? 1 : (splits > kMaxSplits ? kMaxSplits : splits));
+}
+
+void check_shape(int64_t batch, int64_t channels, int64_t spatial) {
+  CHEX_CHECK(batch >= 0 && channels >= 0 && spatial >= 0, "batch norm: negative size");
+  CHEX_CHECK(channels <= 65535, "batch norm: ", channels, " channels exceed the grid's y dimension");
+}
+
+// Calls f(std::integral_constant<bool, b>): turns a run-time flag into a template argument.
+template <typename F>
+void with_flag(bool b, F&& f) {
+  if (b) {
+    f(std::true_type{});
+  } else {
+    f(std::false_type{});
+  }
+}
+
+template <typename F>
+void with_width(bool vec4, F&& f) {
+  if (vec4) {
+    f(std::integral_constant<int, 4>{});
+  } else {
+    f(std::integral_constant<int, 1>{});
+  }
+}
+
+// Pass 1 of the training statistics, shared by the BN forward and the fused pool forward.
+// Returns the splits, which the consuming kernel's grid must repeat.
+int launch_moments(const float* x, int64_t x_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
+                   bool vec4, void* workspace, cudaStream_t stream) {
+  CHEX_CHECK(batch * spatial >= 1, "batch norm in training needs at least one value per channel");
+  CHEX_CHECK(workspace, "batch norm in training needs a workspace (batch_norm_workspace_bytes)");
+  int splits = 0;
+  with_width(vec4, [&](auto w) {
+    const Layout l = make_layout(batch, spatial, w);
+    splits = channel_splits(channels, l);
+    const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(channels));
+    CHEX_LAUNCH(bn_moments<w>, grid, kThreads, 0, stream, x, x_batch_stride, l, static_cast<Moments*>(workspace));
+  });
+  return splits;
+}
+
+// The backward of BN (+ReLU), from a dy tensor or a pooled gradient.
+template <bool kPooled>
+void launch_backward(const float* x, int64_t x_batch_stride, Grad dy, float* dx, int64_t dx_batch_stride,
+                     int64_t batch, int64_t channels, int64_t spatial, const float* mean, const float* invstd,
+                     const float* gamma, const float* beta, bool batch_statistics, bool fuse_relu, float* dgamma,
+                     float* dbeta, void* workspace, cudaStream_t stream) {
+  check_shape(batch, channels, spatial);
+  if (channels == 0) return;
+  if (batch * spatial == 0) {  // nothing to sum: zero parameter gradients, as the twin
+    if (dgamma || dbeta) {
+      // No kernel reads any value; the dx kernel still writes the zero sums.
+      const Layout l{spatial, 0, 0};
+      with_flag(fuse_relu, [&](auto relu) {
+        CHEX_LAUNCH((bn_backward_dx<1, relu, kPooled, false>), dim3(1, static_cast<unsigned>(channels)), kThreads, 0,
+                    stream, x, x_batch_stride, dy, static_cast<float*>(nullptr), dx_batch_stride, l, mean, invstd,
+                    gamma, beta, static_cast<const Sums*>(nullptr), 0, dgamma, dbeta);
+      });
+    }
+    return;
+  }
+  const bool need_sums = dgamma || dbeta || (dx && batch_statistics);
+  if (!need_sums && !dx) return;
+  CHEX_CHECK(!need_sums || workspace, "batch norm backward needs a workspace (batch_norm_workspace_bytes)");
+  const bool vec4 = vectorizable(spatial, {{x, x_batch_stride}, {dx, dx_batch_stride}}) &&
+                    (kPooled || vectorizable(spatial, {{dy.data, dy.batch_stride}}));
+  with_width(vec4, [&](auto w) {
+    with_flag(fuse_relu, [&](auto relu) {
+      const Layout l = make_layout(batch, spatial, w);
+      const int splits = channel_splits(channels, l);
+      const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(channels));
+      auto* partials = static_cast<Sums*>(workspace);
+      if (need_sums)
+        CHEX_LAUNCH((bn_backward_sums<w, relu, kPooled>), grid, kThreads, 0, stream, x, x_batch_stride, dy, l, mean,
+                    invstd, gamma, beta, partials);
+      // Without dx, one block per channel writes dgamma and dbeta.
+      const dim3 dx_grid(dx ? static_cast<unsigned>(splits) : 1u, static_cast<unsigned>(channels));
+      const Sums* sums = need_sums ? partials : nullptr;
+      with_flag(batch_statistics, [&](auto batch_stats_flag) {
+        CHEX_LAUNCH((bn_backward_dx<w, relu, kPooled, batch_stats_flag>), dx_grid, kThreads, 0, stream, x,
+                    x_batch_stride, dy, dx, dx_batch_stride, l, mean, invstd, gamma, beta, sums, splits, dgamma,
+                    dbeta);
+      });
+    });
+  });
+}
+
+}  // namespace
+
+size_t batch_norm_workspace_bytes(int64_t batch, int64_t channels, int64_t spatial) {
+  check_shape(batch, channels, spatial);
+  if (channels == 0 || batch * spatial == 0) return 0;
+  // Scalar items give the most splits; float4 items never need more.
+  const int splits = channel_splits(channels, make_layout(batch, spatial, 1));
+  return static_cast<size_t>(channels) * static_cast<size_t>(splits) * sizeof(Moments);
+}
+
+void batch_norm_forward_training(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
+                                 int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
+                                 const float* beta, float momentum, float eps, float* running_mean,
+                                 float* running_var, float* save_mean, float* save_invstd, bool fuse_relu,
+                                 void* workspace, cudaStream_t stream) {
+  check_shape(batch, channels, spatial);
+  if (channels == 0) return;
+  const bool vec4 = vectorizable(spatial, {{x, x_batch_stride}, {y, y_batch_stride}});
+  const int splits = launch_moments(x, x_batch_stride, batch, channels, spatial, vec4, workspace, stream);
+  with_width(vec4, [&](auto w) {
+    with_flag(fuse_relu, [&](auto relu) {
+      const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(channels));
+      CHEX_LAUNCH((bn_forward_training_apply<w, relu>), grid, kThreads, 0, stream, x, x_batch_stride, y,
+                  y_batch_stride, make_layout(batch, spatial, w), static_cast<const Moments*>(workspace), gamma, beta,
+                  momentum, eps, running_mean, running_var, save_mean, save_invstd);
+    });
+  });
+}
+
+namespace {
+// Inference and apply: one elementwise pass with fixed statistics.
+template <bool kRunning>
+void launch_fixed(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch,
+                  int64_t channels, int64_t spatial, const float* mean, const float* spread, const float* gamma,
+                  const float* beta, float eps, float* save_mean, float* save_invstd, bool fuse_relu,
+                  cudaStream_t stream) {
+  check_shape(batch, channels, spatial);
+  if (channels == 0) return;
+  if (batch * spatial == 0) {  // only the saved statistics to write
+    if (!save_mean && !save_invstd) return;
+    const Layout l{spatial, 0, 0};
+    CHEX_LAUNCH((bn_forward_fixed<1, false, kRunning>), dim3(1, static_cast<unsigned>(channels)), kThreads, 0, stream,
+                x, x_batch_stride, y, y_batch_stride, l, mean, spread, gamma, beta, eps, save_mean, save_invstd);
+    return;
+  }
+  const bool vec4 = vectorizable(spatial, {{x, x_batch_stride}, {y, y_batch_stride}});
+  with_width(vec4, [&](auto w) {
+    with_flag(fuse_relu, [&](auto relu) {
+      const Layout l = make_layout(batch, spatial, w);
+      const dim3 grid(static_cast<unsigned>(channel_splits(channels, l)), static_cast<unsigned>(channels));
+      CHEX_LAUNCH((bn_forward_fixed<w, relu, kRunning>), grid, kThreads, 0, stream, x, x_batch_stride, y,
+                  y_batch_stride, l, mean, spread, gamma, beta, eps, save_mean, save_invstd);
+    });
+  });
+}
+}  // namespace
+
+void batch_norm_forward_inference(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
+                                  int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
+                                  const float* beta, const float* running_mean, const float* running_var, float eps,
+                                  float* save_mean, float* save_invstd, bool fuse_relu, cudaStream_t stream) {
+  launch_fixed<true>(x, x_batch_stride, y, y_batch_stride, batch, channels, spatial, running_mean, running_var, gamma,
+                     beta, eps, save_mean, save_invstd, fuse_relu, stream);
+}
+
+void batch_norm_apply(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch,
+                      int64_t channels, int64_t spatial, const float* mean, const float* invstd, const float* gamma,
+                      const float* beta, bool fuse_relu, cudaStream_t stream) {
+  launch_fixed<false>(x, x_batch_stride, y, y_batch_stride, batch, channels, spatial, mean, invstd, gamma, beta, 0.f,
+                      nullptr, nullptr, fuse_relu, stream);
+}
+
+void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
+                         int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
+                         const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
+                         bool fuse_relu, float* dgamma, float* dbeta, void* workspace, cudaStream_t stream) {
+  launch_backward<false>(x, x_batch_stride, Grad{dy, dy_batch_stride, 0}, dx, dx_batch_stride, batch, channels,
+                         spatial, mean, invstd, gamma, beta, batch_statistics, fuse_relu, dgamma, dbeta, workspace,
+                         stream);
+}
+
+namespace {
+template <bool kBatchStats>
+void launch_pool_forward(const float* x, int64_t x_batch_stride, float* y, int64_t batch, int64_t channels,
+                         int64_t spatial, const Moments* partials, int splits, const float* fixed_mean,
+                         const float* fixed_var, const float* gamma, const float* beta, float momentum, float eps,
+                         float* running_mean, float* running_var, float* save_mean, float* save_invstd, bool vec4,
+                         cudaStream_t stream) {
+  const int64_t planes = batch * channels;
+  const int64_t blocks = ceil_div(planes, kWarps);
+  const auto grid = static_cast<unsigned>(blocks < 4096 ? blocks : 4096);
+  with_width(vec4, [&](auto w) {
+    CHEX_LAUNCH((bn_relu_pool_forward<w, kBatchStats>), grid, kThreads, 0, stream, x, x_batch_stride, y, batch,
+                channels, spatial, partials, splits, fixed_mean, fixed_var, gamma, beta, momentum, eps, running_mean,
+                running_var, save_mean, save_invstd);
+  });
+}
+}  // namespace
+
+void batch_norm_relu_global_avg_pool_forward_training(const float* x, int64_t x_batch_stride, float* y, int64_t batch,
+                                                      int64_t channels, int64_t spatial, const float* gamma,
+                                                      const float* beta, float momentum, float eps,
+                                                      float* running_mean, float* running_var, float* save_mean,
+                                                      float* save_invstd, void* workspace, cudaStream_t stream) {
+  check_shape(batch, channels, spatial);
+  CHEX_CHECK(batch == 0 || spatial >= 1, "global average pool of empty planes");
+  if (channels == 0 || batch == 0) return;
+  const bool vec4 = vectorizable(spatial, {{x, x_batch_stride}});
+  const int splits = launch_moments(x, x_batch_stride, batch, channels, spatial, vec4, workspace, stream);
+  launch_pool_forward<true>(x, x_batch_stride, y, batch, channels, spatial, static_cast<const Moments*>(workspace),
+                            splits, nullptr, nullptr, gamma, beta, momentum, eps, running_mean, running_var, save_mean,
+                            save_invstd, vec4, stream);
+}
+
+void batch_norm_relu_global_avg_pool_forward_inference(const float* x, int64_t x_batch_stride, float* y,
+                                                       int64_t batch, int64_t channels, int64_t spatial,
+                                                       const float* gamma, const float* beta,
+                                                       const float* running_mean, const float* running_var, float eps,
+                                                       float* save_mean, float* save_invstd, cudaStream_t stream) {
+  check_shape(batch, channels, spatial);
+  CHEX_CHECK(batch == 0 || spatial >= 1, "global average pool of empty planes");
+  if (channels == 0 || batch == 0) return;
+  const bool vec4 = vectorizable(spatial, {{x, x_batch_stride}});
+  launch_pool_forward<false>(x, x_batch_stride, y, batch, channels, spatial, nullptr, 0, running_mean, running_var,
+                             gamma, beta, 0.f, eps, nullptr, nullptr, save_mean, save_invstd, vec4, stream);
+}
+
+void batch_norm_relu_global_avg_pool_backward(const float* x, int64_t x_batch_stride, const float* dy, float* dx,
+                                              int64_t dx_batch_stride, int64_t batch, int64_t channels,
+                                              int64_t spatial, const float* mean, const float* invstd,
+                                              const float* gamma, const float* beta, bool batch_statistics,
+                                              float* dgamma, float* dbeta, void* workspace, cudaStream_t stream) {
+  launch_backward<true>(x, x_batch_stride, Grad{dy, 0, channels}, dx, dx_batch_stride, batch, channels, spatial, mean,
+                        invstd, gamma, beta, batch_statistics, true, dgamma, dbeta, workspace, stream);
+}
+
+}  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -1,0 +1,113 @@
+// Global average pooling (CUDA twins of global_avg_pool_{forward,backward} in pooling_cpu.cpp).
+// Forward: one warp per (image, channel) plane, grid-stride over planes, summed in double in a
+// fixed order (lanes, then a shuffle tree), float4 loads when the planes keep 16-byte alignment.
+// Backward: a grid-stride fill of each plane with its share of the gradient, float4 stores when dx
+// is aligned.
+#include <cstdint>
+
+#include "kernels/cuda_compat.h"
+#include "kernels/pooling.h"
+
+namespace chex::kernels::CHEX_GPU_NAMESPACE {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int64_t kMaxBlocks = 4096;  // a large GPU several times over; grid-stride for the rest
+constexpr unsigned kFullMask = 0xffffffffu;
+
+template <bool kVec4>
+__global__ void __launch_bounds__(kThreads)
+    global_avg_pool_forward_kernel(const float* x, int64_t x_stride, float* y, int64_t planes, int64_t channels,
+                                   int64_t spatial) {
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  for (int64_t p = blockIdx.x * int64_t{kWarps} + threadIdx.x / 32; p < planes; p += int64_t{gridDim.x} * kWarps) {
+    const int64_t n = p / channels, c = p - n * channels;
+    const float* plane = x + n * x_stride + c * spatial;
+    double sum = 0.0;
+    if constexpr (kVec4) {
+      const auto* plane4 = reinterpret_cast<const float4*>(plane);
+      for (int64_t i = lane; i < spatial / 4; i += 32) {
+        const float4 v = plane4[i];
+        sum += static_cast<double>(v.x) + v.y + v.z + v.w;  // each term in double
+      }
+    } else {
+      for (int64_t i = lane; i < spatial; i += 32) sum += plane[i];
+    }
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(kFullMask, sum, offset);
+    if (lane == 0) y[p] = static_cast<float>(sum / static_cast<double>(spatial));
+  }
+}
+
+// dx[p, i] = dy[p] / spatial over float4 groups of the flat [planes * spatial] array (a group may
+// straddle planes when spatial is not a multiple of 4).
+__global__ void __launch_bounds__(kThreads)
+    global_avg_pool_backward_vec4(const float* dy, float4* dx, int64_t groups, int64_t spatial) {
+  const float divisor = static_cast<float>(spatial);
+  for (int64_t g = blockIdx.x * int64_t{kThreads} + threadIdx.x; g < groups; g += int64_t{gridDim.x} * kThreads) {
+    int64_t p = g * 4 / spatial, i = g * 4 - p * spatial;
+    float v[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      while (i >= spatial) {  // at most a few steps, only when spatial < 4
+        i -= spatial;
+        ++p;
+      }
+      v[k] = dy[p] / divisor;
+      ++i;
+    }
+    dx[g] = make_float4(v[0], v[1], v[2], v[3]);
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    global_avg_pool_backward_scalar(const float* dy, float* dx, int64_t begin, int64_t total, int64_t spatial) {
+  const float divisor = static_cast<float>(spatial);
+  for (int64_t j = begin + blockIdx.x * int64_t{kThreads} + threadIdx.x; j < total; j += int64_t{gridDim.x} * kThreads)
+    dx[j] = dy[j / spatial] / divisor;
+}
+
+unsigned blocks_for(int64_t work, int64_t per_block) {
+  const int64_t blocks = (work + per_block - 1) / per_block;
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks < kMaxBlocks ? blocks : kMaxBlocks));
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+void global_avg_pool_forward(const float* x, int64_t x_batch_stride, float* y, int64_t batch, int64_t channels,
+                             int64_t spatial, cudaStream_t stream) {
+  CHEX_CHECK(batch >= 0 && channels >= 0 && spatial >= 0, "global average pool: negative size");
+  const int64_t planes = batch * channels;
+  if (planes == 0) return;
+  CHEX_CHECK(spatial >= 1, "global average pool of empty planes");
+  const unsigned grid = blocks_for(planes, kWarps);
+  if (spatial % 4 == 0 && x_batch_stride % 4 == 0 && aligned16(x))
+    CHEX_LAUNCH(global_avg_pool_forward_kernel<true>, grid, kThreads, 0, stream, x, x_batch_stride, y, planes,
+                channels, spatial);
+  else
+    CHEX_LAUNCH(global_avg_pool_forward_kernel<false>, grid, kThreads, 0, stream, x, x_batch_stride, y, planes,
+                channels, spatial);
+}
+
+void global_avg_pool_backward(const float* dy, float* dx, int64_t batch, int64_t channels, int64_t spatial,
+                              cudaStream_t stream) {
+  CHEX_CHECK(batch >= 0 && channels >= 0 && spatial >= 0, "global average pool: negative size");
+  const int64_t total = batch * channels * spatial;
+  if (total == 0) return;
+  int64_t done = 0;
+  if (aligned16(dx)) {
+    const int64_t groups = total / 4;
+    if (groups > 0)
+      CHEX_LAUNCH(global_avg_pool_backward_vec4, blocks_for(groups, kThreads), kThreads, 0, stream, dy,
+                  reinterpret_cast<float4*>(dx), groups, spatial);
+    done = groups * 4;
+  }
+  if (done < total)
+    CHEX_LAUNCH(global_avg_pool_backward_scalar, blocks_for(total - done, kThreads), kThreads, 0, stream, dy, dx, done,
+                total, spatial);
+}
+
+}  // namespace chex::kernels::CHEX_GPU_NAMESPACE
