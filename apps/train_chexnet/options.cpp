@@ -1,0 +1,150 @@
+#include "options.h"
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include "chex/error.h"
+
+namespace chex::train {
+namespace {
+
+constexpr const char* kHelp = R"(usage: train_chexnet --data DIR [options]
+       train_chexnet --demo [--data DIR] [options]
+
+Trains CheXNet (DenseNet-121, 14 ChestX-ray14 labels) with the paper's recipe, keeps the model with
+the lowest validation loss, and evaluates it on the test split at the end.
+
+Data
+  --data DIR            NIH ChestX-ray14 folder: images/ (or images_*/images/), Data_Entry_2017*.csv,
+                        optionally train_val_list.txt and test_list.txt
+  --demo                the built-in synthetic demo: makes the demo set in --data (default
+                        demo-data) if it is absent, and uses demo-sized defaults (--image-size 96,
+                        --epochs 12, --lr 1e-3, --patience 1) unless given
+  --demo-images N       images in a demo set made by --demo (default 2000)
+  --split random|official  random: patient-disjoint 70/10/20 drawn with --seed (default);
+                        official: test_list.txt is the test set, validation 10% of the rest
+  --cache DIR           store every image resized once in DIR (memory-mapped); later epochs never decode
+  --strict              an unreadable image is an error (default: skipped with a warning, counted)
+  --workers N           loader threads (default 2; 0 loads on the training thread)
+  --image-size N        input size in pixels, square (default 224)
+
+Training
+  --arch NAME           densenet121 (default), densenet169, densenet201, or tiny (a 4-layer
+                        DenseNet for tests)
+  --pretrained FILE     start from these weights (safetensors, torchvision names); an ImageNet
+                        checkpoint's 1000-class classifier is re-initialised
+  --loss weighted|plain weighted: the paper's per-class w+ = |N|/(|P|+|N|), w- = |P|/(|P|+|N|) from
+                        the training split (default); plain: unweighted. Both sum the 14 classes
+                        and average over the batch
+  --lr X                Adam's learning rate (default 1e-3; betas 0.9, 0.999)
+  --batch-size N        images per step (default 16)
+  --epochs N            at most N epochs (default 100)
+  --max-steps N         stop after N steps in all (default: no limit)
+  --patience N          divide the lr by 10 when the validation loss has not improved for N
+                        epochs (default 1)
+  --max-plateaus N      stop at the N-th plateau (default 3)
+  --device cpu|cuda     where to train (default cpu)
+  --threads N           CPU threads (default: all cores, or $CHEX_NUM_THREADS)
+  --seed N              seeds the split, the initial weights, the order and the flips (default 1)
+
+Output and checkpoints (in --out DIR, default train_out)
+  --out DIR             log.jsonl (every step and epoch), checkpoint.safetensors + checkpoint.json
+                        (the whole training state), best.safetensors (the best model's weights),
+                        test_predictions.csv and test_report.{md,json}
+  --checkpoint-every N  also write the checkpoint every N steps (default: at epoch ends only)
+  --resume              continue exactly from OUT/checkpoint.safetensors (same options needed)
+  --bootstrap N         bootstrap resamples for the final report's confidence intervals (default 1000)
+  --log-interval S      seconds between progress lines when stdout is not a terminal (default 10)
+  -h, --help            this text
+
+For tests: --crash-after-step N (SIGKILL itself after step N) and --interrupt-after-step N (SIGINT).
+
+Ctrl-C stops after writing a checkpoint (a second Ctrl-C stops at once); --resume continues.
+A NaN or infinite loss stops training and keeps the last good checkpoint.
+)";
+
+template <typename T>
+T number(const std::string& option, const std::string& text) {
+  T value{};
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  CHEX_CHECK(ec == std::errc() && ptr == end, option, " needs a number, not '", text, "'");
+  return value;
+}
+
+}  // namespace
+
+Options parse_options(const std::vector<std::string>& args) {
+  Options o;
+  std::set<std::string> given;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    auto value = [&]() -> std::string {
+      CHEX_CHECK(i + 1 < args.size(), arg, " needs a value (see --help)");
+      return args[++i];
+    };
+    given.insert(arg);
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kHelp, stdout);
+      std::exit(0);
+    } else if (arg == "--data") o.data = value();
+    else if (arg == "--demo") o.demo = true;
+    else if (arg == "--demo-images") o.demo_images = number<int>(arg, value());
+    else if (arg == "--out") o.out = value();
+    else if (arg == "--device") o.device = value();
+    else if (arg == "--threads") o.threads = number<int>(arg, value());
+    else if (arg == "--workers") o.workers = number<int>(arg, value());
+    else if (arg == "--seed") o.seed = number<uint64_t>(arg, value());
+    else if (arg == "--batch-size") o.batch_size = number<int64_t>(arg, value());
+    else if (arg == "--epochs") o.epochs = number<int64_t>(arg, value());
+    else if (arg == "--max-steps") o.max_steps = number<int64_t>(arg, value());
+    else if (arg == "--image-size") o.image_size = number<int>(arg, value());
+    else if (arg == "--lr") o.lr = number<double>(arg, value());
+    else if (arg == "--loss") o.loss = value();
+    else if (arg == "--arch") o.arch = value();
+    else if (arg == "--pretrained") o.pretrained = value();
+    else if (arg == "--split") o.split = value();
+    else if (arg == "--cache") o.cache = value();
+    else if (arg == "--strict") o.strict = true;
+    else if (arg == "--patience") o.patience = number<int>(arg, value());
+    else if (arg == "--max-plateaus") o.max_plateaus = number<int>(arg, value());
+    else if (arg == "--checkpoint-every") o.checkpoint_every = number<int64_t>(arg, value());
+    else if (arg == "--resume") o.resume = true;
+    else if (arg == "--bootstrap") o.bootstrap = number<int>(arg, value());
+    else if (arg == "--log-interval") o.log_interval = number<double>(arg, value());
+    else if (arg == "--crash-after-step") o.crash_after_step = number<int64_t>(arg, value());
+    else if (arg == "--interrupt-after-step") o.interrupt_after_step = number<int64_t>(arg, value());
+    else CHEX_FAIL("unknown option '", arg, "' (see --help)");
+  }
+  if (o.demo) {
+    // Sized so that the CPU demo trains in a few minutes and still learns the findings.
+    if (!given.count("--data")) o.data = "demo-data";
+    if (!given.count("--image-size")) o.image_size = 96;
+    if (!given.count("--epochs")) o.epochs = 12;
+  }
+  CHEX_CHECK(!o.data.empty(), "--data DIR is required (or --demo for the synthetic demo; see --help)");
+  CHEX_CHECK(o.loss == "weighted" || o.loss == "plain", "--loss must be weighted or plain, not '", o.loss, "'");
+  CHEX_CHECK(o.batch_size >= 2, "--batch-size must be at least 2 (batch norm needs two images)");
+  CHEX_CHECK(o.epochs >= 1, "--epochs must be at least 1");
+  CHEX_CHECK(o.max_steps >= 0 && o.checkpoint_every >= 0, "--max-steps and --checkpoint-every cannot be negative");
+  CHEX_CHECK(o.image_size >= 32 && o.image_size <= 4096, "--image-size must be between 32 and 4096");
+  CHEX_CHECK(o.lr > 0, "--lr must be positive");
+  CHEX_CHECK(o.workers >= 0 && o.threads >= 0, "--workers and --threads cannot be negative");
+  CHEX_CHECK(o.patience >= 1 && o.max_plateaus >= 1, "--patience and --max-plateaus must be at least 1");
+  CHEX_CHECK(o.demo_images >= 28, "--demo-images must be at least 28 (two of each finding)");
+  CHEX_CHECK(o.bootstrap >= 0, "--bootstrap cannot be negative");
+  return o;
+}
+
+std::string fingerprint(const Options& o) {
+  std::ostringstream out;
+  out.precision(17);
+  out << "arch=" << o.arch << " image_size=" << o.image_size << " batch_size=" << o.batch_size << " seed=" << o.seed
+      << " loss=" << o.loss << " split=" << o.split << " lr=" << o.lr << " pretrained=" << (o.pretrained.empty() ? "no" : "yes");
+  return out.str();
+}
+
+}  // namespace chex::train

@@ -1,0 +1,45 @@
+#pragma once
+// train_chexnet's command line: the paper's recipe as defaults, every option documented in --help.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace chex::train {
+
+struct Options {
+  std::string data;           // NIH layout folder
+  bool demo = false;          // make the demo set in `data` if absent; demo-sized defaults
+  int demo_images = 2000;
+  std::string out = "train_out";
+  std::string device = "cpu";
+  int threads = 0;            // 0: the engine's default
+  int workers = 2;
+  uint64_t seed = 1;
+  int64_t batch_size = 16;
+  int64_t epochs = 100;
+  int64_t max_steps = 0;      // 0: no limit
+  int image_size = 224;
+  double lr = 1e-3;
+  std::string loss = "weighted";
+  std::string arch = "densenet121";
+  std::string pretrained;
+  std::string split = "random";
+  std::string cache;
+  bool strict = false;
+  int patience = 1;
+  int max_plateaus = 3;
+  int64_t checkpoint_every = 0;  // steps; 0: at epoch ends only
+  bool resume = false;
+  int bootstrap = 1000;
+  double log_interval = 10.0;    // seconds between plain progress lines (not a terminal)
+  int64_t crash_after_step = 0;      // tests only: SIGKILL ourselves right after this step
+  int64_t interrupt_after_step = 0;  // tests only: SIGINT ourselves right after this step
+};
+
+// Parses argv; prints --help and exits 0 when asked. Throws chex::Error on a bad option.
+Options parse_options(const std::vector<std::string>& args);
+
+// The options a checkpoint was made with that a resumed run must share (they decide the numbers).
+std::string fingerprint(const Options& options);
+
+}  // namespace chex::train

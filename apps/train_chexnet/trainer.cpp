@@ -1,0 +1,358 @@
+#include "trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "checkpoint.h"
+#include "chex/allocator.h"
+#include "chex/autograd.h"
+#include "chex/data/image_cache.h"
+#include "chex/data/labels.h"
+#include "chex/data/loader.h"
+#include "chex/data/splits.h"
+#include "chex/demo/demo_dataset.h"
+#include "chex/error.h"
+#include "chex/metrics/f1.h"
+#include "chex/metrics/report.h"
+#include "chex/optim/adam.h"
+#include "chex/parallel.h"
+#include "chex/random.h"
+#include "evaluation.h"
+#include "files.h"
+#include "interrupt.h"
+#include "loss.h"
+#include "models/densenet.h"
+#include "models/weights.h"
+#include "progress.h"
+
+namespace chex::train {
+namespace fs = std::filesystem;
+namespace {
+
+models::DenseNetConfig architecture(const std::string& name) {
+  const int64_t classes = data::kNumLabels;
+  if (name == "densenet121") return models::DenseNetConfig::densenet121(classes);
+  if (name == "densenet169") return models::DenseNetConfig::densenet169(classes);
+  if (name == "densenet201") return models::DenseNetConfig::densenet201(classes);
+  if (name == "tiny") {
+    // The same kinds of layers, a few of each: for tests that must train in seconds.
+    models::DenseNetConfig c;
+    c.growth_rate = 4;
+    c.block_config = {1, 1, 1, 1};
+    c.num_init_features = 8;
+    c.bn_size = 2;
+    c.num_classes = classes;
+    return c;
+  }
+  CHEX_FAIL("--arch must be densenet121, densenet169, densenet201 or tiny, not '", name, "'");
+}
+
+// The model's parameters and buffers moved to `device` in place, keeping their handles (the layers
+// and the optimizer hold them).
+void move_to(nn::Module& model, Device device) {
+  if (device.is_cpu()) return;
+  NoGradGuard no_grad;
+  nn::NamedTensors all = model.named_parameters();
+  const nn::NamedTensors buffers = model.named_buffers();
+  all.insert(all.end(), buffers.begin(), buffers.end());
+  for (auto& [name, t] : all) {
+    const Tensor moved = t.detach().to(device).contiguous();
+    TensorImpl* impl = t.impl();
+    impl->storage = moved.storage();
+    impl->offset = moved.offset();
+    impl->strides = moved.strides();
+  }
+}
+
+bool has_label_file(const std::string& dir) {
+  return fs::exists(fs::path(dir) / "Data_Entry_2017_v2020.csv") || fs::exists(fs::path(dir) / "Data_Entry_2017.csv");
+}
+
+void make_demo_if_absent(const Options& o) {
+  if (has_label_file(o.data)) return;
+  std::printf("demo: writing the synthetic dataset to %s (once)\n", o.data.c_str());
+  std::fflush(stdout);
+  demo::DemoOptions demo;
+  demo.out = o.data;
+  demo.images = o.demo_images;
+  const demo::DemoSummary summary = demo::make_demo_dataset(demo);
+  std::printf("demo: %d images (%d train_val, %d test), %d boxes\n", summary.train_val.images + summary.test.images,
+              summary.train_val.images, summary.test.images, summary.boxes);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+class Run {
+ public:
+  explicit Run(const Options& o) : o_(o), device_(Device::parse(o.device)) {}
+  int go();
+
+ private:
+  void prepare_data();
+  void build_model();
+  // Ends the epoch (whole, or cut short by --max-steps): validation, schedule, best model, checkpoint.
+  void end_epoch();
+  int final_evaluation();
+  void checkpoint() { save_checkpoint(o_.out, state_, *model_, *optimizer_); }
+  std::string out(const std::string& name) const { return (fs::path(o_.out) / name).string(); }
+
+  Options o_;
+  Device device_;
+  data::DatasetSplits splits_;
+  std::shared_ptr<const data::ImageCache> cache_;
+  std::unique_ptr<data::DataLoader> train_, val_, test_;
+  std::unique_ptr<Loss> loss_;
+  std::unique_ptr<models::DenseNet> model_;
+  std::unique_ptr<optim::Adam> optimizer_;
+  TrainingState state_;
+  std::unique_ptr<JsonLog> log_;
+  std::chrono::steady_clock::time_point epoch_start_;
+};
+
+void Run::prepare_data() {
+  if (o_.demo) make_demo_if_absent(o_);
+  const data::NihDataset dataset = data::open_nih_dataset(o_.data);
+  if (const std::string notice = dataset.missing_notice(); !notice.empty()) std::printf("%s\n", notice.c_str());
+  splits_ = data::make_splits(dataset, data::parse_split_method(o_.split), o_.seed);
+  if (!splits_.notice.empty()) std::printf("%s\n", splits_.notice.c_str());
+  std::printf("%s split of %s (patient-disjoint):\n%s\n", o_.split.c_str(), o_.data.c_str(),
+              data::format_split_table({data::summarize_split("train", splits_.train),
+                                        data::summarize_split("validation", splits_.val),
+                                        data::summarize_split("test", splits_.test)})
+                  .c_str());
+  if (!o_.cache.empty()) {
+    std::vector<data::Sample> all = splits_.train;
+    all.insert(all.end(), splits_.val.begin(), splits_.val.end());
+    all.insert(all.end(), splits_.test.begin(), splits_.test.end());
+    cache_ = data::ImageCache::open_or_build(o_.cache, all, o_.image_size, std::max(o_.workers, 1),
+                                             [](const std::string& s) { std::printf("cache: %s\n", s.c_str()); });
+  }
+  auto loader = [&](const std::vector<data::Sample>& samples, bool training) {
+    data::LoaderOptions lo;
+    lo.batch_size = o_.batch_size;
+    lo.image_size = o_.image_size;
+    lo.workers = o_.workers;
+    lo.shuffle = lo.random_flip = training;
+    lo.seed = o_.seed;
+    lo.strict = o_.strict;
+    lo.cache = cache_;
+    return std::make_unique<data::DataLoader>(samples, lo);
+  };
+  train_ = loader(splits_.train, true);
+  val_ = loader(splits_.val, false);
+  test_ = loader(splits_.test, false);
+  loss_ = std::make_unique<Loss>(o_.loss == "weighted", splits_.train, device_);
+}
+
+void Run::build_model() {
+  manual_seed(o_.seed);  // the initial weights
+  model_ = std::make_unique<models::DenseNet>(architecture(o_.arch));
+  if (!o_.pretrained.empty()) {
+    const models::WeightLoadReport report = models::load_weights(*model_, o_.pretrained);
+    std::printf("%s\n", report.summary().c_str());
+  }
+  move_to(*model_, device_);
+  model_->train();
+  optimizer_ = std::make_unique<optim::Adam>(model_->parameters(), optim::AdamOptions{.lr = o_.lr});
+}
+
+int Run::go() {
+  require_device(device_);
+  if (o_.threads > 0) set_num_threads(o_.threads);
+  fs::create_directories(o_.out);
+  prepare_data();
+  build_model();
+
+  state_.lr = o_.lr;
+  state_.fingerprint = fingerprint(o_);
+  state_.best_val_loss = std::numeric_limits<double>::infinity();
+  if (o_.resume) {
+    state_ = load_checkpoint(o_.out, fingerprint(o_), *model_, *optimizer_);
+    optimizer_->set_lr(state_.lr);
+    std::printf("resumed from %s: epoch %lld, batch %lld, step %lld, lr %g\n", checkpoint_path(o_.out).c_str(),
+                static_cast<long long>(state_.epoch + 1), static_cast<long long>(state_.next_batch),
+                static_cast<long long>(state_.step), state_.lr);
+  } else {
+    CHEX_CHECK(!fs::exists(checkpoint_path(o_.out)), "'", o_.out,
+               "' already holds a training run; continue it with --resume or choose another --out");
+  }
+  log_ = std::make_unique<JsonLog>(out("log.jsonl"));
+  log_->write({{"event", o_.resume ? "resume" : "start"}, {"step", state_.step}, {"options", fingerprint(o_)},
+               {"device", device_.str()}, {"threads", num_threads()}, {"workers", o_.workers},
+               {"train_images", splits_.train.size()}, {"val_images", splits_.val.size()},
+               {"test_images", splits_.test.size()}});
+  install_interrupt_handler();
+  std::printf("training %s on %s (%d threads): %zu training images, %lld batches of %lld an epoch, lr %g\n",
+              o_.arch.c_str(), device_.str().c_str(), num_threads(), splits_.train.size(),
+              static_cast<long long>(train_->batches_per_epoch()), static_cast<long long>(o_.batch_size), state_.lr);
+
+  const auto run_start = std::chrono::steady_clock::now();
+  while (!state_.finished) {
+    if (state_.epoch >= o_.epochs || (o_.max_steps && state_.step >= o_.max_steps)) {
+      state_.finished = true;  // a resumed run whose limits are already reached
+      checkpoint();
+      break;
+    }
+    model_->train();
+    train_->start_epoch(state_.epoch, state_.next_batch);
+    EpochProgress progress(state_.epoch, o_.epochs, train_->batches_per_epoch(), state_.next_batch, o_.log_interval);
+    epoch_start_ = std::chrono::steady_clock::now();
+    int64_t epoch_images = 0;
+    bool cut_short = false;
+    while (std::optional<data::Batch> batch = train_->next()) {
+      const auto step_start = std::chrono::steady_clock::now();
+      const Tensor logits = (*model_)(batch->images.to(device_));
+      Tensor loss = (*loss_)(logits, batch->labels.to(device_));
+      const float value = loss.to(Device::cpu()).item();
+      if (!std::isfinite(value)) {
+        progress.finish();
+        log_->write({{"event", "non_finite_loss"}, {"step", state_.step + 1}, {"epoch", state_.epoch + 1},
+                     {"loss", std::isnan(value) ? "nan" : "inf"}});
+        std::fprintf(stderr,
+                     "train_chexnet: error: the loss became %s at step %lld (epoch %lld, batch %lld); training "
+                     "stopped.\nThe last good checkpoint is %s (step %lld) and the best model %s; try --resume with "
+                     "a lower --lr.\n",
+                     std::isnan(value) ? "NaN" : "infinite", static_cast<long long>(state_.step + 1),
+                     static_cast<long long>(state_.epoch + 1), static_cast<long long>(batch->index + 1),
+                     checkpoint_path(o_.out).c_str(), static_cast<long long>(state_.step), out("best.safetensors").c_str());
+        return kExitNonFiniteLoss;
+      }
+      optimizer_->zero_grad();
+      loss.backward();
+      optimizer_->step();
+
+      ++state_.step;
+      state_.next_batch = batch->index + 1;
+      state_.epoch_loss_sum += value;
+      ++state_.epoch_loss_batches;
+      const auto n = static_cast<int64_t>(batch->names.size());
+      epoch_images += n;
+      const double step_seconds = seconds_since(step_start);
+      const double rate = static_cast<double>(epoch_images) / seconds_since(epoch_start_);
+      log_->write({{"event", "step"}, {"step", state_.step}, {"epoch", state_.epoch + 1}, {"batch", batch->index + 1},
+                   {"loss", value}, {"lr", state_.lr}, {"images", n}, {"step_seconds", step_seconds},
+                   {"images_per_s", rate}, {"allocator_peak_bytes", allocator_for(device_).stats().peak_bytes}});
+      progress.update(batch->index, state_.epoch_loss_sum / static_cast<double>(state_.epoch_loss_batches), state_.lr,
+                      rate);
+      if (o_.crash_after_step && state_.step == o_.crash_after_step) std::raise(SIGKILL);  // tests: a hard crash
+      if (o_.interrupt_after_step && state_.step == o_.interrupt_after_step) std::raise(SIGINT);
+
+      if (o_.checkpoint_every && state_.step % o_.checkpoint_every == 0) checkpoint();
+      if (interrupt_requested()) {
+        progress.finish();
+        checkpoint();
+        log_->write({{"event", "interrupted"}, {"step", state_.step}});
+        std::printf("interrupted: checkpoint written at step %lld; continue with --resume\n",
+                    static_cast<long long>(state_.step));
+        return kExitInterrupted;
+      }
+      if (o_.max_steps && state_.step >= o_.max_steps) {
+        cut_short = state_.next_batch < train_->batches_per_epoch();
+        break;
+      }
+    }
+    progress.finish();
+    if (train_->skipped_images()) std::printf("%lld unreadable images skipped so far\n", static_cast<long long>(train_->skipped_images()));
+    if (cut_short) std::printf("--max-steps %lld reached in epoch %lld\n", static_cast<long long>(o_.max_steps),
+                               static_cast<long long>(state_.epoch + 1));
+    end_epoch();
+  }
+  std::printf("training done: %lld steps in %s\n", static_cast<long long>(state_.step),
+              format_duration(seconds_since(run_start)).c_str());
+  return final_evaluation();
+}
+
+void Run::end_epoch() {
+  const double train_loss = state_.epoch_loss_batches ? state_.epoch_loss_sum / static_cast<double>(state_.epoch_loss_batches)
+                                                      : std::numeric_limits<double>::quiet_NaN();
+  const SplitPredictions val = predict_split(*model_, *val_, *loss_, device_);
+  model_->train();
+  const double auroc = mean_auroc(val);
+  const bool improved = std::isfinite(val.mean_loss) && (!state_.has_best || val.mean_loss < state_.best_val_loss);
+  bool plateau = false;
+  if (improved) {
+    state_.has_best = true;
+    state_.best_val_loss = val.mean_loss;
+    state_.best_epoch = state_.epoch;
+    state_.epochs_without_improvement = 0;
+    models::save_weights(*model_, out("best.safetensors"));
+  } else if (++state_.epochs_without_improvement >= o_.patience) {
+    plateau = true;
+    state_.epochs_without_improvement = 0;
+    ++state_.plateaus;
+  }
+  const bool stop = state_.plateaus >= o_.max_plateaus;
+  const double epoch_lr = state_.lr;
+  if (plateau && !stop) {
+    state_.lr /= 10;  // the paper's schedule: lr / 10 when the validation loss plateaus
+    optimizer_->set_lr(state_.lr);
+  }
+  std::printf("epoch %lld: train loss %.4f  val loss %.4f  val mean AUROC %.4f  %s%s  (%s)\n",
+              static_cast<long long>(state_.epoch + 1), train_loss, val.mean_loss, auroc,
+              improved ? "best so far, saved" : "no improvement",
+              plateau ? (stop ? "; plateau, stopping" : "; plateau, lr / 10") : "",
+              format_duration(seconds_since(epoch_start_)).c_str());
+  std::fflush(stdout);
+  log_->write({{"event", "epoch"}, {"epoch", state_.epoch + 1}, {"step", state_.step}, {"train_loss", train_loss},
+               {"val_loss", val.mean_loss}, {"val_mean_auroc", std::isfinite(auroc) ? nlohmann::json(auroc) : nlohmann::json()},
+               {"lr", epoch_lr}, {"next_lr", state_.lr}, {"improved", improved}, {"plateaus", state_.plateaus},
+               {"seconds", seconds_since(epoch_start_)}, {"skipped_images", train_->skipped_images()},
+               {"allocator_peak_bytes", allocator_for(device_).stats().peak_bytes}});
+  ++state_.epoch;
+  state_.next_batch = 0;
+  state_.epoch_loss_sum = 0;
+  state_.epoch_loss_batches = 0;
+  state_.finished = stop || state_.epoch >= o_.epochs || (o_.max_steps && state_.step >= o_.max_steps);
+  checkpoint();
+}
+
+int Run::final_evaluation() {
+  const std::string best = out("best.safetensors");
+  CHEX_CHECK(fs::exists(best), "no best model to evaluate: '", best, "' is missing");
+  models::load_weights(*model_, best);
+  std::printf("evaluating the best model (epoch %lld, val loss %.4f) on the test split\n",
+              static_cast<long long>(state_.best_epoch + 1), state_.best_val_loss);
+  const SplitPredictions val = predict_split(*model_, *val_, *loss_, device_);
+  const SplitPredictions test = predict_split(*model_, *test_, *loss_, device_);
+  write_predictions_csv(out("val_predictions.csv"), val);
+  write_predictions_csv(out("test_predictions.csv"), test);
+
+  // F1 thresholds chosen on validation, as chex eval does with --thresholds.
+  metrics::EvaluationOptions eo;
+  eo.bootstrap.resamples = o_.bootstrap;
+  eo.bootstrap.seed = o_.seed;
+  const metrics::ScoreTable val_table = val.table();
+  for (size_t c = 0; c < val_table.classes(); ++c) {
+    const auto choice = metrics::best_f1_threshold(val_table.scores(c), val_table.truth(c));
+    eo.thresholds.push_back(choice ? std::optional<double>(choice->threshold) : std::nullopt);
+  }
+  const metrics::Evaluation evaluation = metrics::evaluate(test.table(), eo);
+  const std::string markdown = metrics::to_markdown(evaluation);
+  write_text_atomically(out("test_report.md"), markdown);
+  metrics::write_json(evaluation, out("test_report.json"));
+  std::printf("%s", markdown.c_str());
+  const int64_t skipped = train_->skipped_images() + val_->skipped_images() + test_->skipped_images();
+  if (skipped) std::printf("%lld unreadable images were skipped\n", static_cast<long long>(skipped));
+  log_->write({{"event", "test"}, {"images", test.images.size()}, {"test_loss", test.mean_loss},
+               {"mean_auroc", evaluation.mean_auroc ? nlohmann::json(*evaluation.mean_auroc) : nlohmann::json()},
+               {"skipped_images", skipped}});
+  std::printf("test mean AUROC %.4f on %zu images; predictions in %s, report in %s\n",
+              evaluation.mean_auroc.value_or(std::nan("")), test.images.size(), out("test_predictions.csv").c_str(),
+              out("test_report.md").c_str());
+  return 0;
+}
+
+}  // namespace
+
+int run_training(const Options& options) { return Run(options).go(); }
+
+}  // namespace chex::train
