@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chex/error.h"
-#include "atomic_file.h"
+#include "chex/io/atomic_file.h"
 
 namespace chex::io {
 namespace {
