@@ -22,4 +22,32 @@ void copy_channels(const float* src, int64_t src_batch_stride, int64_t src_chann
   }
 }
 
+void add_channels(const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
+                  int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
+                  int64_t spatial) {
+  const int64_t block = channels * spatial;
+  if (block == 0) return;
+#pragma omp parallel for schedule(static) if (batch * block > kParallelThreshold)
+  for (int64_t n = 0; n < batch; ++n) {
+    const float* from = src + n * src_batch_stride + src_channel_offset * spatial;
+    float* to = dst + n * dst_batch_stride + dst_channel_offset * spatial;
+#pragma omp simd
+    for (int64_t i = 0; i < block; ++i) to[i] += from[i];
+  }
+}
+
+void concat_channels(const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride, int64_t batch,
+                     int64_t spatial) {
+  for (int i = 0; i < count; ++i)
+    copy_channels(parts[i].data, parts[i].batch_stride, 0, dst, dst_batch_stride, parts[i].channel_offset, batch,
+                  parts[i].channels, spatial);
+}
+
+void split_channels(const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count, int64_t batch,
+                    int64_t spatial) {
+  for (int i = 0; i < count; ++i)
+    copy_channels(src, src_batch_stride, parts[i].channel_offset, parts[i].data, parts[i].batch_stride, 0, batch,
+                  parts[i].channels, spatial);
+}
+
 }  // namespace chex::kernels::cpu

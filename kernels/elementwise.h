@@ -20,3 +20,28 @@ void sigmoid_backward(const float* y, const float* dy, float* dx, int64_t n);  /
 double sum(const float* x, int64_t n);
 
 }  // namespace chex::kernels::cpu
+
+#include "kernels/gpu.h"
+
+namespace chex::kernels::CHEX_GPU_NAMESPACE {
+
+// The CPU twins' arguments plus the stream; in-place use (y == a, b or x) is allowed.
+void fill(float* y, int64_t n, float value, cudaStream_t stream);
+void add(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream);  // y = a + b
+void sub(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream);  // y = a - b
+void mul(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream);  // y = a * b
+void scale(const float* a, float factor, float* y, int64_t n, cudaStream_t stream);  // y = factor * a
+void axpy(float alpha, const float* x, float* y, int64_t n, cudaStream_t stream);    // y += alpha * x
+void relu_forward(const float* x, float* y, int64_t n, cudaStream_t stream);
+void relu_backward(const float* y, const float* dy, float* dx, int64_t n, cudaStream_t stream);
+void sigmoid_forward(const float* x, float* y, int64_t n, cudaStream_t stream);
+void sigmoid_backward(const float* y, const float* dy, float* dx, int64_t n, cudaStream_t stream);
+
+// The sum of x in double, written to *result (device memory), deterministically: each of a number
+// of blocks fixed by n sums its strided share in double, then one block adds the partial sums in a
+// fixed tree. The summation order differs from the CPU twin's (agreement to double rounding), but
+// not between runs. `workspace` (device memory) holds sum_workspace_size() doubles.
+constexpr int64_t sum_workspace_size() { return 1024; }
+void sum(const float* x, int64_t n, double* workspace, double* result, cudaStream_t stream);
+
+}  // namespace chex::kernels::CHEX_GPU_NAMESPACE

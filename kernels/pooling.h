@@ -1,5 +1,6 @@
 #pragma once
-// 2-D pooling over NCHW tensors. CPU twins (the reference the CUDA kernels are tested against).
+// 2-D pooling over NCHW tensors. CPU twins (the reference the CUDA kernels are tested against) and,
+// at the end, the CUDA launchers of the max and average pooling.
 //
 // Inputs x are batch-strided (image n starts at x + n * x_batch_stride, its C*H*W values densely
 // packed); outputs and gradients are contiguous. Every (image, channel) plane is independent, so
@@ -48,3 +49,22 @@ void global_avg_pool_forward(const float* x, int64_t x_batch_stride, float* y, i
 void global_avg_pool_backward(const float* dy, float* dx, int64_t batch, int64_t channels, int64_t spatial);
 
 }  // namespace chex::kernels::cpu
+
+#include "kernels/gpu.h"
+
+namespace chex::kernels::CHEX_GPU_NAMESPACE {
+
+using cpu::Pool2dGeometry;
+
+// Max and average pooling: the CPU twins' arguments and results (bit for bit: the same
+// comparisons and the same order of additions), plus the stream. The backward kernels overwrite
+// dx entirely and accumulate overlapping windows in a fixed order, without atomics.
+void max_pool2d_forward(const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g,
+                        cudaStream_t stream);
+void max_pool2d_backward(const float* x, int64_t x_batch_stride, const float* dy, float* dx, const Pool2dGeometry& g,
+                         cudaStream_t stream);
+void avg_pool2d_forward(const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g,
+                        cudaStream_t stream);
+void avg_pool2d_backward(const float* dy, float* dx, const Pool2dGeometry& g, cudaStream_t stream);
+
+}  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -29,8 +29,8 @@ macro(chex_enable_cuda_language)
   endif()
   if(_chex_cuda_found)
     enable_language(CUDA)
-    set(CMAKE_CUDA_STANDARD 20)
-    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    # No CMAKE_CUDA_STANDARD: CMake 3.25 knows no C++20 flag for nvcc and would reject it; CUDA
+    # targets pass -std=c++20 themselves (see chex_cuda_compile_check in kernels/emu/).
     find_package(CUDAToolkit REQUIRED)
     # cuDNN ships no CMake package: look for it beside the toolkit's own libraries.
     find_library(CHEX_CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib64 lib)
@@ -51,3 +51,22 @@ macro(chex_enable_cuda_language)
     set(CHEX_CUDA OFF)
   endif()
 endmacro()
+
+# chex_cuda_kernel_library(<target> <file.cu>...): the CUDA backend's kernels, compiled by nvcc for
+# every CMAKE_CUDA_ARCHITECTURES into a static library that libchex links. ptxas prints registers
+# and spills (-v), and a spill fails the build (--warn-on-spills with warnings as errors): our
+# kernels are memory-bound and must keep their values in registers.
+# CMake 3.25 knows no C++20 flag for nvcc (it would reject a CUDA standard of 20, and add its own
+# -std=c++17 when a standard is required), so the target states none and passes -std=c++20 itself.
+function(chex_cuda_kernel_library target)
+  unset(CMAKE_CUDA_STANDARD)
+  unset(CMAKE_CXX_STANDARD)
+  unset(CMAKE_CUDA_STANDARD_REQUIRED)
+  unset(CMAKE_CXX_STANDARD_REQUIRED)
+  add_library(${target} STATIC ${ARGN})
+  set_target_properties(${target} PROPERTIES CUDA_EXTENSIONS ON POSITION_INDEPENDENT_CODE ON)
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/engine/include)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20 -Xptxas=-v,--warn-on-spills --Werror=all-warnings>)
+  target_link_libraries(${target} PUBLIC CUDA::cudart)
+endfunction()

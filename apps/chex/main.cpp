@@ -12,6 +12,8 @@ using chex::cli::Command;
 
 constexpr Command kCommands[] = {
     {"predict", "probabilities of the 14 findings for chest X-ray images, as CSV", chex::cli::run_predict},
+    {"eval", "AUROC and F1 (bootstrap confidence intervals) of predictions against NIH labels", chex::cli::run_eval},
+    {"make-demo", "write a synthetic chest X-ray dataset in the NIH layout", chex::cli::run_make_demo},
 };
 
 void print_usage(std::FILE* out) {

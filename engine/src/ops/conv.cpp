@@ -35,12 +35,6 @@ k::Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& weight, const T
   return k::Conv2dGeometry::make(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], options.stride, options.padding);
 }
 
-// The distance between samples of a tensor whose dimensions after the first are dense.
-int64_t batch_stride(const Tensor& t) { return t.size(0) > 1 ? t.stride(0) : t.numel(); }
-
-// A view the kernels can read: the tensor itself when batch-strided, else a contiguous copy.
-Tensor batch_strided(const Tensor& t) { return t.is_batch_strided() ? t : t.contiguous(); }
-
 Tensor workspace_for(const k::Conv2dGeometry& g, Device device) {
   const int64_t size = k::conv2d_workspace_size(g);
   return size > 0 ? Tensor::empty({size}, device) : Tensor();
@@ -52,31 +46,31 @@ float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; 
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dOptions options) {
   const k::Conv2dGeometry g = conv2d_geometry(x, weight, bias, options);
-  const Tensor input = batch_strided(x).detach();
+  const Tensor input = detail::detached_batch_strided(x);
   const Tensor w = weight.contiguous().detach();
   const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
 
   Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, x.device());
   {
     const Tensor workspace = workspace_for(g, x.device());  // back to the allocator's cache at once
-    k::conv2d_forward(g, input.data(), batch_stride(input), w.data(), data_or_null(b), y.data(), g.out_sample(),
+    k::conv2d_forward(g, input.data(), detail::batch_stride(input), w.data(), data_or_null(b), y.data(), g.out_sample(),
                       data_or_null(workspace));
   }
 
   // needs[2] is false when there is no bias (an undefined input wants no gradient).
   return record("conv2d", y, {x, weight, bias}, [g, input, w](const Tensor& grad, const std::vector<bool>& needs) {
-    const Tensor dy = batch_strided(grad);
+    const Tensor dy = detail::detached_batch_strided(grad);
     const Tensor workspace = needs[0] || needs[1] ? workspace_for(g, dy.device()) : Tensor();
     std::vector<Tensor> grads(3);
     if (needs[0]) {
       grads[0] = Tensor::empty(input.shape(), dy.device());
-      k::conv2d_backward_data(g, dy.data(), batch_stride(dy), w.data(), grads[0].data(), g.in_sample(),
+      k::conv2d_backward_data(g, dy.data(), detail::batch_stride(dy), w.data(), grads[0].data(), g.in_sample(),
                               data_or_null(workspace));
     }
     if (needs[1]) grads[1] = Tensor::empty(w.shape(), dy.device());
     if (needs[2]) grads[2] = Tensor::empty({g.out_channels}, dy.device());
     if (needs[1] || needs[2])
-      k::conv2d_backward_weight(g, input.data(), batch_stride(input), dy.data(), batch_stride(dy),
+      k::conv2d_backward_weight(g, input.data(), detail::batch_stride(input), dy.data(), detail::batch_stride(dy),
                                 data_or_null(grads[1]), data_or_null(grads[2]), data_or_null(workspace));
     return grads;
   });

@@ -1,15 +1,10 @@
 #include "chex/optim/adam.h"
 
-#include <cmath>
-
 #include "chex/autograd.h"
 #include "chex/error.h"
+#include "kernels/optimizer.h"
 
 namespace chex::optim {
-namespace {
-// Below this many elements one thread does the update: forking costs more than it saves.
-constexpr int64_t kParallelThreshold = 1 << 15;
-}  // namespace
 
 Adam::Adam(std::vector<Tensor> params, const AdamOptions& options)
     : Optimizer("Adam", std::move(params), options.lr), options_(options) {
@@ -21,15 +16,8 @@ Adam::Adam(std::vector<Tensor> params, const AdamOptions& options)
 
 void Adam::step() {
   NoGradGuard no_grad;
-  // The scalars are rounded to float32 as PyTorch rounds its Python scalars for a float32 tensor;
-  // the bias corrections are computed in double, as in Python.
-  const auto weight_decay = static_cast<float>(options_.weight_decay);
-  const auto beta1 = static_cast<float>(options_.beta1);
-  const auto beta2 = static_cast<float>(options_.beta2);
-  const auto one_minus_beta1 = static_cast<float>(1.0 - options_.beta1);
-  const auto one_minus_beta2 = static_cast<float>(1.0 - options_.beta2);
-  const auto eps = static_cast<float>(options_.eps);
-
+  const kernels::AdamHyper hyper =
+      kernels::adam_hyper(options_.beta1, options_.beta2, options_.eps, options_.weight_decay);
   for (size_t index = 0; index < parameters().size(); ++index) {
     const Tensor& param = parameters()[index];
     if (!param.grad().defined()) continue;
@@ -37,23 +25,8 @@ void Adam::step() {
     float* m = state_tensor(index, "exp_avg").data();
     float* v = state_tensor(index, "exp_avg_sq").data();
     const int64_t t = ++state_[index].step;
-
-    const double bias_correction1 = 1.0 - std::pow(options_.beta1, static_cast<double>(t));
-    const double bias_correction2 = 1.0 - std::pow(options_.beta2, static_cast<double>(t));
-    const auto neg_step_size = static_cast<float>(-lr() / bias_correction1);
-    const auto bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-
-    float* p = param.data();
-    const float* g = grad.data();
-    const int64_t n = param.numel();
-#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) {
-      const float gi = weight_decay != 0.f ? g[i] + weight_decay * p[i] : g[i];
-      m[i] = m[i] * beta1 + one_minus_beta1 * gi;
-      v[i] = v[i] * beta2 + one_minus_beta2 * gi * gi;
-      const float denom = std::sqrt(v[i]) / bias_correction2_sqrt + eps;
-      p[i] = p[i] + neg_step_size * m[i] / denom;
-    }
+    kernels::cpu::adam_update(param.data(), grad.data(), m, v, param.numel(), hyper,
+                              kernels::adam_step(lr(), options_.beta1, options_.beta2, t));
   }
 }
 

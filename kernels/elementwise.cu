@@ -1,0 +1,211 @@
+// Elementwise kernels (CUDA twins of elementwise_cpu.cpp): grid-stride loops, float4 loads and
+// stores when every pointer is 16-byte aligned (the vector body and the scalar tail in one
+// launch), scalar accesses otherwise. In-place calls are fine: each element is read before it is
+// written, by the same thread.
+#include "kernels/elementwise.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cuda_compat.h"
+
+namespace chex::kernels::CHEX_GPU_NAMESPACE {
+namespace {
+
+constexpr int kThreads = 256;
+
+int blocks_for(int64_t work) {
+  // Enough blocks to fill a large GPU several times over; the grid-stride loop covers the rest.
+  const int64_t blocks = (work + kThreads - 1) / kThreads;
+  return static_cast<int>(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+__device__ __forceinline__ int64_t first_index() { return blockIdx.x * int64_t{blockDim.x} + threadIdx.x; }
+__device__ __forceinline__ int64_t grid_threads() { return int64_t{gridDim.x} * blockDim.x; }
+
+__device__ __forceinline__ float relu(float v) { return v > 0.f ? v : 0.f; }
+
+__global__ void relu_forward_vec4(const float4* x, float4* y, int64_t n4) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n4; i += int64_t{gridDim.x} * blockDim.x) {
+    const float4 v = x[i];
+    y[i] = make_float4(relu(v.x), relu(v.y), relu(v.z), relu(v.w));
+  }
+}
+
+__global__ void relu_forward_scalar(const float* x, float* y, int64_t begin, int64_t n) {
+  for (int64_t i = begin + blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    y[i] = relu(x[i]);
+}
+
+__global__ void relu_backward_scalar(const float* y, const float* dy, float* dx, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+}
+
+// ---- Maps: y[i] = op(a[i]) or op(a[i], b[i]). Ops are small structs carrying their scalars.
+struct Fill {
+  float value;
+  __device__ float operator()() const { return value; }
+};
+struct Add {
+  __device__ float operator()(float a, float b) const { return a + b; }
+};
+struct Sub {
+  __device__ float operator()(float a, float b) const { return a - b; }
+};
+struct Mul {
+  __device__ float operator()(float a, float b) const { return a * b; }
+};
+struct Scale {
+  float factor;
+  __device__ float operator()(float a) const { return factor * a; }
+};
+struct Axpy {  // a = x, b = y: y + alpha * x
+  float alpha;
+  __device__ float operator()(float x, float y) const { return y + alpha * x; }
+};
+struct Sigmoid {
+  __device__ float operator()(float x) const { return 1.f / (1.f + expf(-x)); }
+};
+struct SigmoidBackward {  // a = y, b = dy, as the twin's dy * y * (1 - y)
+  __device__ float operator()(float y, float dy) const { return dy * y * (1.f - y); }
+};
+
+// The float4 body covers [0, n4) vectors (n4 = 0 when unaligned), the scalar loop [4 * n4, n).
+template <typename Op>
+__global__ void map0_kernel(Op op, float* y, int64_t n4, int64_t n) {
+  for (int64_t i = first_index(); i < n4; i += grid_threads()) {
+    reinterpret_cast<float4*>(y)[i] = make_float4(op(), op(), op(), op());
+  }
+  for (int64_t i = 4 * n4 + first_index(); i < n; i += grid_threads()) y[i] = op();
+}
+
+template <typename Op>
+__global__ void map1_kernel(Op op, const float* a, float* y, int64_t n4, int64_t n) {
+  for (int64_t i = first_index(); i < n4; i += grid_threads()) {
+    const float4 u = reinterpret_cast<const float4*>(a)[i];
+    reinterpret_cast<float4*>(y)[i] = make_float4(op(u.x), op(u.y), op(u.z), op(u.w));
+  }
+  for (int64_t i = 4 * n4 + first_index(); i < n; i += grid_threads()) y[i] = op(a[i]);
+}
+
+template <typename Op>
+__global__ void map2_kernel(Op op, const float* a, const float* b, float* y, int64_t n4, int64_t n) {
+  for (int64_t i = first_index(); i < n4; i += grid_threads()) {
+    const float4 u = reinterpret_cast<const float4*>(a)[i];
+    const float4 v = reinterpret_cast<const float4*>(b)[i];
+    reinterpret_cast<float4*>(y)[i] = make_float4(op(u.x, v.x), op(u.y, v.y), op(u.z, v.z), op(u.w, v.w));
+  }
+  for (int64_t i = 4 * n4 + first_index(); i < n; i += grid_threads()) y[i] = op(a[i], b[i]);
+}
+
+// Threads per block: one vector (or, unaligned, one element) each, capped by blocks_for.
+int64_t work_items(int64_t n, int64_t n4) { return n4 > 0 ? n4 + (n - 4 * n4) : n; }
+
+template <typename Op>
+void map0(Op op, float* y, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  const int64_t n4 = aligned16(y) ? n / 4 : 0;
+  CHEX_LAUNCH(map0_kernel<Op>, blocks_for(work_items(n, n4)), kThreads, 0, stream, op, y, n4, n);
+}
+
+template <typename Op>
+void map1(Op op, const float* a, float* y, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  const int64_t n4 = aligned16(a) && aligned16(y) ? n / 4 : 0;
+  CHEX_LAUNCH(map1_kernel<Op>, blocks_for(work_items(n, n4)), kThreads, 0, stream, op, a, y, n4, n);
+}
+
+template <typename Op>
+void map2(Op op, const float* a, const float* b, float* y, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  const int64_t n4 = aligned16(a) && aligned16(b) && aligned16(y) ? n / 4 : 0;
+  CHEX_LAUNCH(map2_kernel<Op>, blocks_for(work_items(n, n4)), kThreads, 0, stream, op, a, b, y, n4, n);
+}
+
+// ---- Deterministic sum: per-block partial sums in double, then one block adds them up. The work
+// each thread does and the reduction tree depend only on n and the grid, never on timing.
+constexpr int kSumThreads = 256;
+
+// Sums `value` over the block in a fixed tree; the total is valid in thread 0.
+__device__ double block_sum(double value) {
+  CHEX_SHARED(double[kSumThreads], partial);
+  partial[threadIdx.x] = value;
+  __syncthreads();
+  for (unsigned half = kSumThreads / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+    __syncthreads();
+  }
+  return partial[0];
+}
+
+__global__ void sum_partials_kernel(const float* x, int64_t n4, int64_t n, double* partials) {
+  double s = 0.0;
+  for (int64_t i = first_index(); i < n4; i += grid_threads()) {
+    const float4 v = reinterpret_cast<const float4*>(x)[i];
+    s += (static_cast<double>(v.x) + v.y) + (static_cast<double>(v.z) + v.w);
+  }
+  for (int64_t i = 4 * n4 + first_index(); i < n; i += grid_threads()) s += x[i];
+  const double total = block_sum(s);
+  if (threadIdx.x == 0) partials[blockIdx.x] = total;
+}
+
+__global__ void sum_final_kernel(const double* partials, int count, double* result) {
+  double s = 0.0;
+  for (int i = static_cast<int>(threadIdx.x); i < count; i += kSumThreads) s += partials[i];
+  const double total = block_sum(s);
+  if (threadIdx.x == 0) *result = total;
+}
+
+}  // namespace
+
+void fill(float* y, int64_t n, float value, cudaStream_t stream) { map0(Fill{value}, y, n, stream); }
+void add(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream) { map2(Add{}, a, b, y, n, stream); }
+void sub(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream) { map2(Sub{}, a, b, y, n, stream); }
+void mul(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream) { map2(Mul{}, a, b, y, n, stream); }
+void scale(const float* a, float factor, float* y, int64_t n, cudaStream_t stream) {
+  map1(Scale{factor}, a, y, n, stream);
+}
+void axpy(float alpha, const float* x, float* y, int64_t n, cudaStream_t stream) {
+  map2(Axpy{alpha}, x, y, y, n, stream);
+}
+void sigmoid_forward(const float* x, float* y, int64_t n, cudaStream_t stream) { map1(Sigmoid{}, x, y, n, stream); }
+void sigmoid_backward(const float* y, const float* dy, float* dx, int64_t n, cudaStream_t stream) {
+  map2(SigmoidBackward{}, y, dy, dx, n, stream);
+}
+
+void relu_forward(const float* x, float* y, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  int64_t done = 0;
+  if (aligned16(x) && aligned16(y)) {
+    const int64_t n4 = n / 4;
+    if (n4 > 0)
+      CHEX_LAUNCH(relu_forward_vec4, blocks_for(n4), kThreads, 0, stream, reinterpret_cast<const float4*>(x),
+                  reinterpret_cast<float4*>(y), n4);
+    done = n4 * 4;
+  }
+  if (done < n) CHEX_LAUNCH(relu_forward_scalar, blocks_for(n - done), kThreads, 0, stream, x, y, done, n);
+}
+
+void relu_backward(const float* y, const float* dy, float* dx, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  CHEX_LAUNCH(relu_backward_scalar, blocks_for(n), kThreads, 0, stream, y, dy, dx, n);
+}
+
+void sum(const float* x, int64_t n, double* workspace, double* result, cudaStream_t stream) {
+  if (n <= 0) {
+    // Still a device-side write, so that *result is defined: one thread stores 0.
+    CHEX_LAUNCH(sum_final_kernel, 1, kSumThreads, 0, stream, workspace, 0, result);
+    return;
+  }
+  const int64_t n4 = aligned16(x) ? n / 4 : 0;
+  // Each thread sums about 4 vectors before the tree; at most sum_workspace_size() partials.
+  const int64_t blocks =
+      std::clamp<int64_t>((work_items(n, n4) + 4 * kSumThreads - 1) / (4 * kSumThreads), 1, sum_workspace_size());
+  CHEX_LAUNCH(sum_partials_kernel, static_cast<int>(blocks), kSumThreads, 0, stream, x, n4, n, workspace);
+  CHEX_LAUNCH(sum_final_kernel, 1, kSumThreads, 0, stream, workspace, static_cast<int>(blocks), result);
+}
+
+}  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -1,0 +1,346 @@
+// Concatenation and pooling GPU kernels (kernels/concat.cu, kernels/pooling.cu) emulated against
+// their CPU twins: at the distinct DenseNet-121 shapes (batch 2) and at awkward sizes and
+// alignments, under the forward, reverse and random schedules. Pooling runs at the full 224x224
+// input's sizes; the dense-block copies, 58 layers of them, at a 112x112 input's (spatial 28, 14,
+// 7, 3 instead of 56, 28, 14, 7: every channel count and offset is DenseNet-121's) to keep the
+// emulated suite fast.
+// Tolerance 0 throughout: the kernels copy, compare and add in the twins' order.
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernel_test_support.h"
+#include "kernels/concat.h"
+#include "kernels/pooling.h"
+#include "support/densenet_shapes.h"
+
+using namespace chex;
+
+namespace {
+
+constexpr int64_t kBatch = 2;
+
+// A channel copy between two batch-strided buffers. Each buffer holds `*_channels` channels per
+// image plus `*_pad` floats of padding, and starts `*_shift` floats into its allocation (a shift
+// that is not a multiple of 4 breaks 16-byte alignment).
+struct CopyCase {
+  int64_t batch, spatial, channels;
+  int64_t src_channels, src_offset, src_pad, src_shift;
+  int64_t dst_channels, dst_offset, dst_pad, dst_shift;
+};
+
+// Built with a stream: GCC 12 warns falsely (-Wrestrict) on chains of std::string +.
+std::string describe(const CopyCase& c) {
+  std::ostringstream out;
+  out << "batch " << c.batch << ", spatial " << c.spatial << ", channels " << c.channels << ", src [" << c.src_channels
+      << " ch, offset " << c.src_offset << ", pad " << c.src_pad << ", shift " << c.src_shift << "], dst ["
+      << c.dst_channels << " ch, offset " << c.dst_offset << ", pad " << c.dst_pad << ", shift " << c.dst_shift << "]";
+  return out.str();
+}
+
+enum class Modes { copy, add, both };
+
+// copy_channels and/or add_channels on one case; the whole destination (outside the copied range
+// too) must equal the twin's.
+void check_copy_case(const CopyCase& c, Generator& gen, Modes modes = Modes::both) {
+  const int64_t src_stride = c.src_channels * c.spatial + c.src_pad;
+  const int64_t dst_stride = c.dst_channels * c.spatial + c.dst_pad;
+  const std::vector<float> src = testing::random_vector(c.src_shift + c.batch * src_stride, gen);
+  const std::vector<float> dst0 = testing::random_vector(c.dst_shift + c.batch * dst_stride, gen);
+  for (const bool add : {false, true}) {
+    if (modes != Modes::both && add != (modes == Modes::add)) continue;
+    std::vector<float> reference = dst0;
+    auto* twin = add ? &kernels::cpu::add_channels : &kernels::cpu::copy_channels;
+    twin(src.data() + c.src_shift, src_stride, c.src_offset, reference.data() + c.dst_shift, dst_stride, c.dst_offset,
+         c.batch, c.channels, c.spatial);
+    auto* launcher = add ? &kernels::emu::add_channels : &kernels::emu::copy_channels;
+    testing::check_against_twin(
+        std::string(add ? "add_channels " : "copy_channels ") + describe(c),
+        [&] {
+          std::vector<float> dst = dst0;
+          launcher(src.data() + c.src_shift, src_stride, c.src_offset, dst.data() + c.dst_shift, dst_stride,
+                   c.dst_offset, c.batch, c.channels, c.spatial, nullptr);
+          return dst;
+        },
+        reference, 0.0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("dense-block concatenation kernels match the twin at DenseNet-121 shapes", "[emu][concat]") {
+  // Per dense block: the buffer [N, C_final, H, W]; the block input is copied into channels
+  // [0, c0); layer l writes its 32 new channels at c0 + 32 l (forward), and in backward its
+  // input's gradient (the prefix of c0 + 32 l channels) is added into the block gradient buffer
+  // and its new channels' gradient is read back out of it.
+  Generator gen(21);
+  const int64_t growth = 32;
+  const std::vector<int64_t> layers{6, 12, 24, 16};
+  int64_t c0 = 64, hw = 28;  // a 112x112 input; 56 at 224x224
+  for (size_t b = 0; b < layers.size(); ++b) {
+    const int64_t spatial = hw * hw, c_final = c0 + layers[b] * growth;
+    DYNAMIC_SECTION("dense block " << b + 1 << ": " << c_final << " channels of " << hw << "x" << hw) {
+      // The block input into the buffer.
+      check_copy_case({kBatch, spatial, c0, c0, 0, 0, 0, c_final, 0, 0, 0}, gen, Modes::copy);
+      for (int64_t l = 0; l < layers[b]; ++l) {
+        const int64_t in = c0 + l * growth;
+        // New channels in (copy) / their gradient out (copy from the slice).
+        check_copy_case({kBatch, spatial, growth, growth, 0, 0, 0, c_final, in, 0, 0}, gen, Modes::copy);
+        check_copy_case({kBatch, spatial, growth, c_final, in, 0, 0, growth, 0, 0, 0}, gen, Modes::copy);
+        // The prefix's gradient accumulated into the block gradient buffer.
+        check_copy_case({kBatch, spatial, in, in, 0, 0, 0, c_final, 0, 0, 0}, gen, Modes::add);
+      }
+    }
+    c0 = c_final / 2;
+    hw /= 2;
+  }
+}
+
+TEST_CASE("channel copy kernels match the twin at awkward sizes and alignments", "[emu][concat]") {
+  Generator gen(22);
+  const std::vector<CopyCase> cases{
+      {1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0},          // one element
+      {3, 1, 1, 2, 1, 0, 0, 3, 2, 0, 0},          // one element per image, odd offsets: scalar rows
+      {2, 3, 5, 7, 1, 0, 0, 9, 3, 0, 0},          // 15-float rows, phases differ: scalar
+      {2, 3, 5, 7, 1, 0, 1, 9, 1, 1, 1},          // same phase on both sides: scalar head, float4 body
+      {3, 49, 33, 65, 31, 3, 2, 97, 63, 1, 3},    // DenseNet's 7x7, odd channel counts and paddings
+      {2, 1, 1027, 1031, 4, 0, 0, 1031, 4, 0, 0},  // aligned rows of 1027: body plus a 3-float tail
+      {2, 49, 41, 41, 0, 0, 0, 50, 9, 2, 2},       // rows longer than one block's float4s
+      {0, 49, 32, 32, 0, 0, 0, 64, 32, 0, 0},      // empty batch
+      {2, 49, 0, 32, 0, 0, 0, 64, 32, 0, 0},       // no channels
+      {2, 0, 32, 32, 0, 0, 0, 64, 32, 0, 0},       // empty planes
+  };
+  for (const CopyCase& c : cases) {
+    DYNAMIC_SECTION(describe(c)) { check_copy_case(c, gen); }
+  }
+}
+
+TEST_CASE("concat_channels and split_channels match the twin", "[emu][concat]") {
+  Generator gen(23);
+  // Part channel counts (0: an empty part); more than 8 parts take several launches. Parts start
+  // at shifted addresses so that some are misaligned.
+  const std::vector<std::vector<int64_t>> part_sets{{64, 32}, {3, 0, 5, 1, 2, 7, 4, 1, 9, 6}, {1}};
+  for (const int64_t spatial : {int64_t{49}, int64_t{196}, int64_t{3}}) {
+    for (size_t set = 0; set < part_sets.size(); ++set) {
+      const std::vector<int64_t>& channels = part_sets[set];
+      DYNAMIC_SECTION("spatial " << spatial << ", part set " << set) {
+        const int64_t batch = 3;
+        int64_t total = 0;
+        std::vector<int64_t> offsets, strides, shifts;
+        std::vector<std::vector<float>> inputs;
+        for (size_t i = 0; i < channels.size(); ++i) {
+          offsets.push_back(total);
+          total += channels[i];
+          strides.push_back(channels[i] * spatial + static_cast<int64_t>(i % 3));  // some padded images
+          shifts.push_back(static_cast<int64_t>(i % 2));
+          inputs.push_back(testing::random_vector(shifts.back() + batch * strides.back(), gen));
+        }
+        const int64_t big_stride = total * spatial + 1;
+        const std::vector<float> big0 = testing::random_vector(batch * big_stride, gen);
+        auto parts_over = [&](std::vector<std::vector<float>>& buffers) {
+          std::vector<kernels::ChannelPart> parts;
+          for (size_t i = 0; i < channels.size(); ++i)
+            parts.push_back({buffers[i].data() + shifts[i], strides[i], channels[i], offsets[i]});
+          return parts;
+        };
+        const int count = static_cast<int>(channels.size());
+
+        // Concatenation: the parts into the big buffer.
+        std::vector<float> concat_ref = big0;
+        std::vector<std::vector<float>> twin_inputs = inputs;
+        kernels::cpu::concat_channels(parts_over(twin_inputs).data(), count, concat_ref.data(), big_stride, batch,
+                                      spatial);
+        testing::check_against_twin(
+            "concat_channels",
+            [&] {
+              std::vector<float> big = big0;
+              std::vector<std::vector<float>> emu_inputs = inputs;
+              kernels::emu::concat_channels(parts_over(emu_inputs).data(), count, big.data(), big_stride, batch,
+                                            spatial, nullptr);
+              return big;
+            },
+            concat_ref, 0.0);
+
+        // Split: the big buffer back out into the parts (their padding keeps its old values).
+        auto flatten = [](const std::vector<std::vector<float>>& buffers) {
+          std::vector<float> all;
+          for (const auto& b : buffers) all.insert(all.end(), b.begin(), b.end());
+          return all;
+        };
+        std::vector<std::vector<float>> split_ref = inputs;
+        kernels::cpu::split_channels(big0.data(), big_stride, parts_over(split_ref).data(), count, batch, spatial);
+        testing::check_against_twin(
+            "split_channels",
+            [&] {
+              std::vector<std::vector<float>> outputs = inputs;
+              kernels::emu::split_channels(big0.data(), big_stride, parts_over(outputs).data(), count, batch,
+                                           spatial, nullptr);
+              return flatten(outputs);
+            },
+            flatten(split_ref), 0.0);
+      }
+    }
+  }
+}
+
+namespace {
+
+kernels::cpu::Pool2dGeometry geometry(int64_t batch, int64_t channels, int64_t height, int64_t width, int64_t kernel,
+                                      int64_t stride, int64_t padding) {
+  using kernels::cpu::pool_output_size;
+  return {batch,   channels, height, width, kernel, stride, padding, pool_output_size(height, kernel, stride, padding),
+          pool_output_size(width, kernel, stride, padding)};
+}
+
+std::string describe(const kernels::cpu::Pool2dGeometry& g, int64_t x_batch_stride) {
+  std::ostringstream out;
+  out << "[" << g.batch << "," << g.channels << "," << g.height << "," << g.width << "] kernel " << g.kernel
+      << " stride " << g.stride << " padding " << g.padding << ", x batch stride " << x_batch_stride;
+  return out.str();
+}
+
+// Values from a few levels, so that windows hold ties (the first maximum must win).
+std::vector<float> tied_values(int64_t n, Generator& gen) {
+  std::vector<float> v = testing::random_vector(n, gen);
+  for (float& x : v) x = std::round(x * 2.f) / 2.f;
+  return v;
+}
+
+// Max pool forward and backward on x (batch-strided), dy random.
+void check_max_pool(const kernels::cpu::Pool2dGeometry& g, int64_t x_batch_stride, const std::vector<float>& x,
+                    Generator& gen) {
+  const int64_t outputs = g.batch * g.channels * g.out_height * g.out_width;
+  const int64_t inputs = g.batch * g.channels * g.height * g.width;
+  const std::vector<float> dy = testing::random_vector(outputs, gen);
+  std::vector<float> y_ref(outputs), dx_ref(inputs);
+  kernels::cpu::max_pool2d_forward(x.data(), x_batch_stride, y_ref.data(), g);
+  kernels::cpu::max_pool2d_backward(x.data(), x_batch_stride, dy.data(), dx_ref.data(), g);
+  testing::check_against_twin(
+      "max_pool2d_forward " + describe(g, x_batch_stride),
+      [&] {
+        std::vector<float> y(outputs, 1234.f);
+        kernels::emu::max_pool2d_forward(x.data(), x_batch_stride, y.data(), g, nullptr);
+        return y;
+      },
+      y_ref, 0.0);
+  testing::check_against_twin(
+      "max_pool2d_backward " + describe(g, x_batch_stride),
+      [&] {
+        std::vector<float> dx(inputs, 1234.f);  // must be overwritten everywhere
+        kernels::emu::max_pool2d_backward(x.data(), x_batch_stride, dy.data(), dx.data(), g, nullptr);
+        return dx;
+      },
+      dx_ref, 0.0);
+}
+
+void check_avg_pool(const kernels::cpu::Pool2dGeometry& g, int64_t x_batch_stride, const std::vector<float>& x,
+                    Generator& gen) {
+  const int64_t outputs = g.batch * g.channels * g.out_height * g.out_width;
+  const int64_t inputs = g.batch * g.channels * g.height * g.width;
+  const std::vector<float> dy = testing::random_vector(outputs, gen);
+  std::vector<float> y_ref(outputs), dx_ref(inputs);
+  kernels::cpu::avg_pool2d_forward(x.data(), x_batch_stride, y_ref.data(), g);
+  kernels::cpu::avg_pool2d_backward(dy.data(), dx_ref.data(), g);
+  testing::check_against_twin(
+      "avg_pool2d_forward " + describe(g, x_batch_stride),
+      [&] {
+        std::vector<float> y(outputs, 1234.f);
+        kernels::emu::avg_pool2d_forward(x.data(), x_batch_stride, y.data(), g, nullptr);
+        return y;
+      },
+      y_ref, 0.0);
+  testing::check_against_twin(
+      "avg_pool2d_backward " + describe(g, x_batch_stride),
+      [&] {
+        std::vector<float> dx(inputs, 1234.f);
+        kernels::emu::avg_pool2d_backward(dy.data(), dx.data(), g, nullptr);
+        return dx;
+      },
+      dx_ref, 0.0);
+}
+
+}  // namespace
+
+TEST_CASE("pooling kernels match the twin at DenseNet-121 shapes", "[emu][pool]") {
+  Generator gen(31);
+  const testing::DenseNetShapes shapes = testing::densenet121_shapes(kBatch);
+  SECTION("stem max pool 3x3/2 padding 1") {
+    const testing::MapShape& s = shapes.stem_pool_input;
+    const auto g = geometry(s.batch, s.channels, s.height, s.width, 3, 2, 1);
+    const int64_t stride = s.channels * s.height * s.width;
+    check_max_pool(g, stride, tied_values(s.batch * stride, gen), gen);
+  }
+  for (const testing::MapShape& s : shapes.transition_pool_inputs) {
+    DYNAMIC_SECTION("transition avg pool 2x2/2 of [" << s.batch << "," << s.channels << "," << s.height << ","
+                                                     << s.width << "]") {
+      const auto g = geometry(s.batch, s.channels, s.height, s.width, 2, 2, 0);
+      const int64_t stride = s.channels * s.height * s.width;
+      check_avg_pool(g, stride, testing::random_vector(s.batch * stride, gen), gen);
+    }
+  }
+}
+
+TEST_CASE("pooling kernels match the twin at awkward shapes", "[emu][pool]") {
+  Generator gen(32);
+  struct Case {
+    int64_t batch, channels, height, width, kernel, stride, padding, extra_stride;
+  };
+  const std::vector<Case> max_cases{
+      {1, 1, 1, 1, 1, 1, 0, 0},   // one element
+      {1, 3, 7, 5, 3, 2, 1, 0},   // odd sizes, the stem's window
+      {2, 3, 9, 11, 3, 1, 1, 5},  // heavy overlap, a batch-strided x
+      {2, 2, 8, 7, 3, 2, 0, 0},   // no padding: the last row/column of x in no window
+      {1, 2, 6, 6, 3, 3, 0, 0},   // windows that touch, no overlap
+      {3, 5, 13, 17, 2, 2, 1, 3},  // padding on every side, 1-wide edge windows
+      {2, 37, 11, 9, 3, 2, 1, 0},  // more outputs than one block's threads, not a multiple of 256
+      {0, 3, 7, 7, 3, 2, 1, 0},    // empty batch
+  };
+  for (const Case& c : max_cases) {
+    const auto g = geometry(c.batch, c.channels, c.height, c.width, c.kernel, c.stride, c.padding);
+    const int64_t stride = c.channels * c.height * c.width + c.extra_stride;
+    DYNAMIC_SECTION("max pool " << describe(g, stride)) {
+      check_max_pool(g, stride, tied_values(c.batch * stride, gen), gen);
+    }
+  }
+  const std::vector<Case> avg_cases{
+      {1, 1, 1, 1, 1, 1, 0, 0}, {1, 3, 7, 5, 2, 2, 0, 0},  {2, 3, 9, 11, 3, 1, 0, 5},
+      {2, 2, 8, 7, 3, 2, 0, 0}, {2, 37, 11, 9, 2, 2, 0, 1}, {0, 3, 7, 7, 2, 2, 0, 0},
+  };
+  for (const Case& c : avg_cases) {
+    const auto g = geometry(c.batch, c.channels, c.height, c.width, c.kernel, c.stride, c.padding);
+    const int64_t stride = c.channels * c.height * c.width + c.extra_stride;
+    DYNAMIC_SECTION("avg pool " << describe(g, stride)) {
+      check_avg_pool(g, stride, testing::random_vector(c.batch * stride, gen), gen);
+    }
+  }
+}
+
+TEST_CASE("max pool kernels treat NaN as the maximum, as the twin does", "[emu][pool]") {
+  Generator gen(33);
+  const auto g = geometry(1, 2, 5, 5, 3, 2, 1);
+  std::vector<float> x = testing::random_vector(50, gen);
+  x[6] = std::numeric_limits<float>::quiet_NaN();   // inside several windows of plane 0
+  x[37] = -std::numeric_limits<float>::infinity();  // plane 1
+  std::vector<float> y_ref(18), y(18, 0.f);
+  kernels::cpu::max_pool2d_forward(x.data(), 25, y_ref.data(), g);
+  kernels::emu::max_pool2d_forward(x.data(), 25, y.data(), g, nullptr);
+  for (size_t i = 0; i < y.size(); ++i) {
+    INFO("output " << i);
+    CHECK(std::isnan(y[i]) == std::isnan(y_ref[i]));
+    if (!std::isnan(y_ref[i])) CHECK(y[i] == y_ref[i]);
+  }
+  // The gradient (finite) goes to the NaN where it is a window's maximum.
+  const std::vector<float> dy = testing::random_vector(18, gen);
+  std::vector<float> dx_ref(50);
+  kernels::cpu::max_pool2d_backward(x.data(), 25, dy.data(), dx_ref.data(), g);
+  testing::check_against_twin(
+      "max_pool2d_backward with NaN",
+      [&] {
+        std::vector<float> dx(50, 1234.f);
+        kernels::emu::max_pool2d_backward(x.data(), 25, dy.data(), dx.data(), g, nullptr);
+        return dx;
+      },
+      dx_ref, 0.0);
+}
