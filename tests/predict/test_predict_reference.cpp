@@ -189,6 +189,7 @@ TEST_CASE("predict: PyTorch checkpoints (.pth state_dict, arnoweng/CheXNet's .pt
     INFO("stdout:\n" << r.out << "stderr:\n" << r.err);
     REQUIRE(r.exit_code == 0);
     check_same_weights(converted, 0);
+    fs::remove(converted);  // 32 MB
   }
   SECTION("{'state_dict': ...} with module.densenet121. prefixes, legacy names, no num_batches_tracked") {
     // The file also holds the optimizer's state, whose floats torch 1.13's weights-only reader
@@ -205,6 +206,7 @@ TEST_CASE("predict: PyTorch checkpoints (.pth state_dict, arnoweng/CheXNet's .pt
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.out, Catch::Contains("727") || Catch::Contains("606 tensors"));
     check_same_weights(converted, 121);  // one counter per batch norm
+    fs::remove(converted);
   }
   SECTION("a file that is not a checkpoint: a clear error and no output") {
     const Run bad = run(convert + kRefs + "/expected_none.csv " + kRefs + "/bad.safetensors", "convert_bad");
