@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Writes the fuzzers' seed inputs (small valid files) into tests/fuzz/corpus/. Run once by hand
-(Debian's python3-pil and numpy); the outputs are committed with the crashers the fuzzers found.
+"""Writes the fuzzers' seed inputs (small valid files) and hand-made hostile variants of them
+("regress-*", which decode_image must refuse) into tests/fuzz/corpus/. Run once by hand (Debian's
+python3-pil and numpy); the outputs are committed with what the fuzzers found.
 
     /usr/bin/python3 tests/fuzz/make_seeds.py
 """
@@ -64,6 +65,38 @@ def image_seeds():
     }
 
 
+def image_regressions(seeds):
+    """Hostile variants of the seeds, each of which decode_image must refuse (not crash on)."""
+    grey_png, jpeg = seeds["seed-grey8-8x8.png"], seeds["seed-grey-16x16.jpg"]
+
+    def with_ihdr_size(png_bytes, width, height):
+        ihdr = png_bytes[12:16] + struct.pack(">II", width, height) + png_bytes[24:29]
+        return png_bytes[:8] + png_bytes[8:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr) & 0xFFFFFFFF) + png_bytes[33:]
+
+    sof = jpeg.index(b"\xff\xc0")
+
+    def with_sof_size(width, height):
+        return jpeg[:sof + 5] + struct.pack(">HH", height, width) + jpeg[sof + 9:]
+
+    sos = jpeg.index(b"\xff\xda")
+    sos_length = struct.unpack(">H", jpeg[sos + 2:sos + 4])[0]
+    scan = jpeg[sos:sos + 2 + sos_length] + b"\x00"  # a scan header and one byte of data
+    return {
+        "regress-png-truncated-idat.png": grey_png[:-20],
+        "regress-png-no-iend.png": grey_png[:-12],
+        "regress-png-lying-height.png": with_ihdr_size(grey_png, 8, 9),
+        "regress-png-huge-declared.png": with_ihdr_size(grey_png, 100000, 100000),
+        "regress-png-16384-square-tiny-file.png": with_ihdr_size(grey_png, 16384, 16384),
+        "regress-png-zero-width.png": with_ihdr_size(grey_png, 0, 8),
+        "regress-jpeg-no-eoi.jpg": jpeg[:-2],
+        "regress-jpeg-cut-in-scan.jpg": jpeg[: (sos + len(jpeg)) // 2],
+        "regress-jpeg-huge-declared.jpg": with_sof_size(65535, 65535),
+        "regress-jpeg-zero-height.jpg": with_sof_size(16, 0),
+        "regress-jpeg-101-scans.jpg": jpeg[:sos] + scan * 101 + b"\xff\xd9",
+        "regress-not-an-image.gif": b"GIF89a" + bytes(32),
+    }
+
+
 def safetensors(entries, data, metadata=None):
     header = dict(entries)
     if metadata:
@@ -90,7 +123,9 @@ def safetensors_seeds():
 
 
 def main():
-    for folder, seeds in (("image", image_seeds()), ("safetensors", safetensors_seeds())):
+    images = image_seeds()
+    images.update(image_regressions(images))
+    for folder, seeds in (("image", images), ("safetensors", safetensors_seeds())):
         path = os.path.join(HERE, "corpus", folder)
         os.makedirs(path, exist_ok=True)
         for name, data in seeds.items():

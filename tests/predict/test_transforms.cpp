@@ -23,7 +23,7 @@ data::Image coordinates(int width, int height) {
 
 }  // namespace
 
-TEST_CASE("resize: same size is the identity; a constant image stays constant at any size", "[image]") {
+TEST_CASE("resize: same size is the identity, and a constant image stays constant at any size", "[image]") {
   const data::Image img = coordinates(37, 23);
   CHECK(data::resize_bilinear(img, 37, 23).pixels == img.pixels);
   data::Image flat = data::make_image(1024, 1024);

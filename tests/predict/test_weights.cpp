@@ -11,6 +11,7 @@
 #include "chex/io/safetensors.h"
 #include "chex/nn/layers.h"
 #include "chex/random.h"
+#include "models/densenet.h"
 #include "models/weights.h"
 
 using namespace chex;
@@ -212,7 +213,7 @@ TEST_CASE("weights: an ImageNet classifier (1000 classes) keeps the features and
                     Catch::Contains("wrong shape: classifier.weight") && Catch::Contains("wrong shape: classifier.bias"));
 }
 
-TEST_CASE("weights: F16 and BF16 files load; absent num_batches_tracked counters are tolerated", "[weights]") {
+TEST_CASE("weights: F16 and BF16 files load, and absent num_batches_tracked counters are tolerated", "[weights]") {
   TempDir dir("chex_test_weights_dtypes");
   Generator gen(8);
   TinyDenseNet model(14, gen);
@@ -256,4 +257,23 @@ TEST_CASE("weights: two names in the file that map to one tensor are an error", 
   io::save_safetensors(dir.file("dup.safetensors"), state);
   CHECK_THROWS_WITH(models::load_weights(model, dir.file("dup.safetensors")),
                     Catch::Contains("both name the tensor 'features.conv0.weight'") && Catch::Contains("dup.safetensors"));
+}
+
+TEST_CASE("weights: DenseNet-121 round-trips, and an ImageNet DenseNet-121 loads into the 14-class model", "[weights]") {
+  TempDir dir("chex_test_weights_densenet");
+  Generator g1(31), g2(37);
+  models::DenseNet imagenet(models::DenseNetConfig::densenet121(1000), g1);
+  models::DenseNet chexnet(models::DenseNetConfig::densenet121(14), g2);
+  models::save_weights(imagenet, dir.file("imagenet.safetensors"));
+  const models::WeightLoadReport report = models::load_weights(chexnet, dir.file("imagenet.safetensors"));
+  CHECK(report.classifier_reinitialised);
+  CHECK(report.loaded == 727 - 2);
+  const auto theirs = values_of(imagenet);
+  for (const auto& [name, v] : values_of(chexnet))
+    if (name.rfind("classifier.", 0) != 0) REQUIRE(v == theirs.at(name));
+
+  models::save_weights(chexnet, dir.file("chexnet.safetensors"));
+  models::DenseNet again(models::DenseNetConfig::densenet121(14), g1);
+  CHECK(models::load_weights(again, dir.file("chexnet.safetensors")).loaded == 727);
+  CHECK(values_of(again) == values_of(chexnet));
 }

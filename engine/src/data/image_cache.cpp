@@ -14,7 +14,7 @@
 
 #include "chex/data/training_input.h"
 #include "chex/error.h"
-#include "engine/src/io/atomic_file.h"
+#include "chex/io/atomic_file.h"
 
 namespace chex::data {
 namespace fs = std::filesystem;

@@ -28,7 +28,8 @@ std::string stb_reason() {
 bool is_png(std::span<const uint8_t> b) { return b.size() >= 8 && std::memcmp(b.data(), kPngSignature, 8) == 0; }
 
 PngLayout check_png_structure(std::span<const uint8_t> b, const std::string& where) {
-  CHEX_CHECK(b.size() >= 8 + 8 + 13 + 4 && be32(&b[8]) == 13 && std::memcmp(&b[12], "IHDR", 4) == 0, where,
+  CHEX_CHECK(b.size() >= 8 + 8 + 13 + 4, where, ": the PNG file is truncated (", b.size(), " bytes)");
+  CHEX_CHECK(be32(&b[8]) == 13 && std::memcmp(&b[12], "IHDR", 4) == 0, where,
              ": not a valid PNG file (no IHDR chunk after the signature)");
   const PngLayout layout{be32(&b[16]), be32(&b[20]), b[24], b[25]};
   size_t pos = 8;

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "chex/error.h"
-#include "engine/src/io/atomic_file.h"
+#include "chex/io/atomic_file.h"
 #include "png_writer.h"
 
 namespace chex::demo {

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chex/error.h"
-#include "atomic_file.h"
+#include "chex/io/atomic_file.h"
 
 namespace chex::io {
 namespace {
@@ -89,12 +89,19 @@ SafetensorsFile parse_safetensors(const std::vector<char>& bytes, const std::str
     CHEX_CHECK(shape_json.is_array() && shape_json.size() <= 8, what, ": shape must be an array of at most 8 sizes");
     Shape shape;
     uint64_t count = 1;
+    // The product of the sizes, zeros counted as ones, bounded before each multiplication: a shape
+    // like [2^39, 2^39] (or one with a zero among huge sizes) would otherwise overflow 64 bits.
+    uint64_t extent = 1;
+    constexpr uint64_t kLimit = uint64_t{1} << 40;
     for (const auto& s : shape_json) {
-      CHEX_CHECK(s.is_number_unsigned() && s.get<uint64_t>() < (uint64_t{1} << 40), what, ": invalid size in shape ",
+      CHEX_CHECK(s.is_number_unsigned() && s.get<uint64_t>() < kLimit, what, ": invalid size in shape ",
                  shape_json.dump());
-      shape.push_back(static_cast<int64_t>(s.get<uint64_t>()));
-      count *= s.get<uint64_t>();
-      CHEX_CHECK(count < (uint64_t{1} << 40), what, ": shape ", shape_json.dump(), " is implausibly large");
+      const uint64_t size = s.get<uint64_t>();
+      CHEX_CHECK(extent <= kLimit / std::max<uint64_t>(size, 1), what, ": shape ", shape_json.dump(),
+                 " is implausibly large");
+      extent *= std::max<uint64_t>(size, 1);
+      count *= size;
+      shape.push_back(static_cast<int64_t>(size));
     }
     const auto& offsets = entry["data_offsets"];
     CHEX_CHECK(offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() &&

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "chex/error.h"
-#include "engine/src/io/atomic_file.h"
+#include "chex/io/atomic_file.h"
 
 namespace chex::metrics {
 namespace {

@@ -1,4 +1,6 @@
 #pragma once
+// Atomic file writes, for every output a crash or a full disk must not leave half-written
+// (weights, checkpoints, prediction CSVs).
 #include <functional>
 #include <ostream>
 #include <string>

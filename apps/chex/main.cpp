@@ -1,0 +1,55 @@
+// chex: CheXNet from the command line. `chex SUBCOMMAND [options]`; see `chex --help`.
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "command.h"
+
+namespace {
+
+using chex::cli::Command;
+
+constexpr Command kCommands[] = {
+    {"predict", "probabilities of the 14 findings for chest X-ray images, as CSV", chex::cli::run_predict},
+    {"eval", "AUROC and F1 (bootstrap confidence intervals) of predictions against NIH labels", chex::cli::run_eval},
+    {"make-demo", "write a synthetic chest X-ray dataset in the NIH layout", chex::cli::run_make_demo},
+};
+
+void print_usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: chex COMMAND [options]      (chex COMMAND --help for a command's options)\n\n"
+               "CheXNet (DenseNet-121) on chest X-rays.\n\ncommands:\n");
+  for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  std::fprintf(out,
+               "\nexit status: 0 success, 1 error, 2 usage error, 3 output written but some inputs skipped\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() >= 2 && args[0] == "help") args = {args[1], "--help"};  // chex help predict
+  if (args.empty()) {
+    print_usage(stderr);
+    return chex::cli::kExitUsage;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_usage(stdout);
+    return chex::cli::kExitOk;
+  }
+  for (const Command& c : kCommands) {
+    if (args[0] != c.name) continue;
+    try {
+      return c.run(std::vector<std::string>(args.begin() + 1, args.end()));
+    } catch (const chex::cli::UsageError& e) {
+      std::fprintf(stderr, "chex: error: %s (see 'chex %s --help')\n", e.what(), c.name);
+      return chex::cli::kExitUsage;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "chex: error: %s\n", e.what());
+      return chex::cli::kExitError;
+    }
+  }
+  std::fprintf(stderr, "chex: error: unknown command '%s' (see 'chex --help')\n", args[0].c_str());
+  return chex::cli::kExitUsage;
+}

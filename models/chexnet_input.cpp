@@ -1,0 +1,31 @@
+#include "models/chexnet_input.h"
+
+#include "chex/data/resize.h"
+#include "chex/data/transforms.h"
+#include "chex/error.h"
+
+namespace chex::models {
+
+TestTimeAugmentation parse_test_time_augmentation(const std::string& text) {
+  if (text == "none") return TestTimeAugmentation::None;
+  if (text == "tencrop") return TestTimeAugmentation::TenCrop;
+  CHEX_FAIL("unknown test-time augmentation '", text, "' (use none or tencrop)");
+}
+
+int views_per_image(TestTimeAugmentation tta) { return tta == TestTimeAugmentation::TenCrop ? 10 : 1; }
+
+std::vector<float> chexnet_views(const data::Image& image, TestTimeAugmentation tta) {
+  constexpr size_t kView = size_t{3} * kChexNetInputSize * kChexNetInputSize;
+  std::vector<float> out(kView * views_per_image(tta));
+  if (tta == TestTimeAugmentation::None) {
+    const data::Image resized = data::resize_bilinear(image, kChexNetInputSize, kChexNetInputSize);
+    data::write_normalized_chw(resized, data::kImageNetNormalization, out.data());
+  } else {
+    const auto crops = data::ten_crop(data::resize_shorter_side(image, kChexNetTenCropResize), kChexNetInputSize);
+    for (size_t i = 0; i < crops.size(); ++i)
+      data::write_normalized_chw(crops[i], data::kImageNetNormalization, out.data() + i * kView);
+  }
+  return out;
+}
+
+}  // namespace chex::models
