@@ -102,7 +102,7 @@ TEST_CASE("autograd: saved tensors are released after backward", "[autograd][all
   CHECK(a.stats().current_bytes == before + (1 << 20));
 }
 
-TEST_CASE("autograd: only leaves can be marked; only float32 can require gradients", "[autograd][errors]") {
+TEST_CASE("autograd: only leaves can be marked and only float32 can require gradients", "[autograd][errors]") {
   Tensor x = Tensor::ones({2}).set_requires_grad();
   Tensor y = ops::relu(x);
   CHECK_THROWS_WITH(y.set_requires_grad(), Catch::Contains("leaf") && Catch::Contains("relu"));

@@ -166,7 +166,7 @@ TEST_CASE("data: loader resumes within an epoch exactly where it left off", "[da
   CHECK_THROWS_WITH(fresh.start_epoch(3, 5), Catch::Matchers::Contains("cannot resume at batch 5"));
 }
 
-TEST_CASE("data: cached batches equal decoded ones bit for bit; the cache is rebuilt when stale", "[data]") {
+TEST_CASE("data: cached batches equal decoded ones bit for bit and the cache is rebuilt when stale", "[data]") {
   SyntheticSet set("chex_test_loader_cache");
   const fs::path cache_dir = set.dir / "cache";
   std::vector<std::string> notices;

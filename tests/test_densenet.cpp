@@ -205,7 +205,7 @@ size_t activation_peak_over_step(int64_t depth, bool memory_efficient) {
   return peak - gradient_bytes;
 }
 
-TEST_CASE("memory-efficient dense blocks use memory linear in depth; concatenating ones do not", "[densenet][memory]") {
+TEST_CASE("memory-efficient dense blocks use memory linear in depth but concatenating ones do not", "[densenet][memory]") {
   const std::vector<int64_t> depths{4, 8, 16, 32};
   std::vector<double> efficient, plain;
   for (int64_t d : depths) {
