@@ -22,7 +22,6 @@ Writes (nothing generated is committed):
 import glob
 import json
 import os
-import struct
 import sys
 
 import torch
@@ -31,31 +30,7 @@ import torchvision
 import torchvision.transforms as transforms
 from PIL import Image
 
-DTYPES = {torch.float32: "F32", torch.int64: "I64"}
-
-
-def save(path, tensors, metadata=None):
-    """Writes a safetensors file (F32 and I64) atomically."""
-    header = {"__metadata__": {k: str(v) for k, v in (metadata or {}).items()}}
-    blobs, offset = [], 0
-    for name, t in tensors.items():
-        t = t.detach().contiguous()
-        if t.dtype not in DTYPES:
-            t = t.to(torch.float32)
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
-
+from safetensors_writer import save
 
 def state_dict_names(out):
     for name in ("densenet121", "densenet169", "densenet201"):

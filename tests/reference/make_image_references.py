@@ -13,7 +13,6 @@ and __metadata__ {"source": path, "kind": ...}. Nothing generated is committed.
 
     /usr/bin/python3 make_image_references.py OUTPUT_DIR DATA_DIR
 """
-import json
 import os
 import struct
 import sys
@@ -24,28 +23,10 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
+from safetensors_writer import save
+
 NORMALIZE = transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 TO_TENSOR = transforms.ToTensor()
-
-
-def save(path, tensors, metadata):
-    """Writes a safetensors file atomically: 8-bit images as F16 (exact for 0..255, half the size),
-    everything else as F32."""
-    header = {"__metadata__": {k: str(v) for k, v in metadata.items()}}
-    blobs, offset = [], 0
-    for name, t in tensors.items():
-        dtype, kind = (torch.float16, "F16") if name in ("decoded", "resized", "resized256") else (torch.float32, "F32")
-        data = t.detach().contiguous().to(dtype).numpy().tobytes()
-        header[name] = {"dtype": kind, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text)
-        for b in blobs:
-            f.write(b)
-    os.replace(path + ".tmp", path)
 
 
 def write_png(path, array, color_type, bit_depth):
@@ -143,7 +124,8 @@ def main(out_dir, data_dir):
             crops = transforms.TenCrop(224)(resized256)
             t["tencrop"] = torch.stack([NORMALIZE(TO_TENSOR(c)) for c in crops])
             done_tencrop.add(kind)
-        save(os.path.join(out_dir, f"image_{index:02d}_{kind}.safetensors"), t, {"source": path, "kind": kind})
+        save(os.path.join(out_dir, f"image_{index:02d}_{kind}.safetensors"), t, {"source": path, "kind": kind},
+             half=("decoded", "resized", "resized256"))
     print(f"wrote {len(images)} image references to {out_dir}")
 
 

@@ -17,16 +17,16 @@ Into OUTPUT_DIR:
 
     /usr/bin/python3 make_predict_references.py OUTPUT_DIR DATA_DIR
 """
-import json
 import os
 import shutil
-import struct
 import sys
 
 import numpy as np
 import torch
 import torchvision
 from PIL import Image
+
+from safetensors_writer import save
 from torchvision import transforms
 
 LABELS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
@@ -36,20 +36,6 @@ PLAIN = transforms.Compose([transforms.Resize((224, 224)), transforms.ToTensor()
 TENCROP = transforms.Compose([
     transforms.Resize(256), transforms.TenCrop(224),
     transforms.Lambda(lambda crops: torch.stack([NORMALIZE(transforms.ToTensor()(c)) for c in crops]))])
-
-
-def save_safetensors(path, state):
-    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, t in state.items():
-        t = t.detach().contiguous()
-        kind, data = ("I64", t.to(torch.int64).numpy().tobytes()) if not t.is_floating_point() else (
-            "F32", t.to(torch.float32).numpy().tobytes())
-        header[name] = {"dtype": kind, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def arnoweng_checkpoint(state):
@@ -142,7 +128,7 @@ def main(out_dir, data_dir):
         model.classifier.bias.copy_((model.classifier.bias - mean) * scale + torch.linspace(-2, 2, 14))
 
     state = model.state_dict()
-    save_safetensors(os.path.join(out_dir, "weights.safetensors"), state)
+    save(os.path.join(out_dir, "weights.safetensors"), state, {"format": "pt"})
     torch.save(arnoweng_checkpoint(state), os.path.join(out_dir, "checkpoint.pth.tar"))
     torch.save(state, os.path.join(out_dir, "state_dict.pth"))
     write_csv(os.path.join(out_dir, "expected_none.csv"), predict(model, paths, PLAIN, False))

@@ -7,33 +7,13 @@ fixture of the reference tests, with Debian's python3-torch:
 
     /usr/bin/python3 make_torch_references.py OUTPUT_DIR
 """
-import json
 import os
-import struct
 import sys
 
 import torch
 import torch.nn.functional as F
 
-
-def save(path, tensors, metadata):
-    """Writes a safetensors file (float32 only) atomically."""
-    header = {"__metadata__": {k: str(v) for k, v in metadata.items()}}
-    blobs, offset = [], 0
-    for name, t in tensors.items():
-        data = t.detach().contiguous().to(torch.float32).numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+from safetensors_writer import save
 
 
 def leaf(*shape, scale=1.0):
