@@ -128,6 +128,7 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  prefer_passive_openmp_waiting(argv);
   Options options;
   try {
     for (int i = 1; i < argc; ++i) {

@@ -10,6 +10,8 @@
 # Environment: BUILD_DIR (default: build), CHEX_CMAKE_ARGS (extra configure flags, e.g.
 # "-DCHEX_CUDA=OFF"), CHEX_JOBS (parallel build jobs; default: the number of cores).
 set -euo pipefail
+# Spinning OpenMP threads collapse on a shared machine (see chex/parallel.h); a user setting wins.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 
 mode="${1:-build}"
 case "$mode" in

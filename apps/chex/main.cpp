@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "chex/parallel.h"
 #include "command.h"
 
 namespace {
@@ -28,6 +29,7 @@ void print_usage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  chex::prefer_passive_openmp_waiting(argv);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() >= 2 && args[0] == "help") args = {args[1], "--help"};  // chex help predict
   if (args.empty()) {

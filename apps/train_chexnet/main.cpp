@@ -4,10 +4,12 @@
 #include <string>
 #include <vector>
 
+#include "chex/parallel.h"
 #include "options.h"
 #include "trainer.h"
 
 int main(int argc, char** argv) {
+  chex::prefer_passive_openmp_waiting(argv);
   try {
     const chex::train::Options options = chex::train::parse_options(std::vector<std::string>(argv + 1, argv + argc));
     return chex::train::run_training(options);

@@ -1,6 +1,7 @@
 #include "chex/parallel.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -45,6 +46,12 @@ void set_num_threads(int threads) {
   configured_threads() = threads;
   omp_set_num_threads(threads);
   kernels::cpu::gemm_set_num_threads(threads);
+}
+
+void prefer_passive_openmp_waiting(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || !argv || !argv[0]) return;
+  ::setenv("OMP_WAIT_POLICY", "passive", 1);  // set first: the re-executed program sees it and goes on
+  ::execv("/proc/self/exe", argv);            // returns only on failure: then run as we are
 }
 
 }  // namespace chex
