@@ -18,8 +18,8 @@
 // Altogether memory grows linearly with depth (plus constant scratch), where the plain
 // composition keeps every layer's concatenation and BN output: quadratic.
 //
-// Kernels are called through a table of the raw-pointer, batch-strided interfaces of kernels/,
-// chosen by device, so the CUDA twins slot in beside the CPU ones.
+// Kernels are called through one table chosen by device: the CPU kernels of kernels/ or their
+// CUDA twins (engine/src/cuda/ops_cuda.h), behind the same raw-pointer, batch-strided interfaces.
 #include "models/memory_efficient_dense_block.h"
 
 #include <algorithm>
@@ -28,45 +28,76 @@
 
 #include "chex/autograd.h"
 #include "chex/error.h"
+#include "engine/src/cuda/ops_cuda.h"
 #include "kernels/batchnorm.h"
 #include "kernels/concat.h"
 #include "kernels/conv2d.h"
-#include "kernels/elementwise.h"
 
 namespace chex::models {
 namespace {
 
 namespace k = chex::kernels::cpu;
+namespace gpu = chex::cuda;
 constexpr const char* kOp = "memory_efficient_dense_block";
 
-// The kernels the block runs, with the signatures of kernels/*.h.
-struct BlockKernels {
-  decltype(&k::batch_norm_forward_training) batch_norm_forward_training;
-  decltype(&k::batch_norm_forward_inference) batch_norm_forward_inference;
-  decltype(&k::batch_norm_apply) batch_norm_apply;
-  decltype(&k::batch_norm_backward) batch_norm_backward;
-  decltype(&k::conv2d_workspace_size) conv2d_workspace_size;
-  decltype(&k::conv2d_forward) conv2d_forward;
-  decltype(&k::conv2d_backward_data) conv2d_backward_data;
-  decltype(&k::conv2d_backward_weight) conv2d_backward_weight;
-  decltype(&k::copy_channels) copy_channels;
-  decltype(&k::axpy) axpy;
+// f with a leading device index that it ignores: a CPU kernel with its CUDA twin's signature.
+template <auto f>
+struct IgnoringDevice;
+template <typename R, typename... Args, R (*f)(Args...)>
+struct IgnoringDevice<f> {
+  static R call(int /*device*/, Args... args) { return f(args...); }
 };
 
+// f with a trailing workspace that it ignores: a cuDNN convolution, which takes its workspace from
+// the device allocator, with the CPU convolution's signature.
+template <auto f>
+struct IgnoringWorkspace;
+template <typename R, typename... Args, R (*f)(int, Args...)>
+struct IgnoringWorkspace<f> {
+  static R call(int device, Args... args, float* /*workspace*/) { return f(device, args...); }
+};
+
+// The kernels the block runs on one device, each taking the device index first (ignored on the
+// CPU) and then the arguments of kernels/*.h. The convolutions get a workspace of
+// conv2d_workspace_size floats: the CPU's im2col matrix; none on CUDA.
+struct BlockKernels {
+  decltype(&gpu::batch_norm_forward_training) batch_norm_forward_training;
+  decltype(&gpu::batch_norm_forward_inference) batch_norm_forward_inference;
+  decltype(&gpu::batch_norm_apply) batch_norm_apply;
+  decltype(&gpu::batch_norm_backward) batch_norm_backward;
+  decltype(&k::conv2d_workspace_size) conv2d_workspace_size;
+  decltype(&IgnoringDevice<&k::conv2d_forward>::call) conv2d_forward;
+  decltype(&IgnoringDevice<&k::conv2d_backward_data>::call) conv2d_backward_data;
+  decltype(&IgnoringDevice<&k::conv2d_backward_weight>::call) conv2d_backward_weight;
+  decltype(&gpu::copy_channels) copy_channels;
+  decltype(&gpu::add_channels) add_channels;
+};
+
+int64_t no_workspace(const k::Conv2dGeometry& /*g*/) { return 0; }
+
 const BlockKernels& kernels_for(Device device) {
-  static const BlockKernels cpu{k::batch_norm_forward_training,
-                                k::batch_norm_forward_inference,
-                                k::batch_norm_apply,
-                                k::batch_norm_backward,
+  static const BlockKernels cpu{IgnoringDevice<&k::batch_norm_forward_training>::call,
+                                IgnoringDevice<&k::batch_norm_forward_inference>::call,
+                                IgnoringDevice<&k::batch_norm_apply>::call,
+                                IgnoringDevice<&k::batch_norm_backward>::call,
                                 k::conv2d_workspace_size,
-                                k::conv2d_forward,
-                                k::conv2d_backward_data,
-                                k::conv2d_backward_weight,
-                                k::copy_channels,
-                                k::axpy};
-  CHEX_CHECK(device.is_cpu(), kOp, ": not implemented on ", device.str(),
-             " yet (the CUDA kernels land with the CUDA backend); move the tensors to the CPU");
-  return cpu;
+                                IgnoringDevice<&k::conv2d_forward>::call,
+                                IgnoringDevice<&k::conv2d_backward_data>::call,
+                                IgnoringDevice<&k::conv2d_backward_weight>::call,
+                                IgnoringDevice<&k::copy_channels>::call,
+                                IgnoringDevice<&k::add_channels>::call};
+  static const BlockKernels cuda{gpu::batch_norm_forward_training,
+                                 gpu::batch_norm_forward_inference,
+                                 gpu::batch_norm_apply,
+                                 gpu::batch_norm_backward,
+                                 no_workspace,
+                                 IgnoringWorkspace<&gpu::conv2d_forward>::call,
+                                 IgnoringWorkspace<&gpu::conv2d_backward_data>::call,
+                                 IgnoringWorkspace<&gpu::conv2d_backward_weight>::call,
+                                 gpu::copy_channels,
+                                 gpu::add_channels};
+  CHEX_CHECK(device.is_cpu() || device.is_cuda(), kOp, ": not implemented on ", device.str());
+  return device.is_cpu() ? cpu : cuda;
 }
 
 // The shapes of one block.
@@ -184,15 +215,15 @@ struct LayerStatistics {
 
 // y = relu(norm(x)), with the batch statistics (updating the running ones) or the running ones;
 // writes the statistics used into mean/invstd unless they are null.
-void normalize_relu(const BlockKernels& kern, const BatchNormTensors& bn, bool batch_statistics, const float* x,
-                    int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch, int64_t channels,
-                    int64_t spatial, float* mean, float* invstd) {
+void normalize_relu(const BlockKernels& kern, int dev, const BatchNormTensors& bn, bool batch_statistics,
+                    const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch,
+                    int64_t channels, int64_t spatial, float* mean, float* invstd) {
   if (batch_statistics) {
-    kern.batch_norm_forward_training(x, x_batch_stride, y, y_batch_stride, batch, channels, spatial, bn.weight.data(),
-                                     bn.bias.data(), bn.momentum, bn.eps, bn.running_mean.data(),
+    kern.batch_norm_forward_training(dev, x, x_batch_stride, y, y_batch_stride, batch, channels, spatial,
+                                     bn.weight.data(), bn.bias.data(), bn.momentum, bn.eps, bn.running_mean.data(),
                                      bn.running_var.data(), mean, invstd, /*fuse_relu=*/true);
   } else {
-    kern.batch_norm_forward_inference(x, x_batch_stride, y, y_batch_stride, batch, channels, spatial,
+    kern.batch_norm_forward_inference(dev, x, x_batch_stride, y, y_batch_stride, batch, channels, spatial,
                                       bn.weight.data(), bn.bias.data(), bn.running_mean.data(),
                                       bn.running_var.data(), bn.eps, mean, invstd, /*fuse_relu=*/true);
   }
@@ -218,6 +249,7 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
   const BlockGeometry& g = s.geometry;
   const Device device = s.features.device();
   const BlockKernels& kern = kernels_for(device);
+  const int dev = device.index;
   const int64_t hw = g.spatial(), image = g.image(), bottleneck_image = g.bottleneck_image();
 
   // The block's gradient, accumulated in place, layer by layer in reverse.
@@ -225,7 +257,7 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
   {
     const Tensor dy = grad_output.is_batch_strided() ? grad_output : grad_output.contiguous();
     const int64_t dy_stride = g.batch > 1 ? dy.stride(0) : image;
-    kern.copy_channels(dy.data(), dy_stride, 0, grad_features.data(), image, 0, g.batch, g.out_channels(), hw);
+    kern.copy_channels(dev, dy.data(), dy_stride, 0, grad_features.data(), image, 0, g.batch, g.out_channels(), hw);
   }
   // Holds in turn relu2(norm2(z)), relu1(norm1(prefix)) and the gradient of that prefix.
   const Tensor scratch = Tensor::empty({g.scratch_size()}, device);
@@ -248,43 +280,42 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
     };
 
     // conv2, reading relu2(norm2(z)) recomputed into the scratch.
-    kern.batch_norm_apply(z, bottleneck_image, scratch.data(), bottleneck_image, g.batch, g.bottleneck, hw,
+    kern.batch_norm_apply(dev, z, bottleneck_image, scratch.data(), bottleneck_image, g.batch, g.bottleneck, hw,
                           stats.mean2, stats.invstd2, w.norm2.weight.data(), w.norm2.bias.data(), true);
     if (float* dw2 = grad_of(kConv2Weight, w.conv2_weight))
-      kern.conv2d_backward_weight(g.conv2(), scratch.data(), bottleneck_image, grad_new, image, dw2, nullptr,
+      kern.conv2d_backward_weight(dev, g.conv2(), scratch.data(), bottleneck_image, grad_new, image, dw2, nullptr,
                                   data_or_null(workspace));
-    kern.conv2d_backward_data(g.conv2(), grad_new, image, w.conv2_weight.data(), grad_bottleneck.data(),
+    kern.conv2d_backward_data(dev, g.conv2(), grad_new, image, w.conv2_weight.data(), grad_bottleneck.data(),
                               bottleneck_image, data_or_null(workspace));
     // norm2 + relu2, in place (the kernel allows dx == dy).
-    kern.batch_norm_backward(z, bottleneck_image, grad_bottleneck.data(), bottleneck_image, grad_bottleneck.data(),
+    kern.batch_norm_backward(dev, z, bottleneck_image, grad_bottleneck.data(), bottleneck_image, grad_bottleneck.data(),
                              bottleneck_image, g.batch, g.bottleneck, hw, stats.mean2, stats.invstd2,
                              w.norm2.weight.data(), w.norm2.bias.data(), s.batch_statistics, true,
                              grad_of(kNorm2Weight, w.norm2.weight), grad_of(kNorm2Bias, w.norm2.bias));
 
     // conv1, reading relu1(norm1(prefix)) recomputed into the scratch.
     const float* prefix = s.features.data();
-    kern.batch_norm_apply(prefix, image, scratch.data(), prefix_image, g.batch, c, hw, stats.mean1, stats.invstd1,
+    kern.batch_norm_apply(dev, prefix, image, scratch.data(), prefix_image, g.batch, c, hw, stats.mean1, stats.invstd1,
                           w.norm1.weight.data(), w.norm1.bias.data(), true);
     if (float* dw1 = grad_of(kConv1Weight, w.conv1_weight))
-      kern.conv2d_backward_weight(g.conv1(l), scratch.data(), prefix_image, grad_bottleneck.data(), bottleneck_image,
-                                  dw1, nullptr, nullptr);
-    kern.conv2d_backward_data(g.conv1(l), grad_bottleneck.data(), bottleneck_image, w.conv1_weight.data(),
+      kern.conv2d_backward_weight(dev, g.conv1(l), scratch.data(), prefix_image, grad_bottleneck.data(),
+                                  bottleneck_image, dw1, nullptr, nullptr);
+    kern.conv2d_backward_data(dev, g.conv1(l), grad_bottleneck.data(), bottleneck_image, w.conv1_weight.data(),
                               scratch.data(), prefix_image, nullptr);
     // norm1 + relu1, in place, then added into the gradient of the prefix (not needed for the
     // block's own input unless x wants a gradient).
     const bool prefix_needs_grad = l > 0 || needs[0];
-    kern.batch_norm_backward(prefix, image, scratch.data(), prefix_image,
+    kern.batch_norm_backward(dev, prefix, image, scratch.data(), prefix_image,
                              prefix_needs_grad ? scratch.data() : nullptr, prefix_image, g.batch, c, hw, stats.mean1,
                              stats.invstd1, w.norm1.weight.data(), w.norm1.bias.data(), s.batch_statistics, true,
                              grad_of(kNorm1Weight, w.norm1.weight), grad_of(kNorm1Bias, w.norm1.bias));
     if (prefix_needs_grad)
-      for (int64_t n = 0; n < g.batch; ++n)
-        kern.axpy(1.f, scratch.data() + n * prefix_image, grad_features.data() + n * image, prefix_image);
+      kern.add_channels(dev, scratch.data(), prefix_image, 0, grad_features.data(), image, 0, g.batch, c, hw);
   }
 
   if (needs[0]) {
     grads[0] = Tensor::empty({g.batch, g.in_channels, g.height, g.width}, device);
-    kern.copy_channels(grad_features.data(), image, 0, grads[0].data(), g.in_channels * hw, 0, g.batch,
+    kern.copy_channels(dev, grad_features.data(), image, 0, grads[0].data(), g.in_channels * hw, 0, g.batch,
                        g.in_channels, hw);
   }
   return grads;
@@ -296,10 +327,11 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
   const BlockGeometry g = check_arguments(x, layers, training);
   for (const Tensor& t : op_inputs(x, layers))
     CHEX_CHECK(t.device() == x.device(), kOp, ": tensors on different devices (", x.str(), " and ", t.str(), ")");
-  const BlockKernels& kern = kernels_for(x.device());
+  const Device device = x.device();
+  const BlockKernels& kern = kernels_for(device);
+  const int dev = device.index;
   const std::vector<Tensor> inputs = op_inputs(x, layers);
   const bool backward_follows = any_requires_grad(inputs);
-  const Device device = x.device();
   const int64_t hw = g.spatial(), image = g.image(), bottleneck_image = g.bottleneck_image();
 
   // The block buffer starts with x.
@@ -307,7 +339,7 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
   {
     const Tensor input = x.is_batch_strided() ? x.detach() : x.contiguous().detach();
     const int64_t x_stride = g.batch > 1 ? input.stride(0) : g.in_channels * hw;
-    kern.copy_channels(input.data(), x_stride, 0, features.data(), image, 0, g.batch, g.in_channels, hw);
+    kern.copy_channels(dev, input.data(), x_stride, 0, features.data(), image, 0, g.batch, g.in_channels, hw);
   }
   // Bottlenecks are kept per layer for the backward; without one, a single buffer serves all.
   const Tensor bottlenecks =
@@ -325,14 +357,14 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
                                                    : LayerStatistics{};
     float* z = bottlenecks.data() + (backward_follows ? l : 0) * g.batch * bottleneck_image;
 
-    normalize_relu(kern, w.norm1, training, features.data(), image, scratch.data(), prefix_image, g.batch, c, hw,
+    normalize_relu(kern, dev, w.norm1, training, features.data(), image, scratch.data(), prefix_image, g.batch, c, hw,
                    saved.mean1, saved.invstd1);
-    kern.conv2d_forward(g.conv1(l), scratch.data(), prefix_image, w.conv1_weight.data(), nullptr, z,
+    kern.conv2d_forward(dev, g.conv1(l), scratch.data(), prefix_image, w.conv1_weight.data(), nullptr, z,
                         bottleneck_image, nullptr);
-    normalize_relu(kern, w.norm2, training, z, bottleneck_image, scratch.data(), bottleneck_image, g.batch,
+    normalize_relu(kern, dev, w.norm2, training, z, bottleneck_image, scratch.data(), bottleneck_image, g.batch,
                    g.bottleneck, hw, saved.mean2, saved.invstd2);
     // The new channels go straight into their slice of the block buffer.
-    kern.conv2d_forward(g.conv2(), scratch.data(), bottleneck_image, w.conv2_weight.data(), nullptr,
+    kern.conv2d_forward(dev, g.conv2(), scratch.data(), bottleneck_image, w.conv2_weight.data(), nullptr,
                         features.data() + prefix_image, image, data_or_null(workspace));
     if (backward_follows) statistics.push_back(stats);
   }

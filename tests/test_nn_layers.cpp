@@ -139,3 +139,51 @@ TEST_CASE("nn layers: a tiny CNN's loss goes down under Adam", "[nn][layers][opt
   CHECK(model.child("norm0")->is_training());
   CHECK(std::static_pointer_cast<nn::BatchNorm2d>(model.child("norm0"))->num_batches_tracked().item() == 40.f);
 }
+
+TEST_CASE("nn::Module::to keeps every handle: a no-op to the CPU, a clear error without a GPU", "[nn][device]") {
+  struct Net : nn::Module {
+    std::shared_ptr<nn::Conv2d> conv;
+    std::shared_ptr<nn::BatchNorm2d> norm;
+    explicit Net(Generator& gen)
+        : conv(register_module("conv", std::make_shared<nn::Conv2d>(3, 4, 3, 1, 1, true, gen))),
+          norm(register_module("norm", std::make_shared<nn::BatchNorm2d>(4))) {}
+    Tensor forward(const Tensor& x) override { return (*norm)((*conv)(x)); }
+  };
+  Generator gen(8);
+  Net net(gen);
+  ops::sum(net(Tensor::randn({2, 3, 5, 5}, gen))).backward();
+
+  nn::NamedTensors before = net.named_parameters();
+  const nn::NamedTensors buffers = net.named_buffers();
+  before.insert(before.end(), buffers.begin(), buffers.end());
+  std::vector<std::vector<float>> values, grads;
+  std::vector<const void*> storages;
+  for (const auto& [name, t] : before) {
+    values.push_back(t.to_vector());
+    grads.push_back(t.grad().defined() ? t.grad().to_vector() : std::vector<float>{});
+    storages.push_back(t.storage().get());
+  }
+  auto check_unchanged = [&] {
+    nn::NamedTensors after = net.named_parameters();
+    const nn::NamedTensors after_buffers = net.named_buffers();
+    after.insert(after.end(), after_buffers.begin(), after_buffers.end());
+    REQUIRE(after.size() == before.size());
+    for (size_t i = 0; i < after.size(); ++i) {
+      INFO(after[i].first);
+      CHECK(after[i].second.impl() == before[i].second.impl());  // the same handle the optimizer holds
+      CHECK(after[i].second.storage().get() == storages[i]);     // and the same storage: nothing copied
+      CHECK(after[i].second.device() == Device::cpu());
+      CHECK(after[i].second.requires_grad() == (i < 4));  // conv weight and bias, norm weight and bias
+      CHECK(after[i].second.to_vector() == values[i]);
+      CHECK((after[i].second.grad().defined() ? after[i].second.grad().to_vector() : std::vector<float>{}) == grads[i]);
+    }
+  };
+
+  CHECK(&net.to(Device::cpu()) == &net);
+  check_unchanged();
+
+  if (cuda_device_count() == 0) {
+    CHECK_THROWS_WITH(net.to(Device::cuda()), Catch::Contains("cuda:0") && Catch::Contains("use --device cpu"));
+    check_unchanged();  // the device is checked before anything moves
+  }
+}

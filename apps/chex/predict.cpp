@@ -82,23 +82,6 @@ std::vector<std::string> collect_images(const Args& args) {
   return files;
 }
 
-// The model's parameters and buffers moved to `device` in place (their handles stay the same, so
-// the layers see the moved tensors). The engine has no Module::to yet; this is its whole job.
-void move_to(nn::Module& model, Device device) {
-  if (device.is_cpu()) return;
-  NoGradGuard no_grad;
-  nn::NamedTensors all = model.named_parameters();
-  const nn::NamedTensors buffers = model.named_buffers();
-  all.insert(all.end(), buffers.begin(), buffers.end());
-  for (auto& [name, t] : all) {
-    const Tensor moved = t.detach().to(device).contiguous();
-    TensorImpl* impl = t.impl();
-    impl->storage = moved.storage();
-    impl->offset = moved.offset();
-    impl->strides = moved.strides();
-  }
-}
-
 // One batch of preprocessed images, made off the main thread while the model runs on the last.
 struct Batch {
   std::vector<std::string> paths;  // the images that decoded
@@ -191,7 +174,7 @@ int run_predict(const std::vector<std::string>& argv) {
          "its predictions would mean nothing; fine-tune it on ChestX-ray14 first");
   std::printf("%s\n", report.summary().c_str());
   model.eval();
-  move_to(model, device);
+  model.to(device);
 
   const int views = models::views_per_image(tta);
   std::ostringstream rows;

@@ -54,23 +54,6 @@ models::DenseNetConfig architecture(const std::string& name) {
   CHEX_FAIL("--arch must be densenet121, densenet169, densenet201 or tiny, not '", name, "'");
 }
 
-// The model's parameters and buffers moved to `device` in place, keeping their handles (the layers
-// and the optimizer hold them).
-void move_to(nn::Module& model, Device device) {
-  if (device.is_cpu()) return;
-  NoGradGuard no_grad;
-  nn::NamedTensors all = model.named_parameters();
-  const nn::NamedTensors buffers = model.named_buffers();
-  all.insert(all.end(), buffers.begin(), buffers.end());
-  for (auto& [name, t] : all) {
-    const Tensor moved = t.detach().to(device).contiguous();
-    TensorImpl* impl = t.impl();
-    impl->storage = moved.storage();
-    impl->offset = moved.offset();
-    impl->strides = moved.strides();
-  }
-}
-
 bool has_label_file(const std::string& dir) {
   return fs::exists(fs::path(dir) / "Data_Entry_2017_v2020.csv") || fs::exists(fs::path(dir) / "Data_Entry_2017.csv");
 }
@@ -160,7 +143,7 @@ void Run::build_model() {
     const models::WeightLoadReport report = models::load_weights(*model_, o_.pretrained);
     std::printf("%s\n", report.summary().c_str());
   }
-  move_to(*model_, device_);
+  model_->to(device_);
   model_->train();
   optimizer_ = std::make_unique<optim::Adam>(model_->parameters(), optim::AdamOptions{.lr = o_.lr});
 }

@@ -40,4 +40,11 @@ void batch_norm_backward(int device, const float* x, int64_t x_batch_stride, con
                                      workspace.get(), ctx.stream);
 }
 
+void batch_norm_apply(int device, const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
+                      int64_t batch, int64_t channels, int64_t spatial, const float* mean, const float* invstd,
+                      const float* gamma, const float* beta, bool fuse_relu) {
+  kernels::cuda::batch_norm_apply(x, x_batch_stride, y, y_batch_stride, batch, channels, spatial, mean, invstd, gamma,
+                                  beta, fuse_relu, context(device).stream);
+}
+
 }  // namespace chex::cuda

@@ -13,4 +13,11 @@ void copy_channels(int device, const float* src, int64_t src_batch_stride, int64
                                batch, channels, spatial, context(device).stream);
 }
 
+void add_channels(int device, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
+                  int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
+                  int64_t spatial) {
+  kernels::cuda::add_channels(src, src_batch_stride, src_channel_offset, dst, dst_batch_stride, dst_channel_offset,
+                              batch, channels, spatial, context(device).stream);
+}
+
 }  // namespace chex::cuda

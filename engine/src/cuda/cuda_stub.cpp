@@ -47,6 +47,10 @@ void batch_norm_backward(int, const float*, int64_t, const float*, int64_t, floa
                          const float*, const float*, const float*, const float*, bool, bool, float*, float*) {
   no_backend();
 }
+void batch_norm_apply(int, const float*, int64_t, float*, int64_t, int64_t, int64_t, int64_t, const float*,
+                      const float*, const float*, const float*, bool) {
+  no_backend();
+}
 void max_pool2d_forward(int, const float*, int64_t, float*, const Pool2dGeometry&) { no_backend(); }
 void max_pool2d_backward(int, const float*, int64_t, const float*, float*, const Pool2dGeometry&) { no_backend(); }
 void avg_pool2d_forward(int, const float*, int64_t, float*, const Pool2dGeometry&) { no_backend(); }
@@ -54,6 +58,9 @@ void avg_pool2d_backward(int, const float*, float*, const Pool2dGeometry&) { no_
 void global_avg_pool_forward(int, const float*, int64_t, float*, int64_t, int64_t, int64_t) { no_backend(); }
 void global_avg_pool_backward(int, const float*, float*, int64_t, int64_t, int64_t) { no_backend(); }
 void copy_channels(int, const float*, int64_t, int64_t, float*, int64_t, int64_t, int64_t, int64_t, int64_t) {
+  no_backend();
+}
+void add_channels(int, const float*, int64_t, int64_t, float*, int64_t, int64_t, int64_t, int64_t, int64_t) {
   no_backend();
 }
 void fill(int, float*, int64_t, float) { no_backend(); }

@@ -53,6 +53,10 @@ void batch_norm_backward(int device, const float* x, int64_t x_batch_stride, con
                          float* dx, int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
                          const float* mean, const float* invstd, const float* gamma, const float* beta,
                          bool batch_statistics, bool fuse_relu, float* dgamma, float* dbeta);
+// Normalises with given statistics (the memory-efficient dense block's recomputation).
+void batch_norm_apply(int device, const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
+                      int64_t batch, int64_t channels, int64_t spatial, const float* mean, const float* invstd,
+                      const float* gamma, const float* beta, bool fuse_relu);
 
 // --- Pooling -------------------------------------------------------------------------------------
 void max_pool2d_forward(int device, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g);
@@ -69,6 +73,10 @@ void global_avg_pool_backward(int device, const float* dy, float* dx, int64_t ba
 void copy_channels(int device, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
                    int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
                    int64_t spatial);
+// The same ranges, accumulated (dst += src): a dense block's gradient buffer.
+void add_channels(int device, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
+                  int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
+                  int64_t spatial);
 
 // --- Elementwise and reductions (contiguous arrays of n floats) ---------------------------------
 void fill(int device, float* y, int64_t n, float value);

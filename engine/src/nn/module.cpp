@@ -202,4 +202,33 @@ void Module::zero_grad(bool set_to_none) {
   for (const Tensor& p : parameters()) p.zero_grad(set_to_none);
 }
 
+namespace {
+
+// Points t's handle at a contiguous copy of its values on `device`, keeping the handle itself
+// (and with it requires_grad).
+void move_in_place(const Tensor& t, Device device) {
+  const Tensor moved = t.detach().to(device).contiguous();
+  TensorImpl* impl = t.impl();
+  impl->storage = moved.storage();
+  impl->offset = moved.offset();
+  impl->strides = moved.strides();
+}
+
+}  // namespace
+
+Module& Module::to(Device device) {
+  require_device(device);
+  NoGradGuard no_grad;
+  NamedTensors all = named_parameters();
+  const NamedTensors buffers = named_buffers();
+  all.insert(all.end(), buffers.begin(), buffers.end());
+  for (const auto& [name, t] : all) {
+    if (t.device() == device) continue;
+    const Tensor grad = t.grad();
+    move_in_place(t, device);
+    if (grad.defined()) t.set_grad(grad.detach().to(device).contiguous());
+  }
+  return *this;
+}
+
 }  // namespace chex::nn

@@ -83,6 +83,15 @@ class Module {
   // Clears the gradients of all parameters (set_to_none: drop them rather than fill with zeros).
   void zero_grad(bool set_to_none = true);
 
+  // --- Device ----------------------------------------------------------------------------------
+  // Moves every parameter and buffer (recursively) to `device` in place: each keeps its handle, so
+  // the layers, an optimizer built from parameters() and earlier state_dict() entries see the
+  // moved storage; requires_grad is kept and a gradient, if any, moves along. Tensors already on
+  // `device` are left as they are (moving to their own device is a no-op). The device is checked
+  // first (require_device): an unusable one is an error before anything moves. Not recorded by
+  // autograd.
+  Module& to(Device device);
+
  private:
   void check_new_name(const std::string& name) const;
   void add_child(const std::string& name, std::shared_ptr<Module> module);
