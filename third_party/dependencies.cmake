@@ -32,6 +32,12 @@ endif()
 
 # CPU GEMM. oneDNN's sgemm measured 1.06-1.63x OpenBLAS's on our (AVX2) machines; bench_gemm prints both.
 if(CHEX_GEMM STREQUAL "onednn")
+  # Debian's oneDNN is built with its OpenCL runtime and its CMake package requires OpenCL, which
+  # libdnnl-dev only recommends: without it, find_package(dnnl) is a hard error naming OpenCL.
+  find_package(OpenCL QUIET)
+  if(NOT OpenCL_FOUND)
+    chex_missing("the OpenCL loader that Debian's oneDNN CMake package requires" "ocl-icd-opencl-dev")
+  endif()
   find_package(dnnl QUIET CONFIG)
   if(NOT dnnl_FOUND)
     chex_missing("oneDNN for the CPU GEMMs (or configure with -DCHEX_GEMM=openblas)" "libdnnl-dev")
