@@ -144,7 +144,7 @@ __device__ __forceinline__ float running_invstd(float running_var, float eps) {
 __device__ __forceinline__ float normalized(float x, float mean, float scale, float shift) {
   return fmaf(x - mean, scale, shift);
 }
-__device__ __forceinline__ float relu(float v) { return v > 0.f ? v : 0.f; }
+__device__ __forceinline__ float relu(float v) { return v < 0.f ? 0.f : v; }  // NaN passes, as in PyTorch
 
 // ---- Items.
 

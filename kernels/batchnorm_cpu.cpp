@@ -50,7 +50,7 @@ void normalize_channel(const float* x, int64_t x_batch_stride, float* y, int64_t
 #pragma omp simd
       for (int64_t i = 0; i < spatial; ++i) {
         const float v = normalized(xn[i], mean, scale, beta);
-        yn[i] = v > 0.f ? v : 0.f;
+        yn[i] = v < 0.f ? 0.f : v;  // NaN passes, as in PyTorch: a diverged step must show
       }
     } else {
 #pragma omp simd

@@ -41,7 +41,7 @@ void axpy(float alpha, const float* x, float* y, int64_t n) {
 
 void relu_forward(const float* x, float* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.f ? 0.f : x[i];  // NaN passes, as in PyTorch
 }
 
 void relu_backward(const float* y, const float* dy, float* dx, int64_t n) {

@@ -578,3 +578,26 @@ TEST_CASE("the ops reject bad arguments with errors that name them", "[errors]")
                         Contains("bce_with_logits") && Contains("different devices"));
   }
 }
+
+// A diverged step must show as a NaN loss (train_chexnet stops on it): ReLU lets NaN through, as
+// PyTorch's does, instead of turning it into 0 and training on silently.
+TEST_CASE("ReLU, fused BN + ReLU and max pooling propagate NaN", "[relu][nan]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor x = Tensor::from_vector({-1.f, nan, 2.f, -0.5f}, {1, 1, 2, 2});
+  const std::vector<float> y = ops::relu(x).to_vector();
+  CHECK(y[0] == 0.f);
+  CHECK(std::isnan(y[1]));
+  CHECK(y[2] == 2.f);
+  CHECK(y[3] == 0.f);
+
+  ops::BatchNormOptions options;
+  options.training = false;
+  options.fuse_relu = true;
+  const Tensor ones = Tensor::from_vector({1.f}, {1}), zeros = Tensor::from_vector({0.f}, {1});
+  const std::vector<float> bn = ops::batch_norm2d(x, ones, zeros, zeros, ones, options).to_vector();
+  CHECK(bn[0] == 0.f);
+  CHECK(std::isnan(bn[1]));
+  CHECK(bn[2] > 1.9f);
+
+  CHECK(std::isnan(ops::max_pool2d(x, 2, 2).to_vector()[0]));
+}

@@ -60,7 +60,8 @@ Output and checkpoints (in --out DIR, default train_out)
   --log-interval S      seconds between progress lines when stdout is not a terminal (default 10)
   -h, --help            this text
 
-For tests: --crash-after-step N (SIGKILL itself after step N) and --interrupt-after-step N (SIGINT).
+For tests: --crash-after-step N (SIGKILL itself after step N), --interrupt-after-step N (SIGINT) and
+--nan-input-at-step N (a NaN pixel in step N's batch, which makes the loss NaN).
 
 Ctrl-C stops after writing a checkpoint (a second Ctrl-C stops at once); --resume continues.
 A NaN or infinite loss stops training and keeps the last good checkpoint.
@@ -117,6 +118,7 @@ Options parse_options(const std::vector<std::string>& args) {
     else if (arg == "--log-interval") o.log_interval = number<double>(arg, value());
     else if (arg == "--crash-after-step") o.crash_after_step = number<int64_t>(arg, value());
     else if (arg == "--interrupt-after-step") o.interrupt_after_step = number<int64_t>(arg, value());
+    else if (arg == "--nan-input-at-step") o.nan_input_at_step = number<int64_t>(arg, value());
     else CHEX_FAIL("unknown option '", arg, "' (see --help)");
   }
   if (o.demo) {

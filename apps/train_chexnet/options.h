@@ -34,6 +34,7 @@ struct Options {
   double log_interval = 10.0;    // seconds between plain progress lines (not a terminal)
   int64_t crash_after_step = 0;      // tests only: SIGKILL ourselves right after this step
   int64_t interrupt_after_step = 0;  // tests only: SIGINT ourselves right after this step
+  int64_t nan_input_at_step = 0;     // tests only: a NaN pixel in this step's batch (a real NaN loss)
 };
 
 // Parses argv; prints --help and exits 0 when asked. Throws chex::Error on a bad option.

@@ -193,6 +193,8 @@ int Run::go() {
     bool cut_short = false;
     while (std::optional<data::Batch> batch = train_->next()) {
       const auto step_start = std::chrono::steady_clock::now();
+      // Tests: poison the input so that the NaN travels through the model and the loss as a real one would.
+      if (o_.nan_input_at_step && state_.step + 1 == o_.nan_input_at_step) batch->images.data()[0] = std::nanf("");
       const Tensor logits = (*model_)(batch->images.to(device_));
       Tensor loss = (*loss_)(logits, batch->labels.to(device_));
       const float value = loss.to(Device::cpu()).item();

@@ -8,22 +8,8 @@ file(MAKE_DIRECTORY ${WORK_DIR})
 set(common --demo --demo-images 60 --data ${WORK_DIR}/demo --arch tiny --image-size 32 --batch-size 4 --epochs 2
            --checkpoint-every 3 --threads 2 --workers 2 --seed 7 --bootstrap 0 --log-interval 1000)
 
-function(train expected_rc)
-  execute_process(COMMAND ${TRAIN} ${common} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  # A process killed by a signal has no exit status: CMake reports it as text ("Child killed").
-  if(expected_rc STREQUAL "Killed" AND rc MATCHES "[Kk]illed")
-  elseif(NOT "${rc}" STREQUAL "${expected_rc}")
-    message(FATAL_ERROR "train_chexnet ${ARGN}: exit ${rc}, expected ${expected_rc}\n${out}\n${err}")
-  endif()
-  set(last_output "${out}" PARENT_SCOPE)
-endfunction()
-
-function(same_file a b)
-  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${a} ${b} RESULT_VARIABLE differ)
-  if(differ)
-    message(FATAL_ERROR "${a} and ${b} differ: the resumed run did not continue exactly")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/train_support.cmake)
+set(why "the resumed run did not continue exactly")
 
 # The reference, uninterrupted (it also makes the demo set).
 train(0 --out ${WORK_DIR}/whole)
@@ -40,9 +26,9 @@ endforeach()
 train("Killed" --out ${WORK_DIR}/killed --crash-after-step 5)
 train("Killed" --out ${WORK_DIR}/killed --resume --crash-after-step 13)
 train(0 --out ${WORK_DIR}/killed --resume)
-same_file(${WORK_DIR}/whole/checkpoint.safetensors ${WORK_DIR}/killed/checkpoint.safetensors)
-same_file(${WORK_DIR}/whole/best.safetensors ${WORK_DIR}/killed/best.safetensors)
-same_file(${WORK_DIR}/whole/test_predictions.csv ${WORK_DIR}/killed/test_predictions.csv)
+same_file(${WORK_DIR}/whole/checkpoint.safetensors ${WORK_DIR}/killed/checkpoint.safetensors "${why}")
+same_file(${WORK_DIR}/whole/best.safetensors ${WORK_DIR}/killed/best.safetensors "${why}")
+same_file(${WORK_DIR}/whole/test_predictions.csv ${WORK_DIR}/killed/test_predictions.csv "${why}")
 
 # Ctrl-C at step 8: a checkpoint is written and the exit status is 130; resuming ends the same.
 train(130 --out ${WORK_DIR}/interrupted --interrupt-after-step 8)
@@ -50,8 +36,8 @@ if(NOT last_output MATCHES "checkpoint written at step 8")
   message(FATAL_ERROR "SIGINT did not stop with a checkpoint at step 8:\n${last_output}")
 endif()
 train(0 --out ${WORK_DIR}/interrupted --resume)
-same_file(${WORK_DIR}/whole/checkpoint.safetensors ${WORK_DIR}/interrupted/checkpoint.safetensors)
-same_file(${WORK_DIR}/whole/best.safetensors ${WORK_DIR}/interrupted/best.safetensors)
+same_file(${WORK_DIR}/whole/checkpoint.safetensors ${WORK_DIR}/interrupted/checkpoint.safetensors "${why}")
+same_file(${WORK_DIR}/whole/best.safetensors ${WORK_DIR}/interrupted/best.safetensors "${why}")
 
 # A second run into the same folder without --resume is refused (it would mix two runs).
 train(1 --out ${WORK_DIR}/whole)
