@@ -126,17 +126,27 @@ void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy
       return !fuse_relu || normalized(x_value, mean_c, scale, beta_c) > 0.f ? dy_value : 0.f;
     };
 
-    // Pass 1: sum(dy') and sum(dy' * (x - mean)), in double.
+    // Pass 1: sum(dy') and sum(dy' * (x - mean)), in double. The ReLU mask is a multiplication
+    // by 0 or 1: GCC vectorises that, not a select of a load ("control flow in loop": scalar, 10x slower).
     double sum_dy = 0.0;
     double sum_dy_centered = 0.0;
     for (int64_t n = 0; n < batch; ++n) {
       const float* xn = x + n * x_batch_stride + c * spatial;
       const float* dyn = dy + n * dy_batch_stride + c * spatial;
+      if (fuse_relu) {
 #pragma omp simd reduction(+ : sum_dy, sum_dy_centered)
-      for (int64_t i = 0; i < spatial; ++i) {
-        const float g = masked(xn[i], dyn[i]);
-        sum_dy += g;
-        sum_dy_centered += static_cast<double>(g) * (static_cast<double>(xn[i]) - mean_c);
+        for (int64_t i = 0; i < spatial; ++i) {
+          const float keep = normalized(xn[i], mean_c, scale, beta_c) > 0.f ? 1.f : 0.f;
+          const auto g = static_cast<double>(dyn[i] * keep);
+          sum_dy += g;
+          sum_dy_centered += g * (static_cast<double>(xn[i]) - mean_c);
+        }
+      } else {
+#pragma omp simd reduction(+ : sum_dy, sum_dy_centered)
+        for (int64_t i = 0; i < spatial; ++i) {
+          sum_dy += dyn[i];
+          sum_dy_centered += static_cast<double>(dyn[i]) * (static_cast<double>(xn[i]) - mean_c);
+        }
       }
     }
     if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
