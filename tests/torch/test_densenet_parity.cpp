@@ -2,7 +2,8 @@
 // logits (random inputs and real NIH images at 224x224), one training step's loss, gradients and
 // running statistics, and five Adam steps. Both dense-block paths (memory-efficient and
 // concatenating) must match. References: tests/reference/make_densenet_references.py, run by CTest
-// at test time into the build tree.
+// at test time into the build tree. The numeric cases run on the CPU ([on-cpu], CTest label torch)
+// and again on every GPU ([on-cuda], CTest label gpu) against the same references.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -18,6 +19,7 @@
 #include "chex/io/safetensors.h"
 #include "chex/ops.h"
 #include "chex/optim/adam.h"
+#include "device/device_test.h"
 #include "models/densenet.h"
 
 using namespace chex;
@@ -45,7 +47,7 @@ const Tensor& at(const std::map<std::string, Tensor>& tensors, const std::string
 }
 
 // A DenseNet-121 (14 classes) holding the reference weights, loaded strictly by torchvision's names.
-std::unique_ptr<DenseNet> reference_model(bool memory_efficient) {
+std::unique_ptr<DenseNet> reference_model(bool memory_efficient, Device device) {
   DenseNetConfig config = DenseNetConfig::densenet121(14);
   config.memory_efficient = memory_efficient;
   auto model = std::make_unique<DenseNet>(config);
@@ -53,6 +55,7 @@ std::unique_ptr<DenseNet> reference_model(bool memory_efficient) {
   // torchvision's counters are int64; the loader converts them.
   CHECK(weights.source_dtypes.at("features.norm0.num_batches_tracked") == "I64");
   model->load_state_dict(weights.tensors, /*strict=*/true);
+  model->to(device);
   return model;
 }
 
@@ -65,7 +68,7 @@ double max_abs(const std::vector<float>& v) {
 // max |ours - ref| / max |ref|: the error relative to the tensor's scale.
 double error_relative_to_scale(const Tensor& ours, const Tensor& ref) {
   REQUIRE(ours.shape() == ref.shape());
-  const std::vector<float> a = ours.to_vector(), b = ref.to_vector();
+  const std::vector<float> a = ours.to(Device::cpu()).to_vector(), b = ref.to_vector();
   double worst = 0.0;
   for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(a[i]) - b[i]));
   return worst / std::max(max_abs(b), 1e-30);
@@ -74,7 +77,7 @@ double error_relative_to_scale(const Tensor& ours, const Tensor& ref) {
 // ||ours - ref|| / ||ref||.
 double relative_norm_error(const Tensor& ours, const Tensor& ref) {
   REQUIRE(ours.shape() == ref.shape());
-  const std::vector<float> a = ours.to_vector(), b = ref.to_vector();
+  const std::vector<float> a = ours.to(Device::cpu()).to_vector(), b = ref.to_vector();
   double diff = 0.0, norm = 0.0;
   for (size_t i = 0; i < a.size(); ++i) {
     const double d = static_cast<double>(a[i]) - b[i];
@@ -98,12 +101,12 @@ constexpr double kLogitTolerance = 1e-4;     // relative to the logit scale (max
 constexpr double kGradientTolerance = 1e-3;  // ||g - g_ref|| / ||g_ref||, per tensor
 constexpr double kAdamLossTolerance = 1e-2;  // relative, per step
 
-void check_eval_case(const std::string& file, bool memory_efficient) {
+void check_eval_case(const std::string& file, bool memory_efficient, Device device) {
   const auto ref = load_reference(file);
-  auto model = reference_model(memory_efficient);
+  auto model = reference_model(memory_efficient, device);
   model->eval();
   NoGradGuard no_grad;
-  const DenseNet::Outputs out = model->forward_with_features(at(ref, "images"));
+  const DenseNet::Outputs out = model->forward_with_features(at(ref, "images").to(device));
   const double logit_error = error_relative_to_scale(out.logits, at(ref, "logits"));
   const double feature_error = error_relative_to_scale(out.features, at(ref, "features"));
   std::printf("eval %s (%s): logits max error %.3g of scale %.3g; features %.3g of scale\n", file.c_str(),
@@ -114,10 +117,11 @@ void check_eval_case(const std::string& file, bool memory_efficient) {
   CHECK(feature_error <= kLogitTolerance);
 }
 
-Tensor weighted_loss(DenseNet& model, const std::map<std::string, Tensor>& ref, Tensor* logits = nullptr) {
-  Tensor y = model(at(ref, "images"));
+Tensor weighted_loss(DenseNet& model, const std::map<std::string, Tensor>& ref, Device device, Tensor* logits = nullptr) {
+  Tensor y = model(at(ref, "images").to(device));
   if (logits) *logits = y;
-  return ops::bce_with_logits(y, at(ref, "targets"), at(ref, "pos_weight"), at(ref, "neg_weight"));
+  return ops::bce_with_logits(y, at(ref, "targets").to(device), at(ref, "pos_weight").to(device),
+                              at(ref, "neg_weight").to(device));
 }
 
 }  // namespace
@@ -146,10 +150,10 @@ TEST_CASE("DenseNet state_dict names, order and shapes equal torchvision's", "[t
   }
 }
 
-TEST_CASE("DenseNet-121 eval-mode logits match torchvision's at 224x224", "[torch][densenet]") {
+static void eval_logits_match(Device device) {
   const bool memory_efficient = GENERATE(true, false);
   DYNAMIC_SECTION(path_name(memory_efficient)) {
-    SECTION("random images") { check_eval_case("eval_random.safetensors", memory_efficient); }
+    SECTION("random images") { check_eval_case("eval_random.safetensors", memory_efficient, device); }
     SECTION("real NIH chest X-rays") {
       if (!std::filesystem::exists(reference_path("eval_nih.safetensors"))) {
         // The generator writes this case whenever the images exist: missing it with data present fails.
@@ -158,26 +162,26 @@ TEST_CASE("DenseNet-121 eval-mode logits match torchvision's at 224x224", "[torc
              ": the real-image parity check did NOT run (only random inputs were compared)");
         return;
       }
-      check_eval_case("eval_nih.safetensors", memory_efficient);
+      check_eval_case("eval_nih.safetensors", memory_efficient, device);
     }
   }
 }
 
-TEST_CASE("DenseNet-121 training step matches torchvision's: logits, loss, gradients, running statistics",
-          "[torch][densenet]") {
+static void training_step_matches(Device device) {
   const bool memory_efficient = GENERATE(true, false);
   DYNAMIC_SECTION(path_name(memory_efficient) << ", batch 4 at 64x64") {
     const auto ref = load_reference("train_step.safetensors");
-    auto model = reference_model(memory_efficient);
+    auto model = reference_model(memory_efficient, device);
     model->train();
     Tensor logits;
-    Tensor loss = weighted_loss(*model, ref, &logits);
+    Tensor loss = weighted_loss(*model, ref, device, &logits);
     loss.backward();
 
     const double logit_error = error_relative_to_scale(logits, at(ref, "logits"));
-    const double loss_error = std::fabs(loss.item() - at(ref, "loss").item()) / std::fabs(at(ref, "loss").item());
+    const float loss_value = loss.to(Device::cpu()).item();
+    const double loss_error = std::fabs(loss_value - at(ref, "loss").item()) / std::fabs(at(ref, "loss").item());
     std::printf("training step (%s): loss %.7f vs PyTorch %.7f (relative error %.2g), logits error %.3g of scale\n",
-                path_name(memory_efficient), static_cast<double>(loss.item()),
+                path_name(memory_efficient), static_cast<double>(loss_value),
                 static_cast<double>(at(ref, "loss").item()), loss_error, logit_error);
     CHECK(logit_error <= kLogitTolerance);
     CHECK(loss_error <= kLogitTolerance);
@@ -220,7 +224,7 @@ TEST_CASE("DenseNet-121 training step matches torchvision's: logits, loss, gradi
       const Tensor& expected = at(ref, "after." + name);
       INFO("buffer " << name << " after the step");
       if (name.ends_with("num_batches_tracked")) {
-        CHECK(b.item() == expected.item());  // counted exactly once
+        CHECK(b.to(Device::cpu()).item() == expected.item());  // counted exactly once
         continue;
       }
       const double error = error_relative_to_scale(b, expected);
@@ -231,24 +235,24 @@ TEST_CASE("DenseNet-121 training step matches torchvision's: logits, loss, gradi
   }
 }
 
-TEST_CASE("five Adam steps of DenseNet-121 follow torchvision's losses", "[torch][densenet][adam]") {
+static void adam_steps_follow(Device device) {
   const bool memory_efficient = GENERATE(true, false);
   DYNAMIC_SECTION(path_name(memory_efficient) << ", batch 4 at 64x64") {
     const auto ref = load_reference("adam.safetensors");
     const std::vector<float> expected = at(ref, "losses").to_vector();
     const std::vector<float> exact = at(ref, "losses64").to_vector();
     REQUIRE(expected.size() == 5);
-    auto model = reference_model(memory_efficient);
+    auto model = reference_model(memory_efficient, device);
     model->train();
     optim::Adam adam(model->parameters(), {.lr = 1e-3});
     std::printf("Adam (%s): step, loss ours, PyTorch float32, relative difference, PyTorch float64\n",
                 path_name(memory_efficient));
     for (size_t step = 0; step < expected.size(); ++step) {
       adam.zero_grad();
-      Tensor loss = weighted_loss(*model, ref);
+      Tensor loss = weighted_loss(*model, ref, device);
       loss.backward();
       adam.step();
-      const double ours = loss.item(), theirs = expected[step];
+      const double ours = loss.to(Device::cpu()).item(), theirs = expected[step];
       const double difference = std::fabs(ours - theirs) / std::fabs(theirs);
       std::printf("  %zu  %.6f  %.6f  %.2e  %.6f\n", step + 1, ours, theirs, difference,
                   static_cast<double>(exact[step]));
@@ -258,3 +262,14 @@ TEST_CASE("five Adam steps of DenseNet-121 follow torchvision's losses", "[torch
     }
   }
 }
+
+// Each numeric case on the CPU and on every GPU, against the same PyTorch (CPU) references.
+#define CHEX_PARITY_CASE(title, tags, body)                                              \
+  TEST_CASE(title " (cpu)", tags "[on-cpu]") { body(Device::cpu()); }                    \
+  TEST_CASE(title " (cuda)", tags "[on-cuda]") { testing::run_on_gpus(body); }
+
+CHEX_PARITY_CASE("DenseNet-121 eval-mode logits match torchvision's at 224x224", "[torch][densenet]", eval_logits_match)
+CHEX_PARITY_CASE("DenseNet-121 training step matches torchvision's: logits, loss, gradients, running statistics",
+                 "[torch][densenet]", training_step_matches)
+CHEX_PARITY_CASE("five Adam steps of DenseNet-121 follow torchvision's losses", "[torch][densenet][adam]",
+                 adam_steps_follow)
