@@ -1,0 +1,37 @@
+#pragma once
+// What several chex subcommands share: the images named on the command line, loading a CheXNet
+// model from a weights file, CSV quoting, the CAM box threshold.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "chex/device.h"
+#include "models/densenet.h"
+
+namespace chex::cli {
+
+// .png, .jpg or .jpeg (any case).
+bool is_image_name(const std::string& path);
+// The images of --images DIR (in name order) followed by the positional arguments. Throws
+// UsageError when there are none, and a user error for a missing or empty folder.
+std::vector<std::string> collect_images(const Args& args);
+
+// The DenseNet a weights file holds (depth, growth rate, widths, classes), read from its tensor
+// names and shapes, so that any DenseNet trained by train_chexnet (densenet121, ..., tiny) can be
+// used. Errors name the file.
+models::DenseNetConfig densenet_config_of(const std::string& weights);
+
+// Checks that `weights` is a file, builds `config`, loads it strictly (refusing an ImageNet
+// checkpoint: its classifier is not CheXNet's), prints the load summary, and returns the model in
+// eval mode on `device`.
+std::unique_ptr<models::DenseNet> load_chexnet(const std::string& weights, const models::DenseNetConfig& config,
+                                               Device device);
+
+// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+std::string csv_field(const std::string& text);
+
+// --threshold F for CAM boxes: in (0, 1], default 0.5. Throws UsageError otherwise.
+double parse_threshold(const Args& args);
+
+}  // namespace chex::cli
