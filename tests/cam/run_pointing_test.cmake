@@ -1,0 +1,83 @@
+# chex localize end to end, and the claim that the maps point at the findings:
+#   cmake -DCHEX=chex -DTRAIN=train_chexnet -DWORK_DIR=dir "-DTRAIN_ARGS=..." -P run_pointing_test.cmake
+# A tiny DenseNet is trained briefly on a demo set, then scored on a second demo set drawn with
+# another seed (images it never saw). Its maps' maxima must fall inside the true boxes clearly more
+# often than a uniformly random point would: at least 1.5 times as often, and by at least 0.15 in
+# absolute terms. Both rates are printed. Then chex localize's errors.
+cmake_minimum_required(VERSION 3.25)
+
+function(run)
+  cmake_parse_arguments(R "" "EXPECT_RC;OUT;ERR" "ARGS" ${ARGN})
+  execute_process(COMMAND ${R_ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL R_EXPECT_RC)
+    message(FATAL_ERROR "${R_ARGS}: exit ${rc}, expected ${R_EXPECT_RC}\nstdout:\n${out}\nstderr:\n${err}")
+  endif()
+  set(${R_OUT} "${out}" PARENT_SCOPE)
+  set(${R_ERR} "${err}" PARENT_SCOPE)
+endfunction()
+
+function(expect text pattern)
+  string(FIND "${text}" "${pattern}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "expected '${pattern}' in:\n${text}")
+  endif()
+endfunction()
+
+# A rate in [0, 1] from the JSON as an integer number of thousandths (CMake has no floats).
+function(thousandths value out)
+  if(NOT value MATCHES "^([01])(\\.([0-9]*))?([eE].*)?$" OR CMAKE_MATCH_4)
+    message(FATAL_ERROR "not a plain rate: ${value}")
+  endif()
+  string(SUBSTRING "${CMAKE_MATCH_3}000" 0 3 frac)
+  math(EXPR t "${CMAKE_MATCH_1} * 1000 + 1${frac} - 1000")
+  set(${out} ${t} PARENT_SCOPE)
+endfunction()
+
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+run(ARGS ${CHEX} make-demo --out ${WORK_DIR}/train_set --images 1000 --seed 5 EXPECT_RC 0 OUT out ERR err)
+run(ARGS ${CHEX} make-demo --out ${WORK_DIR}/held_out --images 200 --seed 77 EXPECT_RC 0 OUT out ERR err)
+run(ARGS ${TRAIN} --data ${WORK_DIR}/train_set --arch tiny --image-size 224 ${TRAIN_ARGS} --bootstrap 0
+         --out ${WORK_DIR}/train EXPECT_RC 0 OUT out ERR err)
+
+run(ARGS ${CHEX} localize --help EXPECT_RC 0 OUT out ERR err)
+expect("${out}" "usage: chex localize")
+set(json ${WORK_DIR}/localize.json)
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/held_out/BBox_List_2017.csv --json ${json} EXPECT_RC 0 OUT out ERR err)
+message(STATUS "${out}")
+expect("${out}" "| Finding | Boxes | IoU≥0.1 | IoU≥0.25 | IoU≥0.5 | IoU≥0.75 | IoBB≥0.1 |")
+expect("${out}" "| Infiltration |")
+file(READ ${json} text)
+string(JSON pointing GET "${text}" overall pointing_game)
+string(JSON random GET "${text}" overall random_point)
+string(JSON boxes GET "${text}" overall boxes)
+thousandths(${pointing} p)
+thousandths(${random} r)
+message(STATUS "pointing game ${pointing} (${p}/1000), uniformly random point ${random} (${r}/1000), ${boxes} boxes")
+math(EXPR margin "${p} - ${r}")
+math(EXPR twice "2 * ${p}")
+math(EXPR three_random "3 * ${r}")
+if(boxes LESS 100 OR margin LESS 150 OR twice LESS three_random)
+  message(FATAL_ERROR "the maps do not point at the findings clearly more often than a random point: pointing game "
+                      "${pointing} against ${random} for a random point, on ${boxes} boxes")
+endif()
+
+# Boxes whose image is absent are counted and left out; none present is an error.
+file(WRITE ${WORK_DIR}/other.csv "Image Index,Finding Label,Bbox [x,y,w,h],,,\nnobody.png,Mass,1,2,3,4\n")
+file(READ ${WORK_DIR}/held_out/BBox_List_2017.csv boxes_text)
+file(WRITE ${WORK_DIR}/mixed.csv "${boxes_text}nobody.png,Nodule,1,2,3,4\n")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/mixed.csv EXPECT_RC 0 OUT out ERR err)
+expect("${err}" "1 of ")
+expect("${err}" "boxes left out: their images are not in")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/other.csv EXPECT_RC 1 OUT out ERR err)
+expect("${err}" "none of the 1 boxes of '${WORK_DIR}/other.csv' has its image in")
+file(WRITE ${WORK_DIR}/bad.csv "Image Index,Finding Label,Bbox [x,y,w,h],,,\nx.png,Tumour,1,2,3,4\n")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/bad.csv EXPECT_RC 1 OUT out ERR err)
+expect("${err}" "bad.csv:2: unknown finding 'Tumour'")
+run(ARGS ${CHEX} localize --data ${WORK_DIR}/held_out --bbox ${WORK_DIR}/bad.csv EXPECT_RC 2 OUT out ERR err)
+expect("${err}" "needs --weights")
+message(STATUS "chex localize: all checks passed")
