@@ -37,7 +37,8 @@ Tensor class_activation_maps(const Tensor& features, const Tensor& classifier_we
              features.defined() ? shape_str(features.shape()) : "undefined", " and ",
              classifier_weight.defined() ? shape_str(classifier_weight.shape()) : "undefined");
   // A 1x1 convolution is Σ_k w_{c,k} f_k at every position: GEMM on the CPU, cuDNN on CUDA.
-  const Tensor kernel = classifier_weight.contiguous().reshape({classifier_weight.size(0), classifier_weight.size(1), 1, 1});
+  const Tensor kernel =
+      classifier_weight.contiguous().reshape({classifier_weight.size(0), classifier_weight.size(1), 1, 1});
   return ops::conv2d(features, kernel.to(features.device()));
 }
 
@@ -47,7 +48,8 @@ GradCam grad_cam(const Tensor& features, const nn::Linear& classifier) {
   const int64_t n = features.size(0), k = features.size(1), h = features.size(2), w = features.size(3);
   const int64_t classes = classifier.weight().size(0);
   const Device device = features.device();
-  const Tensor weight = classifier.weight().detach(), bias = classifier.bias().defined() ? classifier.bias().detach() : Tensor();
+  const Tensor weight = classifier.weight().detach();
+  const Tensor bias = classifier.bias().defined() ? classifier.bias().detach() : Tensor();
   EnableGradGuard grad_on;
   std::vector<float> alpha(static_cast<size_t>(n * classes * k));
   for (int64_t c = 0; c < classes; ++c) {
@@ -140,6 +142,16 @@ Heatmap upsample_bilinear(const Heatmap& source, int width, int height) {
   return out;
 }
 
+Heatmap class_heatmap(const Tensor& maps, int64_t image, int64_t cls, int width, int height) {
+  CHEX_CHECK(maps.defined() && maps.dim() == 4 && maps.device().is_cpu() && image >= 0 && image < maps.size(0) &&
+                 cls >= 0 && cls < maps.size(1),
+             "class_heatmap: map ", cls, " of image ", image, " in ", maps.defined() ? maps.str() : "undefined");
+  const Tensor one = maps.narrow(0, image, 1).narrow(1, cls, 1).contiguous();
+  const Heatmap small{static_cast<int>(maps.size(3)), static_cast<int>(maps.size(2)),
+                      std::vector<float>(one.data(), one.data() + one.numel())};
+  return upsample_bilinear(small, width, height);
+}
+
 std::vector<HeatBox> heat_boxes(const Heatmap& heatmap, double threshold) {
   CHEX_CHECK(threshold > 0 && threshold <= 1, "the box threshold must be in (0, 1], not ", threshold);
   const int w = heatmap.width, h = heatmap.height;
@@ -147,7 +159,8 @@ std::vector<HeatBox> heat_boxes(const Heatmap& heatmap, double threshold) {
              " heatmap with ", heatmap.values.size(), " values");
   const auto [lo_it, hi_it] = std::minmax_element(heatmap.values.begin(), heatmap.values.end());
   const double lo = *lo_it, range = static_cast<double>(*hi_it) - lo;
-  if (!(range > 0)) return {HeatBox{{0, 0, static_cast<double>(w), static_cast<double>(h)}, 1.0 * w * h, int64_t{w} * h}};
+  if (!(range > 0))
+    return {HeatBox{{0, 0, static_cast<double>(w), static_cast<double>(h)}, 1.0 * w * h, int64_t{w} * h}};
   const auto scaled = [&](size_t i) { return (heatmap.values[i] - lo) / range; };
   std::vector<int> label(heatmap.values.size(), -1);  // -1 unvisited, -2 below the threshold
   std::vector<HeatBox> boxes;

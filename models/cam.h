@@ -49,6 +49,10 @@ struct Heatmap {
   float at(int x, int y) const { return values[static_cast<size_t>(y) * width + x]; }
 };
 
+// The map of class `cls` of image `image` in maps [N, C, h, w] (on the CPU), upsampled to
+// width x height as upsample_bilinear does.
+Heatmap class_heatmap(const Tensor& maps, int64_t image, int64_t cls, int width, int height);
+
 // Bilinear resampling with half-pixel centres, as torch.nn.functional.interpolate(mode='bilinear',
 // align_corners=False) and cv2.resize do: output pixel x samples the source at
 // (x + 0.5) * src_width / width - 0.5 (clamped at 0), and likewise in y.

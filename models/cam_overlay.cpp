@@ -140,7 +140,8 @@ data::Image render_cam_overlay(const data::Image& radiograph, const Heatmap& hea
       const Rgb colour = viridis(t);
       const float alpha = max_alpha * t;
       for (int c = 0; c < 3; ++c)
-        px[x * 3 + c] = static_cast<uint8_t>(std::lround((1.f - alpha) * grey + alpha * colour[static_cast<size_t>(c)]));
+        px[x * 3 + c] =
+            static_cast<uint8_t>(std::lround((1.f - alpha) * grey + alpha * colour[static_cast<size_t>(c)]));
     }
   }
   // Sizes relative to the image: readable on a 256-pixel demo image and on a 3000-pixel radiograph.

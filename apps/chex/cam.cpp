@@ -105,11 +105,6 @@ std::vector<int> chosen_classes(const ClassChoice& choice, const std::vector<flo
   return order;
 }
 
-struct Loaded {
-  std::string path;
-  data::Image image;
-};
-
 }  // namespace
 
 int run_cam(const std::vector<std::string>& argv) {
@@ -124,17 +119,7 @@ int run_cam(const std::vector<std::string>& argv) {
   const std::string weights = args.required("weights");
   const std::string out = args.required("out");
   const ClassChoice choice = parse_class(args.value("class").value_or("top3"));
-  const auto batch_size = static_cast<size_t>(args.integer("batch-size", 8, 1, 4096));
-  const int threads = static_cast<int>(args.integer("threads", 0, 1, 1024));
-  const double threshold = parse_threshold(args);
-  models::CamMethod method = models::CamMethod::Cam;
-  Device device = Device::cpu();
-  try {
-    method = models::parse_cam_method(args.value("method").value_or("cam"));
-    device = Device::parse(args.value("device").value_or("cpu"));
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
+  const CamOptions o = parse_cam_options(args);
   const std::vector<std::string> files = collect_images(args);
   // Outputs are named by the image's stem: two images with one stem would overwrite each other.
   std::map<std::string, std::string> stems;
@@ -144,72 +129,52 @@ int run_cam(const std::vector<std::string>& argv) {
       fail("'", it->second, "' and '", f, "' have the same name; their maps would overwrite each other");
   }
 
-  require_device(device);
-  if (threads > 0) set_num_threads(threads);
-  const models::DenseNetConfig config = densenet_config_of(weights);
-  if (config.num_classes != data::kNumLabels)
-    fail("'", weights, "' has ", config.num_classes, " classes, not CheXNet's ", data::kNumLabels);
+  require_device(o.device);
+  if (o.threads > 0) set_num_threads(o.threads);
   std::error_code ec;
   fs::create_directories(out, ec);
   if (!fs::is_directory(out, ec)) fail("cannot create the output folder '", out, "'");
-  const std::unique_ptr<models::DenseNet> model = load_chexnet(weights, config, device);
+  const std::unique_ptr<models::DenseNet> model = load_cam_model(weights, o.device);
 
   std::ostringstream boxes_csv;
   boxes_csv.precision(9);
   boxes_csv << "image,class,probability,rank,x,y,w,h,heat\n";
   size_t mapped = 0, skipped = 0;
   Progress progress("mapped", files.size(), stdout);
-  for (size_t begin = 0; begin < files.size(); begin += batch_size) {
-    std::vector<Loaded> batch;
-    std::vector<float> views;
-    for (size_t i = begin; i < std::min(begin + batch_size, files.size()); ++i) {
-      try {
-        Loaded l{files[i], data::load_image(files[i])};
-        const std::vector<float> v = models::chexnet_views(l.image, models::TestTimeAugmentation::None);
-        views.insert(views.end(), v.begin(), v.end());
-        batch.push_back(std::move(l));
-      } catch (const Error& e) {
-        std::fprintf(stderr, "chex: warning: skipped %s\n", e.what());
-        ++skipped;
-      }
-    }
-    if (!batch.empty()) {
-      const auto n = static_cast<int64_t>(batch.size());
-      const Tensor input =
-          Tensor::from_vector(views, {n, 3, models::kChexNetInputSize, models::kChexNetInputSize}).to(device);
-      const models::CamOutputs cams = models::compute_cams(*model, input, method);
+  for (size_t begin = 0; begin < files.size(); begin += o.batch_size) {
+    const RadiographBatch batch = load_radiographs(files, begin, std::min(begin + o.batch_size, files.size()));
+    skipped += batch.skipped;
+    if (!batch.images.empty()) {
+      const models::CamOutputs cams = models::compute_cams(*model, batch.input(o.device), o.method);
       const std::vector<float> logits = cams.logits.to(Device::cpu()).to_vector();
-      const Tensor maps_cpu = cams.maps.to(Device::cpu());
-      const std::vector<float> maps = maps_cpu.to_vector();
-      const int64_t classes = maps_cpu.size(1), h = maps_cpu.size(2), w = maps_cpu.size(3);
-      for (int64_t i = 0; i < n; ++i) {
-        const Loaded& l = batch[static_cast<size_t>(i)];
+      const Tensor maps = cams.maps.to(Device::cpu());
+      const int64_t classes = maps.size(1);
+      for (size_t i = 0; i < batch.images.size(); ++i) {
+        const data::Image& image = batch.images[i];
+        const fs::path path(files[batch.indices[i]]);
         std::vector<float> probs(static_cast<size_t>(classes));
-        for (int64_t c = 0; c < classes; ++c)
-          probs[static_cast<size_t>(c)] = 1.f / (1.f + std::exp(-logits[static_cast<size_t>(i * classes + c)]));
-        const std::string stem = fs::path(l.path).stem().string(), name = fs::path(l.path).filename().string();
+        for (size_t c = 0; c < probs.size(); ++c) probs[c] = 1.f / (1.f + std::exp(-logits[i * probs.size() + c]));
         for (const int c : chosen_classes(choice, probs)) {
-          models::Heatmap small{static_cast<int>(w), static_cast<int>(h), {}};
-          const auto* at = maps.data() + (i * classes + c) * h * w;
-          small.values.assign(at, at + h * w);
-          const models::Heatmap heat = models::upsample_bilinear(small, l.image.width, l.image.height);
-          const std::vector<models::HeatBox> boxes = models::heat_boxes(heat, threshold);
+          const models::Heatmap heat =
+              models::class_heatmap(maps, static_cast<int64_t>(i), c, image.width, image.height);
+          const std::vector<models::HeatBox> boxes = models::heat_boxes(heat, o.threshold);
           const std::string label(data::kLabelNames[static_cast<size_t>(c)]);
           char caption[96];
           std::snprintf(caption, sizeof caption, "%s %.1f%%", label.c_str(), 100.0 * probs[static_cast<size_t>(c)]);
-          const data::Image overlay = models::render_cam_overlay(l.image, heat, caption, &boxes.front().box);
-          const std::string base = (fs::path(out) / (stem + "_" + label)).string();
+          const data::Image overlay = models::render_cam_overlay(image, heat, caption, &boxes.front().box);
+          const std::string base = (fs::path(out) / (path.stem().string() + "_" + label)).string();
           io::write_png_atomically(base + ".png", overlay.width, overlay.height, data::Image::kChannels,
                                    overlay.pixels);
           io::write_npy_atomically(base + ".npy", heat.values, {heat.height, heat.width});
           for (size_t r = 0; r < boxes.size(); ++r) {
             const models::Box& b = boxes[r].box;
-            boxes_csv << csv_field(name) << ',' << label << ',' << probs[static_cast<size_t>(c)] << ',' << r + 1 << ','
-                      << b.x << ',' << b.y << ',' << b.w << ',' << b.h << ',' << boxes[r].heat << '\n';
+            boxes_csv << csv_field(path.filename().string()) << ',' << label << ',' << probs[static_cast<size_t>(c)]
+                      << ',' << r + 1 << ',' << b.x << ',' << b.y << ',' << b.w << ',' << b.h << ',' << boxes[r].heat
+                      << '\n';
           }
         }
       }
-      mapped += batch.size();
+      mapped += batch.images.size();
     }
     progress.update(mapped + skipped);
   }

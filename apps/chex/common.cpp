@@ -7,8 +7,10 @@
 #include <map>
 #include <regex>
 
+#include "chex/data/labels.h"
 #include "chex/io/safetensors.h"
 #include "command.h"
+#include "models/chexnet_input.h"
 #include "models/weights.h"
 
 namespace chex::cli {
@@ -104,14 +106,52 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
-double parse_threshold(const Args& args) {
-  const auto text = args.value("threshold");
-  if (!text) return 0.5;
-  char* end = nullptr;
-  const double value = std::strtod(text->c_str(), &end);
-  if (text->empty() || end != text->c_str() + text->size() || !(value > 0 && value <= 1))
-    throw UsageError("--threshold must be a number in (0, 1], not '" + *text + "'");
-  return value;
+CamOptions parse_cam_options(const Args& args) {
+  CamOptions o;
+  if (const auto text = args.value("threshold")) {
+    char* end = nullptr;
+    o.threshold = std::strtod(text->c_str(), &end);
+    if (text->empty() || end != text->c_str() + text->size() || !(o.threshold > 0 && o.threshold <= 1))
+      throw UsageError("--threshold must be a number in (0, 1], not '" + *text + "'");
+  }
+  o.batch_size = static_cast<size_t>(args.integer("batch-size", 8, 1, 4096));
+  o.threads = static_cast<int>(args.integer("threads", 0, 1, 1024));
+  try {
+    o.method = models::parse_cam_method(args.value("method").value_or("cam"));
+    o.device = Device::parse(args.value("device").value_or("cpu"));
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  return o;
+}
+
+std::unique_ptr<models::DenseNet> load_cam_model(const std::string& weights, Device device) {
+  const models::DenseNetConfig config = densenet_config_of(weights);
+  if (config.num_classes != data::kNumLabels)
+    fail("'", weights, "' has ", config.num_classes, " classes, not CheXNet's ", data::kNumLabels);
+  return load_chexnet(weights, config, device);
+}
+
+Tensor RadiographBatch::input(Device device) const {
+  const auto n = static_cast<int64_t>(images.size());
+  return Tensor::from_vector(views, {n, 3, models::kChexNetInputSize, models::kChexNetInputSize}).to(device);
+}
+
+RadiographBatch load_radiographs(const std::vector<std::string>& files, size_t begin, size_t end) {
+  RadiographBatch b;
+  for (size_t i = begin; i < end; ++i) {
+    try {
+      data::Image image = data::load_image(files[i]);
+      const std::vector<float> v = models::chexnet_views(image, models::TestTimeAugmentation::None);
+      b.views.insert(b.views.end(), v.begin(), v.end());
+      b.images.push_back(std::move(image));
+      b.indices.push_back(i);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "chex: warning: skipped %s\n", e.what());
+      ++b.skipped;
+    }
+  }
+  return b;
 }
 
 }  // namespace chex::cli

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "args.h"
+#include "chex/data/image.h"
 #include "chex/device.h"
+#include "models/cam.h"
 #include "models/densenet.h"
 
 namespace chex::cli {
@@ -31,7 +33,27 @@ std::unique_ptr<models::DenseNet> load_chexnet(const std::string& weights, const
 // A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
 std::string csv_field(const std::string& text);
 
-// --threshold F for CAM boxes: in (0, 1], default 0.5. Throws UsageError otherwise.
-double parse_threshold(const Args& args);
+// The options chex cam and chex localize share: --method, --threshold (for boxes: in (0, 1],
+// default 0.5), --batch-size, --threads, --device. Throws UsageError on a bad value.
+struct CamOptions {
+  models::CamMethod method = models::CamMethod::Cam;
+  double threshold = 0.5;
+  size_t batch_size = 8;
+  int threads = 0;  // 0: the default
+  Device device = Device::cpu();
+};
+CamOptions parse_cam_options(const Args& args);
+// A 14-class DenseNet of any depth (densenet_config_of) loaded with load_chexnet.
+std::unique_ptr<models::DenseNet> load_cam_model(const std::string& weights, Device device);
+
+// Radiographs read and preprocessed for CheXNet (Resize((224, 224))), kept for drawing on.
+struct RadiographBatch {
+  std::vector<size_t> indices;       // of the files that decoded
+  std::vector<data::Image> images;   // as decoded
+  std::vector<float> views;          // their network inputs, back to back
+  size_t skipped = 0;                // files that did not decode (named on stderr)
+  Tensor input(Device device) const; // [images, 3, 224, 224]
+};
+RadiographBatch load_radiographs(const std::vector<std::string>& files, size_t begin, size_t end);
 
 }  // namespace chex::cli

@@ -111,19 +111,9 @@ int run_localize(const std::vector<std::string>& argv) {
   const std::string data_dir = args.required("data");
   const std::string bbox = args.required("bbox");
   const auto json_path = args.value("json");
-  const double threshold = parse_threshold(args);
-  const auto batch_size = static_cast<size_t>(args.integer("batch-size", 8, 1, 4096));
-  const int threads = static_cast<int>(args.integer("threads", 0, 1, 1024));
-  models::CamMethod method = models::CamMethod::Cam;
-  Device device = Device::cpu();
-  try {
-    method = models::parse_cam_method(args.value("method").value_or("cam"));
-    device = Device::parse(args.value("device").value_or("cpu"));
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
-  require_device(device);
-  if (threads > 0) set_num_threads(threads);
+  const CamOptions o = parse_cam_options(args);
+  require_device(o.device);
+  if (o.threads > 0) set_num_threads(o.threads);
 
   std::error_code ec;
   if (!fs::is_directory(data_dir, ec))
@@ -149,50 +139,34 @@ int run_localize(const std::vector<std::string>& argv) {
   if (absent) std::fprintf(stderr, "chex: note: %lld of %zu boxes left out: their images are not in '%s'\n",
                            static_cast<long long>(absent), boxes.size(), data_dir.c_str());
 
-  const models::DenseNetConfig config = densenet_config_of(weights);
-  if (config.num_classes != data::kNumLabels)
-    fail("'", weights, "' has ", config.num_classes, " classes, not CheXNet's ", data::kNumLabels);
-  const std::unique_ptr<models::DenseNet> model = load_chexnet(weights, config, device);
+  const std::unique_ptr<models::DenseNet> model = load_cam_model(weights, o.device);
 
   std::vector<models::LocalizationCounts> per_class(data::kNumLabels);
   size_t done = 0, skipped = 0;
   int64_t skipped_boxes = 0;
   Progress progress("images", order.size(), stdout);
-  for (size_t begin = 0; begin < order.size(); begin += batch_size) {
-    std::vector<std::pair<std::string, data::Image>> batch;
-    std::vector<float> views;
-    for (size_t i = begin; i < std::min(begin + batch_size, order.size()); ++i) {
-      try {
-        data::Image image = data::load_image(images.at(order[i]));
-        const std::vector<float> v = models::chexnet_views(image, models::TestTimeAugmentation::None);
-        views.insert(views.end(), v.begin(), v.end());
-        batch.emplace_back(order[i], std::move(image));
-      } catch (const Error& e) {
-        std::fprintf(stderr, "chex: warning: skipped %s\n", e.what());
-        ++skipped;
-        skipped_boxes += static_cast<int64_t>(by_image[order[i]].size());
-      }
-    }
-    if (!batch.empty()) {
-      const auto n = static_cast<int64_t>(batch.size());
-      const Tensor input =
-          Tensor::from_vector(views, {n, 3, models::kChexNetInputSize, models::kChexNetInputSize}).to(device);
-      const Tensor maps_cpu = models::compute_cams(*model, input, method).maps.to(Device::cpu());
-      const std::vector<float> maps = maps_cpu.to_vector();
-      const int64_t classes = maps_cpu.size(1), h = maps_cpu.size(2), w = maps_cpu.size(3);
-      for (int64_t i = 0; i < n; ++i) {
-        const auto& [name, image] = batch[static_cast<size_t>(i)];
-        for (const data::BoxRecord* truth : by_image[name]) {
-          models::Heatmap small{static_cast<int>(w), static_cast<int>(h), {}};
-          const float* at = maps.data() + (i * classes + truth->label) * h * w;
-          small.values.assign(at, at + h * w);
-          const models::Heatmap heat = models::upsample_bilinear(small, image.width, image.height);
-          const models::Box predicted = models::heat_boxes(heat, threshold).front().box;
+  std::vector<std::string> paths;
+  for (const std::string& name : order) paths.push_back(images.at(name));
+  for (size_t begin = 0; begin < order.size(); begin += o.batch_size) {
+    const size_t end = std::min(begin + o.batch_size, order.size());
+    const RadiographBatch batch = load_radiographs(paths, begin, end);
+    skipped += batch.skipped;
+    for (size_t i = begin, j = 0; i < end; ++i)  // the boxes of the images that did not decode
+      if (j < batch.indices.size() && batch.indices[j] == i) ++j;
+      else skipped_boxes += static_cast<int64_t>(by_image[order[i]].size());
+    if (!batch.images.empty()) {
+      const Tensor maps = models::compute_cams(*model, batch.input(o.device), o.method).maps.to(Device::cpu());
+      for (size_t i = 0; i < batch.images.size(); ++i) {
+        const data::Image& image = batch.images[i];
+        for (const data::BoxRecord* truth : by_image[order[batch.indices[i]]]) {
+          const models::Heatmap heat =
+              models::class_heatmap(maps, static_cast<int64_t>(i), truth->label, image.width, image.height);
+          const models::Box predicted = models::heat_boxes(heat, o.threshold).front().box;
           per_class[static_cast<size_t>(truth->label)].add({truth->x, truth->y, truth->w, truth->h}, predicted,
                                                            models::heatmap_argmax(heat), image.width, image.height);
         }
       }
-      done += batch.size();
+      done += batch.images.size();
     }
     progress.update(done + skipped);
   }
@@ -205,7 +179,8 @@ int run_localize(const std::vector<std::string>& argv) {
   for (const double t : models::kIouThresholds) table += " IoU≥" + threshold_name(t) + " |";
   for (const double t : models::kIobbThresholds) table += " IoBB≥" + threshold_name(t) + " |";
   table += " Pointing game | Random point |\n|---|---:|";
-  for (size_t i = 0; i < std::size(models::kIouThresholds) + std::size(models::kIobbThresholds) + 2; ++i) table += "---:|";
+  const size_t columns = std::size(models::kIouThresholds) + std::size(models::kIobbThresholds) + 2;
+  for (size_t i = 0; i < columns; ++i) table += "---:|";
   table += "\n";
   nlohmann::json j;
   for (size_t c = 0; c < per_class.size(); ++c) {
@@ -219,12 +194,13 @@ int run_localize(const std::vector<std::string>& argv) {
   j["images"] = done;
   j["boxes_without_image"] = absent;
   j["boxes_of_unreadable_images"] = skipped_boxes;
-  j["threshold"] = threshold;
-  j["method"] = method == models::CamMethod::Cam ? "cam" : "gradcam";
+  j["threshold"] = o.threshold;
+  j["method"] = o.method == models::CamMethod::Cam ? "cam" : "gradcam";
   std::printf("\nLocalization of %lld boxes on %zu images (predicted box: the hottest region at >= %.2f of the "
               "map's range):\n\n%s\nPointing game %.3f against %.3f for a uniformly random point.\n",
-              static_cast<long long>(overall.boxes), done, threshold, table.c_str(),
-              rate(overall.pointing_hits, overall.boxes), overall.random_point_sum / static_cast<double>(overall.boxes));
+              static_cast<long long>(overall.boxes), done, o.threshold, table.c_str(),
+              rate(overall.pointing_hits, overall.boxes),
+              overall.random_point_sum / static_cast<double>(overall.boxes));
   if (json_path) io::write_file_atomically(*json_path, [&](std::ostream& os) { os << j.dump(2) << '\n'; });
   return skipped ? kExitPartial : kExitOk;
 }

@@ -5,22 +5,7 @@
 # the broken file named and skipped (exit 3), --class choices, Grad-CAM, usage errors.
 cmake_minimum_required(VERSION 3.25)
 
-function(run)
-  cmake_parse_arguments(R "" "EXPECT_RC;OUT;ERR" "ARGS" ${ARGN})
-  execute_process(COMMAND ${R_ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL R_EXPECT_RC)
-    message(FATAL_ERROR "${R_ARGS}: exit ${rc}, expected ${R_EXPECT_RC}\nstdout:\n${out}\nstderr:\n${err}")
-  endif()
-  set(${R_OUT} "${out}" PARENT_SCOPE)
-  set(${R_ERR} "${err}" PARENT_SCOPE)
-endfunction()
-
-function(expect text pattern)
-  string(FIND "${text}" "${pattern}" at)
-  if(at EQUAL -1)
-    message(FATAL_ERROR "expected '${pattern}' in:\n${text}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../support/cli_test.cmake)
 
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
@@ -50,7 +35,8 @@ run(ARGS ${CHEX} cam --weights ${weights} --out ${out_all} --class all ${first} 
 expect("${err}" "skipped")
 expect("${err}" "broken.png")
 expect("${out}" "mapped 3 of 4")
-run(ARGS ${PYTHON} ${SOURCE_DIR}/check_cam_outputs.py ${out_all} 42 ${first} ${second} ${wide} EXPECT_RC 0 OUT out ERR err)
+run(ARGS ${PYTHON} ${SOURCE_DIR}/check_cam_outputs.py ${out_all} 42 ${first} ${second} ${wide}
+    EXPECT_RC 0 OUT out ERR err)
 message(STATUS "${out}")
 
 # Default --class top3: three maps an image.

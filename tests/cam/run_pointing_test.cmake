@@ -6,22 +6,7 @@
 # absolute terms. Both rates are printed. Then chex localize's errors.
 cmake_minimum_required(VERSION 3.25)
 
-function(run)
-  cmake_parse_arguments(R "" "EXPECT_RC;OUT;ERR" "ARGS" ${ARGN})
-  execute_process(COMMAND ${R_ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL R_EXPECT_RC)
-    message(FATAL_ERROR "${R_ARGS}: exit ${rc}, expected ${R_EXPECT_RC}\nstdout:\n${out}\nstderr:\n${err}")
-  endif()
-  set(${R_OUT} "${out}" PARENT_SCOPE)
-  set(${R_ERR} "${err}" PARENT_SCOPE)
-endfunction()
-
-function(expect text pattern)
-  string(FIND "${text}" "${pattern}" at)
-  if(at EQUAL -1)
-    message(FATAL_ERROR "expected '${pattern}' in:\n${text}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../support/cli_test.cmake)
 
 # A rate in [0, 1] from the JSON as an integer number of thousandths (CMake has no floats).
 function(thousandths value out)

@@ -10,14 +10,10 @@
 namespace chex::data {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using detail::trim_blanks;
 
 double parse_coordinate(std::string_view text, const char* what, const std::string& origin, int line) {
-  const std::string s(trim(text));
+  const std::string s(trim_blanks(text));
   char* end = nullptr;
   const double value = s.empty() ? NAN : std::strtod(s.c_str(), &end);
   CHEX_CHECK(!s.empty() && end == s.c_str() + s.size() && std::isfinite(value), origin, ":", line, ": bad ", what,
@@ -31,24 +27,26 @@ std::vector<BoxRecord> parse_box_csv(std::string_view text, const std::string& o
   const std::vector<std::string_view> lines = detail::split_lines(text);
   CHEX_CHECK(!lines.empty() && !lines[0].empty(), origin, ": the box file is empty (no header line)");
   const std::vector<std::string> header = detail::split_csv_fields(lines[0], origin, 1);
-  CHEX_CHECK(header.size() >= 3 && trim(header[0]) == "Image Index" && trim(header[1]) == "Finding Label", origin,
+  CHEX_CHECK(header.size() >= 3 && trim_blanks(header[0]) == "Image Index" &&
+                 trim_blanks(header[1]) == "Finding Label",
+             origin,
              ":1: expected the header 'Image Index,Finding Label,Bbox [x,y,w,h],,,' of NIH's BBox_List_2017.csv");
   std::vector<BoxRecord> boxes;
   for (size_t i = 1; i < lines.size(); ++i) {
     const int line = static_cast<int>(i + 1);
-    if (trim(lines[i]).empty()) continue;
+    if (trim_blanks(lines[i]).empty()) continue;
     std::vector<std::string> fields = detail::split_csv_fields(lines[i], origin, line);
     // NIH's rows end with empty fields (the header's ",,,").
-    while (fields.size() > 6 && trim(fields.back()).empty()) fields.pop_back();
+    while (fields.size() > 6 && trim_blanks(fields.back()).empty()) fields.pop_back();
     CHEX_CHECK(fields.size() == 6, origin, ":", line, ": expected 6 fields (image, label, x, y, w, h), found ",
                fields.size());
     BoxRecord box;
-    box.image = std::string(trim(fields[0]));
+    box.image = std::string(trim_blanks(fields[0]));
     CHEX_CHECK(!box.image.empty(), origin, ":", line, ": empty 'Image Index'");
-    std::string_view label = trim(fields[1]);
+    std::string_view label = trim_blanks(fields[1]);
     if (label == "Infiltrate") label = "Infiltration";
     const auto index = label_index(label);
-    CHEX_CHECK(index.has_value(), origin, ":", line, ": unknown finding '", trim(fields[1]),
+    CHEX_CHECK(index.has_value(), origin, ":", line, ": unknown finding '", trim_blanks(fields[1]),
                "' (expected one of the 14 CheXNet labels, or 'Infiltrate')");
     box.label = *index;
     box.x = parse_coordinate(fields[2], "x", origin, line);
@@ -63,6 +61,8 @@ std::vector<BoxRecord> parse_box_csv(std::string_view text, const std::string& o
   return boxes;
 }
 
-std::vector<BoxRecord> read_box_file(const std::string& path) { return parse_box_csv(detail::read_text_file(path), path); }
+std::vector<BoxRecord> read_box_file(const std::string& path) {
+  return parse_box_csv(detail::read_text_file(path), path);
+}
 
 }  // namespace chex::data

@@ -42,7 +42,8 @@ std::string encode_npy(std::span<const float> values, const std::vector<int64_t>
 
 void write_npy_atomically(const std::string& path, std::span<const float> values, const std::vector<int64_t>& shape) {
   const std::string bytes = encode_npy(values, shape);
-  write_file_atomically(path, [&](std::ostream& os) { os.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+  write_file_atomically(path,
+                        [&](std::ostream& os) { os.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
 }
 
 }  // namespace chex::io

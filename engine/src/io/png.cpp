@@ -25,7 +25,8 @@ std::string encode_png(int width, int height, int channels, std::span<const uint
 void write_png_atomically(const std::string& path, int width, int height, int channels,
                           std::span<const uint8_t> pixels) {
   const std::string encoded = encode_png(width, height, channels, pixels, path);
-  write_file_atomically(path, [&](std::ostream& os) { os.write(encoded.data(), static_cast<std::streamsize>(encoded.size())); });
+  write_file_atomically(
+      path, [&](std::ostream& os) { os.write(encoded.data(), static_cast<std::streamsize>(encoded.size())); });
 }
 
 }  // namespace chex::io
