@@ -8,21 +8,6 @@
 #include "chex/ops.h"
 
 namespace chex::models {
-namespace {
-
-// Grad-CAM differentiates the head even when the caller runs the body without gradients.
-class EnableGradGuard {
- public:
-  EnableGradGuard() : previous_(GradMode::enabled()) { GradMode::set_enabled(true); }
-  ~EnableGradGuard() { GradMode::set_enabled(previous_); }
-  EnableGradGuard(const EnableGradGuard&) = delete;
-  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
-
- private:
-  bool previous_;
-};
-
-}  // namespace
 
 CamMethod parse_cam_method(const std::string& text) {
   if (text == "cam") return CamMethod::Cam;

@@ -48,6 +48,10 @@ TEST_CASE("Grad-CAM through autograd is ReLU(CAM) / (h*w) for a global-average-p
   // Autograd was left as it was found.
   CHECK(GradMode::enabled());
   CHECK_FALSE(features.requires_grad());
+  // Inside a caller's NoGradGuard (as compute_cams runs the body) the head is still differentiated.
+  NoGradGuard no_grad;
+  CHECK(models::grad_cam(features, classifier).maps.to_vector() == grad);
+  CHECK_FALSE(GradMode::enabled());
 }
 
 TEST_CASE("bilinear upsampling matches torch.nn.functional.interpolate(align_corners=False)", "[cam]") {

@@ -83,3 +83,17 @@ CHEX_DEVICE_TEST("the CAM is the sum of the features weighted by the classifier,
   CHECK(bad == 0);
   CHECK(worst_logit <= 1e-5 * std::max(1.0, logit_scale));
 }
+
+// Grad-CAM runs the head through autograd on the device (global average pooling, linear, their
+// backward): the maps and logits must match the CPU's (bitwise on the CPU itself: determinism).
+CHEX_DEVICE_TEST("Grad-CAM through autograd matches the CPU", "[cam]") {
+  testing::check_matches_cpu(device, [](Device d) {
+    Generator gen(41);
+    models::DenseNet model(tiny_config(), gen);
+    model.eval();
+    model.to(d);
+    const models::CamOutputs cams =
+        models::compute_cams(model, testing::random_on(d, {2, 3, 64, 64}, 9), models::CamMethod::GradCam);
+    return std::vector<Tensor>{cams.logits, cams.maps};
+  });
+}
