@@ -41,6 +41,7 @@ classifier's weights w, from the same forward pass as the probabilities. For eac
                                 size (numpy.load reads it): M_c itself, not normalised, upsampled
                                 bilinearly (half-pixel centres, as F.interpolate with
                                 align_corners=False), so its mean plus the class's bias is the logit
+                                (with --method gradcam: the Grad-CAM map, upsampled the same way)
 and OUT/cam_boxes.csv: image,class,probability,rank,x,y,w,h,heat with every box of every map,
 rank 1 the predicted box; x, y (top-left corner), w, h in original-image pixels as in NIH's
 BBox_List_2017.csv.

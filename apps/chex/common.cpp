@@ -141,7 +141,11 @@ RadiographBatch load_radiographs(const std::vector<std::string>& files, size_t b
   RadiographBatch b;
   for (size_t i = begin; i < end; ++i) {
     try {
-      data::Image image = data::load_image(files[i]);
+      data::ImageSource source;
+      data::Image image = data::load_image(files[i], {}, &source);
+      if (source.bits_per_sample == 16 && source.channels == 1)
+        std::fprintf(stderr, "chex: note: '%s' is 16-bit grey: read as PIL reads it, values above 255 clip to white\n",
+                     files[i].c_str());
       const std::vector<float> v = models::chexnet_views(image, models::TestTimeAugmentation::None);
       b.views.insert(b.views.end(), v.begin(), v.end());
       b.images.push_back(std::move(image));

@@ -63,6 +63,15 @@ file(WRITE ${WORK_DIR}/bad.csv "Image Index,Finding Label,Bbox [x,y,w,h],,,\nx.p
 run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
          --bbox ${WORK_DIR}/bad.csv EXPECT_RC 1 OUT out ERR err)
 expect("${err}" "bad.csv:2: unknown finding 'Tumour'")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/other.csv --json /nonexistent/dir/s.json EXPECT_RC 1 OUT out ERR err)
+expect("${err}" "the folder of --json '/nonexistent/dir/s.json' does not exist")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/nowhere
+         --bbox ${WORK_DIR}/other.csv EXPECT_RC 1 OUT out ERR err)
+expect("${err}" "the data folder '${WORK_DIR}/nowhere' does not exist")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/other.csv --threshold 0 EXPECT_RC 2 OUT out ERR err)
+expect("${err}" "--threshold must be a number in (0, 1]")
 run(ARGS ${CHEX} localize --data ${WORK_DIR}/held_out --bbox ${WORK_DIR}/bad.csv EXPECT_RC 2 OUT out ERR err)
 expect("${err}" "needs --weights")
 message(STATUS "chex localize: all checks passed")
