@@ -74,6 +74,8 @@ struct HeatBox {
 // The regions where the heatmap, scaled to 0..1 (its minimum to its maximum), is at least
 // `threshold` (a fraction of the maximum, in (0, 1]): 8-connected components, hottest first (ties:
 // top to bottom, left to right). A constant heatmap has no hotter place, so it gives one box, the whole map.
+// chex cam and localize run it on the map upsampled to the original image, so that boxes are whole
+// pixels of that image rather than scaled-up pixels of the 224 input.
 std::vector<HeatBox> heat_boxes(const Heatmap& heatmap, double threshold);
 
 // Localization scores (Wang et al. 2017): IoU = area(A ∩ B) / area(A ∪ B), and IoBB =

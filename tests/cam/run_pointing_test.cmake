@@ -48,6 +48,17 @@ if(boxes LESS 100 OR margin LESS 150 OR twice LESS three_random)
                       "${pointing} against ${random} for a random point, on ${boxes} boxes")
 endif()
 
+# Grad-CAM is ReLU(CAM) / (h*w) for DenseNet's head: the same maxima, so the same pointing game.
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/held_out/BBox_List_2017.csv --method gradcam --json ${WORK_DIR}/gradcam.json
+    EXPECT_RC 0 OUT out ERR err)
+file(READ ${WORK_DIR}/gradcam.json text)
+string(JSON grad_pointing GET "${text}" overall pointing_game)
+string(JSON grad_method GET "${text}" method)
+if(NOT grad_pointing STREQUAL pointing OR NOT grad_method STREQUAL "gradcam")
+  message(FATAL_ERROR "Grad-CAM's pointing game ${grad_pointing} (method ${grad_method}) is not CAM's ${pointing}")
+endif()
+
 # Boxes whose image is absent are counted and left out; none present is an error.
 file(WRITE ${WORK_DIR}/other.csv "Image Index,Finding Label,Bbox [x,y,w,h],,,\nnobody.png,Mass,1,2,3,4\n")
 file(READ ${WORK_DIR}/held_out/BBox_List_2017.csv boxes_text)
