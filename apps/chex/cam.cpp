@@ -132,10 +132,10 @@ int run_cam(const std::vector<std::string>& argv) {
 
   require_device(o.device);
   if (o.threads > 0) set_num_threads(o.threads);
-  std::error_code ec;
+  const std::unique_ptr<models::DenseNet> model = load_cam_model(weights, o.device);
+  std::error_code ec;  // the folder is made once the weights are known to be good
   fs::create_directories(out, ec);
   if (!fs::is_directory(out, ec)) fail("cannot create the output folder '", out, "'");
-  const std::unique_ptr<models::DenseNet> model = load_cam_model(weights, o.device);
 
   std::ostringstream boxes_csv;
   boxes_csv.precision(9);
