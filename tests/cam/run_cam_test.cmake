@@ -1,8 +1,9 @@
 # chex cam end to end:
 #   cmake -DCHEX=chex -DTRAIN=train_chexnet -DPYTHON=python3 -DSOURCE_DIR=tests/cam -DWORK_DIR=dir -P run_cam_test.cmake
 # A small demo set, a tiny DenseNet trained for one step (any 14-class weights will do), then maps
-# for two demo images, a non-square JPEG and a broken file: outputs checked with Pillow and numpy,
-# the broken file named and skipped (exit 3), --class choices, Grad-CAM, usage errors.
+# for two demo images, a non-square JPEG and a broken file: outputs checked with Pillow, numpy and
+# scipy, the broken file named and skipped (exit 3); the maps of a small torchvision DenseNet against
+# PyTorch's; --class choices, Grad-CAM, usage errors.
 cmake_minimum_required(VERSION 3.25)
 
 include(${CMAKE_CURRENT_LIST_DIR}/../support/cli_test.cmake)
@@ -37,6 +38,15 @@ expect("${err}" "broken.png")
 expect("${out}" "mapped 3 of 4")
 run(ARGS ${PYTHON} ${SOURCE_DIR}/check_cam_outputs.py ${out_all} 42 ${first} ${second} ${wide}
     EXPECT_RC 0 OUT out ERR err)
+message(STATUS "${out}")
+
+# The heatmaps against PyTorch's CAM (torchvision's DenseNet, einsum, F.interpolate) of the same
+# images at their original sizes (96 x 96 PNGs and the 150 x 100 JPEG).
+set(ref ${WORK_DIR}/torch_ref)
+run(ARGS ${PYTHON} ${SOURCE_DIR}/cam_reference.py make ${ref} ${first} ${wide} EXPECT_RC 0 OUT out ERR err)
+run(ARGS ${CHEX} cam --weights ${ref}/weights.safetensors --out ${WORK_DIR}/torch_cmp --class all ${first} ${wide}
+    EXPECT_RC 0 OUT out ERR err)
+run(ARGS ${PYTHON} ${SOURCE_DIR}/cam_reference.py compare ${ref} ${WORK_DIR}/torch_cmp EXPECT_RC 0 OUT out ERR err)
 message(STATUS "${out}")
 
 # Default --class top3: three maps an image.
