@@ -5,6 +5,7 @@
                                            batch-norm state) and REF_DIR/<stem>_<Class>.npy, the CAM
                                            of each image and class at the image's original size
   cam_reference.py compare REF_DIR OUT_DIR every reference map against chex's map of the same name
+  cam_reference.py not-densenet FILE       a safetensors file that holds no DenseNet (one linear layer)
 
 The reference follows the definition independently of chex: torchvision's features, then ReLU,
 M_c = einsum(W_c, f), then F.interpolate(size=(H, W), mode='bilinear', align_corners=False), on
@@ -85,5 +86,7 @@ if __name__ == "__main__":
         make(sys.argv[2], sys.argv[3:])
     elif sys.argv[1] == "compare":
         compare(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "not-densenet":
+        save(sys.argv[2], torch.nn.Linear(4, 3).state_dict())
     else:
         sys.exit(f"unknown mode {sys.argv[1]}")
