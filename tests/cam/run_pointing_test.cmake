@@ -67,6 +67,28 @@ run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${
          --bbox ${WORK_DIR}/mixed.csv EXPECT_RC 0 OUT out ERR err)
 expect("${err}" "1 of ")
 expect("${err}" "boxes left out: their images are not in")
+# An unreadable image: named, its boxes skipped, the scores of the rest written, exit status 3.
+file(STRINGS ${WORK_DIR}/held_out/BBox_List_2017.csv box_lines)
+list(GET box_lines 1 first_box)
+list(GET box_lines 2 second_box)
+string(REGEX MATCH "^[^,]+" good "${first_box}")
+string(REGEX MATCH "^[^,]+" bad "${second_box}")
+if(good STREQUAL bad)
+  message(FATAL_ERROR "the demo's first two boxes are on one image: pick others")
+endif()
+file(COPY ${WORK_DIR}/held_out/images/${good} DESTINATION ${WORK_DIR}/partial/images)
+file(WRITE ${WORK_DIR}/partial/images/${bad} "not a PNG")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/partial
+         --bbox ${WORK_DIR}/held_out/BBox_List_2017.csv --json ${WORK_DIR}/partial.json EXPECT_RC 3 OUT out ERR err)
+expect("${err}" "skipped")
+expect("${err}" "${bad}")
+file(READ ${WORK_DIR}/partial.json text)
+string(JSON partial_images GET "${text}" images)
+string(JSON partial_skipped GET "${text}" boxes_of_unreadable_images)
+if(NOT partial_images EQUAL 1 OR partial_skipped LESS 1)
+  message(FATAL_ERROR "expected 1 image scored and the unreadable one's boxes counted:\n${text}")
+endif()
+
 run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
          --bbox ${WORK_DIR}/other.csv EXPECT_RC 1 OUT out ERR err)
 expect("${err}" "none of the 1 boxes of '${WORK_DIR}/other.csv' has its image in")
