@@ -50,6 +50,8 @@ class DenseNet : public nn::Module {
   Outputs forward_with_features(const Tensor& images);
 
   const DenseNetConfig& config() const { return config_; }
+  // The head's linear layer: class activation maps are its weights applied at every position.
+  const nn::Linear& classifier() const { return *classifier_; }
 
  private:
   DenseNetConfig config_;

@@ -14,6 +14,9 @@ using chex::cli::Command;
 constexpr Command kCommands[] = {
     {"predict", "probabilities of the 14 findings for chest X-ray images, as CSV", chex::cli::run_predict},
     {"eval", "AUROC and F1 (bootstrap confidence intervals) of predictions against NIH labels", chex::cli::run_eval},
+    {"cam", "class activation maps: heatmap overlays (PNG), raw maps (.npy) and boxes", chex::cli::run_cam},
+    {"localize", "localization scores of the maps against NIH's boxes (IoU, IoBB, pointing game)",
+     chex::cli::run_localize},
     {"make-demo", "write a synthetic chest X-ray dataset in the NIH layout", chex::cli::run_make_demo},
 };
 

@@ -12,9 +12,9 @@
 #include "chex/io/atomic_file.h"
 #include "chex/parallel.h"
 #include "command.h"
+#include "common.h"
 #include "models/chexnet_input.h"
 #include "models/densenet.h"
-#include "models/weights.h"
 #include "progress.h"
 
 namespace chex::cli {
@@ -58,30 +58,6 @@ exit status:
   3  the CSV was written, but some images could not be read and were skipped (named on stderr)
 )";
 
-bool is_image_name(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
-}
-
-std::vector<std::string> collect_images(const Args& args) {
-  std::vector<std::string> files;
-  if (const auto dir = args.value("images")) {
-    std::error_code ec;
-    if (!fs::is_directory(*dir, ec))
-      fail("the image folder '", *dir, "' ", fs::exists(*dir, ec) ? "is not a folder" : "does not exist");
-    std::vector<std::string> found;
-    for (const auto& entry : fs::directory_iterator(*dir))
-      if (is_image_name(entry.path()) && !entry.is_directory()) found.push_back(entry.path().string());
-    if (found.empty()) fail("no PNG or JPEG images (.png, .jpg, .jpeg) in '", *dir, "'");
-    std::sort(found.begin(), found.end());
-    files.insert(files.end(), found.begin(), found.end());
-  }
-  files.insert(files.end(), args.positional().begin(), args.positional().end());
-  if (files.empty()) throw UsageError("no images: give --images DIR or image files");
-  return files;
-}
-
 // One batch of preprocessed images, made off the main thread while the model runs on the last.
 struct Batch {
   std::vector<std::string> paths;  // the images that decoded
@@ -120,14 +96,6 @@ std::vector<float> probabilities(const Tensor& logits, size_t images, int views)
   return p;
 }
 
-// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
-}
-
 std::string csv_header() {
   std::string header = "Image Index";
   for (const char* label : models::kChestXray14Labels) header += std::string(",prob_") + label;
@@ -161,20 +129,12 @@ int run_predict(const std::vector<std::string>& argv) {
 
   require_device(device);
   if (threads > 0) set_num_threads(threads);
-  std::error_code ec;
-  if (!fs::is_regular_file(weights, ec))
-    fail("the weights file '", weights, "' ", fs::exists(weights, ec) ? "is not a regular file" : "does not exist");
   // Found out now rather than after every image has been through the model.
+  std::error_code ec;
   const fs::path out_dir = fs::path(out).parent_path();
   if (!out_dir.empty() && !fs::is_directory(out_dir, ec)) fail("the folder of --out '", out, "' does not exist");
-  models::DenseNet model(models::DenseNetConfig::densenet121(models::kChestXray14Labels.size()));
-  const models::WeightLoadReport report = models::load_weights(model, weights);
-  if (report.classifier_reinitialised)
-    fail("'", weights, "' is an ImageNet checkpoint: its classifier has 1000 ImageNet classes, not CheXNet's 14, and "
-         "its predictions would mean nothing; fine-tune it on ChestX-ray14 first");
-  std::printf("%s\n", report.summary().c_str());
-  model.eval();
-  model.to(device);
+  const std::unique_ptr<models::DenseNet> model =
+      load_chexnet(weights, models::DenseNetConfig::densenet121(models::kChestXray14Labels.size()), device);
 
   const int views = models::views_per_image(tta);
   std::ostringstream rows;
@@ -198,7 +158,7 @@ int run_predict(const std::vector<std::string>& argv) {
       Tensor logits;
       {
         NoGradGuard no_grad;
-        logits = model.forward(input);
+        logits = model->forward(input);
       }
       const std::vector<float> p = probabilities(logits, batch.paths.size(), views);
       const size_t classes = models::kChestXray14Labels.size();

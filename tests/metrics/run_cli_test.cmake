@@ -4,22 +4,8 @@
 # 0.2 + a little: AUROC 1), evaluates them, and checks the table, the JSON and the error messages.
 cmake_minimum_required(VERSION 3.25)
 
-function(run)
-  cmake_parse_arguments(R "" "EXPECT_RC;OUT;ERR" "ARGS" ${ARGN})
-  execute_process(COMMAND ${CHEX} ${R_ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL R_EXPECT_RC)
-    message(FATAL_ERROR "chex ${R_ARGS}: exit ${rc}, expected ${R_EXPECT_RC}\nstdout:\n${out}\nstderr:\n${err}")
-  endif()
-  set(${R_OUT} "${out}" PARENT_SCOPE)
-  set(${R_ERR} "${err}" PARENT_SCOPE)
-endfunction()
-
-function(expect text pattern)
-  string(FIND "${text}" "${pattern}" at)
-  if(at EQUAL -1)
-    message(FATAL_ERROR "expected '${pattern}' in:\n${text}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../support/cli_test.cmake)
+set(RUN_PREFIX ${CHEX})
 
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})

@@ -63,15 +63,28 @@ struct GradMode {
   static void set_enabled(bool enabled);
 };
 
-class NoGradGuard {
+// Sets the gradient mode for a scope and restores the previous one on leaving it.
+class GradModeGuard {
  public:
-  NoGradGuard() : previous_(GradMode::enabled()) { GradMode::set_enabled(false); }
-  ~NoGradGuard() { GradMode::set_enabled(previous_); }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  explicit GradModeGuard(bool enabled) : previous_(GradMode::enabled()) { GradMode::set_enabled(enabled); }
+  ~GradModeGuard() { GradMode::set_enabled(previous_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
 
  private:
   bool previous_;
+};
+
+class NoGradGuard : public GradModeGuard {
+ public:
+  NoGradGuard() : GradModeGuard(false) {}
+};
+
+// Records graphs inside a caller's NoGradGuard (Grad-CAM differentiates the head of a model run
+// without gradients), as PyTorch's torch.enable_grad.
+class EnableGradGuard : public GradModeGuard {
+ public:
+  EnableGradGuard() : GradModeGuard(true) {}
 };
 
 }  // namespace chex

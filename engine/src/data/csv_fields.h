@@ -15,6 +15,9 @@ std::vector<std::string> split_csv_fields(std::string_view line, const std::stri
 // mark at the start is dropped.
 std::vector<std::string_view> split_lines(std::string_view text);
 
+// The text without leading and trailing spaces and tabs.
+std::string_view trim_blanks(std::string_view s);
+
 // Reads a whole file; errors name the path.
 std::string read_text_file(const std::string& path);
 

@@ -47,11 +47,7 @@ size_t find_column(const Header& header, std::string_view name, const std::strin
             "); is this an NIH Data_Entry_2017 label file?");
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using detail::trim_blanks;
 
 LabelSet parse_findings(std::string_view text, const std::string& origin, int line) {
   LabelSet labels;
@@ -60,7 +56,8 @@ LabelSet parse_findings(std::string_view text, const std::string& origin, int li
   size_t start = 0;
   while (true) {
     const size_t bar = text.find('|', start);
-    const std::string_view name = trim(text.substr(start, bar == std::string_view::npos ? text.npos : bar - start));
+    const std::string_view name =
+        trim_blanks(text.substr(start, bar == std::string_view::npos ? text.npos : bar - start));
     ++count;
     if (name == kNoFinding) {
       no_finding = true;
@@ -79,7 +76,7 @@ LabelSet parse_findings(std::string_view text, const std::string& origin, int li
 }
 
 int64_t parse_patient(std::string_view text, const std::string& origin, int line) {
-  text = trim(text);
+  text = trim_blanks(text);
   int64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   CHEX_CHECK(!text.empty() && ec == std::errc() && end == text.data() + text.size() && value > 0, origin, ":", line,
@@ -103,14 +100,14 @@ LabelTable parse_label_csv(std::string_view text, const std::string& origin) {
   seen.reserve(lines.size());
   for (size_t i = 1; i < lines.size(); ++i) {
     const int line = static_cast<int>(i + 1);
-    if (trim(lines[i]).empty()) continue;
+    if (trim_blanks(lines[i]).empty()) continue;
     std::vector<std::string> fields = detail::split_csv_fields(lines[i], origin, line);
     // Data_Entry_2017.csv ends every row with one more, empty, field.
     if (fields.size() == header.fields + 1 && fields.back().empty()) fields.pop_back();
     CHEX_CHECK(fields.size() == header.fields, origin, ":", line, ": expected ", header.fields,
                " fields as in the header, found ", fields.size());
     LabelRecord record;
-    record.image = std::string(trim(fields[image_field]));
+    record.image = std::string(trim_blanks(fields[image_field]));
     CHEX_CHECK(!record.image.empty(), origin, ":", line, ": empty 'Image Index'");
     record.labels = parse_findings(fields[findings_field], origin, line);
     record.patient = parse_patient(fields[patient_field], origin, line);

@@ -1,6 +1,5 @@
 #include "png_writer.h"
 
-#include <stb_image_write.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,18 +8,12 @@
 #include <fstream>
 
 #include "chex/error.h"
+#include "chex/io/png.h"
 
 namespace chex::demo::detail {
 
 void write_grey_png(const std::string& path, int width, int height, const std::vector<uint8_t>& pixels) {
-  CHEX_CHECK(width > 0 && height > 0 && pixels.size() == static_cast<std::size_t>(width) * height, "write_grey_png: ",
-             pixels.size(), " pixels for ", width, " x ", height);
-  std::string encoded;
-  const auto append = [](void* context, void* data, int size) {
-    static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<std::size_t>(size));
-  };
-  CHEX_CHECK(stbi_write_png_to_func(append, &encoded, width, height, 1, pixels.data(), width) != 0,
-             "cannot encode '", path, "' as PNG");
+  const std::string encoded = io::encode_png(width, height, 1, pixels, path);
   const std::string temporary = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);

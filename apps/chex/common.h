@@ -1,0 +1,59 @@
+#pragma once
+// What several chex subcommands share: the images named on the command line, loading a CheXNet
+// model from a weights file, CSV quoting, the CAM box threshold.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "chex/data/image.h"
+#include "chex/device.h"
+#include "models/cam.h"
+#include "models/densenet.h"
+
+namespace chex::cli {
+
+// .png, .jpg or .jpeg (any case).
+bool is_image_name(const std::string& path);
+// The images of --images DIR (in name order) followed by the positional arguments. Throws
+// UsageError when there are none, and a user error for a missing or empty folder.
+std::vector<std::string> collect_images(const Args& args);
+
+// The DenseNet a weights file holds (depth, growth rate, widths, classes), read from its tensor
+// names and shapes, so that any DenseNet trained by train_chexnet (densenet121, ..., tiny) can be
+// used. Errors name the file.
+models::DenseNetConfig densenet_config_of(const std::string& weights);
+
+// Checks that `weights` is a file, builds `config`, loads it strictly (refusing an ImageNet
+// checkpoint: its classifier is not CheXNet's), prints the load summary, and returns the model in
+// eval mode on `device`.
+std::unique_ptr<models::DenseNet> load_chexnet(const std::string& weights, const models::DenseNetConfig& config,
+                                               Device device);
+
+// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+std::string csv_field(const std::string& text);
+
+// The options chex cam and chex localize share: --method, --threshold (for boxes: in (0, 1],
+// default 0.5), --batch-size, --threads, --device. Throws UsageError on a bad value.
+struct CamOptions {
+  models::CamMethod method = models::CamMethod::Cam;
+  double threshold = 0.5;
+  size_t batch_size = 8;
+  int threads = 0;  // 0: the default
+  Device device = Device::cpu();
+};
+CamOptions parse_cam_options(const Args& args);
+// A 14-class DenseNet of any depth (densenet_config_of) loaded with load_chexnet.
+std::unique_ptr<models::DenseNet> load_cam_model(const std::string& weights, Device device);
+
+// Radiographs read and preprocessed for CheXNet (Resize((224, 224))), kept for drawing on.
+struct RadiographBatch {
+  std::vector<size_t> indices;       // of the files that decoded
+  std::vector<data::Image> images;   // as decoded
+  std::vector<float> views;          // their network inputs, back to back
+  size_t skipped = 0;                // files that did not decode (named on stderr)
+  Tensor input(Device device) const; // [images, 3, 224, 224]
+};
+RadiographBatch load_radiographs(const std::vector<std::string>& files, size_t begin, size_t end);
+
+}  // namespace chex::cli

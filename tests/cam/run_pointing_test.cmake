@@ -1,0 +1,110 @@
+# chex localize end to end, and the claim that the maps point at the findings:
+#   cmake -DCHEX=chex -DTRAIN=train_chexnet -DWORK_DIR=dir "-DTRAIN_ARGS=..." -P run_pointing_test.cmake
+# A tiny DenseNet is trained briefly on a demo set, then scored on a second demo set drawn with
+# another seed (images it never saw). Its maps' maxima must fall inside the true boxes clearly more
+# often than a uniformly random point would: at least 1.5 times as often, and by at least 0.15 in
+# absolute terms. Both rates are printed. Then chex localize's errors.
+cmake_minimum_required(VERSION 3.25)
+
+include(${CMAKE_CURRENT_LIST_DIR}/../support/cli_test.cmake)
+
+# A rate in [0, 1] from the JSON as an integer number of thousandths (CMake has no floats).
+function(thousandths value out)
+  if(NOT value MATCHES "^([01])(\\.([0-9]*))?([eE].*)?$" OR CMAKE_MATCH_4)
+    message(FATAL_ERROR "not a plain rate: ${value}")
+  endif()
+  string(SUBSTRING "${CMAKE_MATCH_3}000" 0 3 frac)
+  math(EXPR t "${CMAKE_MATCH_1} * 1000 + 1${frac} - 1000")
+  set(${out} ${t} PARENT_SCOPE)
+endfunction()
+
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+run(ARGS ${CHEX} make-demo --out ${WORK_DIR}/train_set --images 1000 --seed 5 EXPECT_RC 0 OUT out ERR err)
+run(ARGS ${CHEX} make-demo --out ${WORK_DIR}/held_out --images 200 --seed 77 EXPECT_RC 0 OUT out ERR err)
+run(ARGS ${TRAIN} --data ${WORK_DIR}/train_set --arch tiny --image-size 224 ${TRAIN_ARGS} --bootstrap 0
+         --out ${WORK_DIR}/train EXPECT_RC 0 OUT out ERR err)
+
+run(ARGS ${CHEX} localize --help EXPECT_RC 0 OUT out ERR err)
+expect("${out}" "usage: chex localize")
+set(json ${WORK_DIR}/localize.json)
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/held_out/BBox_List_2017.csv --json ${json} EXPECT_RC 0 OUT out ERR err)
+message(STATUS "${out}")
+expect("${out}" "| Finding | Boxes | IoU≥0.1 | IoU≥0.25 | IoU≥0.5 | IoU≥0.75 | IoBB≥0.1 |")
+expect("${out}" "| Infiltration |")
+file(READ ${json} text)
+string(JSON pointing GET "${text}" overall pointing_game)
+string(JSON random GET "${text}" overall random_point)
+string(JSON boxes GET "${text}" overall boxes)
+thousandths(${pointing} p)
+thousandths(${random} r)
+message(STATUS "pointing game ${pointing} (${p}/1000), uniformly random point ${random} (${r}/1000), ${boxes} boxes")
+math(EXPR margin "${p} - ${r}")
+math(EXPR twice "2 * ${p}")
+math(EXPR three_random "3 * ${r}")
+if(boxes LESS 100 OR margin LESS 150 OR twice LESS three_random)
+  message(FATAL_ERROR "the maps do not point at the findings clearly more often than a random point: pointing game "
+                      "${pointing} against ${random} for a random point, on ${boxes} boxes")
+endif()
+
+# Grad-CAM is ReLU(CAM) / (h*w) for DenseNet's head: the same maxima, so the same pointing game.
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/held_out/BBox_List_2017.csv --method gradcam --json ${WORK_DIR}/gradcam.json
+    EXPECT_RC 0 OUT out ERR err)
+file(READ ${WORK_DIR}/gradcam.json text)
+string(JSON grad_pointing GET "${text}" overall pointing_game)
+string(JSON grad_method GET "${text}" method)
+if(NOT grad_pointing STREQUAL pointing OR NOT grad_method STREQUAL "gradcam")
+  message(FATAL_ERROR "Grad-CAM's pointing game ${grad_pointing} (method ${grad_method}) is not CAM's ${pointing}")
+endif()
+
+# Boxes whose image is absent are counted and left out; none present is an error.
+file(WRITE ${WORK_DIR}/other.csv "Image Index,Finding Label,Bbox [x,y,w,h],,,\nnobody.png,Mass,1,2,3,4\n")
+file(READ ${WORK_DIR}/held_out/BBox_List_2017.csv boxes_text)
+file(WRITE ${WORK_DIR}/mixed.csv "${boxes_text}nobody.png,Nodule,1,2,3,4\n")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/mixed.csv EXPECT_RC 0 OUT out ERR err)
+expect("${err}" "1 of ")
+expect("${err}" "boxes left out: their images are not in")
+# An unreadable image: named, its boxes skipped, the scores of the rest written, exit status 3.
+file(STRINGS ${WORK_DIR}/held_out/BBox_List_2017.csv box_lines)
+list(GET box_lines 1 first_box)
+list(GET box_lines 2 second_box)
+string(REGEX MATCH "^[^,]+" good "${first_box}")
+string(REGEX MATCH "^[^,]+" bad "${second_box}")
+if(good STREQUAL bad)
+  message(FATAL_ERROR "the demo's first two boxes are on one image: pick others")
+endif()
+file(COPY ${WORK_DIR}/held_out/images/${good} DESTINATION ${WORK_DIR}/partial/images)
+file(WRITE ${WORK_DIR}/partial/images/${bad} "not a PNG")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/partial
+         --bbox ${WORK_DIR}/held_out/BBox_List_2017.csv --json ${WORK_DIR}/partial.json EXPECT_RC 3 OUT out ERR err)
+expect("${err}" "skipped")
+expect("${err}" "${bad}")
+file(READ ${WORK_DIR}/partial.json text)
+string(JSON partial_images GET "${text}" images)
+string(JSON partial_skipped GET "${text}" boxes_of_unreadable_images)
+if(NOT partial_images EQUAL 1 OR partial_skipped LESS 1)
+  message(FATAL_ERROR "expected 1 image scored and the unreadable one's boxes counted:\n${text}")
+endif()
+
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/other.csv EXPECT_RC 1 OUT out ERR err)
+expect("${err}" "none of the 1 boxes of '${WORK_DIR}/other.csv' has its image in")
+file(WRITE ${WORK_DIR}/bad.csv "Image Index,Finding Label,Bbox [x,y,w,h],,,\nx.png,Tumour,1,2,3,4\n")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/bad.csv EXPECT_RC 1 OUT out ERR err)
+expect("${err}" "bad.csv:2: unknown finding 'Tumour'")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/other.csv --json /nonexistent/dir/s.json EXPECT_RC 1 OUT out ERR err)
+expect("${err}" "the folder of --json '/nonexistent/dir/s.json' does not exist")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/nowhere
+         --bbox ${WORK_DIR}/other.csv EXPECT_RC 1 OUT out ERR err)
+expect("${err}" "the data folder '${WORK_DIR}/nowhere' does not exist")
+run(ARGS ${CHEX} localize --weights ${WORK_DIR}/train/best.safetensors --data ${WORK_DIR}/held_out
+         --bbox ${WORK_DIR}/other.csv --threshold 0 EXPECT_RC 2 OUT out ERR err)
+expect("${err}" "--threshold must be a number in (0, 1]")
+run(ARGS ${CHEX} localize --data ${WORK_DIR}/held_out --bbox ${WORK_DIR}/bad.csv EXPECT_RC 2 OUT out ERR err)
+expect("${err}" "needs --weights")
+message(STATUS "chex localize: all checks passed")
