@@ -18,13 +18,18 @@ std::vector<float> chexnet_views(const data::Image& image, TestTimeAugmentation 
   constexpr size_t kView = size_t{3} * kChexNetInputSize * kChexNetInputSize;
   std::vector<float> out(kView * views_per_image(tta));
   if (tta == TestTimeAugmentation::None) {
-    const data::Image resized = data::resize_bilinear(image, kChexNetInputSize, kChexNetInputSize);
-    data::write_normalized_chw(resized, data::kImageNetNormalization, out.data());
+    out = chexnet_view(image, kChexNetInputSize);
   } else {
     const auto crops = data::ten_crop(data::resize_shorter_side(image, kChexNetTenCropResize), kChexNetInputSize);
     for (size_t i = 0; i < crops.size(); ++i)
       data::write_normalized_chw(crops[i], data::kImageNetNormalization, out.data() + i * kView);
   }
+  return out;
+}
+
+std::vector<float> chexnet_view(const data::Image& image, int size) {
+  std::vector<float> out(size_t{3} * size * size);
+  data::write_normalized_chw(data::resize_bilinear(image, size, size), data::kImageNetNormalization, out.data());
   return out;
 }
 

@@ -22,5 +22,8 @@ inline constexpr int kChexNetTenCropResize = 256;
 
 // views_per_image(tta) * 3 * 224 * 224 floats, view after view, each channel-major (CHW).
 std::vector<float> chexnet_views(const data::Image& image, TestTimeAugmentation tta);
+// Resize((size, size)) + ToTensor + Normalize(ImageNet): 3 * size * size floats (CHW). For models
+// trained at another size than 224 (train_chexnet --image-size, the demo's 96).
+std::vector<float> chexnet_view(const data::Image& image, int size);
 
 }  // namespace chex::models

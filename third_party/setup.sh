@@ -50,10 +50,35 @@ cmake --build "$build" -j "$jobs"
 case "$mode" in
   demo)
     # CheXNet end to end on the synthetic demo set (made once in $build/demo-data): train on the
-    # CPU, keep the best-validation model, evaluate it on the test split. Extra arguments go to
-    # train_chexnet (e.g. --data DIR for a real NIH folder, --max-steps N for a quick look).
-    "$build/apps/train_chexnet" --demo --data "${CHEX_DEMO_DATA:-$build/demo-data}" \
-      --out "${CHEX_DEMO_OUT:-$build/demo-run-$(date +%Y%m%d-%H%M%S)}" "${@:2}"
+    # CPU, keep the best-validation model, evaluate it on the test split, then show where it looks:
+    # CAM overlays of a few test images and the localization scores on the test split's boxes.
+    # Extra arguments go to train_chexnet (e.g. --data DIR for a real NIH folder, --max-steps N for
+    # a quick look).
+    data="${CHEX_DEMO_DATA:-$build/demo-data}"
+    out="${CHEX_DEMO_OUT:-$build/demo-run-$(date +%Y%m%d-%H%M%S)}"
+    "$build/apps/train_chexnet" --demo --data "$data" --out "$out" "${@:2}"
+    # The CAM step runs the model at the size it was trained at (recorded in the run's log).
+    size=$(grep -o 'image_size=[0-9]*' "$out/log.jsonl" | head -n 1 | cut -d= -f2)
+    boxes="$data/BBox_List_2017.csv"
+    if [ -f "$boxes" ] && [ -f "$out/test_predictions.csv" ]; then
+      # The boxes of the run's test split only (its predictions file lists it): the model saw the others.
+      awk -F, 'NR == FNR { if (FNR > 1) test[$1] = 1; next } FNR == 1 || ($1 in test)' \
+        "$out/test_predictions.csv" "$boxes" > "$out/test_boxes.csv"
+    fi
+    if [ -f "$out/test_boxes.csv" ] && [ "$(wc -l < "$out/test_boxes.csv")" -gt 1 ]; then
+      "$build/apps/chex" localize --weights "$out/best.safetensors" --data "$data" --bbox "$out/test_boxes.csv" \
+        --image-size "${size:-224}" --json "$out/localization.json" || [ $? -eq 3 ]  # 3: some images skipped
+      shown=()
+      while read -r name; do
+        path=$(find "$data" -name "$name" -print -quit)
+        [ -n "$path" ] && shown+=("$path")
+      done < <(tail -n +2 "$out/test_boxes.csv" | cut -d, -f1 | sort -u | head -n 6)
+      if [ ${#shown[@]} -gt 0 ]; then
+        "$build/apps/chex" cam --weights "$out/best.safetensors" --image-size "${size:-224}" --out "$out/cam" \
+          "${shown[@]}" || [ $? -eq 3 ]
+        echo "CAM overlays of ${#shown[@]} test images: $out/cam"
+      fi
+    fi
     ;;
   test)
     # GPU tests (label gpu) are excluded automatically on machines without a usable GPU.

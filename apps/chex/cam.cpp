@@ -62,12 +62,14 @@ options:
                     for DenseNet's linear head it is ReLU(CAM) / (h * w)
   --threshold F     boxes: the connected regions (8-neighbour) where the heatmap, scaled to 0..1,
                     is at least F (default 0.5), ranked by their summed scaled heat
+  --image-size N    the network's input, Resize((N, N)): the size the model was trained at
+                    (default 224; train_chexnet --demo trains at 96)
   --device D        cpu (default) or cuda (cuda:N for another GPU)
   --batch-size N    images per forward pass (default 8)
   --threads N       CPU threads (default: CHEX_NUM_THREADS, or every core)
   -h, --help        this text
 
-Images are read and resized exactly as chex predict reads them (Resize((224, 224)), ImageNet
+Images are read and resized exactly as chex predict reads them (Resize((N, N)), ImageNet
 normalisation). Progress goes to stdout; images that cannot be read are named on stderr and skipped.
 
 exit status:
@@ -110,7 +112,7 @@ std::vector<int> chosen_classes(const ClassChoice& choice, const std::vector<flo
 
 int run_cam(const std::vector<std::string>& argv) {
   const Args args(argv,
-                  {{"weights"}, {"images"}, {"out"}, {"class"}, {"method"}, {"threshold"}, {"device"},
+                  {{"weights"}, {"images"}, {"out"}, {"class"}, {"method"}, {"threshold"}, {"image-size"}, {"device"},
                    {"batch-size"}, {"threads"}, {"help", false, 'h'}},
                   "cam");
   if (args.has("help")) {
@@ -143,7 +145,7 @@ int run_cam(const std::vector<std::string>& argv) {
   size_t mapped = 0, skipped = 0;
   Progress progress("mapped", files.size(), stdout);
   for (size_t begin = 0; begin < files.size(); begin += o.batch_size) {
-    const RadiographBatch batch = load_radiographs(files, begin, std::min(begin + o.batch_size, files.size()));
+    const RadiographBatch batch = load_radiographs(files, begin, std::min(begin + o.batch_size, files.size()), o.image_size);
     skipped += batch.skipped;
     if (!batch.images.empty()) {
       const models::CamOutputs cams = models::compute_cams(*model, batch.input(o.device), o.method);

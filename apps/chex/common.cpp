@@ -114,6 +114,7 @@ CamOptions parse_cam_options(const Args& args) {
     if (text->empty() || end != text->c_str() + text->size() || !(o.threshold > 0 && o.threshold <= 1))
       throw UsageError("--threshold must be a number in (0, 1], not '" + *text + "'");
   }
+  o.image_size = static_cast<int>(args.integer("image-size", 224, 32, 4096));
   o.batch_size = static_cast<size_t>(args.integer("batch-size", 8, 1, 4096));
   o.threads = static_cast<int>(args.integer("threads", 0, 1, 1024));
   try {
@@ -134,11 +135,12 @@ std::unique_ptr<models::DenseNet> load_cam_model(const std::string& weights, Dev
 
 Tensor RadiographBatch::input(Device device) const {
   const auto n = static_cast<int64_t>(images.size());
-  return Tensor::from_vector(views, {n, 3, models::kChexNetInputSize, models::kChexNetInputSize}).to(device);
+  return Tensor::from_vector(views, {n, 3, size, size}).to(device);
 }
 
-RadiographBatch load_radiographs(const std::vector<std::string>& files, size_t begin, size_t end) {
+RadiographBatch load_radiographs(const std::vector<std::string>& files, size_t begin, size_t end, int size) {
   RadiographBatch b;
+  b.size = size;
   for (size_t i = begin; i < end; ++i) {
     try {
       data::ImageSource source;
@@ -146,7 +148,7 @@ RadiographBatch load_radiographs(const std::vector<std::string>& files, size_t b
       if (source.bits_per_sample == 16 && source.channels == 1)
         std::fprintf(stderr, "chex: note: '%s' is 16-bit grey: read as PIL reads it, values above 255 clip to white\n",
                      files[i].c_str());
-      const std::vector<float> v = models::chexnet_views(image, models::TestTimeAugmentation::None);
+      const std::vector<float> v = models::chexnet_view(image, size);
       b.views.insert(b.views.end(), v.begin(), v.end());
       b.images.push_back(std::move(image));
       b.indices.push_back(i);

@@ -34,10 +34,11 @@ std::unique_ptr<models::DenseNet> load_chexnet(const std::string& weights, const
 std::string csv_field(const std::string& text);
 
 // The options chex cam and chex localize share: --method, --threshold (for boxes: in (0, 1],
-// default 0.5), --batch-size, --threads, --device. Throws UsageError on a bad value.
+// default 0.5), --image-size, --batch-size, --threads, --device. Throws UsageError on a bad value.
 struct CamOptions {
   models::CamMethod method = models::CamMethod::Cam;
   double threshold = 0.5;
+  int image_size = 224;  // the network's input, square: the size the model was trained at
   size_t batch_size = 8;
   int threads = 0;  // 0: the default
   Device device = Device::cpu();
@@ -46,14 +47,15 @@ CamOptions parse_cam_options(const Args& args);
 // A 14-class DenseNet of any depth (densenet_config_of) loaded with load_chexnet.
 std::unique_ptr<models::DenseNet> load_cam_model(const std::string& weights, Device device);
 
-// Radiographs read and preprocessed for CheXNet (Resize((224, 224))), kept for drawing on.
+// Radiographs read and preprocessed for CheXNet (Resize((size, size)), 224 by default), kept for drawing on.
 struct RadiographBatch {
   std::vector<size_t> indices;       // of the files that decoded
   std::vector<data::Image> images;   // as decoded
   std::vector<float> views;          // their network inputs, back to back
   size_t skipped = 0;                // files that did not decode (named on stderr)
-  Tensor input(Device device) const; // [images, 3, 224, 224]
+  int size = 0;                      // of the views
+  Tensor input(Device device) const; // [images, 3, size, size]
 };
-RadiographBatch load_radiographs(const std::vector<std::string>& files, size_t begin, size_t end);
+RadiographBatch load_radiographs(const std::vector<std::string>& files, size_t begin, size_t end, int size);
 
 }  // namespace chex::cli

@@ -49,6 +49,8 @@ options:
   --json FILE       also write the scores as JSON (atomically)
   --method M        cam (default) or gradcam
   --threshold F     fraction of the map's range for the predicted box (default 0.5)
+  --image-size N    the network's input, Resize((N, N)): the size the model was trained at
+                    (default 224; train_chexnet --demo trains at 96)
   --device D        cpu (default) or cuda (cuda:N for another GPU)
   --batch-size N    images per forward pass (default 8)
   --threads N       CPU threads (default: CHEX_NUM_THREADS, or every core)
@@ -99,8 +101,8 @@ std::string markdown_row(const std::string& name, const models::LocalizationCoun
 
 int run_localize(const std::vector<std::string>& argv) {
   const Args args(argv,
-                  {{"weights"}, {"data"}, {"bbox"}, {"json"}, {"method"}, {"threshold"}, {"device"}, {"batch-size"},
-                   {"threads"}, {"help", false, 'h'}},
+                  {{"weights"}, {"data"}, {"bbox"}, {"json"}, {"method"}, {"threshold"}, {"image-size"}, {"device"},
+                   {"batch-size"}, {"threads"}, {"help", false, 'h'}},
                   "localize");
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -153,7 +155,7 @@ int run_localize(const std::vector<std::string>& argv) {
   for (const std::string& name : order) paths.push_back(images.at(name));
   for (size_t begin = 0; begin < order.size(); begin += o.batch_size) {
     const size_t end = std::min(begin + o.batch_size, order.size());
-    const RadiographBatch batch = load_radiographs(paths, begin, end);
+    const RadiographBatch batch = load_radiographs(paths, begin, end, o.image_size);
     skipped += batch.skipped;
     for (size_t i = begin, j = 0; i < end; ++i)  // the boxes of the images that did not decode
       if (j < batch.indices.size() && batch.indices[j] == i) ++j;
