@@ -99,6 +99,7 @@ bool nih_images_present() {
 
 constexpr double kLogitTolerance = 1e-4;     // relative to the logit scale (max |logit|)
 constexpr double kGradientTolerance = 1e-3;  // ||g - g_ref|| / ||g_ref||, per tensor
+constexpr double kWellDetermined = 1e-4;     // PyTorch float32 vs float64 below this: a float32-stable gradient
 constexpr double kAdamLossTolerance = 1e-2;  // relative, per step
 
 void check_eval_case(const std::string& file, bool memory_efficient, Device device) {
@@ -187,13 +188,13 @@ static void training_step_matches(Device device) {
     CHECK(loss_error <= kLogitTolerance);
 
     // Gradients against the exact (float64) answer. A randomly initialised 121-layer network in
-    // training mode is ill-conditioned: PyTorch's own float32 gradients miss float64 by up to ~1e-2
-    // on some tensors (cancelling sums such as BN biases deep in the net). So each tensor must be
-    // within 1e-3 of float64, or no further from it than 3x PyTorch's float32 is (two independent
-    // float32 computations err by similar amounts; a real bug errs by O(1)).
+    // training mode is ill-conditioned: PyTorch's own float32 gradients miss float64 by more than
+    // 1e-3 on all but a few tensors (up to ~4e-2: cancelling sums deep in the net), so PyTorch's
+    // float32 cannot be a 1e-3 reference. Each tensor must be within 1e-3 of float64, or no further
+    // from it than PyTorch's float32 is (ours reduces BN sums in double: it is the closer of the two).
     double worst_vs_exact = 0.0, worst_torch_vs_exact = 0.0, worst_vs_torch = 0.0;
     std::string worst_vs_torch_name;
-    int within_vs_torch = 0, within_vs_exact = 0;
+    int within_vs_torch = 0, within_vs_exact = 0, torch_within_exact = 0, well_determined = 0;
     const auto parameters = model->named_parameters();
     for (const auto& [name, p] : parameters) {
       INFO("gradient of " << name);
@@ -208,16 +209,25 @@ static void training_step_matches(Device device) {
       if (vs_torch > worst_vs_torch) worst_vs_torch = vs_torch, worst_vs_torch_name = name;
       within_vs_torch += vs_torch <= kGradientTolerance;
       within_vs_exact += vs_exact <= kGradientTolerance;
-      const double tolerance = std::max(kGradientTolerance, 3.0 * torch_vs_exact);
+      torch_within_exact += torch_vs_exact <= kGradientTolerance;
+      const double tolerance = std::max(kGradientTolerance, torch_vs_exact);
       INFO("||g - g64|| / ||g64||: ours " << vs_exact << ", PyTorch float32 " << torch_vs_exact << " (tolerance "
                                           << tolerance << "); ours vs PyTorch float32 " << vs_torch);
       CHECK(vs_exact <= tolerance);
+      // The criterion, ours against PyTorch float32 within 1e-3, wherever float32 can
+      // determine the gradient that well: where PyTorch's own float32 is within 1e-4 of float64.
+      if (torch_vs_exact <= kWellDetermined) {
+        ++well_determined;
+        CHECK(vs_torch <= kGradientTolerance);
+      }
     }
     std::printf("  gradients, ||g - g_ref|| / ||g_ref|| per tensor over %zu parameters:\n"
                 "    ours vs PyTorch float32: %d within 1e-3, worst %.3g (%s)\n"
-                "    ours vs float64: %d within 1e-3, worst %.3g; PyTorch float32 vs float64: worst %.3g\n",
+                "    ours vs float64: %d within 1e-3, worst %.3g; PyTorch float32 vs float64: %d within 1e-3, worst %.3g\n"
+                "    %d tensors well determined in float32 (PyTorch's within 1e-4 of float64): each within 1e-3 "
+                "of PyTorch's\n",
                 parameters.size(), within_vs_torch, worst_vs_torch, worst_vs_torch_name.c_str(), within_vs_exact,
-                worst_vs_exact, worst_torch_vs_exact);
+                worst_vs_exact, torch_within_exact, worst_torch_vs_exact, well_determined);
 
     double worst_buffer = 0.0;
     for (const auto& [name, b] : model->named_buffers()) {
