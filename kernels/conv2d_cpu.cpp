@@ -151,6 +151,75 @@ SampleRange samples_of_this_thread(int64_t batch) {
   return {batch * t / threads, batch * (t + 1) / threads};
 }
 
+// A stride-1 convolution with many input channels runs as k^2 "shifted" GEMMs on a zero-padded
+// copy of the image instead of one GEMM on its im2col matrix: on the padded grid (Hp x Wp), the
+// input of output position q for kernel tap (kh, kw) sits at q + kh Wp + kw for every q, so each
+// tap is a GEMM over the same padded buffer at a constant offset, accumulated into an output on the
+// padded grid (whose last k - 1 columns per row are junk and dropped). The padded copy is C_in Hp Wp
+// floats where im2col writes C_in k^2 Ho Wo. Measured on DenseNet's 3x3 128 -> 32 convolutions,
+// one thread: 1.4x (14 px) to 1.8x (56 px) faster. Few input channels (or K = C_in too small
+// against the k^2 passes over the output, as in the transposed 32 -> 128 input gradient) keep im2col.
+bool shifted_gemm(const Conv2dGeometry& g) {
+  return !g.is_pointwise() && g.stride == 1 && g.in_channels >= 64 && g.in_channels >= g.out_channels;
+}
+
+struct PaddedGrid {
+  int64_t hp, wp, columns;  // columns: the last valid output position on the grid, plus one
+};
+PaddedGrid padded_grid(const Conv2dGeometry& g) {
+  const int64_t hp = g.height + 2 * g.padding, wp = g.width + 2 * g.padding;
+  return {hp, wp, (g.out_height - 1) * wp + g.out_width};
+}
+
+// Floats per thread: the padded image and the output on the padded grid.
+int64_t shifted_slot_size(const Conv2dGeometry& g) {
+  const PaddedGrid grid = padded_grid(g);
+  return g.in_channels * grid.hp * grid.wp + g.out_channels * g.out_height * grid.wp;
+}
+
+// taps[(kh kW + kw), co, ci] = weight[co, ci, kh, kw]: one row-major C_out x C_in matrix per tap.
+void split_taps(const Conv2dGeometry& g, const float* weight, float* taps) {
+  const int64_t area = g.kernel_h * g.kernel_w, plane = g.out_channels * g.in_channels;
+  for (int64_t i = 0; i < plane; ++i)
+    for (int64_t t = 0; t < area; ++t) taps[t * plane + i] = weight[i * area + t];
+}
+
+// padded[c] = image[c] with `padding` zeros around it.
+void pad_image(const Conv2dGeometry& g, const PaddedGrid& grid, const float* image, float* padded) {
+  const int64_t p = g.padding;
+  for (int64_t c = 0; c < g.in_channels; ++c) {
+    float* dst = padded + c * grid.hp * grid.wp;
+    const float* src = image + c * g.in_plane();
+    std::fill(dst, dst + p * grid.wp, 0.f);
+    for (int64_t h = 0; h < g.height; ++h) {
+      float* row = dst + (h + p) * grid.wp;
+      std::fill(row, row + p, 0.f);
+      std::copy(src + h * g.width, src + (h + 1) * g.width, row + p);
+      std::fill(row + p + g.width, row + grid.wp, 0.f);
+    }
+    std::fill(dst + (g.height + p) * grid.wp, dst + grid.hp * grid.wp, 0.f);
+  }
+}
+
+// One sample's y [C_out, Ho Wo] from its padded image, through the grid buffer `out_grid`.
+void shifted_forward_sample(const Conv2dGeometry& g, const float* taps, const float* padded, float* out_grid,
+                            float* out) {
+  const PaddedGrid grid = padded_grid(g);
+  const int64_t plane = grid.hp * grid.wp, ld_out = g.out_height * grid.wp;
+  const int64_t tap_size = g.out_channels * g.in_channels;
+  for (int64_t kh = 0; kh < g.kernel_h; ++kh)
+    for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+      const int64_t t = kh * g.kernel_w + kw;
+      sgemm(false, false, g.out_channels, grid.columns, g.in_channels, 1.f, taps + t * tap_size, g.in_channels,
+            padded + kh * grid.wp + kw, plane, t == 0 ? 0.f : 1.f, out_grid, ld_out);
+    }
+  for (int64_t c = 0; c < g.out_channels; ++c)
+    for (int64_t h = 0; h < g.out_height; ++h) {
+      const float* src = out_grid + c * ld_out + h * grid.wp;
+      std::copy(src, src + g.out_width, out + c * g.out_plane() + h * g.out_width);
+    }
+}
+
 }  // namespace
 
 Conv2dGeometry Conv2dGeometry::make(int64_t batch, int64_t in_channels, int64_t height, int64_t width,
@@ -171,16 +240,24 @@ Conv2dGeometry Conv2dGeometry::make(int64_t batch, int64_t in_channels, int64_t 
   return g;
 }
 
-// An im2col matrix per thread for the forward pass.
-int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
+namespace {
+int64_t im2col_workspace_size(const Conv2dGeometry& g) {
   return g.is_pointwise() ? 0 : sample_slots(g) * g.patch_size() * g.out_plane();
+}
+}  // namespace
+
+// Per thread, an im2col matrix, or the padded image and output grid of the shifted GEMMs (and the
+// kernel split into taps, shared).
+int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
+  if (shifted_gemm(g)) return sample_slots(g) * shifted_slot_size(g) + g.out_channels * g.patch_size();
+  return im2col_workspace_size(g);
 }
 
 // The backward passes add, for the weight gradient, a partial sum per thread after the first
 // (which accumulates into dweight itself), and for the input gradient of a stride-1 convolution
-// the transposed geometry's im2col matrices and the flipped kernel.
+// the transposed geometry's forward workspace and the flipped kernel.
 int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g) {
-  int64_t size = conv2d_workspace_size(g) + (sample_slots(g) - 1) * g.out_channels * g.patch_size();
+  int64_t size = im2col_workspace_size(g) + (sample_slots(g) - 1) * g.out_channels * g.patch_size();
   if (backward_data_as_convolution(g)) {
     const Conv2dGeometry t = transposed_geometry(g);
     size = std::max(size, conv2d_workspace_size(t) + g.in_channels * t.patch_size());
@@ -188,24 +265,34 @@ int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g) {
   return size;
 }
 
-// Per sample: y_n [C_out, P] = weight [C_out, K] * col_n [K, P], with K = C_in kH kW, P = Ho Wo.
+// Per sample: y_n [C_out, P] = weight [C_out, K] * col_n [K, P], with K = C_in kH kW, P = Ho Wo
+// (or the same sum as shifted GEMMs, see shifted_gemm).
 void conv2d_forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,
                     const float* bias, float* y, int64_t y_batch_stride, float* workspace) {
   const int64_t k = g.patch_size(), p = g.out_plane(), col_size = g.is_pointwise() ? 0 : k * p;
   const int slots = sample_slots(g);
+  const bool shifted = shifted_gemm(g);
+  float* taps = shifted ? workspace + slots * shifted_slot_size(g) : nullptr;
+  if (shifted) split_taps(g, weight, taps);
 #pragma omp parallel num_threads(slots) if (slots > 1)
   {
     const SampleRange range = samples_of_this_thread(g.batch);
-    float* col_buffer = workspace ? workspace + omp_get_thread_num() * col_size : nullptr;
+    float* slot = workspace ? workspace + omp_get_thread_num() * (shifted ? shifted_slot_size(g) : col_size) : nullptr;
     for (int64_t n = range.begin; n < range.end; ++n) {
       const float* image = x + n * x_batch_stride;
       float* out = y + n * y_batch_stride;
-      const float* col = image;
-      if (!g.is_pointwise()) {
-        im2col(g, image, col_buffer);
-        col = col_buffer;
+      if (shifted) {
+        const PaddedGrid grid = padded_grid(g);
+        pad_image(g, grid, image, slot);
+        shifted_forward_sample(g, taps, slot, slot + g.in_channels * grid.hp * grid.wp, out);
+      } else {
+        const float* col = image;
+        if (!g.is_pointwise()) {
+          im2col(g, image, slot);
+          col = slot;
+        }
+        sgemm(false, false, g.out_channels, p, k, 1.f, weight, k, col, p, 0.f, out, p);
       }
-      sgemm(false, false, g.out_channels, p, k, 1.f, weight, k, col, p, 0.f, out, p);
       if (bias) add_bias(g, bias, out);
     }
   }
