@@ -220,6 +220,22 @@ void shifted_forward_sample(const Conv2dGeometry& g, const float* taps, const fl
     }
 }
 
+// grid[c, oh Wp + ow] = dy[c, oh Wo + ow], zero in the junk columns ow >= Wo.
+void dy_to_grid(const Conv2dGeometry& g, const PaddedGrid& grid, const float* dy, float* out_grid) {
+  for (int64_t c = 0; c < g.out_channels; ++c)
+    for (int64_t h = 0; h < g.out_height; ++h) {
+      float* row = out_grid + (c * g.out_height + h) * grid.wp;
+      std::copy(dy + c * g.out_plane() + h * g.out_width, dy + c * g.out_plane() + (h + 1) * g.out_width, row);
+      std::fill(row + g.out_width, row + grid.wp, 0.f);
+    }
+}
+
+// Floats per thread for the shifted weight gradient: the padded image, dy on the grid and the
+// thread's sum of the taps' gradients.
+int64_t shifted_weight_slot_size(const Conv2dGeometry& g) {
+  return shifted_slot_size(g) + g.out_channels * g.patch_size();
+}
+
 }  // namespace
 
 Conv2dGeometry Conv2dGeometry::make(int64_t batch, int64_t in_channels, int64_t height, int64_t width,
@@ -254,10 +270,11 @@ int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
 }
 
 // The backward passes add, for the weight gradient, a partial sum per thread after the first
-// (which accumulates into dweight itself), and for the input gradient of a stride-1 convolution
+// (which accumulates into dweight itself) or the shifted GEMMs' buffers, and for the input gradient of a stride-1 convolution
 // the transposed geometry's forward workspace and the flipped kernel.
 int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g) {
   int64_t size = im2col_workspace_size(g) + (sample_slots(g) - 1) * g.out_channels * g.patch_size();
+  if (shifted_gemm(g)) size = std::max(size, sample_slots(g) * shifted_weight_slot_size(g));
   if (backward_data_as_convolution(g)) {
     const Conv2dGeometry t = transposed_geometry(g);
     size = std::max(size, conv2d_workspace_size(t) + g.in_channels * t.patch_size());
@@ -327,6 +344,50 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, int64_t dy_b
   }
 }
 
+namespace {
+
+// The weight gradient as shifted GEMMs (see shifted_gemm): tap t's gradient [C_out, C_in] is
+// dy on the padded grid times the padded image at the tap's offset, transposed; the zero junk
+// columns of dy's grid drop the positions that are not outputs. Each thread sums its samples into
+// its own taps, and the threads' sums are added in thread order into dweight's layout.
+void shifted_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* dy,
+                             int64_t dy_batch_stride, float* dweight, float* workspace) {
+  const PaddedGrid grid = padded_grid(g);
+  const int64_t plane = grid.hp * grid.wp, ld_grid = g.out_height * grid.wp;
+  const int64_t area = g.kernel_h * g.kernel_w, tap_size = g.out_channels * g.in_channels;
+  const int64_t slot_size = shifted_weight_slot_size(g);
+  const int slots = sample_slots(g);
+  int used = 1;
+#pragma omp parallel num_threads(slots) if (slots > 1)
+  {
+#pragma omp single
+    used = omp_get_num_threads();
+    const SampleRange range = samples_of_this_thread(g.batch);
+    float* padded = workspace + omp_get_thread_num() * slot_size;
+    float* dy_grid = padded + g.in_channels * plane;
+    float* taps = dy_grid + g.out_channels * ld_grid;
+    for (int64_t n = range.begin; n < range.end; ++n) {
+      pad_image(g, grid, x + n * x_batch_stride, padded);
+      dy_to_grid(g, grid, dy + n * dy_batch_stride, dy_grid);
+      for (int64_t t = 0; t < area; ++t) {
+        const int64_t offset = (t / g.kernel_w) * grid.wp + t % g.kernel_w;
+        sgemm(false, true, g.out_channels, g.in_channels, grid.columns, 1.f, dy_grid, ld_grid, padded + offset, plane,
+              n == range.begin ? 0.f : 1.f, taps + t * tap_size, g.in_channels);
+      }
+    }
+  }
+  const int64_t slot_taps = shifted_slot_size(g);
+#pragma omp parallel for schedule(static) if (tap_size * area > kParallelThreshold)
+  for (int64_t i = 0; i < tap_size; ++i)
+    for (int64_t t = 0; t < area; ++t) {
+      float total = 0.f;
+      for (int s = 0; s < used; ++s) total += workspace[s * slot_size + slot_taps + t * tap_size + i];
+      dweight[i * area + t] = total;
+    }
+}
+
+}  // namespace
+
 // dweight [C_out, K] = sum_n dy_n [C_out, P] * col_n^T [P, K], accumulated by the GEMM (beta = 1
 // after a thread's first sample). Thread 0 accumulates into dweight, the others into partial sums
 // that are added afterwards in thread order: deterministic for a given thread count.
@@ -338,6 +399,10 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_b
   const int64_t weight_size = g.out_channels * k;
   if (g.batch == 0) std::fill(dweight, dweight + weight_size, 0.f);
   const int slots = sample_slots(g);
+  if (shifted_gemm(g) && g.batch > 0) {
+    shifted_backward_weight(g, x, x_batch_stride, dy, dy_batch_stride, dweight, workspace);
+    return;
+  }
   float* partials = workspace ? workspace + slots * col_size : nullptr;
   int used = 1;
 #pragma omp parallel num_threads(slots) if (slots > 1)
