@@ -17,7 +17,8 @@ import sys
 # (group, patterns matched against "dso symbol"), first match wins.
 GROUPS = [
     ("conv: GEMM (oneDNN JIT)", [r"\[JIT\]", r"jit_", r"gemm", r"sgemm", r"dnnl", r"libdnnl"]),
-    ("conv: im2col/col2im", [r"im2col", r"col2im", r"conv2d", r"add_bias", r"bias_gradient"]),
+    ("conv: im2col/col2im, padding", [r"im2col", r"col2im", r"conv2d", r"add_bias", r"bias_gradient", r"pad_image",
+                                       r"dy_to_grid", r"shifted", r"split_taps", r"transpose_flip"]),
     ("BN/ReLU", [r"batch_?norm", r"relu", r"bn_", r"channel_sum", r"channel_squared"]),
     ("concat/copies", [r"concat", r"add_channels", r"copy", r"memcpy", r"memmove", r"contiguous", r"slice", r"strided"]),
     ("optimizer", [r"adam", r"optim"]),
@@ -26,6 +27,7 @@ GROUPS = [
                                 r"folio", r"rmqueue", r"get_page"]),
     ("OpenMP/threads (wake-ups, barriers)", [r"libgomp", r"gomp", r"futex", r"schedule", r"sched", r"switch_to",
                                              r"omp", r"barrier", r"pthread", r"idle", r"wake"]),
+    ("model set-up (random init, not in a step)", [r"Generator", r"__cos", r"__ieee754_log", r"__sin", r"randn"]),
     ("pooling/loss/other ops", [r"pool", r"bce", r"loss", r"chex::"]),
 ]
 
