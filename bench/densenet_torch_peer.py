@@ -92,6 +92,9 @@ def main():
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--torch-best-wait", choices=("passive", "active"), default="passive",
+                   help="OMP_WAIT_POLICY of PyTorch's best run: spinning (active) is faster on an idle machine "
+                        "and collapses on a loaded one (default: passive, as chex and PyTorch default run)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--channels-last", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -116,6 +119,8 @@ def main():
         best_note = "tcmalloc + channels_last"
     else:
         best_note = "channels_last only: libtcmalloc-minimal4 is NOT installed (apt-get install libtcmalloc-minimal4)"
+    env_best["OMP_WAIT_POLICY"] = args.torch_best_wait
+    best_note += f", OMP_WAIT_POLICY={args.torch_best_wait}"
     print(f"PyTorch best = {best_note}; load average before: {os.getloadavg()}", flush=True)
 
     runners = {}
