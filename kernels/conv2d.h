@@ -1,6 +1,7 @@
 #pragma once
-// 2-D convolution on the CPU: im2col + GEMM, one sample at a time (a 1x1, stride-1, unpadded
-// convolution is a GEMM straight on the input, with no im2col).
+// 2-D convolution on the CPU: im2col + GEMM, one sample at a time, each thread taking whole samples
+// (a 1x1, stride-1, unpadded convolution is a GEMM straight on the input, with no im2col; the input
+// gradient of a stride-1 convolution is the forward convolution of dy with the flipped kernel).
 //
 // Tensors are NCHW float32 whose dimensions after the batch are densely packed, but the batch
 // dimension may have a larger stride ("batch-strided"): a channel slice of a dense block's buffer
@@ -29,9 +30,11 @@ struct Conv2dGeometry {
   bool is_pointwise() const { return kernel_h == 1 && kernel_w == 1 && stride == 1 && padding == 0; }
 };
 
-// Floats of workspace (the im2col matrix of one sample) that the functions below need; 0 for a
-// pointwise convolution, where `workspace` may be null.
+// Floats of workspace that conv2d_forward needs (an im2col matrix per thread that takes samples), and
+// that the two backward functions need; 0 where `workspace` may be null. Both depend on the
+// thread count, so query them on the thread that then calls the kernel, outside a parallel region.
 int64_t conv2d_workspace_size(const Conv2dGeometry& g);
+int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g);
 
 // y = conv(x, weight) + bias. bias may be null. Overwrites y.
 void conv2d_forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,

@@ -59,13 +59,15 @@ struct IgnoringWorkspace<f> {
 
 // The kernels the block runs on one device, each taking the device index first (ignored on the
 // CPU) and then the arguments of kernels/*.h. The convolutions get a workspace of
-// conv2d_workspace_size floats: the CPU's im2col matrix; none on CUDA.
+// conv2d_workspace_size floats forward and conv2d_backward_workspace_size backward: the CPU's im2col
+// matrices and weight-gradient partial sums; none on CUDA.
 struct BlockKernels {
   decltype(&gpu::batch_norm_forward_training) batch_norm_forward_training;
   decltype(&gpu::batch_norm_forward_inference) batch_norm_forward_inference;
   decltype(&gpu::batch_norm_apply) batch_norm_apply;
   decltype(&gpu::batch_norm_backward) batch_norm_backward;
   decltype(&k::conv2d_workspace_size) conv2d_workspace_size;
+  decltype(&k::conv2d_backward_workspace_size) conv2d_backward_workspace_size;
   decltype(&IgnoringDevice<&k::conv2d_forward>::call) conv2d_forward;
   decltype(&IgnoringDevice<&k::conv2d_backward_data>::call) conv2d_backward_data;
   decltype(&IgnoringDevice<&k::conv2d_backward_weight>::call) conv2d_backward_weight;
@@ -81,6 +83,7 @@ const BlockKernels& kernels_for(Device device) {
                                 IgnoringDevice<&k::batch_norm_apply>::call,
                                 IgnoringDevice<&k::batch_norm_backward>::call,
                                 k::conv2d_workspace_size,
+                                k::conv2d_backward_workspace_size,
                                 IgnoringDevice<&k::conv2d_forward>::call,
                                 IgnoringDevice<&k::conv2d_backward_data>::call,
                                 IgnoringDevice<&k::conv2d_backward_weight>::call,
@@ -90,6 +93,7 @@ const BlockKernels& kernels_for(Device device) {
                                  gpu::batch_norm_forward_inference,
                                  gpu::batch_norm_apply,
                                  gpu::batch_norm_backward,
+                                 no_workspace,
                                  no_workspace,
                                  IgnoringWorkspace<&gpu::conv2d_forward>::call,
                                  IgnoringWorkspace<&gpu::conv2d_backward_data>::call,
@@ -263,7 +267,9 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
   const Tensor scratch = Tensor::empty({g.scratch_size()}, device);
   // The gradient of the bottleneck, through conv2 and then (in place) through norm2 + relu2.
   const Tensor grad_bottleneck = Tensor::empty({g.batch, g.bottleneck, g.height, g.width}, device);
-  const int64_t workspace_size = kern.conv2d_workspace_size(g.conv2());
+  // Shared by conv2 and every conv1, the widest of which is the last layer's.
+  const int64_t workspace_size = std::max(kern.conv2d_backward_workspace_size(g.conv2()),
+                                          kern.conv2d_backward_workspace_size(g.conv1(g.layers - 1)));
   const Tensor workspace = empty_if(workspace_size > 0, {workspace_size}, device);
 
   std::vector<Tensor> grads(needs.size());
@@ -299,9 +305,9 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
                           w.norm1.weight.data(), w.norm1.bias.data(), true);
     if (float* dw1 = grad_of(kConv1Weight, w.conv1_weight))
       kern.conv2d_backward_weight(dev, g.conv1(l), scratch.data(), prefix_image, grad_bottleneck.data(),
-                                  bottleneck_image, dw1, nullptr, nullptr);
+                                  bottleneck_image, dw1, nullptr, data_or_null(workspace));
     kern.conv2d_backward_data(dev, g.conv1(l), grad_bottleneck.data(), bottleneck_image, w.conv1_weight.data(),
-                              scratch.data(), prefix_image, nullptr);
+                              scratch.data(), prefix_image, data_or_null(workspace));
     // norm1 + relu1, in place, then added into the gradient of the prefix (not needed for the
     // block's own input unless x wants a gradient).
     const bool prefix_needs_grad = l > 0 || needs[0];

@@ -38,8 +38,8 @@ k::Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& weight, const T
   return k::Conv2dGeometry::make(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], options.stride, options.padding);
 }
 
-Tensor workspace_for(const k::Conv2dGeometry& g, Device device) {
-  const int64_t size = k::conv2d_workspace_size(g);
+Tensor workspace_for(const k::Conv2dGeometry& g, Device device, bool backward) {
+  const int64_t size = backward ? k::conv2d_backward_workspace_size(g) : k::conv2d_workspace_size(g);
   return size > 0 ? Tensor::empty({size}, device) : Tensor();
 }
 
@@ -55,7 +55,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dO
 
   Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, x.device());
   if (x.device().is_cpu()) {
-    const Tensor workspace = workspace_for(g, x.device());  // back to the allocator's cache at once
+    const Tensor workspace = workspace_for(g, x.device(), false);  // back to the allocator's cache at once
     k::conv2d_forward(g, input.data(), detail::batch_stride(input), w.data(), data_or_null(b), y.data(), g.out_sample(),
                       data_or_null(workspace));
   } else {
@@ -68,7 +68,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dO
     const Tensor dy = detail::detached_batch_strided(grad);
     const Device device = dy.device();
     // cuDNN takes its workspace from the device allocator itself.
-    const Tensor workspace = device.is_cpu() && (needs[0] || needs[1]) ? workspace_for(g, device) : Tensor();
+    const Tensor workspace = device.is_cpu() && (needs[0] || needs[1]) ? workspace_for(g, device, true) : Tensor();
     std::vector<Tensor> grads(3);
     if (needs[0]) {
       grads[0] = Tensor::empty(input.shape(), device);
