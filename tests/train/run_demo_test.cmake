@@ -1,6 +1,6 @@
 # The README's main command (train_chexnet --demo: the synthetic NIH-layout set, DenseNet-121 on the
 # CPU with the demo's defaults) must do what the README promises: a test-split mean AUROC of at
-# least 0.9. The longest test (about 8 minutes on 2 idle cores); label demo.
+# least 0.9. The longest test (about 5 minutes on 2 cores); label demo.
 # Inputs: -DTRAIN=<train_chexnet> -DWORK_DIR=<scratch folder>
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
