@@ -111,10 +111,7 @@ std::vector<int> chosen_classes(const ClassChoice& choice, const std::vector<flo
 }  // namespace
 
 int run_cam(const std::vector<std::string>& argv) {
-  const Args args(argv,
-                  {{"weights"}, {"images"}, {"out"}, {"class"}, {"method"}, {"threshold"}, {"image-size"}, {"device"},
-                   {"batch-size"}, {"threads"}, {"help", false, 'h'}},
-                  "cam");
+  const Args args(argv, with_cam_options({{"weights"}, {"images"}, {"out"}, {"class"}}), "cam");
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
     return kExitOk;

@@ -106,6 +106,13 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
+std::vector<OptionSpec> with_cam_options(std::vector<OptionSpec> own) {
+  for (const char* name : {"method", "threshold", "image-size", "device", "batch-size", "threads"})
+    own.push_back({name});
+  own.push_back({"help", false, 'h'});
+  return own;
+}
+
 CamOptions parse_cam_options(const Args& args) {
   CamOptions o;
   if (const auto text = args.value("threshold")) {

@@ -44,6 +44,9 @@ struct CamOptions {
   Device device = Device::cpu();
 };
 CamOptions parse_cam_options(const Args& args);
+// A command's own options followed by the ones parse_cam_options reads (and --help), so that the
+// accepted list and the parser cannot drift apart.
+std::vector<OptionSpec> with_cam_options(std::vector<OptionSpec> own);
 // A 14-class DenseNet of any depth (densenet_config_of) loaded with load_chexnet.
 std::unique_ptr<models::DenseNet> load_cam_model(const std::string& weights, Device device);
 

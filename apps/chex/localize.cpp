@@ -100,10 +100,7 @@ std::string markdown_row(const std::string& name, const models::LocalizationCoun
 }  // namespace
 
 int run_localize(const std::vector<std::string>& argv) {
-  const Args args(argv,
-                  {{"weights"}, {"data"}, {"bbox"}, {"json"}, {"method"}, {"threshold"}, {"image-size"}, {"device"},
-                   {"batch-size"}, {"threads"}, {"help", false, 'h'}},
-                  "localize");
+  const Args args(argv, with_cam_options({{"weights"}, {"data"}, {"bbox"}, {"json"}}), "localize");
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
     return kExitOk;
