@@ -145,10 +145,25 @@ int sample_slots(const Conv2dGeometry& g) {
 struct SampleRange {
   int64_t begin, end;
 };
-// Contiguous, static share of the batch for the calling thread of the current team.
+// Contiguous, static share of the batch for the calling thread of the current team (the whole
+// batch outside a parallel region).
 SampleRange samples_of_this_thread(int64_t batch) {
   const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
   return {batch * t / threads, batch * (t + 1) / threads};
+}
+
+// Runs body() on `slots` threads, or directly on this thread when slots is 1. Not as
+// `omp parallel if (slots > 1)`: a serialised region still counts as a nesting level, so each GEMM
+// inside it opened a nested team, and libgomp creates (and ends) fresh threads for every nested
+// team: ~600 thread creations per batch-1 forward, which made 2 threads 2x slower than one.
+template <class Body>
+void in_sample_slots(int slots, const Body& body) {
+  if (slots > 1) {
+#pragma omp parallel num_threads(slots)
+    body();
+  } else {
+    body();
+  }
 }
 
 // A stride-1 convolution with many input channels runs as k^2 "shifted" GEMMs on a zero-padded
@@ -291,8 +306,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_str
   const bool shifted = shifted_gemm(g);
   float* taps = shifted ? workspace + slots * shifted_slot_size(g) : nullptr;
   if (shifted) split_taps(g, weight, taps);
-#pragma omp parallel num_threads(slots) if (slots > 1)
-  {
+  in_sample_slots(slots, [&] {
     const SampleRange range = samples_of_this_thread(g.batch);
     float* slot = workspace ? workspace + omp_get_thread_num() * (shifted ? shifted_slot_size(g) : col_size) : nullptr;
     for (int64_t n = range.begin; n < range.end; ++n) {
@@ -312,7 +326,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_str
       }
       if (bias) add_bias(g, bias, out);
     }
-  }
+  });
 }
 
 // Per sample: col [K, P] = weight^T [K, C_out] * dy_n [C_out, P], then col2im into dx_n.
@@ -327,8 +341,7 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, int64_t dy_b
   }
   const int64_t k = g.patch_size(), p = g.out_plane(), col_size = g.is_pointwise() ? 0 : k * p;
   const int slots = sample_slots(g);
-#pragma omp parallel num_threads(slots) if (slots > 1)
-  {
+  in_sample_slots(slots, [&] {
     const SampleRange range = samples_of_this_thread(g.batch);
     float* col_buffer = workspace ? workspace + omp_get_thread_num() * col_size : nullptr;
     for (int64_t n = range.begin; n < range.end; ++n) {
@@ -341,7 +354,7 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, int64_t dy_b
         col2im(g, col_buffer, grad_in);
       }
     }
-  }
+  });
 }
 
 namespace {
@@ -358,8 +371,7 @@ void shifted_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_
   const int64_t slot_size = shifted_weight_slot_size(g);
   const int slots = sample_slots(g);
   int used = 1;
-#pragma omp parallel num_threads(slots) if (slots > 1)
-  {
+  in_sample_slots(slots, [&] {
 #pragma omp single
     used = omp_get_num_threads();
     const SampleRange range = samples_of_this_thread(g.batch);
@@ -375,7 +387,7 @@ void shifted_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_
               n == range.begin ? 0.f : 1.f, taps + t * tap_size, g.in_channels);
       }
     }
-  }
+  });
   const int64_t slot_taps = shifted_slot_size(g);
 #pragma omp parallel for schedule(static) if (tap_size * area > kParallelThreshold)
   for (int64_t i = 0; i < tap_size; ++i)
@@ -405,8 +417,7 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_b
   }
   float* partials = workspace ? workspace + slots * col_size : nullptr;
   int used = 1;
-#pragma omp parallel num_threads(slots) if (slots > 1)
-  {
+  in_sample_slots(slots, [&] {
     const int t = omp_get_thread_num();
 #pragma omp single
     used = omp_get_num_threads();
@@ -423,7 +434,7 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_b
       sgemm(false, true, g.out_channels, k, p, 1.f, dy + n * dy_batch_stride, p, col, p,
             n == range.begin ? 0.f : 1.f, sum, k);
     }
-  }
+  });
   if (used > 1) {
 #pragma omp parallel for schedule(static) if (weight_size > kParallelThreshold)
     for (int64_t i = 0; i < weight_size; ++i) {
