@@ -3,6 +3,8 @@
 #include <cublas_v2.h>
 #include <cudnn.h>
 
+#include "cublas_library.h"
+
 #include "chex/error.h"
 
 #define CHEX_CUDNN_CHECK(statement)                                                                   \
@@ -20,5 +22,5 @@
     if (chex_status_ != CUBLAS_STATUS_SUCCESS) [[unlikely]]                                            \
       ::chex::detail::throw_error(#statement, __FILE__, __LINE__,                                      \
                                   ::chex::detail::concat("cuBLAS error ", static_cast<int>(chex_status_), \
-                                                         " (", cublasGetStatusString(chex_status_), ")")); \
+                                                         " (", ::chex::cuda::cublas().status_string(chex_status_), ")")); \
   } while (0)

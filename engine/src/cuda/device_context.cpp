@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "chex/error.h"
+#include "cublas_library.h"
 #include "cuda_check.h"
 #include "cudnn_check.h"
 
@@ -19,12 +20,13 @@ std::unique_ptr<DeviceContext> make_context(int device) {
   ctx->stream = stream(device);
   CHEX_CUDNN_CHECK(cudnnCreate(&ctx->cudnn));
   CHEX_CUDNN_CHECK(cudnnSetStream(ctx->cudnn, ctx->stream));
-  CHEX_CUBLAS_CHECK(cublasCreate(&ctx->cublas));
-  CHEX_CUBLAS_CHECK(cublasSetStream(ctx->cublas, ctx->stream));
+  CHEX_CUBLAS_CHECK(cublas().create(&ctx->cublas));
+  CHEX_CUBLAS_CHECK(cublas().set_stream(ctx->cublas, ctx->stream));
   // Scalars (alpha, beta) are passed from the host.
-  CHEX_CUBLAS_CHECK(cublasSetPointerMode(ctx->cublas, CUBLAS_POINTER_MODE_HOST));
+  CHEX_CUBLAS_CHECK(cublas().set_pointer_mode(ctx->cublas, CUBLAS_POINTER_MODE_HOST));
   // Pedantic: no TF32 and no reduced-precision reductions, so a GEMM gives float32 results.
-  CHEX_CUBLAS_CHECK(cublasSetMathMode(ctx->cublas, tf32_allowed() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  CHEX_CUBLAS_CHECK(
+      cublas().set_math_mode(ctx->cublas, tf32_allowed() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
   return ctx;
 }
 

@@ -4,6 +4,7 @@
 // through cuDNN (broadcast add; per-feature sum for its gradient).
 #include "chex/error.h"
 #include "cuda_check.h"
+#include "cublas_library.h"
 #include "cudnn_check.h"
 #include "cudnn_descriptors.h"
 #include "cudnn_legacy.h"
@@ -30,9 +31,9 @@ void gemm_row_major(const DeviceContext& ctx, bool trans_a, bool trans_b, int64_
     CHEX_CUDA_CHECK(cudaMemsetAsync(c, 0, sizeof(float) * static_cast<size_t>(m * ldc), ctx.stream));
     return;
   }
-  CHEX_CUBLAS_CHECK(cublasSgemm(ctx.cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                blas_int(n), blas_int(m), blas_int(k), &kOne, b, blas_int(ldb), a, blas_int(lda),
-                                &kZero, c, blas_int(ldc)));
+  CHEX_CUBLAS_CHECK(cublas().sgemm(ctx.cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                   blas_int(n), blas_int(m), blas_int(k), &kOne, b, blas_int(ldb), a,
+                                   blas_int(lda), &kZero, c, blas_int(ldc)));
 }
 
 // [batch, features] as cuDNN's [batch, features, 1, 1], and the per-feature [1, features, 1, 1].
