@@ -4,7 +4,7 @@
 
     OMP_WAIT_POLICY=passive /usr/bin/python3 bench/densenet_torch_peer.py \
         [--bench build/bench/bench_densenet] [--mode train,infer] [--size 224,128] [--batch 16] \
-        [--infer-batch1] [--rounds 3] [--steps 3] [--warmup 1] [--threads 2]
+        [--infer-batch1] [--rounds 3] [--steps 3] [--warmup 1] [--threads 2] [--wait passive|active]
 
 Per configuration (mode x size x batch) it runs --rounds rounds, each one of: chex, PyTorch at its
 best (tcmalloc preloaded when libtcmalloc-minimal4 is installed, channels_last model and input),
@@ -92,9 +92,10 @@ def main():
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--torch-best-wait", choices=("passive", "active"), default="passive",
-                   help="OMP_WAIT_POLICY of PyTorch's best run: spinning (active) is faster on an idle machine "
-                        "and collapses on a loaded one (default: passive, as chex and PyTorch default run)")
+    p.add_argument("--wait", choices=("passive", "active"), default=None,
+                   help="OMP_WAIT_POLICY of every run, chex's and PyTorch's alike: spinning threads (active) are "
+                        "faster on an idle machine and collapse on a loaded one (default: OMP_WAIT_POLICY from "
+                        "the environment, else passive)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--channels-last", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -112,15 +113,14 @@ def main():
 
     env_default = dict(os.environ)
     env_default.pop("LD_PRELOAD", None)
-    env_default.setdefault("OMP_WAIT_POLICY", "passive")
+    env_default["OMP_WAIT_POLICY"] = args.wait or os.environ.get("OMP_WAIT_POLICY", "passive")
     env_best = dict(env_default)
     if os.path.exists(TCMALLOC):
         env_best["LD_PRELOAD"] = TCMALLOC
         best_note = "tcmalloc + channels_last"
     else:
         best_note = "channels_last only: libtcmalloc-minimal4 is NOT installed (apt-get install libtcmalloc-minimal4)"
-    env_best["OMP_WAIT_POLICY"] = args.torch_best_wait
-    best_note += f", OMP_WAIT_POLICY={args.torch_best_wait}"
+    best_note += f"; OMP_WAIT_POLICY={env_default['OMP_WAIT_POLICY']} for every run"
     print(f"PyTorch best = {best_note}; load average before: {os.getloadavg()}", flush=True)
 
     runners = {}

@@ -10,6 +10,7 @@
 #include "chex/autograd.h"
 #include "chex/error.h"
 #include "chex/ops.h"
+#include "chex/parallel.h"
 #include "chex/random.h"
 #include "support/gradcheck.h"
 
@@ -34,6 +35,10 @@ const std::vector<ConvCase> kForwardCases = {
     {"3x3 stride 2 no pad", 3, 2, 11, 8, 3, 3, 3, 2, 0, false},
     {"2x3 kernel stride 3 pad 2", 2, 3, 10, 7, 2, 2, 3, 3, 2, true},
     {"kernel as large as the padded input", 1, 2, 3, 4, 3, 5, 6, 1, 1, true},
+    // >= 64 input channels: k^2 shifted GEMMs on a padded copy; batch 1 splits columns over threads.
+    {"3x3 shifted GEMMs, batch 1", 1, 64, 9, 11, 16, 3, 3, 1, 1, false},
+    {"3x3 shifted GEMMs, batch 3", 3, 64, 7, 6, 16, 3, 3, 1, 1, true},
+    {"1x1 batch 1, columns over threads", 1, 8, 13, 11, 6, 1, 1, 1, 0, true},
 };
 
 // Direct loops in double: y[n, o, i, j] = b[o] + sum_{c, r, s} x[n, c, i*st - p + r, j*st - p + s] w[o, c, r, s].
@@ -78,9 +83,18 @@ std::vector<Tensor> conv_inputs(const ConvCase& c, Generator& gen) {
 }  // namespace
 
 TEST_CASE("conv2d forward matches a direct-loop reference", "[conv]") {
+  // Thread counts above and below the batch take different paths (whole samples per thread, or
+  // each sample's columns split over the threads).
+  const int threads = GENERATE(1, 2, 3);
+  const int saved_threads = num_threads();
+  set_num_threads(threads);
+  struct Restore {
+    int threads;
+    ~Restore() { set_num_threads(threads); }
+  } restore{saved_threads};
   Generator gen(11);
   for (const ConvCase& c : kForwardCases) {
-    INFO("case: " << c.name);
+    INFO("case: " << c.name << ", " << threads << " threads");
     const std::vector<Tensor> in = conv_inputs(c, gen);
     const Tensor y = conv_of(c, in);
     const int64_t out_h = (c.height + 2 * c.padding - c.kernel_h) / c.stride + 1;
