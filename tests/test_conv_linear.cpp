@@ -124,6 +124,49 @@ TEST_CASE("conv2d gradients match finite differences", "[conv][gradcheck]") {
   }
 }
 
+TEST_CASE("conv2d gradients of DenseNet's 3x3 (shifted GEMMs, flipped kernel) match direct loops", "[conv]") {
+  // 64+ input channels take the shifted-GEMM weight gradient and the flipped-kernel input gradient,
+  // too wide for finite differences; with the loss sum(y * r), dy = r and both gradients have
+  // exact sums: dW[o,c,u,v] = sum dy[n,o,i,j] x[n,c,i+u-p,j+v-p], dx[n,c,h,w] = sum dy[n,o,i,j] w[o,c,h-i+p,w-j+p].
+  const int threads = GENERATE(1, 2, 3);
+  const int saved_threads = num_threads();
+  set_num_threads(threads);
+  struct Restore {
+    int threads;
+    ~Restore() { set_num_threads(threads); }
+  } restore{saved_threads};
+  const ConvCase c = GENERATE(ConvCase{"64 -> 16, batch 1", 1, 64, 7, 9, 16, 3, 3, 1, 1, false},
+                              ConvCase{"64 -> 16, batch 3", 3, 64, 6, 5, 16, 3, 3, 1, 1, false});
+  INFO("case: " << c.name << ", " << threads << " threads");
+  Generator gen(19);
+  const std::vector<Tensor> in = conv_inputs(c, gen);
+  const Tensor r = Tensor::randn({c.batch, c.out_channels, c.height, c.width}, gen);
+  ops::sum(ops::mul(conv_of(c, in), r)).backward();
+  const std::vector<float> x = in[0].to_vector(), w = in[1].to_vector(), dy = r.to_vector();
+  const int64_t k = c.kernel_h, p = c.padding, H = c.height, W = c.width, C = c.in_channels, O = c.out_channels;
+  std::vector<double> dw(static_cast<size_t>(O * C * k * k)), dx(x.size());
+  for (int64_t n = 0; n < c.batch; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < H; ++i)
+        for (int64_t j = 0; j < W; ++j) {
+          const double g = dy[((n * O + o) * H + i) * W + j];
+          for (int64_t ci = 0; ci < C; ++ci)
+            for (int64_t u = 0; u < k; ++u)
+              for (int64_t v = 0; v < k; ++v) {
+                const int64_t h = i + u - p, q = j + v - p;
+                if (h < 0 || h >= H || q < 0 || q >= W) continue;
+                const size_t xi = static_cast<size_t>(((n * C + ci) * H + h) * W + q);
+                const size_t wi = static_cast<size_t>(((o * C + ci) * k + u) * k + v);
+                dw[wi] += g * x[xi];
+                dx[xi] += g * w[wi];
+              }
+        }
+  CHECK(testing::max_scaled_error(in[1].grad().to_vector(), std::vector<float>(dw.begin(), dw.end())) <=
+        kForwardTolerance);
+  CHECK(testing::max_scaled_error(in[0].grad().to_vector(), std::vector<float>(dx.begin(), dx.end())) <=
+        kForwardTolerance);
+}
+
 TEST_CASE("conv2d computes only the gradients that are asked for", "[conv][gradcheck]") {
   // The stem's input image wants no gradient; a frozen weight leaves only the bias.
   const ConvCase c{"3x3 pad 1", 2, 3, 5, 4, 2, 3, 3, 1, 1, true};
