@@ -80,18 +80,22 @@ std::vector<Tensor> conv_inputs(const ConvCase& c, Generator& gen) {
   return in;
 }
 
+// Runs the enclosing scope at `threads` threads and restores the count afterwards.
+struct ThreadCount {
+  explicit ThreadCount(int threads) : saved(num_threads()) { set_num_threads(threads); }
+  ~ThreadCount() { set_num_threads(saved); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+  int saved;
+};
+
 }  // namespace
 
 TEST_CASE("conv2d forward matches a direct-loop reference", "[conv]") {
   // Thread counts above and below the batch take different paths (whole samples per thread, or
   // each sample's columns split over the threads).
   const int threads = GENERATE(1, 2, 3);
-  const int saved_threads = num_threads();
-  set_num_threads(threads);
-  struct Restore {
-    int threads;
-    ~Restore() { set_num_threads(threads); }
-  } restore{saved_threads};
+  const ThreadCount thread_count(threads);
   Generator gen(11);
   for (const ConvCase& c : kForwardCases) {
     INFO("case: " << c.name << ", " << threads << " threads");
@@ -129,12 +133,7 @@ TEST_CASE("conv2d gradients of DenseNet's 3x3 (shifted GEMMs, flipped kernel) ma
   // too wide for finite differences; with the loss sum(y * r), dy = r and both gradients have
   // exact sums: dW[o,c,u,v] = sum dy[n,o,i,j] x[n,c,i+u-p,j+v-p], dx[n,c,h,w] = sum dy[n,o,i,j] w[o,c,h-i+p,w-j+p].
   const int threads = GENERATE(1, 2, 3);
-  const int saved_threads = num_threads();
-  set_num_threads(threads);
-  struct Restore {
-    int threads;
-    ~Restore() { set_num_threads(threads); }
-  } restore{saved_threads};
+  const ThreadCount thread_count(threads);
   const ConvCase c = GENERATE(ConvCase{"64 -> 16, batch 1", 1, 64, 7, 9, 16, 3, 3, 1, 1, false},
                               ConvCase{"64 -> 16, batch 3", 3, 64, 6, 5, 16, 3, 3, 1, 1, false});
   INFO("case: " << c.name << ", " << threads << " threads");
