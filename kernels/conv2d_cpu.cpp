@@ -246,18 +246,23 @@ void grid_to_output(const Conv2dGeometry& g, const PaddedGrid& grid, const float
   }
 }
 
+// Grid columns [begin, end) of one sample's output on the padded grid: the k^2 taps' GEMMs.
+void shifted_taps_gemm(const Conv2dGeometry& g, const PaddedGrid& grid, const float* taps, const float* padded,
+                       float* out_grid, int64_t begin, int64_t end) {
+  const int64_t plane = grid.hp * grid.wp, ld_out = g.out_height * grid.wp;
+  const int64_t tap_size = g.out_channels * g.in_channels, area = g.kernel_h * g.kernel_w;
+  for (int64_t t = 0; t < area && end > begin; ++t) {
+    const int64_t offset = (t / g.kernel_w) * grid.wp + t % g.kernel_w + begin;
+    sgemm(false, false, g.out_channels, end - begin, g.in_channels, 1.f, taps + t * tap_size, g.in_channels,
+          padded + offset, plane, t == 0 ? 0.f : 1.f, out_grid + begin, ld_out);
+  }
+}
+
 // One sample's y [C_out, Ho Wo] from its padded image, through the grid buffer `out_grid`.
 void shifted_forward_sample(const Conv2dGeometry& g, const float* taps, const float* padded, float* out_grid,
                             float* out) {
   const PaddedGrid grid = padded_grid(g);
-  const int64_t plane = grid.hp * grid.wp, ld_out = g.out_height * grid.wp;
-  const int64_t tap_size = g.out_channels * g.in_channels;
-  for (int64_t kh = 0; kh < g.kernel_h; ++kh)
-    for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
-      const int64_t t = kh * g.kernel_w + kw;
-      sgemm(false, false, g.out_channels, grid.columns, g.in_channels, 1.f, taps + t * tap_size, g.in_channels,
-            padded + kh * grid.wp + kw, plane, t == 0 ? 0.f : 1.f, out_grid, ld_out);
-    }
+  shifted_taps_gemm(g, grid, taps, padded, out_grid, 0, grid.columns);
   for (int64_t c = 0; c < g.out_channels; ++c) grid_to_output(g, grid, out_grid, out, c);
 }
 
@@ -286,20 +291,14 @@ void forward_by_columns(const Conv2dGeometry& g, const float* x, int64_t x_batch
     float* out = y + n * y_batch_stride;
     if (taps) {
       const PaddedGrid grid = padded_grid(g);
-      const int64_t plane = grid.hp * grid.wp, ld_out = g.out_height * grid.wp;
-      const int64_t tap_size = g.out_channels * g.in_channels, area = g.kernel_h * g.kernel_w;
       float* padded = workspace;
-      float* out_grid = workspace + g.in_channels * plane;
+      float* out_grid = workspace + g.in_channels * grid.hp * grid.wp;
 #pragma omp parallel
       {
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < g.in_channels; ++c) pad_channel(g, grid, image, padded, c);
         const ColumnRange cols = columns_of_this_thread(grid.columns);
-        for (int64_t t = 0; t < area && cols.end > cols.begin; ++t) {
-          const int64_t offset = (t / g.kernel_w) * grid.wp + t % g.kernel_w + cols.begin;
-          sgemm(false, false, g.out_channels, cols.end - cols.begin, g.in_channels, 1.f, taps + t * tap_size,
-                g.in_channels, padded + offset, plane, t == 0 ? 0.f : 1.f, out_grid + cols.begin, ld_out);
-        }
+        shifted_taps_gemm(g, grid, taps, padded, out_grid, cols.begin, cols.end);
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < g.out_channels; ++c) grid_to_output(g, grid, out_grid, out, c);
