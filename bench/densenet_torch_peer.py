@@ -2,7 +2,7 @@
 """chex's bench_densenet and PyTorch side by side on DenseNet-121 (14 classes): the training step
 (forward, weighted BCE, backward, Adam) or inference (eval mode, no autograd), synthetic images.
 
-    OMP_WAIT_POLICY=passive /usr/bin/python3 bench/densenet_torch_peer.py \
+    /usr/bin/python3 bench/densenet_torch_peer.py \
         [--bench build/bench/bench_densenet] [--mode train,infer] [--size 224,128] [--batch 16] \
         [--infer-batch1] [--rounds 3] [--steps 3] [--warmup 1] [--threads 2] [--wait passive|active]
 
