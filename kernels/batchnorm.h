@@ -16,6 +16,14 @@
 
 namespace chex::kernels::cpu {
 
+// One BN+ReLU output, given scale = invstd * gamma: the formula of every CPU kernel that applies
+// them, here and in the convolutions that normalise their input as they read it (conv2d.h), so that
+// all give the same bits. NaN passes, as in PyTorch: a diverged step must show.
+inline float batch_norm_relu(float x, float mean, float scale, float beta) {
+  const float v = (x - mean) * scale + beta;
+  return v < 0.f ? 0.f : v;
+}
+
 // Training forward. Computes each channel's batch mean and biased variance over N*H*W values,
 // normalises x into y, writes save_mean and save_invstd = 1/sqrt(var + eps) (either may be null when
 // no backward follows), and updates the running statistics in place:
@@ -26,6 +34,21 @@ void batch_norm_forward_training(const float* x, int64_t x_batch_stride, float* 
                                  int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
                                  const float* beta, float momentum, float eps, float* running_mean,
                                  float* running_var, float* save_mean, float* save_invstd, bool fuse_relu);
+
+// The training forward in parts, for a caller that normalises elsewhere (inside a convolution):
+// batch_norm_moments writes each channel's mean and biased variance over its N*H*W values, in
+// double, exactly as the training forward computes them; batch_norm_statistics_from_moments turns
+// them into the (save_mean, save_invstd) that the forward would have normalised with and moves the
+// running statistics as it would (count = N*H*W). The memory-efficient dense block keeps the
+// moments of its buffer's channels, which every later layer's norm1 would otherwise recompute.
+void batch_norm_moments(const float* x, int64_t x_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
+                        double* mean, double* var);
+void batch_norm_statistics_from_moments(const double* mean, const double* var, int64_t channels, int64_t count,
+                                        float momentum, float eps, float* running_mean, float* running_var,
+                                        float* save_mean, float* save_invstd);
+// The (mean, invstd) that batch_norm_forward_inference normalises with.
+void batch_norm_inference_statistics(const float* running_mean, const float* running_var, int64_t channels, float eps,
+                                     float* save_mean, float* save_invstd);
 
 // Inference forward: normalises with the running statistics, which are left unchanged. Writes the
 // (mean, invstd) it used into save_mean and save_invstd unless they are null, for the backward.
@@ -52,6 +75,13 @@ void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy
                          int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
                          const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
                          bool fuse_relu, float* dgamma, float* dbeta);
+// The same, adding dx into an existing gradient (dx += ...) rather than overwriting it: the
+// memory-efficient dense block adds each layer's input gradient straight into its block's,
+// without writing it out first. dx must not overlap dy or x.
+void batch_norm_backward_add(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride,
+                             float* dx, int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
+                             const float* mean, const float* invstd, const float* gamma, const float* beta,
+                             bool batch_statistics, bool fuse_relu, float* dgamma, float* dbeta);
 
 }  // namespace chex::kernels::cpu
 

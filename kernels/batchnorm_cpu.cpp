@@ -9,7 +9,7 @@ namespace {
 constexpr int64_t kParallelThreshold = 1 << 15;
 
 // The one formula of a normalised output, shared by the forward and the backward's ReLU mask so
-// that both see the same value.
+// that both see the same value (batch_norm_relu in batchnorm.h adds the ReLU).
 inline float normalized(float x, float mean, float scale, float beta) { return (x - mean) * scale + beta; }
 
 // Sum over one channel of every image, in double.
@@ -48,10 +48,7 @@ void normalize_channel(const float* x, int64_t x_batch_stride, float* y, int64_t
     float* yn = y + n * y_batch_stride;
     if (fuse_relu) {
 #pragma omp simd
-      for (int64_t i = 0; i < spatial; ++i) {
-        const float v = normalized(xn[i], mean, scale, beta);
-        yn[i] = v < 0.f ? 0.f : v;  // NaN passes, as in PyTorch: a diverged step must show
-      }
+      for (int64_t i = 0; i < spatial; ++i) yn[i] = batch_norm_relu(xn[i], mean, scale, beta);
     } else {
 #pragma omp simd
       for (int64_t i = 0; i < spatial; ++i) yn[i] = normalized(xn[i], mean, scale, beta);
@@ -59,30 +56,73 @@ void normalize_channel(const float* x, int64_t x_batch_stride, float* y, int64_t
   }
 }
 
+struct Moments {
+  double mean, var;
+};
+Moments channel_moments(const float* x, int64_t x_batch_stride, int64_t batch, int64_t spatial) {
+  const auto count = static_cast<double>(batch * spatial);
+  const double mean = channel_sum(x, x_batch_stride, batch, spatial) / count;
+  return {mean, channel_squared_deviation(x, x_batch_stride, batch, spatial, mean) / count};
+}
+
+// Channel c's saved (mean, invstd), float-rounded: the forward normalises with these, so that a
+// recomputation from them (batch_norm_apply) reproduces y exactly. Also moves the running ones.
+void use_moments(int64_t c, const Moments& m, int64_t count, float momentum, float eps, float* running_mean,
+                 float* running_var, float& mean_f, float& invstd_f) {
+  const double unbiased_factor = count > 1 ? static_cast<double>(count) / static_cast<double>(count - 1) : 1.0;
+  mean_f = static_cast<float>(m.mean);
+  invstd_f = static_cast<float>(1.0 / std::sqrt(m.var + static_cast<double>(eps)));
+  const double w = momentum;
+  running_mean[c] = static_cast<float>((1.0 - w) * running_mean[c] + w * m.mean);
+  running_var[c] = static_cast<float>((1.0 - w) * running_var[c] + w * m.var * unbiased_factor);
+}
+
+float inference_invstd(float running_var, float eps) {
+  return static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var) + eps));
+}
+
 }  // namespace
+
+void batch_norm_moments(const float* x, int64_t x_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
+                        double* mean, double* var) {
+#pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
+  for (int64_t c = 0; c < channels; ++c) {
+    const Moments m = channel_moments(x + c * spatial, x_batch_stride, batch, spatial);
+    mean[c] = m.mean;
+    var[c] = m.var;
+  }
+}
+
+void batch_norm_statistics_from_moments(const double* mean, const double* var, int64_t channels, int64_t count,
+                                        float momentum, float eps, float* running_mean, float* running_var,
+                                        float* save_mean, float* save_invstd) {
+  for (int64_t c = 0; c < channels; ++c)
+    use_moments(c, {mean[c], var[c]}, count, momentum, eps, running_mean, running_var, save_mean[c], save_invstd[c]);
+}
+
+void batch_norm_inference_statistics(const float* running_mean, const float* running_var, int64_t channels, float eps,
+                                     float* save_mean, float* save_invstd) {
+  for (int64_t c = 0; c < channels; ++c) {
+    save_mean[c] = running_mean[c];
+    save_invstd[c] = inference_invstd(running_var[c], eps);
+  }
+}
 
 void batch_norm_forward_training(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
                                  int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
                                  const float* beta, float momentum, float eps, float* running_mean,
                                  float* running_var, float* save_mean, float* save_invstd, bool fuse_relu) {
   const int64_t count = batch * spatial;
-  const double unbiased_factor = count > 1 ? static_cast<double>(count) / static_cast<double>(count - 1) : 1.0;
 #pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
   for (int64_t c = 0; c < channels; ++c) {
     const float* xc = x + c * spatial;
-    const double mean = channel_sum(xc, x_batch_stride, batch, spatial) / static_cast<double>(count);
-    const double var = channel_squared_deviation(xc, x_batch_stride, batch, spatial, mean) / static_cast<double>(count);
-    // Normalise with the float-rounded statistics that are saved, so that a recomputation from
-    // them (batch_norm_apply) reproduces y exactly.
-    const auto mean_f = static_cast<float>(mean);
-    const auto invstd_f = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+    float mean_f = 0.f, invstd_f = 0.f;
+    use_moments(c, channel_moments(xc, x_batch_stride, batch, spatial), count, momentum, eps, running_mean,
+                running_var, mean_f, invstd_f);
     normalize_channel(xc, x_batch_stride, y + c * spatial, y_batch_stride, batch, spatial, mean_f, invstd_f, gamma[c],
                       beta[c], fuse_relu);
     if (save_mean) save_mean[c] = mean_f;
     if (save_invstd) save_invstd[c] = invstd_f;
-    const double m = momentum;
-    running_mean[c] = static_cast<float>((1.0 - m) * running_mean[c] + m * mean);
-    running_var[c] = static_cast<float>((1.0 - m) * running_var[c] + m * var * unbiased_factor);
   }
 }
 
@@ -93,7 +133,7 @@ void batch_norm_forward_inference(const float* x, int64_t x_batch_stride, float*
 #pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
   for (int64_t c = 0; c < channels; ++c) {
     const float mean = running_mean[c];
-    const auto invstd = static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
+    const float invstd = inference_invstd(running_var[c], eps);
     normalize_channel(x + c * spatial, x_batch_stride, y + c * spatial, y_batch_stride, batch, spatial, mean, invstd,
                       gamma[c], beta[c], fuse_relu);
     if (save_mean) save_mean[c] = mean;
@@ -110,10 +150,13 @@ void batch_norm_apply(const float* x, int64_t x_batch_stride, float* y, int64_t 
                       invstd[c], gamma[c], beta[c], fuse_relu);
 }
 
-void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
-                         int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
-                         const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
-                         bool fuse_relu, float* dgamma, float* dbeta) {
+namespace {
+
+// batch_norm_backward, writing dx or (accumulate) adding it in.
+void backward(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
+              int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
+              const float* invstd, const float* gamma, const float* beta, bool batch_statistics, bool fuse_relu,
+              float* dgamma, float* dbeta, bool accumulate) {
   const int64_t count = batch * spatial;
 #pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
   for (int64_t c = 0; c < channels; ++c) {
@@ -164,11 +207,35 @@ void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy
       const float* xn = x + n * x_batch_stride + c * spatial;
       const float* dyn = dy + n * dy_batch_stride + c * spatial;
       float* dxn = dx + n * dx_batch_stride + c * spatial;
+      if (accumulate) {
 #pragma omp simd
-      for (int64_t i = 0; i < spatial; ++i)
-        dxn[i] = scale * (masked(xn[i], dyn[i]) - k_mean - (xn[i] - mean_c) * k_centered);
+        for (int64_t i = 0; i < spatial; ++i)
+          dxn[i] += scale * (masked(xn[i], dyn[i]) - k_mean - (xn[i] - mean_c) * k_centered);
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < spatial; ++i)
+          dxn[i] = scale * (masked(xn[i], dyn[i]) - k_mean - (xn[i] - mean_c) * k_centered);
+      }
     }
   }
+}
+
+}  // namespace
+
+void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
+                         int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
+                         const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
+                         bool fuse_relu, float* dgamma, float* dbeta) {
+  backward(x, x_batch_stride, dy, dy_batch_stride, dx, dx_batch_stride, batch, channels, spatial, mean, invstd, gamma,
+           beta, batch_statistics, fuse_relu, dgamma, dbeta, false);
+}
+
+void batch_norm_backward_add(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride,
+                             float* dx, int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
+                             const float* mean, const float* invstd, const float* gamma, const float* beta,
+                             bool batch_statistics, bool fuse_relu, float* dgamma, float* dbeta) {
+  backward(x, x_batch_stride, dy, dy_batch_stride, dx, dx_batch_stride, batch, channels, spatial, mean, invstd, gamma,
+           beta, batch_statistics, fuse_relu, dgamma, dbeta, true);
 }
 
 }  // namespace chex::kernels::cpu

@@ -30,15 +30,37 @@ struct Conv2dGeometry {
   bool is_pointwise() const { return kernel_h == 1 && kernel_w == 1 && stride == 1 && padding == 0; }
 };
 
+// BN + ReLU applied to the input as the convolution reads it, per input channel c:
+//   x'[c] = relu((x[c] - mean[c]) * invstd[c] * gamma[c] + beta[c])
+// bitwise what batch_norm_apply (kernels/batchnorm.h) would have written with fuse_relu; the
+// padding stays 0. The normalised input never exists in memory: im2col, the shifted GEMMs' padded
+// copy, or (1x1) a tile of columns in the thread's cache-sized buffer normalise as they copy. This
+// is how the memory-efficient dense block runs its BN-ReLU-conv pairs on the CPU.
+struct InputNormalization {
+  const float* mean = nullptr;
+  const float* invstd = nullptr;
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+};
+
 // Floats of workspace that conv2d_forward needs (an im2col matrix per thread that takes samples), and
 // that the two backward functions need; 0 where `workspace` may be null. Both depend on the
 // thread count, so query them on the thread that then calls the kernel, outside a parallel region.
 int64_t conv2d_workspace_size(const Conv2dGeometry& g);
 int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g);
+// The same for the forms that normalise their input (a 1x1 then needs a tile of columns per
+// thread); the backward size covers conv2d_backward_data too.
+int64_t conv2d_normalized_workspace_size(const Conv2dGeometry& g);
+int64_t conv2d_normalized_backward_workspace_size(const Conv2dGeometry& g);
 
 // y = conv(x, weight) + bias. bias may be null. Overwrites y.
 void conv2d_forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,
                     const float* bias, float* y, int64_t y_batch_stride, float* workspace);
+
+// y = conv(x', weight) + bias with x' the normalised input (see InputNormalization).
+void conv2d_forward_normalized(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
+                               const InputNormalization& norm, const float* weight, const float* bias, float* y,
+                               int64_t y_batch_stride, float* workspace);
 
 // dx = gradient of the input. Overwrites dx.
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride, const float* weight,
@@ -48,5 +70,10 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, int64_t dy_b
 // not wanted. Overwrites them.
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* dy,
                             int64_t dy_batch_stride, float* dweight, float* dbias, float* workspace);
+// The same for a convolution that read its input normalised (conv2d_forward_normalized): x' is
+// recomputed from x as it is read, with the same statistics.
+void conv2d_backward_weight_normalized(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
+                                       const InputNormalization& norm, const float* dy, int64_t dy_batch_stride,
+                                       float* dweight, float* dbias, float* workspace);
 
 }  // namespace chex::kernels::cpu

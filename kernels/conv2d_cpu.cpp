@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "batchnorm.h"
 #include "gemm.h"
 
 namespace chex::kernels::cpu {
@@ -25,9 +26,25 @@ Span inside(int64_t offset, int64_t stride, int64_t size, int64_t out_size) {
   return {begin, end};
 }
 
-// col[(c, kh, kw), (oh, ow)] = image[c, oh * stride + kh - padding, ow * stride + kw - padding],
+// dst[i] = x'(src[i * stride]) for i in [0, count), x' being channel c of the input as the
+// convolution reads it: as stored, or normalised (InputNormalization) when `norm` is set.
+void read_channel(const InputNormalization* norm, int64_t c, const float* src, int64_t stride, float* dst,
+                  int64_t count) {
+  if (norm) {
+    const float mean = norm->mean[c], scale = norm->invstd[c] * norm->gamma[c], beta = norm->beta[c];
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) dst[i] = batch_norm_relu(src[i * stride], mean, scale, beta);
+  } else if (stride == 1) {
+    std::copy(src, src + count, dst);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) dst[i] = src[i * stride];
+  }
+}
+
+// col[(c, kh, kw), (oh, ow)] = x'[c, oh * stride + kh - padding, ow * stride + kw - padding],
 // zero outside the image. Rows are independent: each thread writes its own.
-void im2col(const Conv2dGeometry& g, const float* image, float* col) {
+void im2col(const Conv2dGeometry& g, const float* image, float* col, const InputNormalization* norm) {
   const int64_t rows = g.patch_size(), kernel_area = g.kernel_h * g.kernel_w, out_plane = g.out_plane();
 #pragma omp parallel for schedule(static) if (!omp_in_parallel() && rows * out_plane > kParallelThreshold)
   for (int64_t r = 0; r < rows; ++r) {
@@ -42,11 +59,11 @@ void im2col(const Conv2dGeometry& g, const float* image, float* col) {
         std::fill(dst, dst + g.out_width, 0.f);
         continue;
       }
-      // Index arithmetic rather than a shifted pointer, which could point before the image.
-      const int64_t base = (oh * g.stride + kh - g.padding) * g.width + kw - g.padding;
       std::fill(dst, dst + valid_cols.begin, 0.f);
-#pragma omp simd
-      for (int64_t ow = valid_cols.begin; ow < valid_cols.end; ++ow) dst[ow] = plane[base + ow * g.stride];
+      if (valid_cols.end > valid_cols.begin) {  // else `first` could lie before the image
+        const int64_t first = (oh * g.stride + kh - g.padding) * g.width + (valid_cols.begin * g.stride + kw - g.padding);
+        read_channel(norm, c, plane + first, g.stride, dst + valid_cols.begin, valid_cols.end - valid_cols.begin);
+      }
       std::fill(dst + valid_cols.end, dst + g.out_width, 0.f);
     }
   }
@@ -199,8 +216,9 @@ void split_taps(const Conv2dGeometry& g, const float* weight, float* taps) {
     for (int64_t t = 0; t < area; ++t) taps[t * plane + i] = weight[i * area + t];
 }
 
-// padded[c] = image[c] with `padding` zeros around it, for one channel.
-void pad_channel(const Conv2dGeometry& g, const PaddedGrid& grid, const float* image, float* padded, int64_t c) {
+// padded[c] = x'[c] with `padding` zeros around it, for one channel.
+void pad_channel(const Conv2dGeometry& g, const PaddedGrid& grid, const float* image, float* padded, int64_t c,
+                 const InputNormalization* norm) {
   const int64_t p = g.padding;
   float* dst = padded + c * grid.hp * grid.wp;
   const float* src = image + c * g.in_plane();
@@ -208,20 +226,22 @@ void pad_channel(const Conv2dGeometry& g, const PaddedGrid& grid, const float* i
   for (int64_t h = 0; h < g.height; ++h) {
     float* row = dst + (h + p) * grid.wp;
     std::fill(row, row + p, 0.f);
-    std::copy(src + h * g.width, src + (h + 1) * g.width, row + p);
+    read_channel(norm, c, src + h * g.width, 1, row + p, g.width);
     std::fill(row + p + g.width, row + grid.wp, 0.f);
   }
   std::fill(dst + (g.height + p) * grid.wp, dst + grid.hp * grid.wp, 0.f);
 }
 
-void pad_image(const Conv2dGeometry& g, const PaddedGrid& grid, const float* image, float* padded) {
-  for (int64_t c = 0; c < g.in_channels; ++c) pad_channel(g, grid, image, padded, c);
+void pad_image(const Conv2dGeometry& g, const PaddedGrid& grid, const float* image, float* padded,
+               const InputNormalization* norm) {
+  for (int64_t c = 0; c < g.in_channels; ++c) pad_channel(g, grid, image, padded, c, norm);
 }
 
-// padded[q, c] = image[c] with `padding` zeros around it, position-major (channels last): the
+// padded[q, c] = x'[c] with `padding` zeros around it, position-major (channels last): the
 // weight gradient's GEMMs then read it untransposed (see shifted_backward_weight). One image row
 // of every channel (C_in W floats) is in cache while its positions are written.
-void pad_image_channels_last(const Conv2dGeometry& g, const PaddedGrid& grid, const float* image, float* padded) {
+void pad_image_channels_last(const Conv2dGeometry& g, const PaddedGrid& grid, const float* image, float* padded,
+                             const InputNormalization* norm) {
   const int64_t p = g.padding, channels = g.in_channels, row_size = grid.wp * channels;
   std::fill(padded, padded + p * row_size, 0.f);
   for (int64_t h = 0; h < g.height; ++h) {
@@ -230,7 +250,13 @@ void pad_image_channels_last(const Conv2dGeometry& g, const PaddedGrid& grid, co
     for (int64_t w = 0; w < g.width; ++w) {
       float* dst = row + (w + p) * channels;
       const float* src = image + h * g.width + w;
-      for (int64_t c = 0; c < channels; ++c) dst[c] = src[c * g.in_plane()];
+      if (norm) {
+        for (int64_t c = 0; c < channels; ++c)
+          dst[c] = batch_norm_relu(src[c * g.in_plane()], norm->mean[c], norm->invstd[c] * norm->gamma[c],
+                                   norm->beta[c]);
+      } else {
+        for (int64_t c = 0; c < channels; ++c) dst[c] = src[c * g.in_plane()];
+      }
     }
     std::fill(row + (p + g.width) * channels, row + row_size, 0.f);
   }
@@ -266,6 +292,40 @@ void shifted_forward_sample(const Conv2dGeometry& g, const float* taps, const fl
   for (int64_t c = 0; c < g.out_channels; ++c) grid_to_output(g, grid, out_grid, out, c);
 }
 
+// A 1x1 convolution that normalises its input (InputNormalization) has no im2col to do it in: it
+// normalises a tile of columns of every input channel into a buffer of the thread's and runs the
+// GEMM on that, from cache. A tile keeps near 512 KB (L2 is 1 MB per core on Zen 4) but takes at
+// least 256 columns, below which the GEMM's packing of the weight would dominate.
+constexpr int64_t kTileFloats = 1 << 17;
+int64_t tile_columns(const Conv2dGeometry& g) {
+  const int64_t columns = std::max<int64_t>(256, (kTileFloats / std::max<int64_t>(g.in_channels, 1) + 15) / 16 * 16);
+  return std::max<int64_t>(1, std::min(columns, g.out_plane()));
+}
+int64_t tile_size(const Conv2dGeometry& g) { return g.in_channels * tile_columns(g); }
+
+// tile [C_in, end - begin] = x' of one image's columns [begin, end).
+void normalize_tile(const Conv2dGeometry& g, const float* image, const InputNormalization& norm, int64_t begin,
+                    int64_t end, float* tile) {
+  const int64_t n = end - begin;
+  for (int64_t c = 0; c < g.in_channels; ++c)
+    read_channel(&norm, c, image + c * g.in_plane() + begin, 1, tile + c * n, n);
+}
+
+// Columns [begin, end) of one sample's 1x1 output: one GEMM on the image, or tile by tile on x'.
+void pointwise_forward(const Conv2dGeometry& g, const float* image, const InputNormalization* norm,
+                       const float* weight, float* out, int64_t begin, int64_t end, float* tile) {
+  const int64_t p = g.out_plane(), k = g.in_channels;
+  if (!norm) {
+    if (end > begin) sgemm(false, false, g.out_channels, end - begin, k, 1.f, weight, k, image + begin, p, 0.f, out + begin, p);
+    return;
+  }
+  for (int64_t j = begin, step = tile_columns(g); j < end; j += step) {
+    const int64_t n = std::min(step, end - j);
+    normalize_tile(g, image, *norm, j, j + n, tile);
+    sgemm(false, false, g.out_channels, n, k, 1.f, weight, k, tile, n, 0.f, out + j, p);
+  }
+}
+
 // The calling thread's share of `columns` output columns, in multiples of 16 (a cache line of
 // floats, so that no two threads write one line of a row).
 struct ColumnRange {
@@ -283,8 +343,8 @@ ColumnRange columns_of_this_thread(int64_t columns) {
 // padding and copy-out are split by channel. The library would otherwise open a region per GEMM
 // (nine per shifted 3x3) and leave the padding and copies to one thread. DenseNet-121 at batch 1,
 // 224 px, 2 threads, sleeping OpenMP threads (OMP_WAIT_POLICY=passive): 0.11-0.12 -> 0.064-0.071 s.
-void forward_by_columns(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,
-                        const float* taps, float* y, int64_t y_batch_stride, float* workspace) {
+void forward_by_columns(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const InputNormalization* norm,
+                        const float* weight, const float* taps, float* y, int64_t y_batch_stride, float* workspace) {
   const int64_t k = g.patch_size(), p = g.out_plane();
   for (int64_t n = 0; n < g.batch; ++n) {
     const float* image = x + n * x_batch_stride;
@@ -296,25 +356,28 @@ void forward_by_columns(const Conv2dGeometry& g, const float* x, int64_t x_batch
 #pragma omp parallel
       {
 #pragma omp for schedule(static)
-        for (int64_t c = 0; c < g.in_channels; ++c) pad_channel(g, grid, image, padded, c);
+        for (int64_t c = 0; c < g.in_channels; ++c) pad_channel(g, grid, image, padded, c, norm);
         const ColumnRange cols = columns_of_this_thread(grid.columns);
         shifted_taps_gemm(g, grid, taps, padded, out_grid, cols.begin, cols.end);
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < g.out_channels; ++c) grid_to_output(g, grid, out_grid, out, c);
       }
-    } else {
-      const float* col = image;
-      if (!g.is_pointwise()) {
-        im2col(g, image, workspace);  // parallel by rows
-        col = workspace;
+    } else if (g.is_pointwise()) {
+#pragma omp parallel
+      {
+        const ColumnRange cols = columns_of_this_thread(p);
+        pointwise_forward(g, image, norm, weight, out, cols.begin, cols.end,
+                          workspace + omp_get_thread_num() * tile_size(g));
       }
+    } else {
+      im2col(g, image, workspace, norm);  // parallel by rows
 #pragma omp parallel
       {
         const ColumnRange cols = columns_of_this_thread(p);
         if (cols.end > cols.begin)
-          sgemm(false, false, g.out_channels, cols.end - cols.begin, k, 1.f, weight, k, col + cols.begin, p, 0.f,
-                out + cols.begin, p);
+          sgemm(false, false, g.out_channels, cols.end - cols.begin, k, 1.f, weight, k, workspace + cols.begin, p,
+                0.f, out + cols.begin, p);
       }
     }
   }
@@ -360,18 +423,27 @@ namespace {
 int64_t im2col_workspace_size(const Conv2dGeometry& g) {
   return g.is_pointwise() ? 0 : sample_slots(g) * g.patch_size() * g.out_plane();
 }
+
+// Threads that may each need a slot: every thread, whether they take whole samples or split columns.
+int64_t worker_count() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 }  // namespace
 
 // Per thread, an im2col matrix, or the padded image and output grid of the shifted GEMMs (and the
-// kernel split into taps, shared).
+// kernel split into taps, shared); a 1x1 needs none.
 int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
   if (shifted_gemm(g)) return sample_slots(g) * shifted_slot_size(g) + g.out_channels * g.patch_size();
   return im2col_workspace_size(g);
 }
 
+// A 1x1 that normalises its input adds a tile per thread (see pointwise_forward).
+int64_t conv2d_normalized_workspace_size(const Conv2dGeometry& g) {
+  return g.is_pointwise() ? worker_count() * tile_size(g) : conv2d_workspace_size(g);
+}
+
 // The backward passes add, for the weight gradient, a partial sum per thread after the first
-// (which accumulates into dweight itself) or the shifted GEMMs' buffers, and for the input gradient of a stride-1 convolution
-// the transposed geometry's forward workspace and the flipped kernel.
+// (which accumulates into dweight itself) or the shifted GEMMs' buffers, and for the input
+// gradient of a stride-1 convolution the transposed geometry's forward workspace and the flipped
+// kernel.
 int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g) {
   int64_t size = im2col_workspace_size(g) + (sample_slots(g) - 1) * g.out_channels * g.patch_size();
   if (shifted_gemm(g)) size = std::max(size, sample_slots(g) * shifted_weight_slot_size(g));
@@ -382,42 +454,59 @@ int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g) {
   return size;
 }
 
+// After the partial sums, a 1x1 that normalises its input adds a tile per thread.
+int64_t conv2d_normalized_backward_workspace_size(const Conv2dGeometry& g) {
+  return conv2d_backward_workspace_size(g) + (g.is_pointwise() ? sample_slots(g) * tile_size(g) : 0);
+}
+
 // Per sample: y_n [C_out, P] = weight [C_out, K] * col_n [K, P], with K = C_in kH kW, P = Ho Wo
 // (or the same sum as shifted GEMMs, see shifted_gemm).
-void conv2d_forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,
-                    const float* bias, float* y, int64_t y_batch_stride, float* workspace) {
-  const int64_t k = g.patch_size(), p = g.out_plane(), col_size = g.is_pointwise() ? 0 : k * p;
+namespace {
+void forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const InputNormalization* norm,
+             const float* weight, const float* bias, float* y, int64_t y_batch_stride, float* workspace) {
+  const int64_t k = g.patch_size(), p = g.out_plane();
+  const int64_t slot_size = g.is_pointwise() ? tile_size(g) : k * p;
   const int slots = sample_slots(g);
   const bool shifted = shifted_gemm(g);
   float* taps = shifted ? workspace + slots * shifted_slot_size(g) : nullptr;
   if (shifted) split_taps(g, weight, taps);
   if (g.batch < omp_get_max_threads() && !omp_in_parallel()) {
-    forward_by_columns(g, x, x_batch_stride, weight, taps, y, y_batch_stride, workspace);
+    forward_by_columns(g, x, x_batch_stride, norm, weight, taps, y, y_batch_stride, workspace);
     if (bias)
       for (int64_t n = 0; n < g.batch; ++n) add_bias(g, bias, y + n * y_batch_stride);
     return;
   }
   in_sample_slots(slots, [&] {
     const SampleRange range = samples_of_this_thread(g.batch);
-    float* slot = workspace ? workspace + omp_get_thread_num() * (shifted ? shifted_slot_size(g) : col_size) : nullptr;
+    float* slot = workspace ? workspace + omp_get_thread_num() * (shifted ? shifted_slot_size(g) : slot_size) : nullptr;
     for (int64_t n = range.begin; n < range.end; ++n) {
       const float* image = x + n * x_batch_stride;
       float* out = y + n * y_batch_stride;
       if (shifted) {
         const PaddedGrid grid = padded_grid(g);
-        pad_image(g, grid, image, slot);
+        pad_image(g, grid, image, slot, norm);
         shifted_forward_sample(g, taps, slot, slot + g.in_channels * grid.hp * grid.wp, out);
+      } else if (g.is_pointwise()) {
+        pointwise_forward(g, image, norm, weight, out, 0, p, slot);
       } else {
-        const float* col = image;
-        if (!g.is_pointwise()) {
-          im2col(g, image, slot);
-          col = slot;
-        }
-        sgemm(false, false, g.out_channels, p, k, 1.f, weight, k, col, p, 0.f, out, p);
+        im2col(g, image, slot, norm);
+        sgemm(false, false, g.out_channels, p, k, 1.f, weight, k, slot, p, 0.f, out, p);
       }
       if (bias) add_bias(g, bias, out);
     }
   });
+}
+}  // namespace
+
+void conv2d_forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,
+                    const float* bias, float* y, int64_t y_batch_stride, float* workspace) {
+  forward(g, x, x_batch_stride, nullptr, weight, bias, y, y_batch_stride, workspace);
+}
+
+void conv2d_forward_normalized(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
+                               const InputNormalization& norm, const float* weight, const float* bias, float* y,
+                               int64_t y_batch_stride, float* workspace) {
+  forward(g, x, x_batch_stride, &norm, weight, bias, y, y_batch_stride, workspace);
 }
 
 // Per sample: col [K, P] = weight^T [K, C_out] * dy_n [C_out, P], then col2im into dx_n.
@@ -457,8 +546,9 @@ namespace {
 // on one core (block 1, Q = 3246), against 107 as N x N. The zero junk columns of dy's grid drop
 // the positions that are not outputs. Each thread sums its samples into its own taps, and the
 // threads' sums are added in thread order into dweight's layout.
-void shifted_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* dy,
-                             int64_t dy_batch_stride, float* dweight, float* workspace) {
+void shifted_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
+                             const InputNormalization* norm, const float* dy, int64_t dy_batch_stride, float* dweight,
+                             float* workspace) {
   const PaddedGrid grid = padded_grid(g);
   const int64_t plane = grid.hp * grid.wp, ld_grid = g.out_height * grid.wp;
   const int64_t area = g.kernel_h * g.kernel_w, tap_size = g.out_channels * g.in_channels;
@@ -473,7 +563,7 @@ void shifted_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_
     float* dy_grid = padded + g.in_channels * plane;
     float* taps = dy_grid + g.out_channels * ld_grid;
     for (int64_t n = range.begin; n < range.end; ++n) {
-      pad_image_channels_last(g, grid, x + n * x_batch_stride, padded);
+      pad_image_channels_last(g, grid, x + n * x_batch_stride, padded, norm);
       dy_to_grid(g, grid, dy + n * dy_batch_stride, dy_grid);
       for (int64_t t = 0; t < area; ++t) {
         const int64_t offset = (t / g.kernel_w) * grid.wp + t % g.kernel_w;
@@ -493,13 +583,23 @@ void shifted_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_
     }
 }
 
-}  // namespace
+// sum += dy_n [C_out, P] * x'_n^T [P, C_in] for a 1x1 convolution with a normalised input, tile by
+// tile of columns (see pointwise_forward); overwrites sum when `overwrite`.
+void normalized_pointwise_weight_sample(const Conv2dGeometry& g, const float* image, const InputNormalization& norm,
+                                        const float* dy, float* sum, bool overwrite, float* tile) {
+  const int64_t p = g.out_plane(), k = g.in_channels;
+  for (int64_t j = 0, step = tile_columns(g); j < p; j += step) {
+    const int64_t n = std::min(step, p - j);
+    normalize_tile(g, image, norm, j, j + n, tile);
+    sgemm(false, true, g.out_channels, k, n, 1.f, dy + j, p, tile, n, overwrite && j == 0 ? 0.f : 1.f, sum, k);
+  }
+}
 
 // dweight [C_out, K] = sum_n dy_n [C_out, P] * col_n^T [P, K], accumulated by the GEMM (beta = 1
 // after a thread's first sample). Thread 0 accumulates into dweight, the others into partial sums
 // that are added afterwards in thread order: deterministic for a given thread count.
-void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* dy,
-                            int64_t dy_batch_stride, float* dweight, float* dbias, float* workspace) {
+void backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const InputNormalization* norm,
+                     const float* dy, int64_t dy_batch_stride, float* dweight, float* dbias, float* workspace) {
   if (dbias) bias_gradient(g, dy, dy_batch_stride, dbias);
   if (!dweight) return;
   const int64_t k = g.patch_size(), p = g.out_plane(), col_size = g.is_pointwise() ? 0 : k * p;
@@ -507,10 +607,11 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_b
   if (g.batch == 0) std::fill(dweight, dweight + weight_size, 0.f);
   const int slots = sample_slots(g);
   if (shifted_gemm(g) && g.batch > 0) {
-    shifted_backward_weight(g, x, x_batch_stride, dy, dy_batch_stride, dweight, workspace);
+    shifted_backward_weight(g, x, x_batch_stride, norm, dy, dy_batch_stride, dweight, workspace);
     return;
   }
   float* partials = workspace ? workspace + slots * col_size : nullptr;
+  float* tiles = partials ? partials + (slots - 1) * weight_size : nullptr;  // 1x1 with a normalised input
   int used = 1;
   in_sample_slots(slots, [&] {
     const int t = omp_get_thread_num();
@@ -521,9 +622,14 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_b
     float* sum = t == 0 ? dweight : partials + (t - 1) * weight_size;
     for (int64_t n = range.begin; n < range.end; ++n) {
       const float* image = x + n * x_batch_stride;
+      if (norm && g.is_pointwise()) {
+        normalized_pointwise_weight_sample(g, image, *norm, dy + n * dy_batch_stride, sum, n == range.begin,
+                                           tiles + t * tile_size(g));
+        continue;
+      }
       const float* col = image;
       if (!g.is_pointwise()) {
-        im2col(g, image, col_buffer);
+        im2col(g, image, col_buffer, norm);
         col = col_buffer;
       }
       sgemm(false, true, g.out_channels, k, p, 1.f, dy + n * dy_batch_stride, p, col, p,
@@ -538,6 +644,19 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_b
       dweight[i] = total;
     }
   }
+}
+
+}  // namespace
+
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* dy,
+                            int64_t dy_batch_stride, float* dweight, float* dbias, float* workspace) {
+  backward_weight(g, x, x_batch_stride, nullptr, dy, dy_batch_stride, dweight, dbias, workspace);
+}
+
+void conv2d_backward_weight_normalized(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
+                                       const InputNormalization& norm, const float* dy, int64_t dy_batch_stride,
+                                       float* dweight, float* dbias, float* workspace) {
+  backward_weight(g, x, x_batch_stride, &norm, dy, dy_batch_stride, dweight, dbias, workspace);
 }
 
 }  // namespace chex::kernels::cpu

@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "chex/autograd.h"
 #include "chex/error.h"
@@ -233,6 +234,38 @@ void normalize_relu(const BlockKernels& kern, int dev, const BatchNormTensors& b
   }
 }
 
+// On the CPU the layers' BN+ReLU never write their output: the convolution that reads it applies
+// them as it reads its input (kernels/conv2d.h, InputNormalization), from cache. And every layer's
+// norm1 reads the same channels of the block buffer, whose batch mean and variance are therefore
+// the same for all layers (only gamma and beta differ): they are computed once, when a channel is
+// written, instead of by every later layer (which was quadratic in depth). Results are those of
+// the unfused kernels: the same moments, the same normalised values.
+bool fuses_normalization(Device device) { return device.is_cpu(); }
+
+k::InputNormalization input_normalization(const BatchNormTensors& bn, const float* mean, const float* invstd) {
+  return {mean, invstd, bn.weight.data(), bn.bias.data()};
+}
+
+// The (mean, invstd) that one BN normalises with, on the CPU: from the channels' batch moments
+// (moving the running statistics) or the running statistics.
+void cpu_statistics(const BatchNormTensors& bn, bool batch_statistics, const double* moment_mean,
+                    const double* moment_var, int64_t channels, int64_t count, float* mean, float* invstd) {
+  if (batch_statistics)
+    k::batch_norm_statistics_from_moments(moment_mean, moment_var, channels, count, bn.momentum, bn.eps,
+                                          bn.running_mean.data(), bn.running_var.data(), mean, invstd);
+  else
+    k::batch_norm_inference_statistics(bn.running_mean.data(), bn.running_var.data(), channels, bn.eps, mean, invstd);
+}
+
+// The batch moments of the block buffer's channels, each computed once, when it is written.
+struct BufferMoments {
+  std::vector<double> mean, var;
+  void add(const BlockGeometry& g, const float* features, int64_t first, int64_t channels) {
+    k::batch_norm_moments(features + first * g.spatial(), g.image(), g.batch, channels, g.spatial(),
+                          mean.data() + first, var.data() + first);
+  }
+};
+
 // Everything the backward reads (all detached: the closure must not hold graph history).
 struct SavedBlock {
   BlockGeometry geometry;
@@ -268,8 +301,12 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
   // The gradient of the bottleneck, through conv2 and then (in place) through norm2 + relu2.
   const Tensor grad_bottleneck = Tensor::empty({g.batch, g.bottleneck, g.height, g.width}, device);
   // Shared by conv2 and every conv1, the widest of which is the last layer's.
-  const int64_t workspace_size = std::max(kern.conv2d_backward_workspace_size(g.conv2()),
-                                          kern.conv2d_backward_workspace_size(g.conv1(g.layers - 1)));
+  const bool fused = fuses_normalization(device);
+  const int64_t workspace_size =
+      fused ? std::max(k::conv2d_normalized_backward_workspace_size(g.conv2()),
+                       k::conv2d_normalized_backward_workspace_size(g.conv1(g.layers - 1)))
+            : std::max(kern.conv2d_backward_workspace_size(g.conv2()),
+                       kern.conv2d_backward_workspace_size(g.conv1(g.layers - 1)));
   const Tensor workspace = empty_if(workspace_size > 0, {workspace_size}, device);
 
   std::vector<Tensor> grads(needs.size());
@@ -285,12 +322,19 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
       return data_or_null(grads[i]);
     };
 
-    // conv2, reading relu2(norm2(z)) recomputed into the scratch.
-    kern.batch_norm_apply(dev, z, bottleneck_image, scratch.data(), bottleneck_image, g.batch, g.bottleneck, hw,
-                          stats.mean2, stats.invstd2, w.norm2.weight.data(), w.norm2.bias.data(), true);
-    if (float* dw2 = grad_of(kConv2Weight, w.conv2_weight))
-      kern.conv2d_backward_weight(dev, g.conv2(), scratch.data(), bottleneck_image, grad_new, image, dw2, nullptr,
-                                  data_or_null(workspace));
+    // conv2, reading relu2(norm2(z)) recomputed (on the CPU as the convolution reads z).
+    if (float* dw2 = grad_of(kConv2Weight, w.conv2_weight)) {
+      if (fused) {
+        k::conv2d_backward_weight_normalized(g.conv2(), z, bottleneck_image,
+                                             input_normalization(w.norm2, stats.mean2, stats.invstd2), grad_new, image,
+                                             dw2, nullptr, data_or_null(workspace));
+      } else {
+        kern.batch_norm_apply(dev, z, bottleneck_image, scratch.data(), bottleneck_image, g.batch, g.bottleneck, hw,
+                              stats.mean2, stats.invstd2, w.norm2.weight.data(), w.norm2.bias.data(), true);
+        kern.conv2d_backward_weight(dev, g.conv2(), scratch.data(), bottleneck_image, grad_new, image, dw2, nullptr,
+                                    data_or_null(workspace));
+      }
+    }
     kern.conv2d_backward_data(dev, g.conv2(), grad_new, image, w.conv2_weight.data(), grad_bottleneck.data(),
                               bottleneck_image, data_or_null(workspace));
     // norm2 + relu2, in place (the kernel allows dx == dy).
@@ -299,24 +343,41 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
                              w.norm2.weight.data(), w.norm2.bias.data(), s.batch_statistics, true,
                              grad_of(kNorm2Weight, w.norm2.weight), grad_of(kNorm2Bias, w.norm2.bias));
 
-    // conv1, reading relu1(norm1(prefix)) recomputed into the scratch.
+    // conv1, reading relu1(norm1(prefix)) recomputed (on the CPU as the convolution reads it).
     const float* prefix = s.features.data();
-    kern.batch_norm_apply(dev, prefix, image, scratch.data(), prefix_image, g.batch, c, hw, stats.mean1, stats.invstd1,
-                          w.norm1.weight.data(), w.norm1.bias.data(), true);
-    if (float* dw1 = grad_of(kConv1Weight, w.conv1_weight))
-      kern.conv2d_backward_weight(dev, g.conv1(l), scratch.data(), prefix_image, grad_bottleneck.data(),
-                                  bottleneck_image, dw1, nullptr, data_or_null(workspace));
+    if (float* dw1 = grad_of(kConv1Weight, w.conv1_weight)) {
+      if (fused) {
+        k::conv2d_backward_weight_normalized(g.conv1(l), prefix, image,
+                                             input_normalization(w.norm1, stats.mean1, stats.invstd1),
+                                             grad_bottleneck.data(), bottleneck_image, dw1, nullptr,
+                                             data_or_null(workspace));
+      } else {
+        kern.batch_norm_apply(dev, prefix, image, scratch.data(), prefix_image, g.batch, c, hw, stats.mean1,
+                              stats.invstd1, w.norm1.weight.data(), w.norm1.bias.data(), true);
+        kern.conv2d_backward_weight(dev, g.conv1(l), scratch.data(), prefix_image, grad_bottleneck.data(),
+                                    bottleneck_image, dw1, nullptr, data_or_null(workspace));
+      }
+    }
     kern.conv2d_backward_data(dev, g.conv1(l), grad_bottleneck.data(), bottleneck_image, w.conv1_weight.data(),
                               scratch.data(), prefix_image, data_or_null(workspace));
-    // norm1 + relu1, in place, then added into the gradient of the prefix (not needed for the
-    // block's own input unless x wants a gradient).
+    // norm1 + relu1, added into the gradient of the prefix (not needed for the block's own input
+    // unless x wants a gradient): on the CPU straight into it, elsewhere in place then added.
     const bool prefix_needs_grad = l > 0 || needs[0];
-    kern.batch_norm_backward(dev, prefix, image, scratch.data(), prefix_image,
-                             prefix_needs_grad ? scratch.data() : nullptr, prefix_image, g.batch, c, hw, stats.mean1,
-                             stats.invstd1, w.norm1.weight.data(), w.norm1.bias.data(), s.batch_statistics, true,
-                             grad_of(kNorm1Weight, w.norm1.weight), grad_of(kNorm1Bias, w.norm1.bias));
-    if (prefix_needs_grad)
-      kern.add_channels(dev, scratch.data(), prefix_image, 0, grad_features.data(), image, 0, g.batch, c, hw);
+    float* dgamma1 = grad_of(kNorm1Weight, w.norm1.weight);
+    float* dbeta1 = grad_of(kNorm1Bias, w.norm1.bias);
+    if (fused) {
+      k::batch_norm_backward_add(prefix, image, scratch.data(), prefix_image,
+                                 prefix_needs_grad ? grad_features.data() : nullptr, image, g.batch, c, hw, stats.mean1,
+                                 stats.invstd1, w.norm1.weight.data(), w.norm1.bias.data(), s.batch_statistics, true,
+                                 dgamma1, dbeta1);
+    } else {
+      kern.batch_norm_backward(dev, prefix, image, scratch.data(), prefix_image,
+                               prefix_needs_grad ? scratch.data() : nullptr, prefix_image, g.batch, c, hw, stats.mean1,
+                               stats.invstd1, w.norm1.weight.data(), w.norm1.bias.data(), s.batch_statistics, true,
+                               dgamma1, dbeta1);
+      if (prefix_needs_grad)
+        kern.add_channels(dev, scratch.data(), prefix_image, 0, grad_features.data(), image, 0, g.batch, c, hw);
+    }
   }
 
   if (needs[0]) {
@@ -350,18 +411,50 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
   // Bottlenecks are kept per layer for the backward; without one, a single buffer serves all.
   const Tensor bottlenecks =
       Tensor::empty({backward_follows ? g.layers : 1, g.batch, g.bottleneck, g.height, g.width}, device);
-  const Tensor scratch = Tensor::empty({g.scratch_size()}, device);  // each BN+ReLU output in turn
-  const int64_t workspace_size = kern.conv2d_workspace_size(g.conv2());
+  const bool fused = fuses_normalization(device);
+  // Each BN+ReLU output in turn, where the convolutions do not normalise their input themselves.
+  const Tensor scratch = empty_if(!fused, {g.scratch_size()}, device);
+  const int64_t workspace_size = fused ? std::max(k::conv2d_normalized_workspace_size(g.conv2()),
+                                                  k::conv2d_normalized_workspace_size(g.conv1(g.layers - 1)))
+                                       : kern.conv2d_workspace_size(g.conv2());
   const Tensor workspace = empty_if(workspace_size > 0, {workspace_size}, device);
+  BufferMoments moments;
+  std::vector<double> bottleneck_mean, bottleneck_var;
+  if (fused && training) {
+    moments.mean.resize(static_cast<size_t>(g.out_channels()));
+    moments.var.resize(static_cast<size_t>(g.out_channels()));
+    moments.add(g, features.data(), 0, g.in_channels);
+    bottleneck_mean.resize(static_cast<size_t>(g.bottleneck));
+    bottleneck_var.resize(static_cast<size_t>(g.bottleneck));
+  }
 
   std::vector<Tensor> statistics;
   for (int64_t l = 0; l < g.layers; ++l) {
     const DenseLayerTensors& w = layers[static_cast<size_t>(l)];
     const int64_t c = g.layer_in_channels(l), prefix_image = c * hw;
-    const Tensor stats = empty_if(backward_follows, {2 * c + 2 * g.bottleneck}, device);
-    const LayerStatistics saved = backward_follows ? LayerStatistics(stats, c, g.bottleneck)
-                                                   : LayerStatistics{};
+    // The fused convolutions read the statistics even when no backward follows.
+    const Tensor stats = empty_if(backward_follows || fused, {2 * c + 2 * g.bottleneck}, device);
+    const LayerStatistics saved = stats.defined() ? LayerStatistics(stats, c, g.bottleneck) : LayerStatistics{};
     float* z = bottlenecks.data() + (backward_follows ? l : 0) * g.batch * bottleneck_image;
+    if (fused) {
+      const int64_t count = g.batch * hw;
+      cpu_statistics(w.norm1, training, moments.mean.data(), moments.var.data(), c, count, saved.mean1,
+                     saved.invstd1);
+      k::conv2d_forward_normalized(g.conv1(l), features.data(), image,
+                                   input_normalization(w.norm1, saved.mean1, saved.invstd1), w.conv1_weight.data(),
+                                   nullptr, z, bottleneck_image, data_or_null(workspace));
+      if (training)
+        k::batch_norm_moments(z, bottleneck_image, g.batch, g.bottleneck, hw, bottleneck_mean.data(),
+                              bottleneck_var.data());
+      cpu_statistics(w.norm2, training, bottleneck_mean.data(), bottleneck_var.data(), g.bottleneck, count,
+                     saved.mean2, saved.invstd2);
+      k::conv2d_forward_normalized(g.conv2(), z, bottleneck_image,
+                                   input_normalization(w.norm2, saved.mean2, saved.invstd2), w.conv2_weight.data(),
+                                   nullptr, features.data() + prefix_image, image, data_or_null(workspace));
+      if (training) moments.add(g, features.data(), c, g.growth);
+      if (backward_follows) statistics.push_back(stats);
+      continue;
+    }
 
     normalize_relu(kern, dev, w.norm1, training, features.data(), image, scratch.data(), prefix_image, g.batch, c, hw,
                    saved.mean1, saved.invstd1);

@@ -10,9 +10,11 @@
 #include "chex/autograd.h"
 #include "chex/error.h"
 #include "chex/ops.h"
-#include "chex/parallel.h"
 #include "chex/random.h"
+#include "kernels/batchnorm.h"
+#include "kernels/conv2d.h"
 #include "support/gradcheck.h"
+#include "support/thread_count.h"
 
 namespace {
 using namespace chex;
@@ -80,22 +82,13 @@ std::vector<Tensor> conv_inputs(const ConvCase& c, Generator& gen) {
   return in;
 }
 
-// Runs the enclosing scope at `threads` threads and restores the count afterwards.
-struct ThreadCount {
-  explicit ThreadCount(int threads) : saved(num_threads()) { set_num_threads(threads); }
-  ~ThreadCount() { set_num_threads(saved); }
-  ThreadCount(const ThreadCount&) = delete;
-  ThreadCount& operator=(const ThreadCount&) = delete;
-  int saved;
-};
-
 }  // namespace
 
 TEST_CASE("conv2d forward matches a direct-loop reference", "[conv]") {
   // Thread counts above and below the batch take different paths (whole samples per thread, or
   // each sample's columns split over the threads).
   const int threads = GENERATE(1, 2, 3);
-  const ThreadCount thread_count(threads);
+  const testing::ThreadCount thread_count(threads);
   Generator gen(11);
   for (const ConvCase& c : kForwardCases) {
     INFO("case: " << c.name << ", " << threads << " threads");
@@ -133,7 +126,7 @@ TEST_CASE("conv2d gradients of DenseNet's 3x3 (shifted GEMMs, flipped kernel) ma
   // too wide for finite differences; with the loss sum(y * r), dy = r and both gradients have
   // exact sums: dW[o,c,u,v] = sum dy[n,o,i,j] x[n,c,i+u-p,j+v-p], dx[n,c,h,w] = sum dy[n,o,i,j] w[o,c,h-i+p,w-j+p].
   const int threads = GENERATE(1, 2, 3);
-  const ThreadCount thread_count(threads);
+  const testing::ThreadCount thread_count(threads);
   const ConvCase c = GENERATE(ConvCase{"64 -> 16, batch 1", 1, 64, 7, 9, 16, 3, 3, 1, 1, false},
                               ConvCase{"64 -> 16, batch 3", 3, 64, 6, 5, 16, 3, 3, 1, 1, false});
   INFO("case: " << c.name << ", " << threads << " threads");
@@ -164,6 +157,64 @@ TEST_CASE("conv2d gradients of DenseNet's 3x3 (shifted GEMMs, flipped kernel) ma
         kForwardTolerance);
   CHECK(testing::max_scaled_error(in[0].grad().to_vector(), std::vector<float>(dx.begin(), dx.end())) <=
         kForwardTolerance);
+}
+
+TEST_CASE("conv2d with a normalised input equals batch_norm_apply then conv2d", "[conv][batchnorm]") {
+  // The memory-efficient dense block's BN-ReLU-conv pairs: the convolution applies BN + ReLU as it
+  // reads x (in im2col, the shifted GEMMs' padded copy, or tiles of columns for 1x1). Reference:
+  // the same kernels on batch_norm_apply's output. The GEMMs' operands are bitwise the same, only
+  // their blocking differs, so 1e-5 of max(|ref|, 1) forward. beta > 0 in some channels, so normalising the
+  // padding (not 0 after BN + ReLU) would show; x is a batch-strided channel slice.
+  namespace k = kernels::cpu;
+  const int threads = GENERATE(1, 2, 3);
+  const testing::ThreadCount thread_count(threads);
+  const ConvCase c = GENERATE(ConvCase{"1x1, two tiles of columns, batch 1", 1, 600, 20, 20, 8, 1, 1, 1, 0, false},
+                              ConvCase{"1x1, two tiles of columns, batch 3", 3, 600, 17, 19, 8, 1, 1, 1, 0, false},
+                              ConvCase{"1x1 DenseNet-like, batch 3", 3, 96, 7, 9, 32, 1, 1, 1, 0, false},
+                              ConvCase{"3x3 shifted GEMMs, batch 1", 1, 64, 9, 11, 16, 3, 3, 1, 1, false},
+                              ConvCase{"3x3 shifted GEMMs, batch 3", 3, 64, 7, 6, 16, 3, 3, 1, 1, false},
+                              ConvCase{"3x3 im2col, batch 3", 3, 5, 6, 7, 4, 3, 3, 1, 1, false},
+                              ConvCase{"7x7 stride 2 pad 3, batch 2", 2, 3, 15, 13, 4, 7, 7, 2, 3, false},
+                              ConvCase{"1x1 stride 2 (im2col), batch 1", 1, 6, 9, 8, 5, 1, 1, 2, 0, false});
+  INFO("case: " << c.name << ", " << threads << " threads");
+  const auto g = k::Conv2dGeometry::make(c.batch, c.in_channels, c.height, c.width, c.out_channels, c.kernel_h,
+                                         c.kernel_w, c.stride, c.padding);
+  Generator gen(29);
+  const int64_t extra = 2;  // channels around the slice in its buffer
+  const int64_t x_stride = (c.in_channels + extra) * g.in_plane();
+  const Tensor buffer = Tensor::randn({c.batch, c.in_channels + extra, c.height, c.width}, gen, 0.3f, 1.5f);
+  const float* x = buffer.data() + g.in_plane();
+  const Tensor mean = Tensor::randn({c.in_channels}, gen, 0.3f, 0.5f);
+  const Tensor invstd = Tensor::uniform({c.in_channels}, gen, 0.5f, 1.5f);
+  const Tensor gamma = Tensor::uniform({c.in_channels}, gen, -1.5f, 1.5f);
+  const Tensor beta = Tensor::uniform({c.in_channels}, gen, -0.5f, 1.f);
+  const Tensor weight = Tensor::randn({c.out_channels, c.in_channels, c.kernel_h, c.kernel_w}, gen, 0.f, 0.3f);
+  const Tensor dy = Tensor::randn({c.batch, c.out_channels, g.out_height, g.out_width}, gen);
+  const k::InputNormalization norm{mean.data(), invstd.data(), gamma.data(), beta.data()};
+
+  const Tensor applied = Tensor::empty({c.batch, c.in_channels, c.height, c.width});
+  k::batch_norm_apply(x, x_stride, applied.data(), g.in_sample(), c.batch, c.in_channels, g.in_plane(), mean.data(),
+                      invstd.data(), gamma.data(), beta.data(), true);
+  const Tensor workspace = Tensor::empty(
+      {std::max(k::conv2d_normalized_workspace_size(g), k::conv2d_normalized_backward_workspace_size(g))});
+  const Tensor y = Tensor::empty(dy.shape()), y_ref = Tensor::empty(dy.shape());
+  k::conv2d_forward_normalized(g, x, x_stride, norm, weight.data(), nullptr, y.data(), g.out_sample(),
+                               workspace.data());
+  k::conv2d_forward(g, applied.data(), g.in_sample(), weight.data(), nullptr, y_ref.data(), g.out_sample(),
+                    workspace.data());
+  CHECK(testing::max_scaled_error(y.to_vector(), y_ref.to_vector()) <= 1e-5);
+
+  const Tensor dw = Tensor::empty(weight.shape()), dw_ref = Tensor::empty(weight.shape());
+  k::conv2d_backward_weight_normalized(g, x, x_stride, norm, dy.data(), g.out_sample(), dw.data(), nullptr,
+                                       workspace.data());
+  k::conv2d_backward_weight(g, applied.data(), g.in_sample(), dy.data(), g.out_sample(), dw_ref.data(), nullptr,
+                            workspace.data());
+  // Tiles of columns split the weight gradient's K = H W: another summation order, 1e-4.
+  CHECK(testing::max_scaled_error(dw.to_vector(), dw_ref.to_vector()) <= 1e-4);
+  // Not vacuous: the normalisation changes the result.
+  const Tensor y_raw = Tensor::empty(dy.shape());
+  k::conv2d_forward(g, x, x_stride, weight.data(), nullptr, y_raw.data(), g.out_sample(), workspace.data());
+  CHECK(testing::max_scaled_error(y_raw.to_vector(), y_ref.to_vector()) > 1e-2);
 }
 
 TEST_CASE("conv2d computes only the gradients that are asked for", "[conv][gradcheck]") {
