@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace chex::kernels::cpu {
 namespace {
@@ -23,22 +24,124 @@ Window window_at(const Pool2dGeometry& g, int64_t oh, int64_t ow) {
           std::min(left + g.kernel, g.width)};
 }
 
-// Index within the plane of the window's maximum: the first in row-major order, a NaN counting as
-// larger than anything. -1 for a window with no input element (impossible when padding <= kernel/2).
-int64_t window_argmax(const float* plane, const Pool2dGeometry& g, const Window& w) {
-  int64_t best_index = -1;
-  float best = -std::numeric_limits<float>::infinity();
-  for (int64_t h = w.row_begin; h < w.row_end; ++h) {
-    for (int64_t col = w.col_begin; col < w.col_end; ++col) {
-      const float v = plane[h * g.width + col];
-      if (best_index < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
-        best = v;
-        best_index = h * g.width + col;
+// Whether v replaces the best so far in a scan in row-major order: a larger value, or the first NaN.
+// Bitwise operators, not || and &&: no branches, so that the loops below vectorise.
+inline bool replaces(float v, float best) { return (v > best) | ((v != v) & (best == best)); }
+
+// The maxima (and their indices in the plane) of one output row's windows, by the rule of
+// pooling.h (the first maximum in row-major order, a NaN counting as larger than anything),
+// computed row by row of the window: each input row's maxima over the window's columns
+// (vectorised where the window lies inside the plane), then combined from the top row down, a
+// later row winning only by replaces(). That finds the same element as the row-major scan (the
+// first row holding the maximum or a NaN, and the first such column in it): the same values, ties
+// and NaNs.
+class RowArgmax {
+  const Pool2dGeometry& g_;
+
+ public:
+  explicit RowArgmax(const Pool2dGeometry& g)
+      : g_(g), value(static_cast<size_t>(g.out_width)), index(static_cast<size_t>(g.out_width)),
+        row_value_(static_cast<size_t>(g.out_width)), start_value_(static_cast<size_t>(g.width)),
+        row_index_(static_cast<size_t>(g.out_width)), start_index_(static_cast<size_t>(g.width)) {
+    // Output columns whose window lies inside the plane's columns.
+    interior_begin_ = std::min(g.out_width, (g.padding + g.stride - 1) / g.stride);
+    interior_end_ = g.width >= g.kernel - g.padding ? (g.width - g.kernel + g.padding) / g.stride + 1 : 0;
+    interior_end_ = std::max(interior_begin_, std::min(interior_end_, g.out_width));
+  }
+
+  // Fills value and index for output row oh (index -1 and -inf for a window with no element).
+  void compute(const float* plane, int64_t oh) {
+    const int64_t top = oh * g_.stride - g_.padding;
+    const int64_t row_begin = std::max<int64_t>(top, 0), row_end = std::min(top + g_.kernel, g_.height);
+    if (row_begin >= row_end) {
+      std::fill(value.begin(), value.end(), -std::numeric_limits<float>::infinity());
+      std::fill(index.begin(), index.end(), -1);
+      return;
+    }
+    row_maxima(plane, row_begin, value.data(), index.data());
+    for (int64_t h = row_begin + 1; h < row_end; ++h) {
+      row_maxima(plane, h, row_value_.data(), row_index_.data());
+      float* v = value.data();
+      int32_t* i = index.data();
+      const float* rv = row_value_.data();
+      const int32_t* ri = row_index_.data();
+#pragma omp simd
+      for (int64_t ow = 0; ow < g_.out_width; ++ow) {
+        const bool take = replaces(rv[ow], v[ow]);
+        v[ow] = take ? rv[ow] : v[ow];
+        i[ow] = take ? ri[ow] : i[ow];
       }
     }
   }
-  return best_index;
-}
+
+  std::vector<float> value;
+  std::vector<int32_t> index;  // within the plane, which has fewer than 2^31 elements
+
+ private:
+  // Input row h's maxima over each output column's window columns.
+  void row_maxima(const float* plane, int64_t h, float* v, int32_t* idx) {
+    const float* row = plane + h * g_.width;
+    const auto row_offset = static_cast<int32_t>(h * g_.width);
+    auto clipped = [&](int64_t ow) {  // a window that the plane's left or right edge cuts
+      const int64_t left = ow * g_.stride - g_.padding;
+      const int64_t begin = std::max<int64_t>(left, 0), end = std::min(left + g_.kernel, g_.width);
+      float best = -std::numeric_limits<float>::infinity();
+      int32_t best_index = -1;
+      for (int64_t col = begin; col < end; ++col)
+        if (best_index < 0 || replaces(row[col], best)) {
+          best = row[col];
+          best_index = row_offset + static_cast<int32_t>(col);
+        }
+      v[ow] = best;
+      idx[ow] = best_index;
+    };
+    for (int64_t ow = 0; ow < interior_begin_; ++ow) clipped(ow);
+    switch (g_.kernel) {  // a constant kernel size unrolls the window, which GCC then vectorises
+      case 2:
+        interior_maxima<2>(row, row_offset, v, idx);
+        break;
+      case 3:
+        interior_maxima<3>(row, row_offset, v, idx);
+        break;
+      default:
+        for (int64_t ow = interior_begin_; ow < interior_end_; ++ow) clipped(ow);
+    }
+    for (int64_t ow = interior_end_; ow < g_.out_width; ++ow) clipped(ow);
+  }
+
+  // The interior windows at a constant kernel size: first each window start's maximum over kKernel
+  // contiguous columns, for every start, then every stride-th of them. Written as a maximum and
+  // then the first element equal to it (or the first NaN), which GCC 12 vectorises; the scan with
+  // replaces() chained through a running best it does not.
+  template <int64_t kKernel>
+  void interior_maxima(const float* row, int32_t row_offset, float* v, int32_t* idx) {
+    static_assert(kKernel == 2 || kKernel == 3);
+    const int64_t first = interior_begin_ * g_.stride - g_.padding;
+    const int64_t starts = (interior_end_ - 1 - interior_begin_) * g_.stride + 1;
+    const float* r = row + first;
+    float* sv = start_value_.data();
+    int32_t* si = start_index_.data();
+#pragma omp simd
+    for (int64_t w = 0; w < starts; ++w) {
+      const float a = r[w], b = r[w + 1], c = kKernel == 3 ? r[w + 2] : r[w + 1];
+      const float largest = std::max(std::max(a, b), c);
+      const int32_t k_largest = a == largest ? 0 : (b == largest ? 1 : 2);
+      const int32_t k = a != a ? 0 : (b != b ? 1 : (c != c ? 2 : k_largest));
+      sv[w] = k == 0 ? a : (k == 1 ? b : c);
+      si[w] = k;
+    }
+    for (int64_t ow = interior_begin_; ow < interior_end_; ++ow) {
+      const int64_t w = (ow - interior_begin_) * g_.stride;
+      v[ow] = sv[w];
+      idx[ow] = row_offset + static_cast<int32_t>(first + w) + si[w];
+    }
+  }
+
+
+  std::vector<float> row_value_, start_value_;
+  std::vector<int32_t> row_index_, start_index_;
+  int64_t interior_begin_ = 0, interior_end_ = 0;
+};
 
 // The input plane (n, c) of a batch-strided x, for plane index p = n * channels + c.
 const float* input_plane(const float* x, int64_t x_batch_stride, const Pool2dGeometry& g, int64_t p) {
@@ -50,14 +153,16 @@ const float* input_plane(const float* x, int64_t x_batch_stride, const Pool2dGeo
 void max_pool2d_forward(const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
   const int64_t planes = g.batch * g.channels;
   const int64_t out_plane = g.out_height * g.out_width;
-#pragma omp parallel for schedule(static) if (planes * out_plane * g.kernel * g.kernel > kParallelThreshold)
-  for (int64_t p = 0; p < planes; ++p) {
-    const float* plane = input_plane(x, x_batch_stride, g, p);
-    float* yp = y + p * out_plane;
-    for (int64_t oh = 0; oh < g.out_height; ++oh) {
-      for (int64_t ow = 0; ow < g.out_width; ++ow) {
-        const int64_t index = window_argmax(plane, g, window_at(g, oh, ow));
-        yp[oh * g.out_width + ow] = index >= 0 ? plane[index] : -std::numeric_limits<float>::infinity();
+#pragma omp parallel if (planes * out_plane * g.kernel * g.kernel > kParallelThreshold)
+  {
+    RowArgmax best(g);
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      const float* plane = input_plane(x, x_batch_stride, g, p);
+      float* yp = y + p * out_plane;
+      for (int64_t oh = 0; oh < g.out_height; ++oh) {
+        best.compute(plane, oh);
+        std::copy(best.value.begin(), best.value.end(), yp + oh * g.out_width);
       }
     }
   }
@@ -67,16 +172,20 @@ void max_pool2d_backward(const float* x, int64_t x_batch_stride, const float* dy
   const int64_t planes = g.batch * g.channels;
   const int64_t in_plane = g.height * g.width;
   const int64_t out_plane = g.out_height * g.out_width;
-#pragma omp parallel for schedule(static) if (planes * out_plane * g.kernel * g.kernel > kParallelThreshold)
-  for (int64_t p = 0; p < planes; ++p) {
-    const float* plane = input_plane(x, x_batch_stride, g, p);
-    const float* dyp = dy + p * out_plane;
-    float* dxp = dx + p * in_plane;
-    std::fill(dxp, dxp + in_plane, 0.f);
-    for (int64_t oh = 0; oh < g.out_height; ++oh) {
-      for (int64_t ow = 0; ow < g.out_width; ++ow) {
-        const int64_t index = window_argmax(plane, g, window_at(g, oh, ow));
-        if (index >= 0) dxp[index] += dyp[oh * g.out_width + ow];
+#pragma omp parallel if (planes * out_plane * g.kernel * g.kernel > kParallelThreshold)
+  {
+    RowArgmax best(g);
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      const float* plane = input_plane(x, x_batch_stride, g, p);
+      const float* dyp = dy + p * out_plane;
+      float* dxp = dx + p * in_plane;
+      std::fill(dxp, dxp + in_plane, 0.f);
+      for (int64_t oh = 0; oh < g.out_height; ++oh) {
+        best.compute(plane, oh);
+        const float* dy_row = dyp + oh * g.out_width;
+        for (int64_t ow = 0; ow < g.out_width; ++ow)  // in (oh, ow) order, as ever: the same sums
+          if (best.index[static_cast<size_t>(ow)] >= 0) dxp[best.index[static_cast<size_t>(ow)]] += dy_row[ow];
       }
     }
   }

@@ -387,6 +387,64 @@ TEST_CASE("max_pool2d pads with -inf and gives ties to the first maximum", "[poo
   }
 }
 
+TEST_CASE("max_pool2d picks the first maximum in row-major order, ties and NaNs included", "[pooling]") {
+  // The kernel finds each window's maximum row by row of the window; here against a scan of the
+  // whole window in row-major order (ties go to the first, a NaN beats anything, the first NaN
+  // wins), on values from {0, 0.5, 1} (ReLU outputs tie a lot) with some NaNs, at geometries
+  // whose windows the plane's edges cut on every side.
+  struct Case {
+    Shape shape;
+    int64_t kernel, stride, padding;
+  };
+  const Case c = GENERATE(Case{{2, 3, 13, 11}, 3, 2, 1}, Case{{1, 2, 12, 9}, 2, 2, 0}, Case{{1, 2, 9, 10}, 3, 1, 1},
+                          Case{{1, 1, 11, 14}, 5, 2, 2}, Case{{1, 2, 10, 8}, 3, 3, 1});
+  INFO("input " << shape_str(c.shape) << " kernel " << c.kernel << " stride " << c.stride << " padding " << c.padding);
+  Generator gen(25);
+  std::vector<float> values = Tensor::uniform(c.shape, gen, 0.f, 3.f).to_vector();
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = i % 29 == 7 ? std::numeric_limits<float>::quiet_NaN() : std::floor(values[i]) * 0.5f;
+  const Tensor x = Tensor::from_vector(values, c.shape).set_requires_grad();
+  const Tensor y = ops::max_pool2d(x, c.kernel, c.stride, c.padding);
+  const Tensor dy = Tensor::uniform(y.shape(), gen, 0.5f, 1.5f);
+  ops::sum(ops::mul(y, dy)).backward();
+
+  const int64_t planes = c.shape[0] * c.shape[1], H = c.shape[2], W = c.shape[3];
+  const int64_t OH = y.size(2), OW = y.size(3);
+  const std::vector<float> got = y.to_vector(), g = dy.to_vector();
+  std::vector<float> dx(values.size(), 0.f);
+  int64_t mismatches = 0, nan_windows = 0, tied_windows = 0;
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        int64_t best = -1, maxima = 0;
+        for (int64_t h = oh * c.stride - c.padding; h < oh * c.stride - c.padding + c.kernel; ++h)
+          for (int64_t w = ow * c.stride - c.padding; w < ow * c.stride - c.padding + c.kernel; ++w) {
+            if (h < 0 || h >= H || w < 0 || w >= W) continue;
+            const int64_t i = (p * H + h) * W + w;
+            const float v = values[static_cast<size_t>(i)];
+            const float b = best < 0 ? 0.f : values[static_cast<size_t>(best)];
+            if (best < 0 || v > b || (std::isnan(v) && !std::isnan(b))) best = i;
+          }
+        REQUIRE(best >= 0);
+        const float expected = values[static_cast<size_t>(best)];
+        for (int64_t h = std::max<int64_t>(oh * c.stride - c.padding, 0); h < std::min(oh * c.stride - c.padding + c.kernel, H); ++h)
+          for (int64_t w = std::max<int64_t>(ow * c.stride - c.padding, 0); w < std::min(ow * c.stride - c.padding + c.kernel, W); ++w)
+            maxima += values[static_cast<size_t>((p * H + h) * W + w)] == expected;
+        nan_windows += std::isnan(expected);
+        tied_windows += maxima > 1;
+        const size_t o = static_cast<size_t>((p * OH + oh) * OW + ow);
+        const bool same = std::isnan(expected) ? std::isnan(got[o]) : got[o] == expected;
+        mismatches += !same;
+        dx[static_cast<size_t>(best)] += g[o];
+      }
+  CHECK(mismatches == 0);
+  const std::vector<float> grad = x.grad().to_vector();
+  CHECK(std::equal(grad.begin(), grad.end(), dx.begin()));  // the same routing and the same sums, bitwise
+  // The cases that the rule is about do occur.
+  CHECK(nan_windows > 0);
+  CHECK(tied_windows > 0);
+}
+
 TEST_CASE("max_pool2d gradient matches finite differences", "[pooling][gradcheck]") {
   Generator gen(22);
   testing::GradcheckOptions check;
