@@ -436,6 +436,7 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
     const Tensor stats = empty_if(backward_follows || fused, {2 * c + 2 * g.bottleneck}, device);
     const LayerStatistics saved = stats.defined() ? LayerStatistics(stats, c, g.bottleneck) : LayerStatistics{};
     float* z = bottlenecks.data() + (backward_follows ? l : 0) * g.batch * bottleneck_image;
+    // conv1 into z, then conv2's new channels straight into their slice of the block buffer.
     if (fused) {
       const int64_t count = g.batch * hw;
       cpu_statistics(w.norm1, training, moments.mean.data(), moments.var.data(), c, count, saved.mean1,
@@ -452,19 +453,16 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
                                    input_normalization(w.norm2, saved.mean2, saved.invstd2), w.conv2_weight.data(),
                                    nullptr, features.data() + prefix_image, image, data_or_null(workspace));
       if (training) moments.add(g, features.data(), c, g.growth);
-      if (backward_follows) statistics.push_back(stats);
-      continue;
+    } else {
+      normalize_relu(kern, dev, w.norm1, training, features.data(), image, scratch.data(), prefix_image, g.batch, c,
+                     hw, saved.mean1, saved.invstd1);
+      kern.conv2d_forward(dev, g.conv1(l), scratch.data(), prefix_image, w.conv1_weight.data(), nullptr, z,
+                          bottleneck_image, nullptr);
+      normalize_relu(kern, dev, w.norm2, training, z, bottleneck_image, scratch.data(), bottleneck_image, g.batch,
+                     g.bottleneck, hw, saved.mean2, saved.invstd2);
+      kern.conv2d_forward(dev, g.conv2(), scratch.data(), bottleneck_image, w.conv2_weight.data(), nullptr,
+                          features.data() + prefix_image, image, data_or_null(workspace));
     }
-
-    normalize_relu(kern, dev, w.norm1, training, features.data(), image, scratch.data(), prefix_image, g.batch, c, hw,
-                   saved.mean1, saved.invstd1);
-    kern.conv2d_forward(dev, g.conv1(l), scratch.data(), prefix_image, w.conv1_weight.data(), nullptr, z,
-                        bottleneck_image, nullptr);
-    normalize_relu(kern, dev, w.norm2, training, z, bottleneck_image, scratch.data(), bottleneck_image, g.batch,
-                   g.bottleneck, hw, saved.mean2, saved.invstd2);
-    // The new channels go straight into their slice of the block buffer.
-    kern.conv2d_forward(dev, g.conv2(), scratch.data(), bottleneck_image, w.conv2_weight.data(), nullptr,
-                        features.data() + prefix_image, image, data_or_null(workspace));
     if (backward_follows) statistics.push_back(stats);
   }
   if (!backward_follows) return features;
