@@ -238,29 +238,35 @@ void pad_image(const Conv2dGeometry& g, const PaddedGrid& grid, const float* ima
 }
 
 // padded[q, c] = x'[c] with `padding` zeros around it, position-major (channels last): the
-// weight gradient's GEMMs then read it untransposed (see shifted_backward_weight). One image row
-// of every channel (C_in W floats) is in cache while its positions are written.
+// weight gradient's GEMMs then read it untransposed (see shifted_backward_weight). Transposed in
+// 16 x 16 blocks (channels x positions), 16 channels at a time through the whole image: the reads
+// are 16 sequential streams the prefetcher follows, and each 16-channel write is one cache line.
+// (Reading one position of every channel in turn, as this did first, strides by a whole plane per
+// read, a cache miss each, and took 3.7% of a 128-px training step.)
 void pad_image_channels_last(const Conv2dGeometry& g, const PaddedGrid& grid, const float* image, float* padded,
                              const InputNormalization* norm) {
+  constexpr int64_t kBlock = 16;
   const int64_t p = g.padding, channels = g.in_channels, row_size = grid.wp * channels;
   std::fill(padded, padded + p * row_size, 0.f);
   for (int64_t h = 0; h < g.height; ++h) {
     float* row = padded + (h + p) * row_size;
     std::fill(row, row + p * channels, 0.f);
-    for (int64_t w = 0; w < g.width; ++w) {
-      float* dst = row + (w + p) * channels;
-      const float* src = image + h * g.width + w;
-      if (norm) {
-        for (int64_t c = 0; c < channels; ++c)
-          dst[c] = batch_norm_relu(src[c * g.in_plane()], norm->mean[c], norm->invstd[c] * norm->gamma[c],
-                                   norm->beta[c]);
-      } else {
-        for (int64_t c = 0; c < channels; ++c) dst[c] = src[c * g.in_plane()];
-      }
-    }
     std::fill(row + (p + g.width) * channels, row + row_size, 0.f);
   }
   std::fill(padded + (g.height + p) * row_size, padded + grid.hp * row_size, 0.f);
+  float block[kBlock][kBlock];
+  for (int64_t c0 = 0; c0 < channels; c0 += kBlock) {
+    const int64_t nc = std::min(kBlock, channels - c0);
+    for (int64_t h = 0; h < g.height; ++h)
+      for (int64_t w0 = 0; w0 < g.width; w0 += kBlock) {
+        const int64_t nw = std::min(kBlock, g.width - w0);
+        for (int64_t c = 0; c < nc; ++c)
+          read_channel(norm, c0 + c, image + (c0 + c) * g.in_plane() + h * g.width + w0, 1, block[c], nw);
+        float* dst = padded + (h + p) * row_size + (w0 + p) * channels + c0;
+        for (int64_t w = 0; w < nw; ++w)
+          for (int64_t c = 0; c < nc; ++c) dst[w * channels + c] = block[c][w];
+      }
+  }
 }
 
 // out[c] = the valid columns of output channel c on the padded grid.

@@ -128,7 +128,9 @@ TEST_CASE("conv2d gradients of DenseNet's 3x3 (shifted GEMMs, flipped kernel) ma
   const int threads = GENERATE(1, 2, 3);
   const testing::ThreadCount thread_count(threads);
   const ConvCase c = GENERATE(ConvCase{"64 -> 16, batch 1", 1, 64, 7, 9, 16, 3, 3, 1, 1, false},
-                              ConvCase{"64 -> 16, batch 3", 3, 64, 6, 5, 16, 3, 3, 1, 1, false});
+                              ConvCase{"64 -> 16, batch 3", 3, 64, 6, 5, 16, 3, 3, 1, 1, false},
+                              // Channels and width not multiples of the channels-last copy's 16 x 16 blocks.
+                              ConvCase{"72 -> 16, batch 2, 19 wide", 2, 72, 5, 19, 16, 3, 3, 1, 1, false});
   INFO("case: " << c.name << ", " << threads << " threads");
   Generator gen(19);
   const std::vector<Tensor> in = conv_inputs(c, gen);
