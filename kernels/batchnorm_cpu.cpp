@@ -152,11 +152,11 @@ void batch_norm_apply(const float* x, int64_t x_batch_stride, float* y, int64_t 
 
 namespace {
 
-// batch_norm_backward, writing dx or (accumulate) adding it in.
-void backward(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
-              int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
-              const float* invstd, const float* gamma, const float* beta, bool batch_statistics, bool fuse_relu,
-              float* dgamma, float* dbeta, bool accumulate) {
+// batch_norm_backward, writing dx or (accumulate) adding it in. Named for profiles.
+void backward_batch_norm(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
+                         int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
+                         const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
+                         bool fuse_relu, float* dgamma, float* dbeta, bool accumulate) {
   const int64_t count = batch * spatial;
 #pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
   for (int64_t c = 0; c < channels; ++c) {
@@ -226,16 +226,16 @@ void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy
                          int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
                          const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
                          bool fuse_relu, float* dgamma, float* dbeta) {
-  backward(x, x_batch_stride, dy, dy_batch_stride, dx, dx_batch_stride, batch, channels, spatial, mean, invstd, gamma,
-           beta, batch_statistics, fuse_relu, dgamma, dbeta, false);
+  backward_batch_norm(x, x_batch_stride, dy, dy_batch_stride, dx, dx_batch_stride, batch, channels, spatial, mean,
+                      invstd, gamma, beta, batch_statistics, fuse_relu, dgamma, dbeta, false);
 }
 
 void batch_norm_backward_add(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride,
                              float* dx, int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
                              const float* mean, const float* invstd, const float* gamma, const float* beta,
                              bool batch_statistics, bool fuse_relu, float* dgamma, float* dbeta) {
-  backward(x, x_batch_stride, dy, dy_batch_stride, dx, dx_batch_stride, batch, channels, spatial, mean, invstd, gamma,
-           beta, batch_statistics, fuse_relu, dgamma, dbeta, true);
+  backward_batch_norm(x, x_batch_stride, dy, dy_batch_stride, dx, dx_batch_stride, batch, channels, spatial, mean,
+                      invstd, gamma, beta, batch_statistics, fuse_relu, dgamma, dbeta, true);
 }
 
 }  // namespace chex::kernels::cpu
