@@ -30,6 +30,24 @@ TEST_CASE("autograd: gradients accumulate across backward calls until zeroed", "
   CHECK(w.grad().to_vector() == std::vector<float>{0, 0});
 }
 
+TEST_CASE("autograd: a leaf's gradient is its own, never shared with another tensor", "[autograd]") {
+  // The engine hands a leaf the incoming gradient without a copy when nothing else holds it: add's
+  // backward passes one gradient to both inputs, and a leaf's backward gets the caller's tensor.
+  Tensor a = Tensor::from_vector({1, 2, 3}, {3}).set_requires_grad();
+  Tensor b = Tensor::from_vector({4, 5, 6}, {3}).set_requires_grad();
+  ops::add(a, b).backward(Tensor::from_vector({1, 2, 3}, {3}));
+  a.grad().fill_(7.f);
+  CHECK(b.grad().to_vector() == std::vector<float>{1, 2, 3});
+  Tensor w = Tensor::from_vector({2, -1}, {2}).set_requires_grad();
+  const Tensor seed = Tensor::from_vector({0.5f, 4.f}, {2});
+  w.backward(seed);
+  seed.fill_(0.f);
+  CHECK(w.grad().to_vector() == std::vector<float>{0.5f, 4.f});
+  ops::sum(ops::scale(w, 2.f)).backward();  // accumulates into w's own gradient
+  CHECK(w.grad().to_vector() == std::vector<float>{2.5f, 6.f});
+  CHECK(seed.to_vector() == std::vector<float>{0.f, 0.f});
+}
+
 TEST_CASE("autograd: a tensor used twice gets both contributions (diamond)", "[autograd]") {
   Tensor x = Tensor::from_vector({0.5f, -1.5f}, {2}).set_requires_grad();
   Tensor s = ops::sigmoid(x);

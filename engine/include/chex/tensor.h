@@ -95,6 +95,9 @@ class Tensor {
   TensorImpl* impl() const { return impl_.get(); }
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
   bool same(const Tensor& other) const { return impl_ == other.impl_; }
+  // True when this handle is the only reference to its tensor, and the tensor the only user of its
+  // whole storage (contiguous, from offset 0): then nothing else can see a change to it.
+  bool is_sole_owner() const;
 
  private:
   std::shared_ptr<TensorImpl> impl_;

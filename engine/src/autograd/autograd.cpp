@@ -19,8 +19,10 @@ std::atomic<uint64_t> next_sequence{0};
 void accumulate_leaf_grad(const Tensor& leaf, const Tensor& grad) {
   Tensor current = leaf.grad();
   if (!current.defined()) {
-    // A private copy: the incoming gradient may be shared with other parts of the graph.
-    leaf.set_grad(grad.detach().clone());
+    // The leaf keeps the incoming gradient when nothing else holds it (the usual case: a backward
+    // closure's fresh output, which the engine hands over); otherwise a private copy, since it may
+    // be shared with other parts of the graph, or the caller's.
+    leaf.set_grad(grad.is_sole_owner() && !grad.grad_fn() ? grad.detach() : grad.detach().clone());
   } else {
     ops::detail::add_into(current, grad);
   }

@@ -222,6 +222,11 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   });
 }
 
+bool Tensor::is_sole_owner() const {
+  return impl_ && impl_.use_count() == 1 && impl_->storage && impl_->storage.use_count() == 1 && impl_->offset == 0 &&
+         is_contiguous() && impl_->storage->bytes() == static_cast<size_t>(numel()) * dtype_size(impl_->dtype);
+}
+
 Tensor Tensor::detach() const {
   const TensorImpl& t = checked(impl_);
   return Tensor(make_impl(t.storage, t.offset, t.shape, t.strides, t.dtype));
