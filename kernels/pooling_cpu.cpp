@@ -65,19 +65,14 @@ class RowMaxima {
     for (int64_t h = row_begin + 1; h < row_end; ++h) {
       row_maxima(plane, h, row_value_.data(), row_index_.data());
       float* v = value.data();
+      int32_t* i = index.data();
       const float* rv = row_value_.data();
-      if constexpr (kIndices) {
-        int32_t* i = index.data();
-        const int32_t* ri = row_index_.data();
+      const int32_t* ri = row_index_.data();
 #pragma omp simd
-        for (int64_t ow = 0; ow < g_.out_width; ++ow) {
-          const bool take = replaces(rv[ow], v[ow]);
-          v[ow] = take ? rv[ow] : v[ow];
-          i[ow] = take ? ri[ow] : i[ow];
-        }
-      } else {
-#pragma omp simd
-        for (int64_t ow = 0; ow < g_.out_width; ++ow) v[ow] = replaces(rv[ow], v[ow]) ? rv[ow] : v[ow];
+      for (int64_t ow = 0; ow < g_.out_width; ++ow) {
+        const bool take = replaces(rv[ow], v[ow]);
+        v[ow] = take ? rv[ow] : v[ow];
+        if constexpr (kIndices) i[ow] = take ? ri[ow] : i[ow];
       }
     }
   }
@@ -129,23 +124,16 @@ class RowMaxima {
     const float* r = row + first;
     float* sv = start_value_.data();
     int32_t* si = start_index_.data();
-    if constexpr (kIndices) {
+    // std::max keeps the first of equal values, so `largest` is the first maximum itself (bitwise,
+    // signed zeros included), and the value is that or the first NaN.
 #pragma omp simd
-      for (int64_t w = 0; w < starts; ++w) {
-        const float a = r[w], b = r[w + 1], c = kKernel == 3 ? r[w + 2] : r[w + 1];
-        const float largest = std::max(std::max(a, b), c);
+    for (int64_t w = 0; w < starts; ++w) {
+      const float a = r[w], b = r[w + 1], c = kKernel == 3 ? r[w + 2] : r[w + 1];
+      const float largest = std::max(std::max(a, b), c);
+      sv[w] = a != a ? a : (b != b ? b : (c != c ? c : largest));
+      if constexpr (kIndices) {
         const int32_t k_largest = a == largest ? 0 : (b == largest ? 1 : 2);
-        const int32_t k = a != a ? 0 : (b != b ? 1 : (c != c ? 2 : k_largest));
-        sv[w] = k == 0 ? a : (k == 1 ? b : c);
-        si[w] = k;
-      }
-    } else {
-      // std::max keeps the first of equal values, so `largest` is the first maximum itself.
-#pragma omp simd
-      for (int64_t w = 0; w < starts; ++w) {
-        const float a = r[w], b = r[w + 1], c = kKernel == 3 ? r[w + 2] : r[w + 1];
-        const float largest = std::max(std::max(a, b), c);
-        sv[w] = a != a ? a : (b != b ? b : (c != c ? c : largest));
+        si[w] = a != a ? 0 : (b != b ? 1 : (c != c ? 2 : k_largest));
       }
     }
     for (int64_t ow = interior_begin_; ow < interior_end_; ++ow) {
