@@ -18,8 +18,7 @@ import sys
 GROUPS = [
     ("conv: GEMM (oneDNN JIT)", [r"\[JIT\]", r"jit_", r"gemm", r"sgemm", r"dnnl", r"libdnnl"]),
     # A 1x1 convolution that normalises its input does it tile by tile in these (the GEMM is above).
-    ("conv: BN+ReLU in the 1x1 input tiles", [r"pointwise_forward", r"normalized_pointwise", r"normalize_tile",
-                                              r"read_channel"]),
+    ("conv: BN+ReLU in the 1x1 input tiles", [r"pointwise_forward", r"normalized_pointwise", r"normalize_tile"]),
     ("conv: im2col/col2im, padding", [r"im2col", r"col2im", r"conv2d", r"add_bias", r"bias_gradient", r"pad_image",
                                        r"dy_to_grid", r"shifted", r"split_taps", r"transpose_flip"]),
     ("BN/ReLU", [r"batch_?norm", r"relu", r"bn_", r"channel_sum", r"channel_squared"]),

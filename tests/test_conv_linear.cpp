@@ -129,7 +129,7 @@ TEST_CASE("conv2d gradients of DenseNet's 3x3 (shifted GEMMs, flipped kernel) ma
   const testing::ThreadCount thread_count(threads);
   const ConvCase c = GENERATE(ConvCase{"64 -> 16, batch 1", 1, 64, 7, 9, 16, 3, 3, 1, 1, false},
                               ConvCase{"64 -> 16, batch 3", 3, 64, 6, 5, 16, 3, 3, 1, 1, false},
-                              // Channels and width not multiples of the channels-last copy's 16 x 16 blocks.
+                              // Channels not a multiple of the channels-last copy's groups of 16, and wider than 16.
                               ConvCase{"72 -> 16, batch 2, 19 wide", 2, 72, 5, 19, 16, 3, 3, 1, 1, false});
   INFO("case: " << c.name << ", " << threads << " threads");
   Generator gen(19);
