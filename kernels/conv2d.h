@@ -1,7 +1,8 @@
 #pragma once
 // 2-D convolution on the CPU: im2col + GEMM, one sample at a time, each thread taking whole samples
 // (a 1x1, stride-1, unpadded convolution is a GEMM straight on the input, with no im2col; the input
-// gradient of a stride-1 convolution is the forward convolution of dy with the flipped kernel).
+// gradient of a stride-1 convolution is the forward convolution of dy with the flipped kernel; a
+// 3x3, stride-1, padding-1 one from 16 x 16 up runs by Winograd's F(2x2, 3x3), conv2d_winograd.h).
 //
 // Tensors are NCHW float32 whose dimensions after the batch are densely packed, but the batch
 // dimension may have a larger stride ("batch-strided"): a channel slice of a dense block's buffer

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "batchnorm.h"
+#include "conv2d_winograd.h"
 #include "gemm.h"
 
 namespace chex::kernels::cpu {
@@ -158,6 +159,16 @@ int sample_slots(const Conv2dGeometry& g) {
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   return g.batch >= threads ? threads : 1;
 }
+
+// Fewer samples than threads (batch-1 inference): the forward splits each sample's output columns
+// over the threads instead (forward_by_columns).
+bool splits_columns(const Conv2dGeometry& g) { return !omp_in_parallel() && g.batch < omp_get_max_threads(); }
+
+// Winograd's F(2x2, 3x3) (conv2d_winograd.h) where it applies, except in the forward by columns:
+// 2.25x fewer multiply-adds, at the cost of transforming inputs and outputs. One core, one 56-px
+// image of DenseNet's 3x3 (128 -> 32), transforms included: forward 1.42 ms, input gradient 1.42,
+// weight gradient 1.76, against 2.29, 2.25 and 2.29 ms by the shifted GEMMs and im2col.
+bool winograd_forward(const Conv2dGeometry& g) { return winograd::applies(g) && !splits_columns(g); }
 
 struct SampleRange {
   int64_t begin, end;
@@ -447,6 +458,7 @@ int64_t worker_count() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 // Per thread, an im2col matrix, or the padded image and output grid of the shifted GEMMs (and the
 // kernel split into taps, shared); a 1x1 needs none.
 int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
+  if (winograd_forward(g)) return sample_slots(g) * winograd::forward_slot_size(g) + winograd::kernel_size(g);
   if (shifted_gemm(g)) return sample_slots(g) * shifted_slot_size(g) + g.out_channels * g.patch_size();
   return im2col_workspace_size(g);
 }
@@ -462,7 +474,11 @@ int64_t conv2d_normalized_workspace_size(const Conv2dGeometry& g) {
 // kernel.
 int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g) {
   int64_t size = im2col_workspace_size(g) + (sample_slots(g) - 1) * g.out_channels * g.patch_size();
-  if (shifted_gemm(g)) size = std::max(size, sample_slots(g) * shifted_weight_slot_size(g));
+  if (winograd::applies(g)) {
+    size = std::max(size, sample_slots(g) * winograd::weight_gradient_slot_size(g));
+  } else if (shifted_gemm(g)) {
+    size = std::max(size, sample_slots(g) * shifted_weight_slot_size(g));
+  }
   if (backward_data_as_convolution(g)) {
     const Conv2dGeometry t = transposed_geometry(g);
     size = std::max(size, conv2d_workspace_size(t) + g.in_channels * t.patch_size());
@@ -475,18 +491,41 @@ int64_t conv2d_normalized_backward_workspace_size(const Conv2dGeometry& g) {
   return conv2d_backward_workspace_size(g) + (g.is_pointwise() ? sample_slots(g) * tile_size(g) : 0);
 }
 
-// Per sample: y_n [C_out, P] = weight [C_out, K] * col_n [K, P], with K = C_in kH kW, P = Ho Wo
-// (or the same sum as shifted GEMMs, see shifted_gemm).
 namespace {
+// The kernel transformed once, then each thread's samples through its own slot.
+void winograd_forward_samples(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
+                              const InputNormalization* norm, const float* weight, const float* bias, float* y,
+                              int64_t y_batch_stride, float* workspace) {
+  const int slots = sample_slots(g);
+  const int64_t slot_size = winograd::forward_slot_size(g);
+  float* u = workspace + slots * slot_size;
+  winograd::transform_kernel(g, weight, u);
+  in_sample_slots(slots, [&] {
+    const SampleRange range = samples_of_this_thread(g.batch);
+    float* slot = workspace + omp_get_thread_num() * slot_size;
+    for (int64_t n = range.begin; n < range.end; ++n) {
+      float* out = y + n * y_batch_stride;
+      winograd::forward_sample(g, u, x + n * x_batch_stride, norm, out, slot);
+      if (bias) add_bias(g, bias, out);
+    }
+  });
+}
+
+// Per sample: y_n [C_out, P] = weight [C_out, K] * col_n [K, P], with K = C_in kH kW, P = Ho Wo
+// (or the same sum as shifted GEMMs, see shifted_gemm; or Winograd's, see winograd_forward).
 void forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const InputNormalization* norm,
              const float* weight, const float* bias, float* y, int64_t y_batch_stride, float* workspace) {
+  if (winograd_forward(g)) {
+    winograd_forward_samples(g, x, x_batch_stride, norm, weight, bias, y, y_batch_stride, workspace);
+    return;
+  }
   const int64_t k = g.patch_size(), p = g.out_plane();
   const int64_t slot_size = g.is_pointwise() ? tile_size(g) : k * p;
   const int slots = sample_slots(g);
   const bool shifted = shifted_gemm(g);
   float* taps = shifted ? workspace + slots * shifted_slot_size(g) : nullptr;
   if (shifted) split_taps(g, weight, taps);
-  if (g.batch < omp_get_max_threads() && !omp_in_parallel()) {
+  if (splits_columns(g)) {
     forward_by_columns(g, x, x_batch_stride, norm, weight, taps, y, y_batch_stride, workspace);
     if (bias)
       for (int64_t n = 0; n < g.batch; ++n) add_bias(g, bias, y + n * y_batch_stride);
@@ -599,6 +638,25 @@ void shifted_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_
     }
 }
 
+// The weight gradient by Winograd's algorithm: each thread sums its samples' dU in its slot, and
+// the sums are added in thread order and transformed back once.
+void winograd_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
+                              const InputNormalization* norm, const float* dy, int64_t dy_batch_stride,
+                              float* dweight, float* workspace) {
+  const int64_t slot_size = winograd::weight_gradient_slot_size(g);
+  int used = 1;
+  in_sample_slots(sample_slots(g), [&] {
+#pragma omp single
+    used = omp_get_num_threads();
+    const SampleRange range = samples_of_this_thread(g.batch);
+    float* slot = workspace + omp_get_thread_num() * slot_size;
+    for (int64_t n = range.begin; n < range.end; ++n)
+      winograd::weight_gradient_sample(g, x + n * x_batch_stride, norm, dy + n * dy_batch_stride, n == range.begin,
+                                       slot);
+  });
+  winograd::weight_gradient_finish(g, workspace, used, dweight);
+}
+
 // sum += dy_n [C_out, P] * x'_n^T [P, C_in] for a 1x1 convolution with a normalised input, tile by
 // tile of columns (see pointwise_forward); overwrites sum when `overwrite`.
 void normalized_pointwise_weight_sample(const Conv2dGeometry& g, const float* image, const InputNormalization& norm,
@@ -622,6 +680,10 @@ void backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_st
   const int64_t weight_size = g.out_channels * k;
   if (g.batch == 0) std::fill(dweight, dweight + weight_size, 0.f);
   const int slots = sample_slots(g);
+  if (winograd::applies(g) && g.batch > 0) {
+    winograd_backward_weight(g, x, x_batch_stride, norm, dy, dy_batch_stride, dweight, workspace);
+    return;
+  }
   if (shifted_gemm(g) && g.batch > 0) {
     shifted_backward_weight(g, x, x_batch_stride, norm, dy, dy_batch_stride, dweight, workspace);
     return;

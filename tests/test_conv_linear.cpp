@@ -13,6 +13,7 @@
 #include "chex/random.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
+#include "kernels/conv2d_winograd.h"
 #include "support/gradcheck.h"
 #include "support/thread_count.h"
 
@@ -41,6 +42,10 @@ const std::vector<ConvCase> kForwardCases = {
     {"3x3 shifted GEMMs, batch 1", 1, 64, 9, 11, 16, 3, 3, 1, 1, false},
     {"3x3 shifted GEMMs, batch 3", 3, 64, 7, 6, 16, 3, 3, 1, 1, true},
     {"1x1 batch 1, columns over threads", 1, 8, 13, 11, 6, 1, 1, 1, 0, true},
+    // 3x3, stride 1, pad 1 from 16 x 16 up with whole samples per thread: Winograd's F(2x2, 3x3);
+    // odd sizes leave tiles hanging over the bottom and right edges.
+    {"3x3 Winograd, odd sizes, batch 3", 3, 5, 17, 19, 6, 3, 3, 1, 1, true},
+    {"3x3 Winograd at DenseNet's 128 -> 32, batch 3", 3, 128, 16, 16, 32, 3, 3, 1, 1, false},
 };
 
 // Direct loops in double: y[n, o, i, j] = b[o] + sum_{c, r, s} x[n, c, i*st - p + r, j*st - p + s] w[o, c, r, s].
@@ -121,17 +126,24 @@ TEST_CASE("conv2d gradients match finite differences", "[conv][gradcheck]") {
   }
 }
 
-TEST_CASE("conv2d gradients of DenseNet's 3x3 (shifted GEMMs, flipped kernel) match direct loops", "[conv]") {
-  // 64+ input channels take the shifted-GEMM weight gradient and the flipped-kernel input gradient,
-  // too wide for finite differences; with the loss sum(y * r), dy = r and both gradients have
+TEST_CASE("conv2d gradients of DenseNet's 3x3 (shifted GEMMs, Winograd, flipped kernel) match direct loops",
+          "[conv]") {
+  // 64+ input channels take the shifted-GEMM weight gradient (Winograd's from 16 x 16 up) and the
+  // flipped-kernel input gradient, a forward convolution (Winograd's where whole samples go to
+  // threads), too wide for finite differences; with the loss sum(y * r), dy = r and both gradients have
   // exact sums: dW[o,c,u,v] = sum dy[n,o,i,j] x[n,c,i+u-p,j+v-p], dx[n,c,h,w] = sum dy[n,o,i,j] w[o,c,h-i+p,w-j+p].
   const int threads = GENERATE(1, 2, 3);
   const testing::ThreadCount thread_count(threads);
   const ConvCase c = GENERATE(ConvCase{"64 -> 16, batch 1", 1, 64, 7, 9, 16, 3, 3, 1, 1, false},
                               ConvCase{"64 -> 16, batch 3", 3, 64, 6, 5, 16, 3, 3, 1, 1, false},
                               // Channels not a multiple of the channels-last copy's groups of 16, and wider than 16.
-                              ConvCase{"72 -> 16, batch 2, 19 wide", 2, 72, 5, 19, 16, 3, 3, 1, 1, false});
+                              ConvCase{"72 -> 16, batch 2, 19 wide", 2, 72, 5, 19, 16, 3, 3, 1, 1, false},
+                              ConvCase{"Winograd, DenseNet's 128 -> 32, batch 2, 16 x 17", 2, 128, 16, 17, 32, 3, 3,
+                                       1, 1, false});
   INFO("case: " << c.name << ", " << threads << " threads");
+  const auto geometry = kernels::cpu::Conv2dGeometry::make(c.batch, c.in_channels, c.height, c.width, c.out_channels,
+                                                           c.kernel_h, c.kernel_w, c.stride, c.padding);
+  CHECK(kernels::cpu::winograd::applies(geometry) == (c.height >= 16));  // the case takes the path it names
   Generator gen(19);
   const std::vector<Tensor> in = conv_inputs(c, gen);
   const Tensor r = Tensor::randn({c.batch, c.out_channels, c.height, c.width}, gen);
@@ -163,7 +175,8 @@ TEST_CASE("conv2d gradients of DenseNet's 3x3 (shifted GEMMs, flipped kernel) ma
 
 TEST_CASE("conv2d with a normalised input equals batch_norm_apply then conv2d", "[conv][batchnorm]") {
   // The memory-efficient dense block's BN-ReLU-conv pairs: the convolution applies BN + ReLU as it
-  // reads x (in im2col, the shifted GEMMs' padded copy, or tiles of columns for 1x1). Reference:
+  // reads x (in im2col, the shifted GEMMs' padded copy, Winograd's input transform, or tiles of
+  // columns for 1x1). Reference:
   // the same kernels on batch_norm_apply's output. The GEMMs' operands are bitwise the same, only
   // their blocking differs, so 1e-5 of max(|ref|, 1) forward. beta > 0 in some channels, so normalising the
   // padding (not 0 after BN + ReLU) would show; x is a batch-strided channel slice.
@@ -176,6 +189,7 @@ TEST_CASE("conv2d with a normalised input equals batch_norm_apply then conv2d", 
                               ConvCase{"3x3 shifted GEMMs, batch 1", 1, 64, 9, 11, 16, 3, 3, 1, 1, false},
                               ConvCase{"3x3 shifted GEMMs, batch 3", 3, 64, 7, 6, 16, 3, 3, 1, 1, false},
                               ConvCase{"3x3 im2col, batch 3", 3, 5, 6, 7, 4, 3, 3, 1, 1, false},
+                              ConvCase{"3x3 Winograd, batch 2, 17 x 16", 2, 24, 17, 16, 8, 3, 3, 1, 1, false},
                               ConvCase{"7x7 stride 2 pad 3, batch 2", 2, 3, 15, 13, 4, 7, 7, 2, 3, false},
                               ConvCase{"1x1 stride 2 (im2col), batch 1", 1, 6, 9, 8, 5, 1, 1, 2, 0, false});
   INFO("case: " << c.name << ", " << threads << " threads");
