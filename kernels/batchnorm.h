@@ -75,13 +75,21 @@ void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy
                          int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
                          const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
                          bool fuse_relu, float* dgamma, float* dbeta);
-// The same, adding dx into an existing gradient (dx += ...) rather than overwriting it: the
-// memory-efficient dense block adds each layer's input gradient straight into its block's,
-// without writing it out first. dx must not overlap dy or x.
-void batch_norm_backward_add(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride,
-                             float* dx, int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
-                             const float* mean, const float* invstd, const float* gamma, const float* beta,
-                             bool batch_statistics, bool fuse_relu, float* dgamma, float* dbeta);
+// The part of a training BN's input gradient that goes through its batch statistics,
+//   dx_c -= gamma_c invstd_c (mean(dy') + xhat * mean(dy' * xhat)),
+// is affine in x_c - mean_c: alpha_c + beta_c (x_c - mean_c). From the sums of dy' and of
+// dy' (x - mean) over the `count` values of each channel, this adds the channels' alpha and beta
+// into `alpha` and `beta`. BNs that read the same channels with the same batch mean (a dense
+// block's norm1s) can sum theirs and add them once per channel (add_affine_of_input) instead of once
+// per BN; centred on the mean, the sum does not cancel when |mean| >> std.
+void batch_norm_backward_statistics_term(const double* sum_dy, const double* sum_dy_centered, int64_t channels,
+                                         int64_t count, const float* invstd, const float* gamma, double* alpha,
+                                         double* beta);
+
+// dx_c += alpha_c + beta_c (x_c - center_c) over every image, for `channels` channels.
+void add_affine_of_input(const float* x, int64_t x_batch_stride, float* dx, int64_t dx_batch_stride, int64_t batch,
+                         int64_t channels, int64_t spatial, const float* center, const double* alpha,
+                         const double* beta);
 
 }  // namespace chex::kernels::cpu
 

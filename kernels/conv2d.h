@@ -50,7 +50,7 @@ struct InputNormalization {
 int64_t conv2d_workspace_size(const Conv2dGeometry& g);
 int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g);
 // The same for the forms that normalise their input (a 1x1 then needs a tile of columns per
-// thread); the backward size covers conv2d_backward_data too.
+// thread); the backward size covers conv2d_backward_data and conv2d_backward_data_normalized too.
 int64_t conv2d_normalized_workspace_size(const Conv2dGeometry& g);
 int64_t conv2d_normalized_backward_workspace_size(const Conv2dGeometry& g);
 
@@ -66,6 +66,18 @@ void conv2d_forward_normalized(const Conv2dGeometry& g, const float* x, int64_t 
 // dx = gradient of the input. Overwrites dx.
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride, const float* weight,
                           float* dx, int64_t dx_batch_stride, float* workspace);
+
+// The input gradient of a 1x1 convolution that read its input normalised (conv2d_forward_normalized),
+// carried on through that BN + ReLU, tile by tile of columns so that the GEMM's tile of weight^T dy
+// is used from cache. Per input channel c, with dy' = (weight^T dy)[c] masked by the ReLU:
+//   dx[c] += invstd[c] gamma[c] dy'   (added in; dx may be null when only the sums are wanted)
+//   sum_dy[c] = sum of dy',  sum_dy_centered[c] = sum of dy' (x[c] - mean[c])   (over the batch)
+// With batch statistics the BN's gradient has a further term, affine in x (see
+// batch_norm_backward_statistics_term), which is the caller's to add. Overwrites the sums.
+void conv2d_backward_data_normalized(const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride,
+                                     const float* weight, const float* x, int64_t x_batch_stride,
+                                     const InputNormalization& norm, float* dx, int64_t dx_batch_stride,
+                                     double* sum_dy, double* sum_dy_centered, float* workspace);
 
 // dweight and dbias = gradients of the parameters, summed over the batch; either may be null when
 // not wanted. Overwrites them.

@@ -3,8 +3,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "batchnorm.h"
+#include "chex/error.h"
 #include "conv2d_winograd.h"
 #include "gemm.h"
 
@@ -669,6 +671,46 @@ void normalized_pointwise_weight_sample(const Conv2dGeometry& g, const float* im
   }
 }
 
+// One sample of conv2d_backward_data_normalized: per tile of columns, the GEMM's tile [C_in, n] of
+// weight^T dy, then per channel the ReLU mask, the two sums (in float along the tile, vectorised,
+// then in double) and dx += scale dy'.
+void normalized_pointwise_data_sample(const Conv2dGeometry& g, const float* dy, const float* weight,
+                                      const float* image, const InputNormalization& norm, float* dx, double* sum_dy,
+                                      double* sum_dy_centered, float* tile) {
+  const int64_t p = g.out_plane(), k = g.in_channels;
+  for (int64_t j = 0, step = tile_columns(g); j < p; j += step) {
+    const int64_t n = std::min(step, p - j);
+    sgemm(true, false, k, n, g.out_channels, 1.f, weight, k, dy + j, p, 0.f, tile, n);
+    for (int64_t c = 0; c < k; ++c) {
+      const float mean = norm.mean[c], scale = norm.invstd[c] * norm.gamma[c], beta = norm.beta[c];
+      const float* xc = image + c * p + j;
+      const float* gc = tile + c * n;
+      float s = 0.f, s_centered = 0.f;
+      // The mask is the forward's own test (its ReLU passed a positive value), as a multiplication:
+      // GCC vectorises that, not a select.
+      if (dx) {
+        float* dxc = dx + c * p + j;
+#pragma omp simd reduction(+ : s, s_centered)
+        for (int64_t i = 0; i < n; ++i) {
+          const float masked = gc[i] * (batch_norm_relu(xc[i], mean, scale, beta) > 0.f ? 1.f : 0.f);
+          s += masked;
+          s_centered += masked * (xc[i] - mean);
+          dxc[i] += scale * masked;
+        }
+      } else {
+#pragma omp simd reduction(+ : s, s_centered)
+        for (int64_t i = 0; i < n; ++i) {
+          const float masked = gc[i] * (batch_norm_relu(xc[i], mean, scale, beta) > 0.f ? 1.f : 0.f);
+          s += masked;
+          s_centered += masked * (xc[i] - mean);
+        }
+      }
+      sum_dy[c] += s;
+      sum_dy_centered[c] += s_centered;
+    }
+  }
+}
+
 // dweight [C_out, K] = sum_n dy_n [C_out, P] * col_n^T [P, K], accumulated by the GEMM (beta = 1
 // after a thread's first sample). Thread 0 accumulates into dweight, the others into partial sums
 // that are added afterwards in thread order: deterministic for a given thread count.
@@ -725,6 +767,35 @@ void backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_st
 }
 
 }  // namespace
+
+void conv2d_backward_data_normalized(const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride,
+                                     const float* weight, const float* x, int64_t x_batch_stride,
+                                     const InputNormalization& norm, float* dx, int64_t dx_batch_stride,
+                                     double* sum_dy, double* sum_dy_centered, float* workspace) {
+  CHEX_CHECK(g.is_pointwise(), "conv2d_backward_data_normalized: only for 1x1, stride-1, unpadded convolutions");
+  const int slots = sample_slots(g);
+  const int64_t k = g.in_channels;
+  // Each thread's sums, added in thread order: deterministic for a given thread count.
+  std::vector<double> partial(static_cast<size_t>(2 * slots * k), 0.0);
+  in_sample_slots(slots, [&] {
+    const int t = omp_get_thread_num();
+    const SampleRange range = samples_of_this_thread(g.batch);
+    double* sums = partial.data() + 2 * t * k;
+    for (int64_t n = range.begin; n < range.end; ++n)
+      normalized_pointwise_data_sample(g, dy + n * dy_batch_stride, weight, x + n * x_batch_stride, norm,
+                                       dx ? dx + n * dx_batch_stride : nullptr, sums, sums + k,
+                                       workspace + t * tile_size(g));
+  });
+  for (int64_t c = 0; c < k; ++c) {
+    double s = 0.0, s_centered = 0.0;
+    for (int t = 0; t < slots; ++t) {
+      s += partial[static_cast<size_t>(2 * t * k + c)];
+      s_centered += partial[static_cast<size_t>((2 * t + 1) * k + c)];
+    }
+    sum_dy[c] = s;
+    sum_dy_centered[c] = s_centered;
+  }
+}
 
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* dy,
                             int64_t dy_batch_stride, float* dweight, float* dbias, float* workspace) {

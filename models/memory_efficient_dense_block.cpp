@@ -239,7 +239,10 @@ void normalize_relu(const BlockKernels& kern, int dev, const BatchNormTensors& b
 // norm1 reads the same channels of the block buffer, whose batch mean and variance are therefore
 // the same for all layers (only gamma and beta differ): they are computed once, when a channel is
 // written, instead of by every later layer (which was quadratic in depth). Results are those of
-// the unfused kernels: the same moments, the same normalised values.
+// the unfused kernels: the same moments, the same normalised values. In the backward, conv1's
+// input gradient goes through norm1 + relu1 tile by tile, from cache, and into the block's gradient
+// (kernels' conv2d_backward_data_normalized), so that it is never written out either; the batch
+// statistics' term of norm1's gradient is summed over the layers and added once per channel.
 bool fuses_normalization(Device device) { return device.is_cpu(); }
 
 k::InputNormalization input_normalization(const BatchNormTensors& bn, const float* mean, const float* invstd) {
@@ -296,12 +299,13 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
     const int64_t dy_stride = g.batch > 1 ? dy.stride(0) : image;
     kern.copy_channels(dev, dy.data(), dy_stride, 0, grad_features.data(), image, 0, g.batch, g.out_channels(), hw);
   }
-  // Holds in turn relu2(norm2(z)), relu1(norm1(prefix)) and the gradient of that prefix.
-  const Tensor scratch = Tensor::empty({g.scratch_size()}, device);
+  const bool fused = fuses_normalization(device);
+  // Holds in turn relu2(norm2(z)), relu1(norm1(prefix)) and the gradient of that prefix, where the
+  // convolutions do not normalise their input themselves.
+  const Tensor scratch = empty_if(!fused, {g.scratch_size()}, device);
   // The gradient of the bottleneck, through conv2 and then (in place) through norm2 + relu2.
   const Tensor grad_bottleneck = Tensor::empty({g.batch, g.bottleneck, g.height, g.width}, device);
   // Shared by conv2 and every conv1, the widest of which is the last layer's.
-  const bool fused = fuses_normalization(device);
   const int64_t workspace_size =
       fused ? std::max(k::conv2d_normalized_backward_workspace_size(g.conv2()),
                        k::conv2d_normalized_backward_workspace_size(g.conv1(g.layers - 1)))
@@ -309,12 +313,29 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
                        kern.conv2d_backward_workspace_size(g.conv1(g.layers - 1)));
   const Tensor workspace = empty_if(workspace_size > 0, {workspace_size}, device);
 
+  // On the CPU, the part of each norm1's input gradient that goes through its batch statistics is
+  // affine in the block channel it reads, centred on the channel's batch mean, which all the norm1s
+  // share (batch_norm_backward_statistics_term): summed here over the layers, it is added once per
+  // channel, when the channel's gradient is otherwise complete. The last layer reads every channel
+  // that any layer reads, so its statistics hold the means.
+  const bool defers_statistics = fused && s.batch_statistics;
+  std::vector<double> deferred_alpha(defers_statistics ? static_cast<size_t>(g.out_channels()) : 0, 0.0);
+  std::vector<double> deferred_beta(deferred_alpha.size(), 0.0);
+  std::vector<double> sum_dy(fused ? static_cast<size_t>(g.out_channels()) : 0), sum_dy_centered(sum_dy.size());
+  const LayerStatistics last_layer(s.statistics.back(), g.layer_in_channels(g.layers - 1), g.bottleneck);
+  auto add_deferred = [&](int64_t first, int64_t channels) {
+    k::add_affine_of_input(s.features.data() + first * hw, image, grad_features.data() + first * hw, image, g.batch,
+                           channels, hw, last_layer.mean1 + first, deferred_alpha.data() + first,
+                           deferred_beta.data() + first);
+  };
+
   std::vector<Tensor> grads(needs.size());
   for (int64_t l = g.layers - 1; l >= 0; --l) {
     const DenseLayerTensors& w = s.layers[static_cast<size_t>(l)];
     const int64_t c = g.layer_in_channels(l), prefix_image = c * hw;
     const LayerStatistics stats(s.statistics[static_cast<size_t>(l)], c, g.bottleneck);
     const float* z = s.bottlenecks.data() + l * g.batch * bottleneck_image;
+    if (defers_statistics && l < g.layers - 1) add_deferred(c, g.growth);  // the last layer's are read by none
     const float* grad_new = grad_features.data() + c * hw;  // complete: later layers have added theirs
     auto grad_of = [&](LayerInput which, const Tensor& like) {
       const size_t i = input_index(l, which);
@@ -358,19 +379,27 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
                                     bottleneck_image, dw1, nullptr, data_or_null(workspace));
       }
     }
-    kern.conv2d_backward_data(dev, g.conv1(l), grad_bottleneck.data(), bottleneck_image, w.conv1_weight.data(),
-                              scratch.data(), prefix_image, data_or_null(workspace));
     // norm1 + relu1, added into the gradient of the prefix (not needed for the block's own input
-    // unless x wants a gradient): on the CPU straight into it, elsewhere in place then added.
+    // unless x wants a gradient): on the CPU in conv1's input-gradient tiles, straight into it;
+    // elsewhere written out by conv1, then taken through norm1 in place and added.
     const bool prefix_needs_grad = l > 0 || needs[0];
     float* dgamma1 = grad_of(kNorm1Weight, w.norm1.weight);
     float* dbeta1 = grad_of(kNorm1Bias, w.norm1.bias);
     if (fused) {
-      k::batch_norm_backward_add(prefix, image, scratch.data(), prefix_image,
-                                 prefix_needs_grad ? grad_features.data() : nullptr, image, g.batch, c, hw, stats.mean1,
-                                 stats.invstd1, w.norm1.weight.data(), w.norm1.bias.data(), s.batch_statistics, true,
-                                 dgamma1, dbeta1);
+      k::conv2d_backward_data_normalized(g.conv1(l), grad_bottleneck.data(), bottleneck_image, w.conv1_weight.data(),
+                                         prefix, image, input_normalization(w.norm1, stats.mean1, stats.invstd1),
+                                         prefix_needs_grad ? grad_features.data() : nullptr, image, sum_dy.data(),
+                                         sum_dy_centered.data(), data_or_null(workspace));
+      for (int64_t ch = 0; ch < c; ++ch) {
+        if (dbeta1) dbeta1[ch] = static_cast<float>(sum_dy[static_cast<size_t>(ch)]);
+        if (dgamma1) dgamma1[ch] = static_cast<float>(sum_dy_centered[static_cast<size_t>(ch)] * stats.invstd1[ch]);
+      }
+      if (defers_statistics && prefix_needs_grad)
+        k::batch_norm_backward_statistics_term(sum_dy.data(), sum_dy_centered.data(), c, g.batch * hw, stats.invstd1,
+                                               w.norm1.weight.data(), deferred_alpha.data(), deferred_beta.data());
     } else {
+      kern.conv2d_backward_data(dev, g.conv1(l), grad_bottleneck.data(), bottleneck_image, w.conv1_weight.data(),
+                                scratch.data(), prefix_image, data_or_null(workspace));
       kern.batch_norm_backward(dev, prefix, image, scratch.data(), prefix_image,
                                prefix_needs_grad ? scratch.data() : nullptr, prefix_image, g.batch, c, hw, stats.mean1,
                                stats.invstd1, w.norm1.weight.data(), w.norm1.bias.data(), s.batch_statistics, true,
@@ -379,6 +408,7 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
         kern.add_channels(dev, scratch.data(), prefix_image, 0, grad_features.data(), image, 0, g.batch, c, hw);
     }
   }
+  if (defers_statistics && needs[0]) add_deferred(0, g.in_channels);
 
   if (needs[0]) {
     grads[0] = Tensor::empty({g.batch, g.in_channels, g.height, g.width}, device);

@@ -233,6 +233,82 @@ TEST_CASE("conv2d with a normalised input equals batch_norm_apply then conv2d", 
   CHECK(testing::max_scaled_error(y_raw.to_vector(), y_ref.to_vector()) > 1e-2);
 }
 
+TEST_CASE("conv2d's 1x1 input gradient through a normalised input equals conv2d then batch_norm_backward",
+          "[conv][batchnorm]") {
+  // The dense block's conv1 + norm1 + relu1 backward on the CPU: the input gradient goes through
+  // the BN + ReLU tile by tile and is added into the block's gradient; the batch statistics' term
+  // (affine in x) is added afterwards. Reference: conv2d_backward_data into a buffer, then
+  // batch_norm_backward. Float sums in another order (tiles, threads): 1e-5 of max(|ref|, 1).
+  namespace k = kernels::cpu;
+  const int threads = GENERATE(1, 2, 3);
+  const testing::ThreadCount thread_count(threads);
+  const bool batch_statistics = GENERATE(true, false);
+  const ConvCase c = GENERATE(ConvCase{"DenseNet-like, batch 3", 3, 96, 7, 9, 32, 1, 1, 1, 0, false},
+                              ConvCase{"two tiles of columns, batch 2", 2, 600, 17, 19, 8, 1, 1, 1, 0, false},
+                              ConvCase{"batch 1", 1, 40, 6, 5, 16, 1, 1, 1, 0, false});
+  INFO("case: " << c.name << ", " << threads << " threads, batch statistics " << batch_statistics);
+  const auto g = k::Conv2dGeometry::make(c.batch, c.in_channels, c.height, c.width, c.out_channels, 1, 1, 1, 0);
+  Generator gen(31);
+  const int64_t extra = 3, x_stride = (c.in_channels + extra) * g.in_plane(), hw = g.in_plane();
+  const Tensor buffer = Tensor::randn({c.batch, c.in_channels + extra, c.height, c.width}, gen, 0.3f, 1.5f);
+  const float* x = buffer.data();  // a channel prefix of a wider buffer, as in a dense block
+  const Tensor mean = Tensor::randn({c.in_channels}, gen, 0.3f, 0.5f);
+  const Tensor invstd = Tensor::uniform({c.in_channels}, gen, 0.5f, 1.5f);
+  const Tensor gamma = Tensor::uniform({c.in_channels}, gen, -1.5f, 1.5f);
+  const Tensor beta = Tensor::uniform({c.in_channels}, gen, -0.5f, 1.f);
+  const Tensor weight = Tensor::randn({c.out_channels, c.in_channels, 1, 1}, gen, 0.f, 0.3f);
+  const Tensor dy = Tensor::randn({c.batch, c.out_channels, c.height, c.width}, gen);
+  const k::InputNormalization norm{mean.data(), invstd.data(), gamma.data(), beta.data()};
+  const Tensor workspace = Tensor::empty({std::max<int64_t>(1, k::conv2d_normalized_backward_workspace_size(g))});
+
+  const Tensor through_conv = Tensor::empty({c.batch, c.in_channels, c.height, c.width});
+  k::conv2d_backward_data(g, dy.data(), g.out_sample(), weight.data(), through_conv.data(), g.in_sample(),
+                          workspace.data());
+  const Tensor dx_ref = Tensor::empty(through_conv.shape());
+  const Tensor dgamma_ref = Tensor::empty({c.in_channels}), dbeta_ref = Tensor::empty({c.in_channels});
+  k::batch_norm_backward(x, x_stride, through_conv.data(), g.in_sample(), dx_ref.data(), g.in_sample(), c.batch,
+                         c.in_channels, hw, mean.data(), invstd.data(), gamma.data(), beta.data(), batch_statistics,
+                         true, dgamma_ref.data(), dbeta_ref.data());
+
+  // Added into an existing gradient, batch-strided like the block's.
+  const Tensor existing = Tensor::randn({c.batch, c.in_channels + extra, c.height, c.width}, gen);
+  const Tensor grad = existing.clone();
+  std::vector<double> sum_dy(static_cast<size_t>(c.in_channels)), sum_centered(sum_dy.size());
+  k::conv2d_backward_data_normalized(g, dy.data(), g.out_sample(), weight.data(), x, x_stride, norm, grad.data(),
+                                     x_stride, sum_dy.data(), sum_centered.data(), workspace.data());
+  if (batch_statistics) {
+    // Two halves of one vector (two vectors here trip GCC 12's -Wfree-nonheap-object, a false positive).
+    std::vector<double> terms(2 * sum_dy.size(), 0.0);
+    double* alpha = terms.data();
+    double* beta_term = alpha + sum_dy.size();
+    k::batch_norm_backward_statistics_term(sum_dy.data(), sum_centered.data(), c.in_channels, c.batch * hw,
+                                           invstd.data(), gamma.data(), alpha, beta_term);
+    k::add_affine_of_input(x, x_stride, grad.data(), x_stride, c.batch, c.in_channels, hw, mean.data(), alpha,
+                           beta_term);
+  }
+  const Tensor added = ops::sub(grad, existing).narrow(1, 0, c.in_channels);
+  CHECK(testing::max_scaled_error(added.contiguous().to_vector(), dx_ref.to_vector()) <= 1e-5);
+  // The channels beyond the prefix are untouched.
+  CHECK(grad.narrow(1, c.in_channels, extra).contiguous().to_vector() ==
+        existing.narrow(1, c.in_channels, extra).contiguous().to_vector());
+  std::vector<float> dgamma(sum_dy.size()), dbeta(sum_dy.size());
+  for (size_t ch = 0; ch < sum_dy.size(); ++ch) {
+    dbeta[ch] = static_cast<float>(sum_dy[ch]);
+    dgamma[ch] = static_cast<float>(sum_centered[ch] * invstd.to_vector()[ch]);
+  }
+  CHECK(testing::max_scaled_error(dgamma, dgamma_ref.to_vector()) <= 1e-5);
+  CHECK(testing::max_scaled_error(dbeta, dbeta_ref.to_vector()) <= 1e-5);
+  // Without dx, the same sums (its loop may be vectorised differently: to rounding).
+  std::vector<double> sum_dy_only(sum_dy.size()), sum_centered_only(sum_dy.size());
+  k::conv2d_backward_data_normalized(g, dy.data(), g.out_sample(), weight.data(), x, x_stride, norm, nullptr, 0,
+                                     sum_dy_only.data(), sum_centered_only.data(), workspace.data());
+  auto as_float = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+  CHECK(testing::max_scaled_error(as_float(sum_dy_only), as_float(sum_dy)) <= 1e-5);
+  CHECK(testing::max_scaled_error(as_float(sum_centered_only), as_float(sum_centered)) <= 1e-5);
+  // Not vacuous: the ReLU masks some of dy, and the statistics term moves the result.
+  CHECK(testing::max_scaled_error(added.contiguous().to_vector(), through_conv.to_vector()) > 1e-2);
+}
+
 TEST_CASE("conv2d computes only the gradients that are asked for", "[conv][gradcheck]") {
   // The stem's input image wants no gradient; a frozen weight leaves only the bias.
   const ConvCase c{"3x3 pad 1", 2, 3, 5, 4, 2, 3, 3, 1, 1, true};
