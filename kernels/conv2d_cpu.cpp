@@ -168,8 +168,8 @@ bool splits_columns(const Conv2dGeometry& g) { return !omp_in_parallel() && g.ba
 
 // Winograd's F(2x2, 3x3) (conv2d_winograd.h) where it applies, except in the forward by columns:
 // 2.25x fewer multiply-adds, at the cost of transforming inputs and outputs. One core, one 56-px
-// image of DenseNet's 3x3 (128 -> 32), transforms included: forward 1.42 ms, input gradient 1.42,
-// weight gradient 1.76, against 2.29, 2.25 and 2.29 ms by the shifted GEMMs and im2col.
+// image of DenseNet's 3x3 (128 -> 32), transforms included: forward 1.26-1.48 ms, input gradient
+// 1.26-1.50, weight gradient 1.26-1.35, against 2.3, 2.2 and 2.3 ms by the shifted GEMMs and im2col.
 bool winograd_forward(const Conv2dGeometry& g) { return winograd::applies(g) && !splits_columns(g); }
 
 struct SampleRange {

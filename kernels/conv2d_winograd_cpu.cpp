@@ -23,6 +23,24 @@ constexpr int64_t kPositions = 16;  // xi = 4 i + j over the 4x4 transformed til
 // 0.95 ms that way, 0.33 ms with the offset.
 int64_t position_stride(int64_t size) { return (size + 15) / 16 * 16 + 16; }
 
+// Runs body.operator()<W>(first) over the indices [0, count) in whole vectors of W = 16 (or 8 for
+// fewer than 16), the last vector overlapping the one before it where count is not a multiple of W,
+// so that no index runs in a scalar remainder loop: with GCC's remainder, a 28-tile row spent most
+// of its time in the last 4 tiles. Each body below writes a pure function of what it reads, and
+// reads nothing it writes, so an index done twice gets the same value twice.
+template <class Body>
+void in_whole_vectors(int64_t count, const Body& body) {
+  if (count >= 16) {
+    for (int64_t first = 0; first + 16 <= count; first += 16) body.template operator()<16>(first);
+    if (count % 16 != 0) body.template operator()<16>(count - 16);
+  } else if (count >= 8) {
+    body.template operator()<8>(0);
+    if (count > 8) body.template operator()<8>(count - 8);
+  } else {
+    for (int64_t first = 0; first < count; ++first) body.template operator()<1>(first);
+  }
+}
+
 // An image's 2x2 output tiles, `rows` x `cols` of them (the last row or column may hang over an odd
 // edge). Tile (ti, tj) reads the 4x4 block of the zero-padded input at rows 2 ti - 1 .. 2 ti + 2 and
 // columns 2 tj - 1 .. 2 tj + 2 of the image.
@@ -57,19 +75,22 @@ void split_row(const Conv2dGeometry& g, const Tiles& tiles, const float* plane, 
   // Inside the image for k in [1, last], both 2k - 1 and 2k; the edges below. One loop per case:
   // with the test inside, GCC does not vectorise it.
   const int64_t last = (g.width - 1) / 2;  // the last k with 2k <= W - 1
-  if (norm) {
+  in_whole_vectors(last, [&]<int kWidth>(int64_t first) {
+    const int64_t k0 = 1 + first;
+    if (norm) {
 #pragma omp simd
-    for (int64_t k = 1; k <= last; ++k) {
-      row.even[k] = batch_norm_relu(src[2 * k - 1], mean, scale, beta);
-      row.odd[k] = batch_norm_relu(src[2 * k], mean, scale, beta);
-    }
-  } else {
+      for (int64_t v = 0; v < kWidth; ++v) {
+        row.even[k0 + v] = batch_norm_relu(src[2 * (k0 + v) - 1], mean, scale, beta);
+        row.odd[k0 + v] = batch_norm_relu(src[2 * (k0 + v)], mean, scale, beta);
+      }
+    } else {
 #pragma omp simd
-    for (int64_t k = 1; k <= last; ++k) {
-      row.even[k] = src[2 * k - 1];
-      row.odd[k] = src[2 * k];
+      for (int64_t v = 0; v < kWidth; ++v) {
+        row.even[k0 + v] = src[2 * (k0 + v) - 1];
+        row.odd[k0 + v] = src[2 * (k0 + v)];
+      }
     }
-  }
+  });
   row.even[0] = 0.f;
   row.odd[0] = read(0);
   for (int64_t k = last + 1; k < n; ++k) {
@@ -94,8 +115,9 @@ void transform_input(const Conv2dGeometry& g, const Tiles& tiles, const float* i
       const SplitRow r0 = ring_row(2 * ti), r1 = ring_row(2 * ti + 1), r2 = ring_row(2 * ti + 2),
                      r3 = ring_row(2 * ti + 3);
       float* out = vc + ti * tiles.cols;
+      in_whole_vectors(tiles.cols, [&]<int kWidth>(int64_t first) {
 #pragma omp simd
-      for (int64_t tj = 0; tj < tiles.cols; ++tj) {
+      for (int64_t tj = first; tj < first + kWidth; ++tj) {
         // B^T on the rows (per column of the block: even[tj], odd[tj], even[tj + 1], odd[tj + 1]) ...
         const float a0 = r0.even[tj] - r2.even[tj], a1 = r0.odd[tj] - r2.odd[tj];
         const float a2 = r0.even[tj + 1] - r2.even[tj + 1], a3 = r0.odd[tj + 1] - r2.odd[tj + 1];
@@ -114,6 +136,7 @@ void transform_input(const Conv2dGeometry& g, const Tiles& tiles, const float* i
           out[(4 * i + 3) * xi_stride + tj] = rows[i][1] - rows[i][3];
         }
       }
+      });
     }
   }
 }
@@ -130,8 +153,9 @@ void transform_output(const Conv2dGeometry& g, const Tiles& tiles, const float* 
     float* plane = out + co * g.out_plane();
     for (int64_t ti = 0; ti < tiles.rows; ++ti) {
       const float* at = mc + ti * tiles.cols;
+      in_whole_vectors(tiles.cols, [&]<int kWidth>(int64_t first) {
 #pragma omp simd
-      for (int64_t tj = 0; tj < tiles.cols; ++tj) {
+      for (int64_t tj = first; tj < first + kWidth; ++tj) {
         float s0[4], s1[4];  // A^T on the rows
         for (int64_t k = 0; k < 4; ++k) {
           const float a = at[k * xi_stride + tj], b = at[(4 + k) * xi_stride + tj];
@@ -144,27 +168,36 @@ void transform_output(const Conv2dGeometry& g, const Tiles& tiles, const float* 
         rows[row_size + 2 * tj] = s1[0] + s1[1] + s1[2];
         rows[row_size + 2 * tj + 1] = s1[1] - s1[2] - s1[3];
       }
+      });
       for (int64_t r = 0; r < 2 && 2 * ti + r < g.out_height; ++r)
         std::copy(rows + r * row_size, rows + r * row_size + g.out_width, plane + (2 * ti + r) * g.out_width);
     }
   }
 }
 
-// grid[co] = dy[co] on the tiles' 2 rows x 2 cols of outputs, zero where they overhang the image.
+// grid[p, co] = dy[co] at position p = h (2 cols) + w of the tiles' 2 rows x 2 cols of outputs,
+// zero where they overhang the image. Channels last, so that transform_dy loads and stores whole
+// vectors of channels; filled 16 channels at a time, each position's 16 values one gather from 16
+// sequential streams (as conv2d_cpu.cpp's pad_image_channels_last).
 void dy_to_tile_grid(const Conv2dGeometry& g, const Tiles& tiles, const float* dy, float* grid) {
-  const int64_t width = 2 * tiles.cols, plane = 4 * tiles.count();
-  for (int64_t co = 0; co < g.out_channels; ++co) {
-    float* dst = grid + co * plane;
-    for (int64_t h = 0; h < 2 * tiles.rows; ++h) {
-      float* row = dst + h * width;
-      if (h < g.out_height) {
-        const float* src = dy + co * g.out_plane() + h * g.out_width;
-        std::copy(src, src + g.out_width, row);
-        std::fill(row + g.out_width, row + width, 0.f);
-      } else {
-        std::fill(row, row + width, 0.f);
-      }
+  constexpr int64_t kBlock = 16;
+  const int64_t width = 2 * tiles.cols, height = 2 * tiles.rows, channels = g.out_channels, plane = g.out_plane();
+  for (int64_t h = 0; h < height; ++h) {
+    if (h >= g.out_height) {
+      std::fill(grid + h * width * channels, grid + (h + 1) * width * channels, 0.f);
+    } else if (width > g.out_width) {
+      std::fill(grid + (h * width + g.out_width) * channels, grid + (h + 1) * width * channels, 0.f);
     }
+  }
+  for (int64_t c0 = 0; c0 < channels; c0 += kBlock) {
+    const int64_t nc = std::min(kBlock, channels - c0);
+    for (int64_t h = 0; h < g.out_height; ++h)
+      for (int64_t w = 0; w < g.out_width; ++w) {
+        const float* at = dy + c0 * plane + h * g.out_width + w;
+        float* dst = grid + (h * width + w) * channels + c0;
+#pragma omp simd
+        for (int64_t c = 0; c < nc; ++c) dst[c] = at[c * plane];
+      }
   }
 }
 
@@ -172,36 +205,36 @@ void dy_to_tile_grid(const Conv2dGeometry& g, const Tiles& tiles, const float* d
 // gradient's GEMMs read both operands untransposed (as N x T, oneDNN ran them at 68-76 GFLOP/s on one
 // core at 56 px against 100 as N x N).
 void transform_dy(const Conv2dGeometry& g, const Tiles& tiles, const float* grid, float* d) {
-  const int64_t width = 2 * tiles.cols, plane = 4 * tiles.count(), count = tiles.count();
+  const int64_t width = 2 * tiles.cols, count = tiles.count();
   const int64_t channels = g.out_channels, xi_stride = position_stride(count * channels);
-  for (int64_t co = 0; co < channels; ++co) {
-    const float* src = grid + co * plane;
-    for (int64_t ti = 0; ti < tiles.rows; ++ti) {
-      const float* e0 = src + 2 * ti * width;
-      const float* e1 = e0 + width;
-      float* out = d + ti * tiles.cols * channels + co;
+  for (int64_t ti = 0; ti < tiles.rows; ++ti)
+    for (int64_t tj = 0; tj < tiles.cols; ++tj) {
+      const float* e00 = grid + (2 * ti * width + 2 * tj) * channels;
+      const float* e01 = e00 + channels;
+      const float* e10 = e00 + width * channels;
+      const float* e11 = e10 + channels;
+      float* out = d + (ti * tiles.cols + tj) * channels;
 #pragma omp simd
-      for (int64_t tj = 0; tj < tiles.cols; ++tj) {
-        const float a0 = e0[2 * tj], a1 = e0[2 * tj + 1], b0 = e1[2 * tj], b1 = e1[2 * tj + 1];
+      for (int64_t co = 0; co < channels; ++co) {
+        const float a0 = e00[co], a1 = e01[co], b0 = e10[co], b1 = e11[co];
         const float r[4][2] = {{a0, a1}, {a0 + b0, a1 + b1}, {a0 - b0, a1 - b1}, {-b0, -b1}};  // A on the rows
         for (int64_t i = 0; i < 4; ++i) {  // then A^T on the columns
-          float* at = out + tj * channels;
-          at[(4 * i + 0) * xi_stride] = r[i][0];
-          at[(4 * i + 1) * xi_stride] = r[i][0] + r[i][1];
-          at[(4 * i + 2) * xi_stride] = r[i][0] - r[i][1];
-          at[(4 * i + 3) * xi_stride] = -r[i][1];
+          out[(4 * i + 0) * xi_stride + co] = r[i][0];
+          out[(4 * i + 1) * xi_stride + co] = r[i][0] + r[i][1];
+          out[(4 * i + 2) * xi_stride + co] = r[i][0] - r[i][1];
+          out[(4 * i + 3) * xi_stride + co] = -r[i][1];
         }
       }
     }
-  }
 }
 
 }  // namespace
 
-// From 16 x 16 up. Smaller images have rows of fewer than 8 tiles, which the transforms (vectorised
-// along a row of tiles) run mostly scalar: measured on one core at DenseNet's 128 -> 32, forward +
-// input gradient + weight gradient per image, Winograd against the direct GEMMs: 4.6 vs 6.8 ms at
-// 56 px, 1.5 vs 2.5 at 32, 1.5 vs 1.9 at 28, 0.55 vs 0.66 at 16, but 0.57 vs 0.54 at 14.
+// From 16 x 16 up. Smaller images have rows of fewer than 8 tiles, which the transforms (whole
+// vectors along a row of tiles) run scalar. Measured on one core at DenseNet's 128 -> 32, forward +
+// input gradient + weight gradient per image, Winograd against the direct GEMMs (shifted and
+// im2col): 3.8-4.3 vs 6.8 ms at 56 px, 1.3 vs 2.5 at 32, 1.06-1.17 vs 1.8 at 28, 0.43-0.55 vs 0.66
+// at 16; at 14 px Winograd lost, 0.57 vs 0.54 (before the transforms ran in whole vectors).
 bool applies(const Conv2dGeometry& g) {
   return g.kernel_h == 3 && g.kernel_w == 3 && g.stride == 1 && g.padding == 1 && g.out_height >= 16 &&
          g.out_width >= 16;
