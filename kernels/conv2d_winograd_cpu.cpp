@@ -50,18 +50,20 @@ struct Tiles {
 };
 Tiles tiles_of(const Conv2dGeometry& g) { return {(g.out_height + 1) / 2, (g.out_width + 1) / 2}; }
 
-// One padded input row as the tiles read it, split by the parity of its columns so that a tile's four columns
-// are contiguous across tiles (no shuffles in the transform): even[k] = x'(2k - 1), odd[k] = x'(2k),
-// k in [0, cols], zero outside the image.
+// One padded input row as the tiles read it, split by the parity of its columns so that a tile's
+// four columns are contiguous across tiles (no shuffles in the transform): even[k] = x'(2k - 1),
+// odd[k] = x'(2k), k in [0, cols], zero outside the image.
 struct SplitRow {
   float* even;
   float* odd;
 };
 
 // Row h of channel c (zeros when h is outside the image), read as the convolution reads it: as
-// stored, or normalised (InputNormalization, the same formula as batch_norm_apply with ReLU).
+// stored, or normalised (InputNormalization, the same formula as batch_norm_apply with ReLU). Two
+// passes in whole vectors, both over a few hundred bytes in L1: the row into `padded` with its zero
+// border, then that split by parity.
 void split_row(const Conv2dGeometry& g, const Tiles& tiles, const float* plane, int64_t h, int64_t c,
-               const InputNormalization* norm, SplitRow row) {
+               const InputNormalization* norm, SplitRow row, float* padded) {
   const int64_t n = tiles.cols + 1;
   if (h < 0 || h >= g.height) {
     std::fill(row.even, row.even + n, 0.f);
@@ -69,34 +71,24 @@ void split_row(const Conv2dGeometry& g, const Tiles& tiles, const float* plane, 
     return;
   }
   const float* src = plane + h * g.width;
-  const float mean = norm ? norm->mean[c] : 0.f, scale = norm ? norm->invstd[c] * norm->gamma[c] : 1.f;
-  const float beta = norm ? norm->beta[c] : 0.f;
-  auto read = [&](int64_t w) { return norm ? batch_norm_relu(src[w], mean, scale, beta) : src[w]; };
-  // Inside the image for k in [1, last], both 2k - 1 and 2k; the edges below. One loop per case:
-  // with the test inside, GCC does not vectorise it.
-  const int64_t last = (g.width - 1) / 2;  // the last k with 2k <= W - 1
-  in_whole_vectors(last, [&]<int kWidth>(int64_t first) {
-    const int64_t k0 = 1 + first;
-    if (norm) {
+  padded[0] = 0.f;
+  std::fill(padded + 1 + g.width, padded + 2 * n, 0.f);
+  if (norm) {
+    const float mean = norm->mean[c], scale = norm->invstd[c] * norm->gamma[c], beta = norm->beta[c];
+    in_whole_vectors(g.width, [&]<int kWidth>(int64_t first) {
 #pragma omp simd
-      for (int64_t v = 0; v < kWidth; ++v) {
-        row.even[k0 + v] = batch_norm_relu(src[2 * (k0 + v) - 1], mean, scale, beta);
-        row.odd[k0 + v] = batch_norm_relu(src[2 * (k0 + v)], mean, scale, beta);
-      }
-    } else {
+      for (int64_t w = first; w < first + kWidth; ++w) padded[1 + w] = batch_norm_relu(src[w], mean, scale, beta);
+    });
+  } else {
+    std::copy(src, src + g.width, padded + 1);
+  }
+  in_whole_vectors(n, [&]<int kWidth>(int64_t first) {
 #pragma omp simd
-      for (int64_t v = 0; v < kWidth; ++v) {
-        row.even[k0 + v] = src[2 * (k0 + v) - 1];
-        row.odd[k0 + v] = src[2 * (k0 + v)];
-      }
+    for (int64_t k = first; k < first + kWidth; ++k) {
+      row.even[k] = padded[2 * k];
+      row.odd[k] = padded[2 * k + 1];
     }
   });
-  row.even[0] = 0.f;
-  row.odd[0] = read(0);
-  for (int64_t k = last + 1; k < n; ++k) {
-    row.even[k] = 2 * k - 1 < g.width ? read(2 * k - 1) : 0.f;
-    row.odd[k] = 0.f;
-  }
 }
 
 // v[xi, c, t] = (B^T d B)_xi for the 4x4 block d of tile t in channel c, straight from the image:
@@ -105,13 +97,15 @@ void transform_input(const Conv2dGeometry& g, const Tiles& tiles, const float* i
                      int64_t channels, float* v, float* ring) {
   const int64_t count = tiles.count(), xi_stride = position_stride(channels * count), n = tiles.cols + 1;
   auto ring_row = [&](int64_t r) { return SplitRow{ring + (r % 4) * 2 * n, ring + (r % 4) * 2 * n + n}; };
+  float* padded = ring + 8 * n;  // split_row's padded row
   for (int64_t c = 0; c < channels; ++c) {
     const float* plane = image + c * g.in_plane();
     float* vc = v + c * count;
     // Ring slot r % 4 holds padded row r = image row r - 1.
-    for (int64_t r = 0; r < 2; ++r) split_row(g, tiles, plane, r - 1, c, norm, ring_row(r));
+    for (int64_t r = 0; r < 2; ++r) split_row(g, tiles, plane, r - 1, c, norm, ring_row(r), padded);
     for (int64_t ti = 0; ti < tiles.rows; ++ti) {
-      for (int64_t r = 2 * ti + 2; r < 2 * ti + 4; ++r) split_row(g, tiles, plane, r - 1, c, norm, ring_row(r));
+      for (int64_t r = 2 * ti + 2; r < 2 * ti + 4; ++r)
+        split_row(g, tiles, plane, r - 1, c, norm, ring_row(r), padded);
       const SplitRow r0 = ring_row(2 * ti), r1 = ring_row(2 * ti + 1), r2 = ring_row(2 * ti + 2),
                      r3 = ring_row(2 * ti + 3);
       float* out = vc + ti * tiles.cols;
@@ -141,8 +135,8 @@ void transform_input(const Conv2dGeometry& g, const Tiles& tiles, const float* i
   }
 }
 
-// Floats of transform_input's ring of split rows.
-int64_t ring_size(const Tiles& tiles) { return 8 * (tiles.cols + 1); }
+// Floats of transform_input's ring of split rows and split_row's padded row (2 cols + 2 >= W + 2).
+int64_t ring_size(const Tiles& tiles) { return 10 * (tiles.cols + 1); }
 
 // out[co] = A^T m A for every tile, m[xi] = M[xi, co, t]; the overhanging row or column of an odd
 // edge is dropped. `rows` holds one row of tiles' two output rows.
