@@ -99,8 +99,13 @@ Transition::Transition(int64_t in_channels, int64_t out_channels, Generator& gen
   register_module("pool", std::make_shared<nn::AvgPool2d>(2, 2));
 }
 
+// torchvision's order is conv then pool. A 1x1 convolution without bias is the same linear map at
+// every pixel, so it commutes with 2x2 averaging (also where an odd edge is dropped): pooling first
+// gives the same result up to float rounding with a quarter of the convolution's work, forward and
+// backward. At 224 px the three transitions' convolutions are 308 M of DenseNet-121's 2833 M
+// multiply-adds; pooled first, 77 M.
 Tensor Transition::forward(const Tensor& x) {
-  return ops::avg_pool2d(conv_->forward(batch_norm_relu(*norm_, x)), 2, 2);
+  return conv_->forward(ops::avg_pool2d(batch_norm_relu(*norm_, x), 2, 2));
 }
 
 }  // namespace chex::models

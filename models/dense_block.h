@@ -57,7 +57,8 @@ class DenseBlock : public nn::Module {
   bool memory_efficient_;
 };
 
-// Between blocks: BN+ReLU, a 1x1 convolution to out_channels, 2x2 average pooling.
+// Between blocks: BN+ReLU, a 1x1 convolution to out_channels, 2x2 average pooling (run pooling
+// first, which is the same map: see forward).
 class Transition : public nn::Module {
  public:
   Transition(int64_t in_channels, int64_t out_channels, Generator& gen = default_generator());

@@ -28,7 +28,12 @@ using testing::random_on;
 namespace {
 
 constexpr double kDeviceTolerance = 1e-3;
+// The two CPU block implementations differ by float rounding alone: below 1e-6 of each tensor's
+// largest entry, except the stem BN's (norm0) weight and bias gradients, sums over everything
+// downstream that mostly cancel (their largest entry is ~5e-4): 4e-6 to 2e-5 of it, as the
+// summation orders of the kernels change. Those get 5e-5.
 constexpr double kCpuImplementationTolerance = 1e-5;
+constexpr double kCpuCancellingGradientTolerance = 5e-5;
 
 models::DenseNetConfig tiny_densenet(bool memory_efficient) {
   models::DenseNetConfig c;
@@ -90,9 +95,13 @@ StepResults train_step(Device device, bool memory_efficient) {
   return r;
 }
 
-void check_close(const StepResults& got, const StepResults& want, double tolerance, const std::string& what) {
+void check_close(const StepResults& got, const StepResults& want, double default_tolerance, const std::string& what,
+                 double stem_norm_gradient_tolerance = 0) {
   REQUIRE(got.values.size() == want.values.size());
   for (size_t i = 0; i < want.values.size(); ++i) {
+    const bool stem_norm_gradient = want.names[i].starts_with("grad features.norm0.");
+    const double tolerance =
+        stem_norm_gradient && stem_norm_gradient_tolerance > 0 ? stem_norm_gradient_tolerance : default_tolerance;
     INFO(what << ": " << want.names[i]);
     REQUIRE(got.names[i] == want.names[i]);
     REQUIRE(got.values[i].defined());
@@ -125,5 +134,6 @@ CHEX_DEVICE_TEST("a tiny DenseNet's training step matches the CPU, memory-effici
     }
   }
   check_close(train_step(device, true), train_step(device, false),
-              device.is_cpu() ? kCpuImplementationTolerance : kDeviceTolerance, "memory-efficient vs concatenating");
+              device.is_cpu() ? kCpuImplementationTolerance : kDeviceTolerance, "memory-efficient vs concatenating",
+              device.is_cpu() ? kCpuCancellingGradientTolerance : 0);
 }
