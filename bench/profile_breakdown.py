@@ -17,7 +17,10 @@ import sys
 # (group, patterns matched against "dso symbol"), first match wins.
 GROUPS = [
     ("conv: GEMM (oneDNN JIT)", [r"\[JIT\]", r"jit_", r"gemm", r"sgemm", r"dnnl", r"libdnnl"]),
-    # A 1x1 convolution that normalises its input does it tile by tile in these (the GEMM is above).
+    # Winograd's 3x3 convolutions: the input (with its BN+ReLU), output and dy transforms.
+    ("conv: Winograd transforms", [r"winograd"]),
+    # A 1x1 convolution that normalises its input does it tile by tile in these (the GEMM is above),
+    # and its input gradient goes through the BN+ReLU backward there too.
     ("conv: BN+ReLU in the 1x1 input tiles", [r"pointwise_forward", r"normalized_pointwise", r"normalize_tile"]),
     ("conv: im2col/col2im, padding", [r"im2col", r"col2im", r"conv2d", r"add_bias", r"bias_gradient", r"pad_image",
                                        r"dy_to_grid", r"shifted", r"split_taps", r"transpose_flip"]),
