@@ -50,64 +50,66 @@ struct Tiles {
 };
 Tiles tiles_of(const Conv2dGeometry& g) { return {(g.out_height + 1) / 2, (g.out_width + 1) / 2}; }
 
-// One padded input row as the tiles read it, split by the parity of its columns so that a tile's
+// A padded input row as the tiles read it, split by the parity of its columns so that a tile's
 // four columns are contiguous across tiles (no shuffles in the transform): even[k] = x'(2k - 1),
 // odd[k] = x'(2k), k in [0, cols], zero outside the image.
 struct SplitRow {
-  float* even;
-  float* odd;
+  const float* even;
+  const float* odd;
 };
 
-// Row h of channel c (zeros when h is outside the image), read as the convolution reads it: as
-// stored, or normalised (InputNormalization, the same formula as batch_norm_apply with ReLU). Two
-// passes in whole vectors, both over a few hundred bytes in L1: the row into `padded` with its zero
-// border, then that split by parity.
-void split_row(const Conv2dGeometry& g, const Tiles& tiles, const float* plane, int64_t h, int64_t c,
-               const InputNormalization* norm, SplitRow row, float* padded) {
-  const int64_t n = tiles.cols + 1;
-  if (h < 0 || h >= g.height) {
-    std::fill(row.even, row.even + n, 0.f);
-    std::fill(row.odd, row.odd + n, 0.f);
-    return;
-  }
-  const float* src = plane + h * g.width;
-  padded[0] = 0.f;
-  std::fill(padded + 1 + g.width, padded + 2 * n, 0.f);
-  if (norm) {
-    const float mean = norm->mean[c], scale = norm->invstd[c] * norm->gamma[c], beta = norm->beta[c];
-    in_whole_vectors(g.width, [&]<int kWidth>(int64_t first) {
+// One channel read as the convolution reads it (as stored, or normalised: InputNormalization, the
+// same formula as batch_norm_apply with ReLU) into `padded`, (2 rows + 2) x 2 (cols + 1) with its
+// zero border, then split by parity into `even` and `odd`, each (2 rows + 2) x (cols + 1). The
+// planes' rows are contiguous, so the split is one vector loop over the whole channel.
+void split_channel(const Conv2dGeometry& g, const Tiles& tiles, const float* plane, int64_t c,
+                   const InputNormalization* norm, float* padded, float* even, float* odd) {
+  const int64_t n = tiles.cols + 1, width = 2 * n, height = 2 * tiles.rows + 2;
+  std::fill(padded, padded + width, 0.f);
+  std::fill(padded + (g.height + 1) * width, padded + height * width, 0.f);
+  const float mean = norm ? norm->mean[c] : 0.f, scale = norm ? norm->invstd[c] * norm->gamma[c] : 1.f;
+  const float beta = norm ? norm->beta[c] : 0.f;
+  for (int64_t h = 0; h < g.height; ++h) {
+    const float* src = plane + h * g.width;
+    float* row = padded + (h + 1) * width;
+    row[0] = 0.f;
+    std::fill(row + 1 + g.width, row + width, 0.f);
+    if (norm) {
+      in_whole_vectors(g.width, [&]<int kWidth>(int64_t first) {
 #pragma omp simd
-      for (int64_t w = first; w < first + kWidth; ++w) padded[1 + w] = batch_norm_relu(src[w], mean, scale, beta);
-    });
-  } else {
-    std::copy(src, src + g.width, padded + 1);
+        for (int64_t w = first; w < first + kWidth; ++w) row[1 + w] = batch_norm_relu(src[w], mean, scale, beta);
+      });
+    } else {
+      std::copy(src, src + g.width, row + 1);
+    }
   }
-  in_whole_vectors(n, [&]<int kWidth>(int64_t first) {
+  in_whole_vectors(height * n, [&]<int kWidth>(int64_t first) {
 #pragma omp simd
-    for (int64_t k = first; k < first + kWidth; ++k) {
-      row.even[k] = padded[2 * k];
-      row.odd[k] = padded[2 * k + 1];
+    for (int64_t i = first; i < first + kWidth; ++i) {
+      even[i] = padded[2 * i];
+      odd[i] = padded[2 * i + 1];
     }
   });
 }
 
-// v[xi, c, t] = (B^T d B)_xi for the 4x4 block d of tile t in channel c, straight from the image:
-// the rows are split (split_row) into a ring of four, each row once although two tile rows read it.
+// Floats of transform_input's scratch: the padded channel and its two halves.
+int64_t split_scratch_size(const Tiles& tiles) { return 4 * (2 * tiles.rows + 2) * (tiles.cols + 1); }
+
+// v[xi, c, t] = (B^T d B)_xi for the 4x4 block d of tile t in channel c, straight from the image
+// through split_channel.
 void transform_input(const Conv2dGeometry& g, const Tiles& tiles, const float* image, const InputNormalization* norm,
-                     int64_t channels, float* v, float* ring) {
+                     int64_t channels, float* v, float* scratch) {
   const int64_t count = tiles.count(), xi_stride = position_stride(channels * count), n = tiles.cols + 1;
-  auto ring_row = [&](int64_t r) { return SplitRow{ring + (r % 4) * 2 * n, ring + (r % 4) * 2 * n + n}; };
-  float* padded = ring + 8 * n;  // split_row's padded row
+  float* padded = scratch;
+  float* even = padded + 2 * (2 * tiles.rows + 2) * n;
+  float* odd = even + (2 * tiles.rows + 2) * n;
+  auto split_row = [&](int64_t r) { return SplitRow{even + r * n, odd + r * n}; };  // padded row r
   for (int64_t c = 0; c < channels; ++c) {
-    const float* plane = image + c * g.in_plane();
+    split_channel(g, tiles, image + c * g.in_plane(), c, norm, padded, even, odd);
     float* vc = v + c * count;
-    // Ring slot r % 4 holds padded row r = image row r - 1.
-    for (int64_t r = 0; r < 2; ++r) split_row(g, tiles, plane, r - 1, c, norm, ring_row(r), padded);
     for (int64_t ti = 0; ti < tiles.rows; ++ti) {
-      for (int64_t r = 2 * ti + 2; r < 2 * ti + 4; ++r)
-        split_row(g, tiles, plane, r - 1, c, norm, ring_row(r), padded);
-      const SplitRow r0 = ring_row(2 * ti), r1 = ring_row(2 * ti + 1), r2 = ring_row(2 * ti + 2),
-                     r3 = ring_row(2 * ti + 3);
+      const SplitRow r0 = split_row(2 * ti), r1 = split_row(2 * ti + 1), r2 = split_row(2 * ti + 2),
+                     r3 = split_row(2 * ti + 3);
       float* out = vc + ti * tiles.cols;
       in_whole_vectors(tiles.cols, [&]<int kWidth>(int64_t first) {
 #pragma omp simd
@@ -134,9 +136,6 @@ void transform_input(const Conv2dGeometry& g, const Tiles& tiles, const float* i
     }
   }
 }
-
-// Floats of transform_input's ring of split rows and split_row's padded row (2 cols + 2 >= W + 2).
-int64_t ring_size(const Tiles& tiles) { return 10 * (tiles.cols + 1); }
 
 // out[co] = A^T m A for every tile, m[xi] = M[xi, co, t]; the overhanging row or column of an odd
 // edge is dropped. `rows` holds one row of tiles' two output rows.
@@ -260,7 +259,7 @@ void transform_kernel(const Conv2dGeometry& g, const float* weight, float* u) {
 int64_t forward_slot_size(const Conv2dGeometry& g) {
   const int64_t count = tiles_of(g).count();
   return kPositions * (position_stride(g.in_channels * count) + position_stride(g.out_channels * count)) +
-         std::max(4 * tiles_of(g).cols, ring_size(tiles_of(g)));
+         std::max(4 * tiles_of(g).cols, split_scratch_size(tiles_of(g)));
 }
 
 void forward_sample(const Conv2dGeometry& g, const float* u, const float* image, const InputNormalization* norm,
@@ -271,7 +270,7 @@ void forward_sample(const Conv2dGeometry& g, const float* u, const float* image,
   const int64_t m_stride = position_stride(co * count);
   float* v = slot;
   float* m = v + kPositions * v_stride;
-  float* rows = m + kPositions * m_stride;  // also the input transform's ring
+  float* rows = m + kPositions * m_stride;  // also the input transform's scratch
   transform_input(g, tiles, image, norm, ci, v, rows);
   for (int64_t xi = 0; xi < kPositions; ++xi)
     sgemm(false, false, co, count, ci, 1.f, u + xi * u_stride, ci, v + xi * v_stride, count, 0.f, m + xi * m_stride,
@@ -281,7 +280,7 @@ void forward_sample(const Conv2dGeometry& g, const float* u, const float* image,
 
 int64_t weight_gradient_slot_size(const Conv2dGeometry& g) {
   const int64_t count = tiles_of(g).count();
-  return kernel_size(g) + ring_size(tiles_of(g)) + kPositions * position_stride(g.in_channels * count) +
+  return kernel_size(g) + split_scratch_size(tiles_of(g)) + kPositions * position_stride(g.in_channels * count) +
          4 * g.out_channels * count + kPositions * position_stride(g.out_channels * count);
 }
 
@@ -291,11 +290,11 @@ void weight_gradient_sample(const Conv2dGeometry& g, const float* image, const I
   const int64_t count = tiles.count(), ci = g.in_channels, co = g.out_channels;
   const int64_t v_stride = position_stride(ci * count), d_stride = position_stride(co * count);
   float* sum = slot;
-  float* ring = sum + kernel_size(g);
-  float* v = ring + ring_size(tiles);
+  float* scratch = sum + kernel_size(g);
+  float* v = scratch + split_scratch_size(tiles);
   float* dy_grid = v + kPositions * v_stride;
   float* d = dy_grid + 4 * co * count;
-  transform_input(g, tiles, image, norm, ci, v, ring);
+  transform_input(g, tiles, image, norm, ci, v, scratch);
   dy_to_tile_grid(g, tiles, dy, dy_grid);
   transform_dy(g, tiles, dy_grid, d);
   // dU_xi^T [C_in, C_out] += V_xi [C_in, T] d_xi [T, C_out].
