@@ -18,14 +18,15 @@
 
 namespace chex::kernels::cpu::winograd {
 
-// 3x3 kernel, stride 1, padding 1 (output size = input size).
+// 3x3 kernel, stride 1, padding 1 (output size = input size), from 16 x 16 up (below that the
+// transforms run scalar: see the .cpp).
 bool applies(const Conv2dGeometry& g);
 
 // Floats of the transformed kernel U [16, C_out, C_in], shared by the threads.
 int64_t kernel_size(const Conv2dGeometry& g);
 void transform_kernel(const Conv2dGeometry& g, const float* weight, float* u);
 
-// Floats of one thread's buffers for forward_sample: the padded image, V and M.
+// Floats of one thread's buffers for forward_sample: V, M and the transforms' scratch.
 int64_t forward_slot_size(const Conv2dGeometry& g);
 // One image's output [C_out, H, W] (overwritten) from its input x' (normalised when `norm` is set).
 void forward_sample(const Conv2dGeometry& g, const float* u, const float* image, const InputNormalization* norm,

@@ -256,10 +256,12 @@ void transform_kernel(const Conv2dGeometry& g, const float* weight, float* u) {
   }
 }
 
+// V, M, then one buffer for the input transform's scratch and, later, the output transform's rows.
 int64_t forward_slot_size(const Conv2dGeometry& g) {
-  const int64_t count = tiles_of(g).count();
+  const Tiles tiles = tiles_of(g);
+  const int64_t count = tiles.count();
   return kPositions * (position_stride(g.in_channels * count) + position_stride(g.out_channels * count)) +
-         std::max(4 * tiles_of(g).cols, split_scratch_size(tiles_of(g)));
+         std::max(4 * tiles.cols, split_scratch_size(tiles));
 }
 
 void forward_sample(const Conv2dGeometry& g, const float* u, const float* image, const InputNormalization* norm,
@@ -278,9 +280,11 @@ void forward_sample(const Conv2dGeometry& g, const float* u, const float* image,
   transform_output(g, tiles, m, out, rows);
 }
 
+// The sum of dU, the input transform's scratch, V, dy on the tiles' grid, and dy's transform.
 int64_t weight_gradient_slot_size(const Conv2dGeometry& g) {
-  const int64_t count = tiles_of(g).count();
-  return kernel_size(g) + split_scratch_size(tiles_of(g)) + kPositions * position_stride(g.in_channels * count) +
+  const Tiles tiles = tiles_of(g);
+  const int64_t count = tiles.count();
+  return kernel_size(g) + split_scratch_size(tiles) + kPositions * position_stride(g.in_channels * count) +
          4 * g.out_channels * count + kPositions * position_stride(g.out_channels * count);
 }
 

@@ -176,8 +176,7 @@ TEST_CASE("conv2d gradients of DenseNet's 3x3 (shifted GEMMs, Winograd, flipped 
 TEST_CASE("conv2d with a normalised input equals batch_norm_apply then conv2d", "[conv][batchnorm]") {
   // The memory-efficient dense block's BN-ReLU-conv pairs: the convolution applies BN + ReLU as it
   // reads x (in im2col, the shifted GEMMs' padded copy, Winograd's input transform, or tiles of
-  // columns for 1x1). Reference:
-  // the same kernels on batch_norm_apply's output. The GEMMs' operands are bitwise the same, only
+  // columns for 1x1). Reference: the same kernels on batch_norm_apply's output. The GEMMs' operands are bitwise the same, only
   // their blocking differs, so 1e-5 of max(|ref|, 1) forward. beta > 0 in some channels, so normalising the
   // padding (not 0 after BN + ReLU) would show; x is a batch-strided channel slice.
   namespace k = kernels::cpu;
