@@ -671,9 +671,27 @@ void normalized_pointwise_weight_sample(const Conv2dGeometry& g, const float* im
   }
 }
 
-// One sample of conv2d_backward_data_normalized: per tile of columns, the GEMM's tile [C_in, n] of
-// weight^T dy, then per channel the ReLU mask, the two sums (in float along the tile, vectorised,
-// then in double) and dx += scale dy'.
+// One channel's tile of conv2d_backward_data_normalized: the ReLU mask on the GEMM's tile g of
+// weight^T dy, the two sums (in float along the tile, vectorised) and, with kAddsDx, dx += scale dy'.
+// The mask is the forward's own test (its ReLU passed a positive value), as a multiplication: GCC
+// vectorises that, not a select.
+template <bool kAddsDx>
+void normalized_pointwise_data_channel(const float* x, const float* g, int64_t n, float mean, float scale, float beta,
+                                       float* dx, double& sum_dy, double& sum_dy_centered) {
+  float s = 0.f, s_centered = 0.f;
+#pragma omp simd reduction(+ : s, s_centered)
+  for (int64_t i = 0; i < n; ++i) {
+    const float masked = g[i] * (batch_norm_relu(x[i], mean, scale, beta) > 0.f ? 1.f : 0.f);
+    s += masked;
+    s_centered += masked * (x[i] - mean);
+    if constexpr (kAddsDx) dx[i] += scale * masked;
+  }
+  sum_dy += s;
+  sum_dy_centered += s_centered;
+}
+
+// One sample of conv2d_backward_data_normalized, per tile of columns: the GEMM's tile [C_in, n] of
+// weight^T dy, then each channel's part from cache (sums in double across tiles).
 void normalized_pointwise_data_sample(const Conv2dGeometry& g, const float* dy, const float* weight,
                                       const float* image, const InputNormalization& norm, float* dx, double* sum_dy,
                                       double* sum_dy_centered, float* tile) {
@@ -684,29 +702,12 @@ void normalized_pointwise_data_sample(const Conv2dGeometry& g, const float* dy, 
     for (int64_t c = 0; c < k; ++c) {
       const float mean = norm.mean[c], scale = norm.invstd[c] * norm.gamma[c], beta = norm.beta[c];
       const float* xc = image + c * p + j;
-      const float* gc = tile + c * n;
-      float s = 0.f, s_centered = 0.f;
-      // The mask is the forward's own test (its ReLU passed a positive value), as a multiplication:
-      // GCC vectorises that, not a select.
-      if (dx) {
-        float* dxc = dx + c * p + j;
-#pragma omp simd reduction(+ : s, s_centered)
-        for (int64_t i = 0; i < n; ++i) {
-          const float masked = gc[i] * (batch_norm_relu(xc[i], mean, scale, beta) > 0.f ? 1.f : 0.f);
-          s += masked;
-          s_centered += masked * (xc[i] - mean);
-          dxc[i] += scale * masked;
-        }
-      } else {
-#pragma omp simd reduction(+ : s, s_centered)
-        for (int64_t i = 0; i < n; ++i) {
-          const float masked = gc[i] * (batch_norm_relu(xc[i], mean, scale, beta) > 0.f ? 1.f : 0.f);
-          s += masked;
-          s_centered += masked * (xc[i] - mean);
-        }
-      }
-      sum_dy[c] += s;
-      sum_dy_centered[c] += s_centered;
+      if (dx)
+        normalized_pointwise_data_channel<true>(xc, tile + c * n, n, mean, scale, beta, dx + c * p + j, sum_dy[c],
+                                                sum_dy_centered[c]);
+      else
+        normalized_pointwise_data_channel<false>(xc, tile + c * n, n, mean, scale, beta, nullptr, sum_dy[c],
+                                                 sum_dy_centered[c]);
     }
   }
 }
