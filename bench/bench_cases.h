@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/queue.h"
+
 namespace chex::bench {
 
 // Device floats, freed on scope exit (cudaMalloc: the bench owns the whole device).
@@ -44,6 +46,8 @@ struct Bench {
   cudaStream_t stream = nullptr;
   cudnnHandle_t cudnn = nullptr;
   DeviceArray flush;  // 2x the L2 cache: writing it evicts everything the previous run left there
+  // Where our kernels are launched (kernels/queue.h).
+  chex::kernels::Queue queue() const { return {device, stream}; }
 };
 
 class Case {

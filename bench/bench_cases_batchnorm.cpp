@@ -34,7 +34,7 @@ class BatchNormCase final : public Case {
         beta_(c_),
         stats_{DeviceArray(c_), DeviceArray(c_), DeviceArray(c_), DeviceArray(c_)},
         theirs_stats_{DeviceArray(c_), DeviceArray(c_), DeviceArray(c_), DeviceArray(c_)},
-        workspace_(static_cast<int64_t>(kernels::cuda::batch_norm_workspace_bytes(n_, c_, hw_) / sizeof(float)) + 1) {
+        workspace_(static_cast<int64_t>(kernels::cuda::batch_norm_workspace_bytes({}, {n_, c_, hw_}) / sizeof(float)) + 1) {
     x_.upload(random_values(count_, 3, -1.f, 3.f));
     dy_.upload(random_values(count_, 4));
     gamma_.upload(random_values(c_, 5, 0.5f, 1.5f));
@@ -54,19 +54,44 @@ class BatchNormCase final : public Case {
   void ours() override {
     switch (pass_) {
       case Pass::forward_training:
-        kernels::cuda::batch_norm_forward_training(
-            x_.get(), c_ * hw_, ours_.get(), c_ * hw_, n_, c_, hw_, gamma_.get(), beta_.get(), kMomentum, kEps,
-            stats_[0].get(), stats_[1].get(), stats_[2].get(), stats_[3].get(), false, workspace_.get(), b_.stream);
+        kernels::cuda::batch_norm_forward_training(b_.queue(), {.shape = {n_, c_, hw_},
+                                                             .x = {x_.get(), c_ * hw_},
+                                                             .y = {ours_.get(), c_ * hw_},
+                                                             .gamma = gamma_.get(),
+                                                             .beta = beta_.get(),
+                                                             .running_mean = stats_[0].get(),
+                                                             .running_var = stats_[1].get(),
+                                                             .momentum = kMomentum,
+                                                             .eps = kEps,
+                                                             .save_mean = stats_[2].get(),
+                                                             .save_invstd = stats_[3].get(),
+                                                             .fuse_relu = false,
+                                                             .workspace = workspace_.get()});
         break;
       case Pass::forward_inference:
-        kernels::cuda::batch_norm_forward_inference(x_.get(), c_ * hw_, ours_.get(), c_ * hw_, n_, c_, hw_,
-                                                    gamma_.get(), beta_.get(), stats_[0].get(), stats_[1].get(), kEps,
-                                                    nullptr, nullptr, false, b_.stream);
+        kernels::cuda::batch_norm_forward_inference(b_.queue(), {.shape = {n_, c_, hw_},
+                                                              .x = {x_.get(), c_ * hw_},
+                                                              .y = {ours_.get(), c_ * hw_},
+                                                              .gamma = gamma_.get(),
+                                                              .beta = beta_.get(),
+                                                              .running_mean = stats_[0].get(),
+                                                              .running_var = stats_[1].get(),
+                                                              .eps = kEps});
         break;
       case Pass::backward:
-        kernels::cuda::batch_norm_backward(x_.get(), c_ * hw_, dy_.get(), c_ * hw_, ours_.get(), c_ * hw_, n_, c_, hw_,
-                                           theirs_stats_[2].get(), theirs_stats_[3].get(), gamma_.get(), beta_.get(),
-                                           true, false, stats_[2].get(), stats_[3].get(), workspace_.get(), b_.stream);
+        kernels::cuda::batch_norm_backward(b_.queue(), {.shape = {n_, c_, hw_},
+                                                     .x = {x_.get(), c_ * hw_},
+                                                     .dy = {dy_.get(), c_ * hw_},
+                                                     .dx = {ours_.get(), c_ * hw_},
+                                                     .mean = theirs_stats_[2].get(),
+                                                     .invstd = theirs_stats_[3].get(),
+                                                     .gamma = gamma_.get(),
+                                                     .beta = beta_.get(),
+                                                     .batch_statistics = true,
+                                                     .fuse_relu = false,
+                                                     .dgamma = stats_[2].get(),
+                                                     .dbeta = stats_[3].get(),
+                                                     .workspace = workspace_.get()});
         break;
     }
   }

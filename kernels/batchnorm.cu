@@ -522,29 +522,27 @@ void launch_backward(const float* x, int64_t x_batch_stride, Grad dy, float* dx,
 
 }  // namespace
 
-size_t batch_norm_workspace_bytes(int64_t batch, int64_t channels, int64_t spatial) {
-  check_shape(batch, channels, spatial);
-  if (channels == 0 || batch * spatial == 0) return 0;
+size_t batch_norm_workspace_bytes(const Queue&, const ImageShape& s) {
+  check_shape(s.batch, s.channels, s.spatial);
+  if (s.channels == 0 || s.batch * s.spatial == 0) return 0;
   // Scalar items give the most splits; float4 items never need more.
-  const int splits = channel_splits(channels, make_layout(batch, spatial, 1));
-  return static_cast<size_t>(channels) * static_cast<size_t>(splits) * sizeof(Moments);
+  const int splits = channel_splits(s.channels, make_layout(s.batch, s.spatial, 1));
+  return static_cast<size_t>(s.channels) * static_cast<size_t>(splits) * sizeof(Moments);
 }
 
-void batch_norm_forward_training(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
-                                 int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
-                                 const float* beta, float momentum, float eps, float* running_mean,
-                                 float* running_var, float* save_mean, float* save_invstd, bool fuse_relu,
-                                 void* workspace, cudaStream_t stream) {
+void batch_norm_forward_training(const Queue& q, const BatchNormForwardArgs& a) {
+  const int64_t batch = a.shape.batch, channels = a.shape.channels, spatial = a.shape.spatial;
   check_shape(batch, channels, spatial);
   if (channels == 0) return;
-  const bool vec4 = vectorizable(spatial, {{x, x_batch_stride}, {y, y_batch_stride}});
-  const int splits = launch_moments(x, x_batch_stride, batch, channels, spatial, vec4, workspace, stream);
+  const bool vec4 = vectorizable(spatial, {{a.x.data, a.x.batch_stride}, {a.y.data, a.y.batch_stride}});
+  const int splits =
+      launch_moments(a.x.data, a.x.batch_stride, batch, channels, spatial, vec4, a.workspace, q.stream);
   with_width(vec4, [&](auto w) {
-    with_flag(fuse_relu, [&](auto relu) {
+    with_flag(a.fuse_relu, [&](auto relu) {
       const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(channels));
-      CHEX_LAUNCH((bn_forward_training_apply<w, relu>), grid, kThreads, 0, stream, x, x_batch_stride, y,
-                  y_batch_stride, make_layout(batch, spatial, w), static_cast<const Moments*>(workspace), gamma, beta,
-                  momentum, eps, running_mean, running_var, save_mean, save_invstd);
+      CHEX_LAUNCH((bn_forward_training_apply<w, relu>), grid, kThreads, 0, q.stream, a.x.data, a.x.batch_stride,
+                  a.y.data, a.y.batch_stride, make_layout(batch, spatial, w), static_cast<const Moments*>(a.workspace),
+                  a.gamma, a.beta, a.momentum, a.eps, a.running_mean, a.running_var, a.save_mean, a.save_invstd);
     });
   });
 }
@@ -577,28 +575,22 @@ void launch_fixed(const float* x, int64_t x_batch_stride, float* y, int64_t y_ba
 }
 }  // namespace
 
-void batch_norm_forward_inference(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
-                                  int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
-                                  const float* beta, const float* running_mean, const float* running_var, float eps,
-                                  float* save_mean, float* save_invstd, bool fuse_relu, cudaStream_t stream) {
-  launch_fixed<true>(x, x_batch_stride, y, y_batch_stride, batch, channels, spatial, running_mean, running_var, gamma,
-                     beta, eps, save_mean, save_invstd, fuse_relu, stream);
+void batch_norm_forward_inference(const Queue& q, const BatchNormForwardArgs& a) {
+  launch_fixed<true>(a.x.data, a.x.batch_stride, a.y.data, a.y.batch_stride, a.shape.batch, a.shape.channels,
+                     a.shape.spatial, a.running_mean, a.running_var, a.gamma, a.beta, a.eps, a.save_mean,
+                     a.save_invstd, a.fuse_relu, q.stream);
 }
 
-void batch_norm_apply(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch,
-                      int64_t channels, int64_t spatial, const float* mean, const float* invstd, const float* gamma,
-                      const float* beta, bool fuse_relu, cudaStream_t stream) {
-  launch_fixed<false>(x, x_batch_stride, y, y_batch_stride, batch, channels, spatial, mean, invstd, gamma, beta, 0.f,
-                      nullptr, nullptr, fuse_relu, stream);
+void batch_norm_apply(const Queue& q, const BatchNormApplyArgs& a) {
+  launch_fixed<false>(a.x.data, a.x.batch_stride, a.y.data, a.y.batch_stride, a.shape.batch, a.shape.channels,
+                      a.shape.spatial, a.mean, a.invstd, a.gamma, a.beta, 0.f, nullptr, nullptr, a.fuse_relu,
+                      q.stream);
 }
 
-void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
-                         int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
-                         const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
-                         bool fuse_relu, float* dgamma, float* dbeta, void* workspace, cudaStream_t stream) {
-  launch_backward<false>(x, x_batch_stride, Grad{dy, dy_batch_stride, 0}, dx, dx_batch_stride, batch, channels,
-                         spatial, mean, invstd, gamma, beta, batch_statistics, fuse_relu, dgamma, dbeta, workspace,
-                         stream);
+void batch_norm_backward(const Queue& q, const BatchNormBackwardArgs& a) {
+  launch_backward<false>(a.x.data, a.x.batch_stride, Grad{a.dy.data, a.dy.batch_stride, 0}, a.dx.data,
+                         a.dx.batch_stride, a.shape.batch, a.shape.channels, a.shape.spatial, a.mean, a.invstd,
+                         a.gamma, a.beta, a.batch_statistics, a.fuse_relu, a.dgamma, a.dbeta, a.workspace, q.stream);
 }
 
 namespace {

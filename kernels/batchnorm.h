@@ -12,7 +12,18 @@
 //
 // Channels are processed in parallel (OpenMP, static schedule); each channel's sums run serially
 // in double, so results do not depend on the thread count.
+#include <cstddef>
 #include <cstdint>
+
+#include "kernels/queue.h"
+
+// The kernels of this family that both backends provide (engine/src/backend/backend.h).
+#define CHEX_BATCHNORM_KERNELS(X) \
+  X(batch_norm_workspace_bytes)   \
+  X(batch_norm_forward_training)  \
+  X(batch_norm_forward_inference) \
+  X(batch_norm_apply)             \
+  X(batch_norm_backward)
 
 namespace chex::kernels::cpu {
 
@@ -24,16 +35,81 @@ inline float batch_norm_relu(float x, float mean, float scale, float beta) {
   return v < 0.f ? 0.f : v;
 }
 
-// Training forward. Computes each channel's batch mean and biased variance over N*H*W values,
-// normalises x into y, writes save_mean and save_invstd = 1/sqrt(var + eps) (either may be null when
-// no backward follows), and updates the running statistics in place:
+}  // namespace chex::kernels::cpu
+
+namespace chex::kernels {
+
+// The arguments of the forwards. x and y are [batch, channels, spatial], batch-strided; gamma,
+// beta and the statistics are [channels]. Training normalises with the batch statistics and moves
+// the running ones; inference normalises with the running ones and leaves them unchanged.
+// save_mean and save_invstd receive the (mean, invstd) used, unless null (no backward follows).
+struct BatchNormForwardArgs {
+  ImageShape shape;
+  StridedIn x;
+  StridedOut y;
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+  float* running_mean = nullptr;  // read only in inference
+  float* running_var = nullptr;
+  float momentum = 0.1f;          // training only
+  float eps = 1e-5f;
+  float* save_mean = nullptr;
+  float* save_invstd = nullptr;
+  bool fuse_relu = false;
+  void* workspace = nullptr;  // training on the GPU: batch_norm_workspace_bytes(shape)
+};
+
+// Normalising with given (mean, invstd): the recomputation of a BN(+ReLU) output in the backward of
+// a memory-efficient dense block, bitwise equal to the forward that produced them.
+struct BatchNormApplyArgs {
+  ImageShape shape;
+  StridedIn x;
+  StridedOut y;
+  const float* mean = nullptr;
+  const float* invstd = nullptr;
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+  bool fuse_relu = false;
+};
+
+// The backward. With fuse_relu, the ReLU mask is recomputed from x, mean, invstd, gamma and beta.
+// Writes (each may be null when not wanted):
+//   dgamma_c = sum(dy' * xhat),  dbeta_c = sum(dy'),  where dy' = dy masked by the ReLU if fused
+//   dx = gamma * invstd * (dy' - mean(dy') - xhat * mean(dy' * xhat))   if batch_statistics (training)
+//   dx = gamma * invstd * dy'                                            otherwise (fixed statistics)
+// with xhat = (x - mean) * invstd and the means over the N*H*W values of the channel.
+// dx may be the same buffer as dy, with the same batch stride (in place): each channel's dy is read
+// in full before its dx is written, element by element.
+struct BatchNormBackwardArgs {
+  ImageShape shape;
+  StridedIn x;
+  StridedIn dy;
+  StridedOut dx;
+  const float* mean = nullptr;
+  const float* invstd = nullptr;
+  const float* gamma = nullptr;
+  const float* beta = nullptr;  // only read with fuse_relu
+  bool batch_statistics = true;
+  bool fuse_relu = false;
+  float* dgamma = nullptr;
+  float* dbeta = nullptr;
+  void* workspace = nullptr;  // on the GPU: batch_norm_workspace_bytes(shape), unless no sums are needed
+};
+
+}  // namespace chex::kernels
+
+namespace chex::kernels::cpu {
+
+// Training forward: each channel's batch mean and biased variance over N*H*W values, then
 //   running_mean = (1 - momentum) * running_mean + momentum * mean
 //   running_var  = (1 - momentum) * running_var  + momentum * var * n / (n - 1)   (unbiased)
 // Needs n = N*H*W > 1.
-void batch_norm_forward_training(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
-                                 int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
-                                 const float* beta, float momentum, float eps, float* running_mean,
-                                 float* running_var, float* save_mean, float* save_invstd, bool fuse_relu);
+void batch_norm_forward_training(const Queue& q, const BatchNormForwardArgs& a);
+void batch_norm_forward_inference(const Queue& q, const BatchNormForwardArgs& a);
+void batch_norm_apply(const Queue& q, const BatchNormApplyArgs& a);
+void batch_norm_backward(const Queue& q, const BatchNormBackwardArgs& a);
+// The CPU needs no workspace: 0.
+size_t batch_norm_workspace_bytes(const Queue& q, const ImageShape& shape);
 
 // The training forward in parts, for a caller that normalises elsewhere (inside a convolution):
 // batch_norm_moments writes each channel's mean and biased variance over its N*H*W values, in
@@ -50,31 +126,6 @@ void batch_norm_statistics_from_moments(const double* mean, const double* var, i
 void batch_norm_inference_statistics(const float* running_mean, const float* running_var, int64_t channels, float eps,
                                      float* save_mean, float* save_invstd);
 
-// Inference forward: normalises with the running statistics, which are left unchanged. Writes the
-// (mean, invstd) it used into save_mean and save_invstd unless they are null, for the backward.
-void batch_norm_forward_inference(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
-                                  int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
-                                  const float* beta, const float* running_mean, const float* running_var, float eps,
-                                  float* save_mean, float* save_invstd, bool fuse_relu);
-
-// Normalises with given statistics: the recomputation of a BN(+ReLU) output in the backward of a
-// memory-efficient dense block, bitwise equal to the forward that produced (mean, invstd).
-void batch_norm_apply(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch,
-                      int64_t channels, int64_t spatial, const float* mean, const float* invstd, const float* gamma,
-                      const float* beta, bool fuse_relu);
-
-// Backward. With fuse_relu, the ReLU mask is recomputed from x, mean, invstd, gamma and beta.
-// Writes (each may be null when not wanted):
-//   dgamma_c = sum(dy' * xhat),  dbeta_c = sum(dy'),  where dy' = dy masked by the ReLU if fused
-//   dx = gamma * invstd * (dy' - mean(dy') - xhat * mean(dy' * xhat))   if batch_statistics (training)
-//   dx = gamma * invstd * dy'                                            otherwise (fixed statistics)
-// with xhat = (x - mean) * invstd and the means over the N*H*W values of the channel.
-// dx may be the same buffer as dy, with the same batch stride (in place): each channel's dy is read
-// in full before its dx is written, element by element.
-void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
-                         int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
-                         const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
-                         bool fuse_relu, float* dgamma, float* dbeta);
 // The part of a training BN's input gradient that goes through its batch statistics,
 //   dx_c -= gamma_c invstd_c (mean(dy') + xhat * mean(dy' * xhat)),
 // is affine in x_c - mean_c: alpha_c + beta_c (x_c - mean_c). From the sums of dy' and of
@@ -107,30 +158,14 @@ namespace chex::kernels::CHEX_GPU_NAMESPACE {
 // Device scratch, in bytes, that the training forwards and the backwards of this shape need for
 // their per-block partial sums (0 when there is nothing to sum). A function of the shape only; the
 // caller owns it, and it may be reused as soon as the launch's stream has moved on.
-size_t batch_norm_workspace_bytes(int64_t batch, int64_t channels, int64_t spatial);
+size_t batch_norm_workspace_bytes(const Queue& q, const ImageShape& shape);
 
-// Needs batch * spatial >= 1 and a workspace of batch_norm_workspace_bytes.
-void batch_norm_forward_training(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
-                                 int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
-                                 const float* beta, float momentum, float eps, float* running_mean,
-                                 float* running_var, float* save_mean, float* save_invstd, bool fuse_relu,
-                                 void* workspace, cudaStream_t stream);
-
-void batch_norm_forward_inference(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
-                                  int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
-                                  const float* beta, const float* running_mean, const float* running_var, float eps,
-                                  float* save_mean, float* save_invstd, bool fuse_relu, cudaStream_t stream);
-
-void batch_norm_apply(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch,
-                      int64_t channels, int64_t spatial, const float* mean, const float* invstd, const float* gamma,
-                      const float* beta, bool fuse_relu, cudaStream_t stream);
-
-// The workspace (batch_norm_workspace_bytes) may be null when neither dgamma nor dbeta is wanted
-// and batch_statistics is false.
-void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
-                         int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
-                         const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
-                         bool fuse_relu, float* dgamma, float* dbeta, void* workspace, cudaStream_t stream);
+// Training needs batch * spatial >= 1 and a workspace of batch_norm_workspace_bytes.
+void batch_norm_forward_training(const Queue& q, const BatchNormForwardArgs& a);
+void batch_norm_forward_inference(const Queue& q, const BatchNormForwardArgs& a);
+void batch_norm_apply(const Queue& q, const BatchNormApplyArgs& a);
+// The workspace may be null when neither dgamma nor dbeta is wanted and batch_statistics is false.
+void batch_norm_backward(const Queue& q, const BatchNormBackwardArgs& a);
 
 // norm5 -> ReLU -> global average pool in one pass over x ([batch, channels, spatial], batch-strided):
 // y[n, c] ([batch, channels], contiguous) = mean over the plane of relu(BN(x)). The BN+ReLU output

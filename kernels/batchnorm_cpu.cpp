@@ -108,47 +108,44 @@ void batch_norm_inference_statistics(const float* running_mean, const float* run
   }
 }
 
-void batch_norm_forward_training(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
-                                 int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
-                                 const float* beta, float momentum, float eps, float* running_mean,
-                                 float* running_var, float* save_mean, float* save_invstd, bool fuse_relu) {
+void batch_norm_forward_training(const Queue&, const BatchNormForwardArgs& a) {
+  const int64_t batch = a.shape.batch, channels = a.shape.channels, spatial = a.shape.spatial;
   const int64_t count = batch * spatial;
 #pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
   for (int64_t c = 0; c < channels; ++c) {
-    const float* xc = x + c * spatial;
+    const float* xc = a.x.data + c * spatial;
     float mean_f = 0.f, invstd_f = 0.f;
-    use_moments(c, channel_moments(xc, x_batch_stride, batch, spatial), count, momentum, eps, running_mean,
-                running_var, mean_f, invstd_f);
-    normalize_channel(xc, x_batch_stride, y + c * spatial, y_batch_stride, batch, spatial, mean_f, invstd_f, gamma[c],
-                      beta[c], fuse_relu);
-    if (save_mean) save_mean[c] = mean_f;
-    if (save_invstd) save_invstd[c] = invstd_f;
+    use_moments(c, channel_moments(xc, a.x.batch_stride, batch, spatial), count, a.momentum, a.eps, a.running_mean,
+                a.running_var, mean_f, invstd_f);
+    normalize_channel(xc, a.x.batch_stride, a.y.data + c * spatial, a.y.batch_stride, batch, spatial, mean_f,
+                      invstd_f, a.gamma[c], a.beta[c], a.fuse_relu);
+    if (a.save_mean) a.save_mean[c] = mean_f;
+    if (a.save_invstd) a.save_invstd[c] = invstd_f;
   }
 }
 
-void batch_norm_forward_inference(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
-                                  int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
-                                  const float* beta, const float* running_mean, const float* running_var, float eps,
-                                  float* save_mean, float* save_invstd, bool fuse_relu) {
+void batch_norm_forward_inference(const Queue&, const BatchNormForwardArgs& a) {
+  const int64_t batch = a.shape.batch, channels = a.shape.channels, spatial = a.shape.spatial;
 #pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
   for (int64_t c = 0; c < channels; ++c) {
-    const float mean = running_mean[c];
-    const float invstd = inference_invstd(running_var[c], eps);
-    normalize_channel(x + c * spatial, x_batch_stride, y + c * spatial, y_batch_stride, batch, spatial, mean, invstd,
-                      gamma[c], beta[c], fuse_relu);
-    if (save_mean) save_mean[c] = mean;
-    if (save_invstd) save_invstd[c] = invstd;
+    const float mean = a.running_mean[c];
+    const float invstd = inference_invstd(a.running_var[c], a.eps);
+    normalize_channel(a.x.data + c * spatial, a.x.batch_stride, a.y.data + c * spatial, a.y.batch_stride, batch,
+                      spatial, mean, invstd, a.gamma[c], a.beta[c], a.fuse_relu);
+    if (a.save_mean) a.save_mean[c] = mean;
+    if (a.save_invstd) a.save_invstd[c] = invstd;
   }
 }
 
-void batch_norm_apply(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch,
-                      int64_t channels, int64_t spatial, const float* mean, const float* invstd, const float* gamma,
-                      const float* beta, bool fuse_relu) {
+void batch_norm_apply(const Queue&, const BatchNormApplyArgs& a) {
+  const int64_t batch = a.shape.batch, channels = a.shape.channels, spatial = a.shape.spatial;
 #pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
   for (int64_t c = 0; c < channels; ++c)
-    normalize_channel(x + c * spatial, x_batch_stride, y + c * spatial, y_batch_stride, batch, spatial, mean[c],
-                      invstd[c], gamma[c], beta[c], fuse_relu);
+    normalize_channel(a.x.data + c * spatial, a.x.batch_stride, a.y.data + c * spatial, a.y.batch_stride, batch,
+                      spatial, a.mean[c], a.invstd[c], a.gamma[c], a.beta[c], a.fuse_relu);
 }
+
+size_t batch_norm_workspace_bytes(const Queue&, const ImageShape&) { return 0; }
 
 namespace {
 
@@ -216,12 +213,10 @@ void backward_batch_norm(const float* x, int64_t x_batch_stride, const float* dy
 
 }  // namespace
 
-void batch_norm_backward(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
-                         int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
-                         const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
-                         bool fuse_relu, float* dgamma, float* dbeta) {
-  backward_batch_norm(x, x_batch_stride, dy, dy_batch_stride, dx, dx_batch_stride, batch, channels, spatial, mean,
-                      invstd, gamma, beta, batch_statistics, fuse_relu, dgamma, dbeta);
+void batch_norm_backward(const Queue&, const BatchNormBackwardArgs& a) {
+  backward_batch_norm(a.x.data, a.x.batch_stride, a.dy.data, a.dy.batch_stride, a.dx.data, a.dx.batch_stride,
+                      a.shape.batch, a.shape.channels, a.shape.spatial, a.mean, a.invstd, a.gamma, a.beta,
+                      a.batch_statistics, a.fuse_relu, a.dgamma, a.dbeta);
 }
 
 void batch_norm_backward_statistics_term(const double* sum_dy, const double* sum_dy_centered, int64_t channels,

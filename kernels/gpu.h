@@ -5,8 +5,9 @@
 //    CPU (host pointers), which the tests compare with the CPU twins in chex::kernels::cpu.
 // So <op>.h declares its launchers once, inside namespace chex::kernels::CHEX_GPU_NAMESPACE; the
 // emulated build (targets linking chex_kernels_emu) defines CHEX_EMULATOR.
-// Launchers take the stream last and never synchronise; pointers may be null when a count is 0.
-typedef struct CUstream_st* cudaStream_t;  // the same declaration as CUDA's: no CUDA header needed
+// Launchers take the same (Queue, arguments) as their CPU twins and never synchronise; pointers may
+// be null when a count is 0.
+#include "kernels/queue.h"
 
 #if defined(CHEX_EMULATOR)
 #define CHEX_GPU_NAMESPACE emu

@@ -29,6 +29,7 @@
 
 #include "chex/autograd.h"
 #include "chex/error.h"
+#include "engine/src/backend/backend.h"
 #include "engine/src/cuda/ops_cuda.h"
 #include "kernels/batchnorm.h"
 #include "kernels/concat.h"
@@ -63,10 +64,6 @@ struct IgnoringWorkspace<f> {
 // conv2d_workspace_size floats forward and conv2d_backward_workspace_size backward: the CPU's im2col
 // matrices and weight-gradient partial sums; none on CUDA.
 struct BlockKernels {
-  decltype(&gpu::batch_norm_forward_training) batch_norm_forward_training;
-  decltype(&gpu::batch_norm_forward_inference) batch_norm_forward_inference;
-  decltype(&gpu::batch_norm_apply) batch_norm_apply;
-  decltype(&gpu::batch_norm_backward) batch_norm_backward;
   decltype(&k::conv2d_workspace_size) conv2d_workspace_size;
   decltype(&k::conv2d_backward_workspace_size) conv2d_backward_workspace_size;
   decltype(&IgnoringDevice<&k::conv2d_forward>::call) conv2d_forward;
@@ -79,22 +76,14 @@ struct BlockKernels {
 int64_t no_workspace(const k::Conv2dGeometry& /*g*/) { return 0; }
 
 const BlockKernels& kernels_for(Device device) {
-  static const BlockKernels cpu{IgnoringDevice<&k::batch_norm_forward_training>::call,
-                                IgnoringDevice<&k::batch_norm_forward_inference>::call,
-                                IgnoringDevice<&k::batch_norm_apply>::call,
-                                IgnoringDevice<&k::batch_norm_backward>::call,
-                                k::conv2d_workspace_size,
+  static const BlockKernels cpu{k::conv2d_workspace_size,
                                 k::conv2d_backward_workspace_size,
                                 IgnoringDevice<&k::conv2d_forward>::call,
                                 IgnoringDevice<&k::conv2d_backward_data>::call,
                                 IgnoringDevice<&k::conv2d_backward_weight>::call,
                                 IgnoringDevice<&k::copy_channels>::call,
                                 IgnoringDevice<&k::add_channels>::call};
-  static const BlockKernels cuda{gpu::batch_norm_forward_training,
-                                 gpu::batch_norm_forward_inference,
-                                 gpu::batch_norm_apply,
-                                 gpu::batch_norm_backward,
-                                 no_workspace,
+  static const BlockKernels cuda{no_workspace,
                                  no_workspace,
                                  IgnoringWorkspace<&gpu::conv2d_forward>::call,
                                  IgnoringWorkspace<&gpu::conv2d_backward_data>::call,
@@ -220,18 +209,63 @@ struct LayerStatistics {
 
 // y = relu(norm(x)), with the batch statistics (updating the running ones) or the running ones;
 // writes the statistics used into mean/invstd unless they are null.
-void normalize_relu(const BlockKernels& kern, int dev, const BatchNormTensors& bn, bool batch_statistics,
+void normalize_relu(const backend::Backend& be, const BatchNormTensors& bn, bool batch_statistics,
                     const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch,
                     int64_t channels, int64_t spatial, float* mean, float* invstd) {
+  kernels::BatchNormForwardArgs args{.shape = {batch, channels, spatial},
+                                     .x = {x, x_batch_stride},
+                                     .y = {y, y_batch_stride},
+                                     .gamma = bn.weight.data(),
+                                     .beta = bn.bias.data(),
+                                     .running_mean = bn.running_mean.data(),
+                                     .running_var = bn.running_var.data(),
+                                     .momentum = bn.momentum,
+                                     .eps = bn.eps,
+                                     .save_mean = mean,
+                                     .save_invstd = invstd,
+                                     .fuse_relu = true};
   if (batch_statistics) {
-    kern.batch_norm_forward_training(dev, x, x_batch_stride, y, y_batch_stride, batch, channels, spatial,
-                                     bn.weight.data(), bn.bias.data(), bn.momentum, bn.eps, bn.running_mean.data(),
-                                     bn.running_var.data(), mean, invstd, /*fuse_relu=*/true);
+    const backend::Workspace workspace = be.workspace(be.batch_norm_workspace_bytes(args.shape));
+    args.workspace = workspace.get();
+    be.batch_norm_forward_training(args);
   } else {
-    kern.batch_norm_forward_inference(dev, x, x_batch_stride, y, y_batch_stride, batch, channels, spatial,
-                                      bn.weight.data(), bn.bias.data(), bn.running_mean.data(),
-                                      bn.running_var.data(), bn.eps, mean, invstd, /*fuse_relu=*/true);
+    be.batch_norm_forward_inference(args);
   }
+}
+
+// relu(norm(x)) with given statistics (the backward's recomputation).
+void apply_normalize_relu(const backend::Backend& be, const BatchNormTensors& bn, const float* x,
+                          int64_t x_batch_stride, float* y, int64_t y_batch_stride, kernels::ImageShape shape,
+                          const float* mean, const float* invstd) {
+  be.batch_norm_apply(kernels::BatchNormApplyArgs{.shape = shape,
+                                                  .x = {x, x_batch_stride},
+                                                  .y = {y, y_batch_stride},
+                                                  .mean = mean,
+                                                  .invstd = invstd,
+                                                  .gamma = bn.weight.data(),
+                                                  .beta = bn.bias.data(),
+                                                  .fuse_relu = true});
+}
+
+// The backward of relu(norm(x)) into dx (which may be dy, or null for the parameters only).
+void normalize_relu_backward(const backend::Backend& be, const BatchNormTensors& bn, bool batch_statistics,
+                             const float* x, int64_t x_batch_stride, const float* dy, float* dx,
+                             int64_t grad_batch_stride, kernels::ImageShape shape, const float* mean,
+                             const float* invstd, float* dgamma, float* dbeta) {
+  const backend::Workspace workspace = be.workspace(be.batch_norm_workspace_bytes(shape));
+  be.batch_norm_backward(kernels::BatchNormBackwardArgs{.shape = shape,
+                                                        .x = {x, x_batch_stride},
+                                                        .dy = {dy, grad_batch_stride},
+                                                        .dx = {dx, grad_batch_stride},
+                                                        .mean = mean,
+                                                        .invstd = invstd,
+                                                        .gamma = bn.weight.data(),
+                                                        .beta = bn.bias.data(),
+                                                        .batch_statistics = batch_statistics,
+                                                        .fuse_relu = true,
+                                                        .dgamma = dgamma,
+                                                        .dbeta = dbeta,
+                                                        .workspace = workspace.get()});
 }
 
 // On the CPU the layers' BN+ReLU never write their output: the convolution that reads it applies
@@ -289,6 +323,7 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
   const BlockGeometry& g = s.geometry;
   const Device device = s.features.device();
   const BlockKernels& kern = kernels_for(device);
+  const backend::Backend be = backend::backend(device);
   const int dev = device.index;
   const int64_t hw = g.spatial(), image = g.image(), bottleneck_image = g.bottleneck_image();
 
@@ -350,8 +385,8 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
                                              input_normalization(w.norm2, stats.mean2, stats.invstd2), grad_new, image,
                                              dw2, nullptr, data_or_null(workspace));
       } else {
-        kern.batch_norm_apply(dev, z, bottleneck_image, scratch.data(), bottleneck_image, g.batch, g.bottleneck, hw,
-                              stats.mean2, stats.invstd2, w.norm2.weight.data(), w.norm2.bias.data(), true);
+        apply_normalize_relu(be, w.norm2, z, bottleneck_image, scratch.data(), bottleneck_image,
+                             {g.batch, g.bottleneck, hw}, stats.mean2, stats.invstd2);
         kern.conv2d_backward_weight(dev, g.conv2(), scratch.data(), bottleneck_image, grad_new, image, dw2, nullptr,
                                     data_or_null(workspace));
       }
@@ -359,10 +394,9 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
     kern.conv2d_backward_data(dev, g.conv2(), grad_new, image, w.conv2_weight.data(), grad_bottleneck.data(),
                               bottleneck_image, data_or_null(workspace));
     // norm2 + relu2, in place (the kernel allows dx == dy).
-    kern.batch_norm_backward(dev, z, bottleneck_image, grad_bottleneck.data(), bottleneck_image, grad_bottleneck.data(),
-                             bottleneck_image, g.batch, g.bottleneck, hw, stats.mean2, stats.invstd2,
-                             w.norm2.weight.data(), w.norm2.bias.data(), s.batch_statistics, true,
-                             grad_of(kNorm2Weight, w.norm2.weight), grad_of(kNorm2Bias, w.norm2.bias));
+    normalize_relu_backward(be, w.norm2, s.batch_statistics, z, bottleneck_image, grad_bottleneck.data(),
+                            grad_bottleneck.data(), bottleneck_image, {g.batch, g.bottleneck, hw}, stats.mean2,
+                            stats.invstd2, grad_of(kNorm2Weight, w.norm2.weight), grad_of(kNorm2Bias, w.norm2.bias));
 
     // conv1, reading relu1(norm1(prefix)) recomputed (on the CPU as the convolution reads it).
     const float* prefix = s.features.data();
@@ -373,8 +407,8 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
                                              grad_bottleneck.data(), bottleneck_image, dw1, nullptr,
                                              data_or_null(workspace));
       } else {
-        kern.batch_norm_apply(dev, prefix, image, scratch.data(), prefix_image, g.batch, c, hw, stats.mean1,
-                              stats.invstd1, w.norm1.weight.data(), w.norm1.bias.data(), true);
+        apply_normalize_relu(be, w.norm1, prefix, image, scratch.data(), prefix_image, {g.batch, c, hw}, stats.mean1,
+                             stats.invstd1);
         kern.conv2d_backward_weight(dev, g.conv1(l), scratch.data(), prefix_image, grad_bottleneck.data(),
                                     bottleneck_image, dw1, nullptr, data_or_null(workspace));
       }
@@ -400,10 +434,9 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
     } else {
       kern.conv2d_backward_data(dev, g.conv1(l), grad_bottleneck.data(), bottleneck_image, w.conv1_weight.data(),
                                 scratch.data(), prefix_image, data_or_null(workspace));
-      kern.batch_norm_backward(dev, prefix, image, scratch.data(), prefix_image,
-                               prefix_needs_grad ? scratch.data() : nullptr, prefix_image, g.batch, c, hw, stats.mean1,
-                               stats.invstd1, w.norm1.weight.data(), w.norm1.bias.data(), s.batch_statistics, true,
-                               dgamma1, dbeta1);
+      normalize_relu_backward(be, w.norm1, s.batch_statistics, prefix, image, scratch.data(),
+                              prefix_needs_grad ? scratch.data() : nullptr, prefix_image, {g.batch, c, hw},
+                              stats.mean1, stats.invstd1, dgamma1, dbeta1);
       if (prefix_needs_grad)
         kern.add_channels(dev, scratch.data(), prefix_image, 0, grad_features.data(), image, 0, g.batch, c, hw);
     }
@@ -426,6 +459,7 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
     CHEX_CHECK(t.device() == x.device(), kOp, ": tensors on different devices (", x.str(), " and ", t.str(), ")");
   const Device device = x.device();
   const BlockKernels& kern = kernels_for(device);
+  const backend::Backend be = backend::backend(device);
   const int dev = device.index;
   const std::vector<Tensor> inputs = op_inputs(x, layers);
   const bool backward_follows = any_requires_grad(inputs);
@@ -484,11 +518,11 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
                                    nullptr, features.data() + prefix_image, image, data_or_null(workspace));
       if (training) moments.add(g, features.data(), c, g.growth);
     } else {
-      normalize_relu(kern, dev, w.norm1, training, features.data(), image, scratch.data(), prefix_image, g.batch, c,
+      normalize_relu(be, w.norm1, training, features.data(), image, scratch.data(), prefix_image, g.batch, c,
                      hw, saved.mean1, saved.invstd1);
       kern.conv2d_forward(dev, g.conv1(l), scratch.data(), prefix_image, w.conv1_weight.data(), nullptr, z,
                           bottleneck_image, nullptr);
-      normalize_relu(kern, dev, w.norm2, training, z, bottleneck_image, scratch.data(), bottleneck_image, g.batch,
+      normalize_relu(be, w.norm2, training, z, bottleneck_image, scratch.data(), bottleneck_image, g.batch,
                      g.bottleneck, hw, saved.mean2, saved.invstd2);
       kern.conv2d_forward(dev, g.conv2(), scratch.data(), bottleneck_image, w.conv2_weight.data(), nullptr,
                           features.data() + prefix_image, image, data_or_null(workspace));

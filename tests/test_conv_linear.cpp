@@ -208,8 +208,14 @@ TEST_CASE("conv2d with a normalised input equals batch_norm_apply then conv2d", 
   const k::InputNormalization norm{mean.data(), invstd.data(), gamma.data(), beta.data()};
 
   const Tensor applied = Tensor::empty({c.batch, c.in_channels, c.height, c.width});
-  k::batch_norm_apply(x, x_stride, applied.data(), g.in_sample(), c.batch, c.in_channels, g.in_plane(), mean.data(),
-                      invstd.data(), gamma.data(), beta.data(), true);
+  k::batch_norm_apply({}, {.shape = {c.batch, c.in_channels, g.in_plane()},
+                           .x = {x, x_stride},
+                           .y = {applied.data(), g.in_sample()},
+                           .mean = mean.data(),
+                           .invstd = invstd.data(),
+                           .gamma = gamma.data(),
+                           .beta = beta.data(),
+                           .fuse_relu = true});
   const Tensor workspace = Tensor::empty(
       {std::max(k::conv2d_normalized_workspace_size(g), k::conv2d_normalized_backward_workspace_size(g))});
   const Tensor y = Tensor::empty(dy.shape()), y_ref = Tensor::empty(dy.shape());
@@ -265,9 +271,18 @@ TEST_CASE("conv2d's 1x1 input gradient through a normalised input equals conv2d 
                           workspace.data());
   const Tensor dx_ref = Tensor::empty(through_conv.shape());
   const Tensor dgamma_ref = Tensor::empty({c.in_channels}), dbeta_ref = Tensor::empty({c.in_channels});
-  k::batch_norm_backward(x, x_stride, through_conv.data(), g.in_sample(), dx_ref.data(), g.in_sample(), c.batch,
-                         c.in_channels, hw, mean.data(), invstd.data(), gamma.data(), beta.data(), batch_statistics,
-                         true, dgamma_ref.data(), dbeta_ref.data());
+  k::batch_norm_backward({}, {.shape = {c.batch, c.in_channels, hw},
+                              .x = {x, x_stride},
+                              .dy = {through_conv.data(), g.in_sample()},
+                              .dx = {dx_ref.data(), g.in_sample()},
+                              .mean = mean.data(),
+                              .invstd = invstd.data(),
+                              .gamma = gamma.data(),
+                              .beta = beta.data(),
+                              .batch_statistics = batch_statistics,
+                              .fuse_relu = true,
+                              .dgamma = dgamma_ref.data(),
+                              .dbeta = dbeta_ref.data()});
 
   // Added into an existing gradient, batch-strided like the block's.
   const Tensor existing = Tensor::randn({c.batch, c.in_channels + extra, c.height, c.width}, gen);

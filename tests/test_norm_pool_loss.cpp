@@ -315,11 +315,26 @@ TEST_CASE("batch_norm_apply recomputes a training forward bitwise from the saved
   Tensor running_mean = Tensor::zeros({c}), running_var = Tensor::ones({c});
   Tensor y = Tensor::empty(x.shape()), recomputed = Tensor::empty(x.shape());
   Tensor mean = Tensor::empty({c}), invstd = Tensor::empty({c});
-  kernels::cpu::batch_norm_forward_training(x.data(), c * hw, y.data(), c * hw, n, c, hw, gamma.data(), beta.data(),
-                                            0.1f, kBnEps, running_mean.data(), running_var.data(), mean.data(),
-                                            invstd.data(), true);
-  kernels::cpu::batch_norm_apply(x.data(), c * hw, recomputed.data(), c * hw, n, c, hw, mean.data(), invstd.data(),
-                                 gamma.data(), beta.data(), true);
+  kernels::cpu::batch_norm_forward_training({}, {.shape = {n, c, hw},
+                                                 .x = {x.data(), c * hw},
+                                                 .y = {y.data(), c * hw},
+                                                 .gamma = gamma.data(),
+                                                 .beta = beta.data(),
+                                                 .running_mean = running_mean.data(),
+                                                 .running_var = running_var.data(),
+                                                 .momentum = 0.1f,
+                                                 .eps = kBnEps,
+                                                 .save_mean = mean.data(),
+                                                 .save_invstd = invstd.data(),
+                                                 .fuse_relu = true});
+  kernels::cpu::batch_norm_apply({}, {.shape = {n, c, hw},
+                                      .x = {x.data(), c * hw},
+                                      .y = {recomputed.data(), c * hw},
+                                      .mean = mean.data(),
+                                      .invstd = invstd.data(),
+                                      .gamma = gamma.data(),
+                                      .beta = beta.data(),
+                                      .fuse_relu = true});
   CHECK(recomputed.to_vector() == y.to_vector());
   const ChannelStats stats = channel_stats(x);
   for (int ch = 0; ch < c; ++ch) {

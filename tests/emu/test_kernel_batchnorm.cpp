@@ -60,44 +60,65 @@ struct Inputs {
 };
 
 std::vector<float> workspace_for(const Case& k) {
-  return std::vector<float>(kernels::emu::batch_norm_workspace_bytes(k.batch, k.channels, k.spatial) / sizeof(float) +
-                            2);
+  return std::vector<float>(
+      kernels::emu::batch_norm_workspace_bytes({}, {k.batch, k.channels, k.spatial}) / sizeof(float) + 2);
 }
 
 constexpr float kMomentum = 0.1f, kEps = 1e-5f;
+
+// The forward's arguments on one case's buffers; the CPU twin and the emulated launcher take the
+// same ones.
+kernels::BatchNormForwardArgs forward_args(const Case& k, const Inputs& in, float* y, float* running_mean,
+                                           float* running_var, float* mean, float* invstd, bool relu) {
+  return {.shape = {k.batch, k.channels, k.spatial},
+          .x = {in.x.data() + k.offset, k.stride()},
+          .y = {y + k.offset, k.stride()},
+          .gamma = in.gamma.data(),
+          .beta = in.beta.data(),
+          .running_mean = running_mean,
+          .running_var = running_var,
+          .momentum = kMomentum,
+          .eps = kEps,
+          .save_mean = mean,
+          .save_invstd = invstd,
+          .fuse_relu = relu};
+}
 
 // Training forward, then batch_norm_apply with the saved statistics (the dense block's recompute),
 // then inference.
 void check_forward(const Case& k, bool relu, Generator& gen) {
   const Inputs in(k, gen);
   const int64_t C = k.channels;
+  const kernels::Queue q;
   std::vector<float> y_ref(k.buffer(), kSentinel), mean_ref(C), invstd_ref(C);
   std::vector<float> rm_ref = in.running_mean, rv_ref = in.running_var;
-  kernels::cpu::batch_norm_forward_training(in.x.data() + k.offset, k.stride(), y_ref.data() + k.offset, k.stride(),
-                                            k.batch, C, k.spatial, in.gamma.data(), in.beta.data(), kMomentum, kEps,
-                                            rm_ref.data(), rv_ref.data(), mean_ref.data(), invstd_ref.data(), relu);
+  kernels::cpu::batch_norm_forward_training(
+      q, forward_args(k, in, y_ref.data(), rm_ref.data(), rv_ref.data(), mean_ref.data(), invstd_ref.data(), relu));
   std::vector<float> inf_ref(k.buffer(), kSentinel), inf_mean_ref(C), inf_invstd_ref(C);
-  kernels::cpu::batch_norm_forward_inference(in.x.data() + k.offset, k.stride(), inf_ref.data() + k.offset,
-                                             k.stride(), k.batch, C, k.spatial, in.gamma.data(), in.beta.data(),
-                                             in.running_mean.data(), in.running_var.data(), kEps,
-                                             inf_mean_ref.data(), inf_invstd_ref.data(), relu);
+  std::vector<float> rm_fixed = in.running_mean, rv_fixed = in.running_var;  // read only
+  kernels::cpu::batch_norm_forward_inference(q, forward_args(k, in, inf_ref.data(), rm_fixed.data(), rv_fixed.data(),
+                                                             inf_mean_ref.data(), inf_invstd_ref.data(), relu));
   testing::check_outputs_against_twin(
       "batch-norm forward " + k.name() + (relu ? " + relu" : ""),
       [&] {
         std::vector<float> y(k.buffer(), kSentinel), mean(C), invstd(C), applied(k.buffer(), kSentinel);
         std::vector<float> rm = in.running_mean, rv = in.running_var, ws = workspace_for(k);
-        kernels::emu::batch_norm_forward_training(in.x.data() + k.offset, k.stride(), y.data() + k.offset, k.stride(),
-                                                  k.batch, C, k.spatial, in.gamma.data(), in.beta.data(), kMomentum,
-                                                  kEps, rm.data(), rv.data(), mean.data(), invstd.data(), relu,
-                                                  ws.data(), nullptr);
-        kernels::emu::batch_norm_apply(in.x.data() + k.offset, k.stride(), applied.data() + k.offset, k.stride(),
-                                       k.batch, C, k.spatial, mean.data(), invstd.data(), in.gamma.data(),
-                                       in.beta.data(), relu, nullptr);
+        kernels::BatchNormForwardArgs training =
+            forward_args(k, in, y.data(), rm.data(), rv.data(), mean.data(), invstd.data(), relu);
+        training.workspace = ws.data();
+        kernels::emu::batch_norm_forward_training(q, training);
+        kernels::emu::batch_norm_apply(q, {.shape = training.shape,
+                                           .x = training.x,
+                                           .y = {applied.data() + k.offset, k.stride()},
+                                           .mean = mean.data(),
+                                           .invstd = invstd.data(),
+                                           .gamma = in.gamma.data(),
+                                           .beta = in.beta.data(),
+                                           .fuse_relu = relu});
         std::vector<float> inf(k.buffer(), kSentinel), inf_mean(C), inf_invstd(C);
-        kernels::emu::batch_norm_forward_inference(in.x.data() + k.offset, k.stride(), inf.data() + k.offset,
-                                                   k.stride(), k.batch, C, k.spatial, in.gamma.data(), in.beta.data(),
-                                                   in.running_mean.data(), in.running_var.data(), kEps,
-                                                   inf_mean.data(), inf_invstd.data(), relu, nullptr);
+        std::vector<float> rm_in = in.running_mean, rv_in = in.running_var;
+        kernels::emu::batch_norm_forward_inference(
+            q, forward_args(k, in, inf.data(), rm_in.data(), rv_in.data(), inf_mean.data(), inf_invstd.data(), relu));
         // The recompute must reproduce the training output exactly, as the twin's does.
         const bool recompute_exact = applied == y;
         CHECK(recompute_exact);
@@ -117,24 +138,34 @@ void check_forward(const Case& k, bool relu, Generator& gen) {
 void check_backward(const Case& k, bool relu, bool batch_statistics, Generator& gen) {
   const Inputs in(k, gen);
   const int64_t C = k.channels;
+  const kernels::Queue q;
   std::vector<float> y(k.buffer()), mean(C), invstd(C), rm = in.running_mean, rv = in.running_var;
-  kernels::cpu::batch_norm_forward_training(in.x.data() + k.offset, k.stride(), y.data() + k.offset, k.stride(),
-                                            k.batch, C, k.spatial, in.gamma.data(), in.beta.data(), kMomentum, kEps,
-                                            rm.data(), rv.data(), mean.data(), invstd.data(), relu);
+  kernels::cpu::batch_norm_forward_training(
+      q, forward_args(k, in, y.data(), rm.data(), rv.data(), mean.data(), invstd.data(), relu));
+  auto backward_args = [&](float* dx, float* dgamma, float* dbeta) {
+    return kernels::BatchNormBackwardArgs{.shape = {k.batch, C, k.spatial},
+                                          .x = {in.x.data() + k.offset, k.stride()},
+                                          .dy = {in.dy.data() + k.offset, k.stride()},
+                                          .dx = {dx + k.offset, k.stride()},
+                                          .mean = mean.data(),
+                                          .invstd = invstd.data(),
+                                          .gamma = in.gamma.data(),
+                                          .beta = in.beta.data(),
+                                          .batch_statistics = batch_statistics,
+                                          .fuse_relu = relu,
+                                          .dgamma = dgamma,
+                                          .dbeta = dbeta};
+  };
   std::vector<float> dx_ref(k.buffer(), kSentinel), dgamma_ref(C), dbeta_ref(C);
-  kernels::cpu::batch_norm_backward(in.x.data() + k.offset, k.stride(), in.dy.data() + k.offset, k.stride(),
-                                    dx_ref.data() + k.offset, k.stride(), k.batch, C, k.spatial, mean.data(),
-                                    invstd.data(), in.gamma.data(), in.beta.data(), batch_statistics, relu,
-                                    dgamma_ref.data(), dbeta_ref.data());
+  kernels::cpu::batch_norm_backward(q, backward_args(dx_ref.data(), dgamma_ref.data(), dbeta_ref.data()));
   testing::check_outputs_against_twin(
       std::string("batch-norm backward ") + (batch_statistics ? "(training) " : "(eval) ") + k.name() +
           (relu ? " + relu" : ""),
       [&] {
         std::vector<float> dx(k.buffer(), kSentinel), dgamma(C), dbeta(C), ws = workspace_for(k);
-        kernels::emu::batch_norm_backward(in.x.data() + k.offset, k.stride(), in.dy.data() + k.offset, k.stride(),
-                                          dx.data() + k.offset, k.stride(), k.batch, C, k.spatial, mean.data(),
-                                          invstd.data(), in.gamma.data(), in.beta.data(), batch_statistics, relu,
-                                          dgamma.data(), dbeta.data(), ws.data(), nullptr);
+        kernels::BatchNormBackwardArgs args = backward_args(dx.data(), dgamma.data(), dbeta.data());
+        args.workspace = ws.data();
+        kernels::emu::batch_norm_backward(q, args);
         return std::vector<std::vector<float>>{dx, dgamma, dbeta};
       },
       {{"dx", dx_ref, kValueTolerance}, {"dgamma", dgamma_ref, kStatsTolerance}, {"dbeta", dbeta_ref, kStatsTolerance}});

@@ -105,26 +105,44 @@ void check_fused_pool(const Case& k, bool training, Generator& gen) {
   // The twins, composed.
   std::vector<float> act(k.batch * C * HW), y_ref(k.planes()), mean_ref(C), invstd_ref(C);
   std::vector<float> rm_ref = running_mean, rv_ref = running_var;
+  std::vector<float> rm_fixed = running_mean, rv_fixed = running_var;
+  const kernels::BatchNormForwardArgs bn{.shape = {k.batch, C, HW},
+                                         .x = {x.data() + k.offset, k.stride()},
+                                         .y = {act.data(), C * HW},
+                                         .gamma = gamma.data(),
+                                         .beta = beta.data(),
+                                         .running_mean = training ? rm_ref.data() : rm_fixed.data(),
+                                         .running_var = training ? rv_ref.data() : rv_fixed.data(),
+                                         .momentum = kMomentum,
+                                         .eps = kEps,
+                                         .save_mean = mean_ref.data(),
+                                         .save_invstd = invstd_ref.data(),
+                                         .fuse_relu = true};
   if (training)
-    kernels::cpu::batch_norm_forward_training(x.data() + k.offset, k.stride(), act.data(), C * HW, k.batch, C, HW,
-                                              gamma.data(), beta.data(), kMomentum, kEps, rm_ref.data(), rv_ref.data(),
-                                              mean_ref.data(), invstd_ref.data(), true);
+    kernels::cpu::batch_norm_forward_training({}, bn);
   else
-    kernels::cpu::batch_norm_forward_inference(x.data() + k.offset, k.stride(), act.data(), C * HW, k.batch, C, HW,
-                                               gamma.data(), beta.data(), running_mean.data(), running_var.data(),
-                                               kEps, mean_ref.data(), invstd_ref.data(), true);
+    kernels::cpu::batch_norm_forward_inference({}, bn);
   kernels::cpu::global_avg_pool_forward(act.data(), C * HW, y_ref.data(), k.batch, C, HW);
   std::vector<float> dact(k.batch * C * HW), dx_ref(k.buffer(), kSentinel), dgamma_ref(C), dbeta_ref(C);
   kernels::cpu::global_avg_pool_backward(dpool.data(), dact.data(), k.batch, C, HW);
-  kernels::cpu::batch_norm_backward(x.data() + k.offset, k.stride(), dact.data(), C * HW, dx_ref.data() + k.offset,
-                                    k.stride(), k.batch, C, HW, mean_ref.data(), invstd_ref.data(), gamma.data(),
-                                    beta.data(), training, true, dgamma_ref.data(), dbeta_ref.data());
+  kernels::cpu::batch_norm_backward({}, {.shape = {k.batch, C, HW},
+                                         .x = {x.data() + k.offset, k.stride()},
+                                         .dy = {dact.data(), C * HW},
+                                         .dx = {dx_ref.data() + k.offset, k.stride()},
+                                         .mean = mean_ref.data(),
+                                         .invstd = invstd_ref.data(),
+                                         .gamma = gamma.data(),
+                                         .beta = beta.data(),
+                                         .batch_statistics = training,
+                                         .fuse_relu = true,
+                                         .dgamma = dgamma_ref.data(),
+                                         .dbeta = dbeta_ref.data()});
 
   testing::check_outputs_against_twin(
       std::string("fused BN + ReLU + global pool ") + (training ? "(training) " : "(inference) ") + k.name(),
       [&] {
         std::vector<float> y(k.planes(), kSentinel), mean(C), invstd(C), rm = running_mean, rv = running_var;
-        std::vector<float> ws(kernels::emu::batch_norm_workspace_bytes(k.batch, C, HW) / sizeof(float) + 2);
+        std::vector<float> ws(kernels::emu::batch_norm_workspace_bytes({}, {k.batch, C, HW}) / sizeof(float) + 2);
         if (training)
           kernels::emu::batch_norm_relu_global_avg_pool_forward_training(
               x.data() + k.offset, k.stride(), y.data(), k.batch, C, HW, gamma.data(), beta.data(), kMomentum, kEps,

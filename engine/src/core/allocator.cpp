@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "chex/error.h"
-#include "cuda_backend.h"
+#include "backend/backend.h"
 
 namespace chex {
 
@@ -108,7 +108,7 @@ Allocator& allocator_for(Device device) {
     return *cpu;
   }
   require_device(device);
-  return cuda::allocator(device.index);
+  return backend::runtime(device).allocator(device.index);
 }
 
 }  // namespace chex

@@ -1,7 +1,7 @@
 #include "chex/device.h"
 
 #include "chex/error.h"
-#include "cuda_backend.h"
+#include "backend/backend.h"
 
 namespace chex {
 
@@ -18,9 +18,12 @@ Device Device::parse(const std::string& text) {
   CHEX_FAIL("unknown device '", text, "': use cpu, cuda or cuda:N");
 }
 
-bool cuda_compiled() { return cuda::compiled(); }
+bool cuda_compiled() { return backend::cuda_runtime() != nullptr; }
 
-int cuda_device_count() { return cuda::device_count(); }
+int cuda_device_count() {
+  const backend::DeviceRuntime* cuda = backend::cuda_runtime();
+  return cuda ? cuda->device_count() : 0;
+}
 
 std::vector<Device> available_devices() {
   std::vector<Device> devices{Device::cpu()};
@@ -35,7 +38,7 @@ void require_device(Device device) {
              "CUDA toolkit, or use --device cpu)");
   const int count = cuda_device_count();
   CHEX_CHECK(count > 0, "device ", device.str(), " requested, but no usable GPU was found (",
-             cuda::unavailable_reason(), "); use --device cpu");
+             backend::runtime(device).unavailable_reason(), "); use --device cpu");
   CHEX_CHECK(device.index >= 0 && device.index < count, "device ", device.str(), " requested, but only ",
              count, " GPU(s) are present");
 }

@@ -6,7 +6,7 @@
 #include "chex/autograd.h"
 #include "chex/error.h"
 #include "chex/random.h"
-#include "cuda_backend.h"
+#include "backend/backend.h"
 #include "strided_copy.h"
 
 namespace chex {
@@ -240,11 +240,12 @@ Tensor Tensor::to(Device target) const {
   const size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
   const Device origin_device = device();
   if (origin_device.is_cpu())
-    cuda::copy_host_to_device(out.raw_data(), source.raw_data(), bytes, target.index);
+    backend::runtime(target).copy_host_to_device(out.raw_data(), source.raw_data(), bytes, target.index);
   else if (target.is_cpu())
-    cuda::copy_device_to_host(out.raw_data(), source.raw_data(), bytes, origin_device.index);
+    backend::runtime(origin_device).copy_device_to_host(out.raw_data(), source.raw_data(), bytes, origin_device.index);
   else
-    cuda::copy_between_devices(out.raw_data(), target.index, source.raw_data(), origin_device.index, bytes);
+    backend::runtime(target).copy_between_devices(out.raw_data(), target.index, source.raw_data(),
+                                                   origin_device.index, bytes);
   const Device origin = device();
   return record("to_device", out, {*this}, [origin](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{g.to(origin)};
@@ -285,7 +286,7 @@ void Tensor::fill_(float value) const {
     detail::strided_fill(data(), shape(), strides(), value);
     return;
   }
-  cuda::strided_fill(data(), shape(), strides(), value, device().index);
+  backend::runtime(device()).strided_fill(data(), shape(), strides(), value, device().index);
 }
 
 void Tensor::copy_(const Tensor& src) const {
@@ -299,8 +300,8 @@ void Tensor::copy_(const Tensor& src) const {
     return;
   }
   if (device() == src.device()) {  // on one GPU: stream-ordered, batch-strided copies as one 2-D copy
-    cuda::strided_copy(raw_data(), strides(), src.raw_data(), src.strides(), shape(), dtype_size(dtype()),
-                       device().index);
+    backend::runtime(device()).strided_copy(raw_data(), strides(), src.raw_data(), src.strides(), shape(),
+                                            dtype_size(dtype()), device().index);
     return;
   }
   // Between devices the bytes travel packed: stage through contiguous tensors where needed.
@@ -311,11 +312,13 @@ void Tensor::copy_(const Tensor& src) const {
   }
   const size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
   if (source.device().is_cpu())
-    cuda::copy_host_to_device(raw_data(), source.raw_data(), bytes, device().index);
+    backend::runtime(device()).copy_host_to_device(raw_data(), source.raw_data(), bytes, device().index);
   else if (device().is_cpu())
-    cuda::copy_device_to_host(raw_data(), source.raw_data(), bytes, source.device().index);
+    backend::runtime(source.device())
+        .copy_device_to_host(raw_data(), source.raw_data(), bytes, source.device().index);
   else
-    cuda::copy_between_devices(raw_data(), device().index, source.raw_data(), source.device().index, bytes);
+    backend::runtime(device()).copy_between_devices(raw_data(), device().index, source.raw_data(),
+                                                    source.device().index, bytes);
 }
 
 std::vector<float> Tensor::to_vector() const {

@@ -7,8 +7,9 @@
 #include <array>
 #include <mutex>
 
+#include "backend/backend.h"
 #include "chex/error.h"
-#include "cuda_backend.h"
+#include "device_runtime.h"
 #include "cuda_check.h"
 
 namespace chex::cuda {
@@ -100,7 +101,6 @@ cudaStream_t stream(int device) {
   return streams[device];
 }
 
-bool compiled() { return true; }
 int device_count() { return discovery().count; }
 std::string unavailable_reason() { return discovery().reason; }
 
@@ -147,3 +147,23 @@ void copy_between_devices(void* dst, int dst_device, const void* src, int src_de
 }
 
 }  // namespace chex::cuda
+
+namespace chex::backend {
+
+const DeviceRuntime& cuda_device_runtime() {
+  static const DeviceRuntime runtime{
+      .device_count = cuda::device_count,
+      .unavailable_reason = cuda::unavailable_reason,
+      .allocator = cuda::allocator,
+      .queue = [](int device) { return kernels::Queue{device, cuda::stream(device)}; },
+      .copy_host_to_device = cuda::copy_host_to_device,
+      .copy_device_to_host = cuda::copy_device_to_host,
+      .copy_device_to_device = cuda::copy_device_to_device,
+      .copy_between_devices = cuda::copy_between_devices,
+      .strided_copy = cuda::strided_copy,
+      .strided_fill = cuda::strided_fill,
+  };
+  return runtime;
+}
+
+}  // namespace chex::backend

@@ -2,23 +2,11 @@
 // (require_device refuses the device first), so these only ever report the missing backend.
 #include "chex/error.h"
 #include "cuda/ops_cuda.h"
-#include "cuda_backend.h"
 
 namespace chex::cuda {
 namespace {
 [[noreturn]] void no_backend() { CHEX_FAIL("this build of chex has no CUDA backend; use --device cpu"); }
 }  // namespace
-
-bool compiled() { return false; }
-int device_count() { return 0; }
-std::string unavailable_reason() { return "chex was built without CUDA"; }
-Allocator& allocator(int) { no_backend(); }
-void copy_host_to_device(void*, const void*, size_t, int) { no_backend(); }
-void copy_device_to_host(void*, const void*, size_t, int) { no_backend(); }
-void copy_device_to_device(void*, const void*, size_t, int) { no_backend(); }
-void copy_between_devices(void*, int, const void*, int, size_t) { no_backend(); }
-void strided_copy(void*, const Shape&, const void*, const Shape&, const Shape&, size_t, int) { no_backend(); }
-void strided_fill(float*, const Shape&, const Shape&, float, int) { no_backend(); }
 
 // The CUDA side of the ops (cuda/ops_cuda.h).
 void conv2d_forward(int, const Conv2dGeometry&, const float*, int64_t, const float*, const float*, float*, int64_t) {
@@ -33,22 +21,6 @@ void conv2d_backward_weight(int, const Conv2dGeometry&, const float*, int64_t, c
 void linear_forward(int, const float*, const float*, const float*, float*, int64_t, int64_t, int64_t) { no_backend(); }
 void linear_backward_data(int, const float*, const float*, float*, int64_t, int64_t, int64_t) { no_backend(); }
 void linear_backward_weight(int, const float*, const float*, float*, float*, int64_t, int64_t, int64_t) {
-  no_backend();
-}
-void batch_norm_forward_training(int, const float*, int64_t, float*, int64_t, int64_t, int64_t, int64_t, const float*,
-                                 const float*, float, float, float*, float*, float*, float*, bool) {
-  no_backend();
-}
-void batch_norm_forward_inference(int, const float*, int64_t, float*, int64_t, int64_t, int64_t, int64_t, const float*,
-                                  const float*, const float*, const float*, float, float*, float*, bool) {
-  no_backend();
-}
-void batch_norm_backward(int, const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t, int64_t,
-                         const float*, const float*, const float*, const float*, bool, bool, float*, float*) {
-  no_backend();
-}
-void batch_norm_apply(int, const float*, int64_t, float*, int64_t, int64_t, int64_t, int64_t, const float*,
-                      const float*, const float*, const float*, bool) {
   no_backend();
 }
 void max_pool2d_forward(int, const float*, int64_t, float*, const Pool2dGeometry&) { no_backend(); }

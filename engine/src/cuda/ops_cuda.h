@@ -39,25 +39,6 @@ void linear_backward_data(int device, const float* dy, const float* weight, floa
 void linear_backward_weight(int device, const float* x, const float* dy, float* dweight, float* dbias, int64_t batch,
                             int64_t in, int64_t out);
 
-// --- Batch norm ----------------------------------------------------------------------------------
-void batch_norm_forward_training(int device, const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
-                                 int64_t batch, int64_t channels, int64_t spatial, const float* gamma,
-                                 const float* beta, float momentum, float eps, float* running_mean,
-                                 float* running_var, float* save_mean, float* save_invstd, bool fuse_relu);
-void batch_norm_forward_inference(int device, const float* x, int64_t x_batch_stride, float* y,
-                                  int64_t y_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
-                                  const float* gamma, const float* beta, const float* running_mean,
-                                  const float* running_var, float eps, float* save_mean, float* save_invstd,
-                                  bool fuse_relu);
-void batch_norm_backward(int device, const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride,
-                         float* dx, int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
-                         const float* mean, const float* invstd, const float* gamma, const float* beta,
-                         bool batch_statistics, bool fuse_relu, float* dgamma, float* dbeta);
-// Normalises with given statistics (the memory-efficient dense block's recomputation).
-void batch_norm_apply(int device, const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride,
-                      int64_t batch, int64_t channels, int64_t spatial, const float* mean, const float* invstd,
-                      const float* gamma, const float* beta, bool fuse_relu);
-
 // --- Pooling -------------------------------------------------------------------------------------
 void max_pool2d_forward(int device, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g);
 void max_pool2d_backward(int device, const float* x, int64_t x_batch_stride, const float* dy, float* dx,

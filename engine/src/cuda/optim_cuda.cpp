@@ -1,6 +1,6 @@
 // Optimizer steps on CUDA: the multi-tensor Adam and SGD kernels (kernels/adam.cu) over a table
 // of every parameter of the device, planned on the host and uploaded for each step.
-#include "cuda_backend.h"
+#include "device_runtime.h"
 #include "device_buffer.h"
 #include "device_context.h"
 #include "ops_cuda.h"

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "chex/error.h"
-#include "cuda_backend.h"
+#include "device_runtime.h"
 #include "cuda_check.h"
 #include "cudnn_check.h"
 #include "cudnn_descriptors.h"

@@ -3,13 +3,12 @@
 
 #include "chex/autograd.h"
 #include "chex/ops.h"
-#include "cuda/ops_cuda.h"
+#include "backend/backend.h"
 #include "kernels/batchnorm.h"
 #include "op_utils.h"
 
 namespace chex::ops {
-namespace k = chex::kernels::cpu;
-namespace gpu = chex::cuda;
+using detail::data_or_null;
 
 Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                     const Tensor& running_var, BatchNormOptions options) {
@@ -51,26 +50,25 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, c
     mean = Tensor::empty({channels}, x.device());
     invstd = Tensor::empty({channels}, x.device());
   }
-  float* mean_out = backward_follows ? mean.data() : nullptr;
-  float* invstd_out = backward_follows ? invstd.data() : nullptr;
-  const int64_t image = channels * spatial;  // y's batch stride
-  const int64_t x_stride = detail::batch_stride(input);
-  if (options.training && device.is_cpu()) {
-    k::batch_norm_forward_training(input.data(), x_stride, y.data(), image, batch, channels, spatial, gamma.data(),
-                                   beta.data(), options.momentum, options.eps, rm.data(), rv.data(), mean_out,
-                                   invstd_out, options.fuse_relu);
-  } else if (options.training) {
-    gpu::batch_norm_forward_training(device.index, input.data(), x_stride, y.data(), image, batch, channels, spatial,
-                                     gamma.data(), beta.data(), options.momentum, options.eps, rm.data(), rv.data(),
-                                     mean_out, invstd_out, options.fuse_relu);
-  } else if (device.is_cpu()) {
-    k::batch_norm_forward_inference(input.data(), x_stride, y.data(), image, batch, channels, spatial, gamma.data(),
-                                    beta.data(), rm.data(), rv.data(), options.eps, mean_out, invstd_out,
-                                    options.fuse_relu);
+  const backend::Backend be = backend::backend(device);
+  kernels::BatchNormForwardArgs args{.shape = {batch, channels, spatial},
+                                     .x = {input.data(), detail::batch_stride(input)},
+                                     .y = {y.data(), channels * spatial},
+                                     .gamma = gamma.data(),
+                                     .beta = beta.data(),
+                                     .running_mean = rm.data(),
+                                     .running_var = rv.data(),
+                                     .momentum = options.momentum,
+                                     .eps = options.eps,
+                                     .save_mean = data_or_null(mean),
+                                     .save_invstd = data_or_null(invstd),
+                                     .fuse_relu = options.fuse_relu};
+  if (options.training) {
+    const backend::Workspace workspace = be.workspace(be.batch_norm_workspace_bytes(args.shape));
+    args.workspace = workspace.get();
+    be.batch_norm_forward_training(args);
   } else {
-    gpu::batch_norm_forward_inference(device.index, input.data(), x_stride, y.data(), image, batch, channels, spatial,
-                                      gamma.data(), beta.data(), rm.data(), rv.data(), options.eps, mean_out,
-                                      invstd_out, options.fuse_relu);
+    be.batch_norm_forward_inference(args);
   }
 
   // Saved: x (a view when batch-strided, never the output), gamma, the statistics, and beta only
@@ -85,18 +83,23 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, c
     Tensor dx = needs[0] ? Tensor::empty(input.shape(), input.device()) : Tensor();
     Tensor dgamma = needs[1] ? Tensor::empty({c}, input.device()) : Tensor();
     Tensor dbeta = needs[2] ? Tensor::empty({c}, input.device()) : Tensor();
-    auto data_or_null = [](const Tensor& t) { return t.defined() ? t.data() : nullptr; };
-    const Device dev = input.device();
-    if (dev.is_cpu())
-      k::batch_norm_backward(input.data(), detail::batch_stride(input), dy.data(), detail::batch_stride(dy),
-                             data_or_null(dx), c * hw, n, c, hw, mean.data(), invstd.data(), gamma.data(),
-                             data_or_null(saved_beta), batch_statistics, fuse_relu, data_or_null(dgamma),
-                             data_or_null(dbeta));
-    else
-      gpu::batch_norm_backward(dev.index, input.data(), detail::batch_stride(input), dy.data(),
-                               detail::batch_stride(dy), data_or_null(dx), c * hw, n, c, hw, mean.data(),
-                               invstd.data(), gamma.data(), data_or_null(saved_beta), batch_statistics, fuse_relu,
-                               data_or_null(dgamma), data_or_null(dbeta));
+    const backend::Backend device_kernels = backend::backend(input.device());
+    kernels::BatchNormBackwardArgs grad_args{.shape = {n, c, hw},
+                                        .x = {input.data(), detail::batch_stride(input)},
+                                        .dy = {dy.data(), detail::batch_stride(dy)},
+                                        .dx = {data_or_null(dx), c * hw},
+                                        .mean = mean.data(),
+                                        .invstd = invstd.data(),
+                                        .gamma = gamma.data(),
+                                        .beta = data_or_null(saved_beta),
+                                        .batch_statistics = batch_statistics,
+                                        .fuse_relu = fuse_relu,
+                                        .dgamma = data_or_null(dgamma),
+                                        .dbeta = data_or_null(dbeta)};
+    const backend::Workspace workspace =
+        device_kernels.workspace(device_kernels.batch_norm_workspace_bytes(grad_args.shape));
+    grad_args.workspace = workspace.get();
+    device_kernels.batch_norm_backward(grad_args);
     return std::vector<Tensor>{dx, dgamma, dbeta};
   };
   return record(op, y, {x, weight, bias}, std::move(backward));

@@ -21,6 +21,9 @@ void check_shape(const char* op, const char* arg, const Tensor& t, const Shape& 
 // the first densely packed), else a contiguous copy. Detached either way (no autograd history), so
 // it can be saved for a backward.
 Tensor detached_batch_strided(const Tensor& t);
+// A kernel's optional argument: the tensor's data, or null when the tensor is undefined (not wanted).
+inline float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
+
 // The distance in elements between consecutive images (dimension-0 entries) of a batch-strided t.
 int64_t batch_stride(const Tensor& t);
 

@@ -1,6 +1,6 @@
 #pragma once
-// The engine's view of the CUDA runtime. Implemented in engine/src/cuda/ when the CUDA backend is
-// compiled in, and by stubs otherwise, so that nothing else in the engine needs #ifdefs.
+// The CUDA runtime's pieces (engine/src/cuda/cuda_runtime.cpp, tensor_copy_cuda.cpp), which the
+// rest of the engine reaches through backend::runtime(device) (backend/backend.h).
 #include <cstddef>
 #include <string>
 
@@ -9,7 +9,6 @@
 
 namespace chex::cuda {
 
-bool compiled();
 int device_count();               // 0 on any runtime error
 std::string unavailable_reason(); // why device_count() is 0
 Allocator& allocator(int device);

@@ -1,0 +1,58 @@
+#include "backend/backend.h"
+
+#include "chex/error.h"
+
+namespace chex::backend {
+namespace {
+
+#define CHEX_CPU_TABLE_ENTRY(name) table.name = &kernels::cpu::name;
+KernelTable make_cpu_table() {
+  KernelTable table;
+  CHEX_BACKEND_KERNELS(CHEX_CPU_TABLE_ENTRY)
+  return table;
+}
+#undef CHEX_CPU_TABLE_ENTRY
+
+[[noreturn]] void no_cuda_backend() { CHEX_FAIL("this build of chex has no CUDA backend; use --device cpu"); }
+
+}  // namespace
+
+const KernelTable& cpu_kernels() {
+  static const KernelTable table = make_cpu_table();
+  return table;
+}
+
+const DeviceRuntime* cuda_runtime() {
+#if defined(CHEX_HAVE_CUDA)
+  return &cuda_device_runtime();
+#else
+  return nullptr;
+#endif
+}
+
+const DeviceRuntime& runtime(Device device) {
+  CHEX_CHECK(device.is_cuda(), "the CPU has no device runtime (", device.str(), ")");
+  const DeviceRuntime* r = cuda_runtime();
+  if (!r) no_cuda_backend();
+  return *r;
+}
+
+Backend backend(Device device, DType dtype) {
+  CHEX_CHECK(dtype == DType::F32, "no ", device.is_cpu() ? "CPU" : "CUDA", " kernels for ", dtype_name(dtype),
+             " yet; compute in float32");
+  if (device.is_cpu()) return Backend(cpu_kernels(), device, kernels::Queue{});
+#if defined(CHEX_HAVE_CUDA)
+  return Backend(cuda_kernels(), device, cuda_device_runtime().queue(device.index));
+#else
+  no_cuda_backend();
+#endif
+}
+
+Workspace::Workspace(Device device, size_t bytes)
+    : device_(device), bytes_(bytes), data_(bytes ? allocator_for(device).allocate(bytes) : nullptr) {}
+
+Workspace::~Workspace() {
+  if (data_) allocator_for(device_).deallocate(data_, bytes_);
+}
+
+}  // namespace chex::backend

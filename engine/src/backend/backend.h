@@ -1,0 +1,110 @@
+#pragma once
+// The one way the engine reaches a kernel: backend(device) is a table of the device type's kernels
+// bound to the device's queue (stream), so an op calls
+//   backend(device).batch_norm_forward_training(args);
+// and never branches on the device. The CPU table holds kernels::cpu; a CUDA build adds one
+// holding kernels::cuda (and the cuDNN/cuBLAS kernels of engine/src/cuda, with the same
+// signatures). A CPU-only build has no CUDA table at all: backend(cuda device) is one clear error.
+//
+// Each kernel family lists its kernels once (CHEX_<FAMILY>_KERNELS in kernels/<family>.h); the
+// table's fields and the Backend's methods are generated from those lists, so adding a kernel to
+// a family touches only the family's files and its op.
+#include <cstddef>
+#include <string>
+
+#include "chex/allocator.h"
+#include "chex/device.h"
+#include "chex/dtype.h"
+#include "chex/shape.h"
+#include "kernels/batchnorm.h"
+
+#define CHEX_BACKEND_KERNELS(X) CHEX_BATCHNORM_KERNELS(X)
+
+namespace chex::backend {
+
+// One pointer per kernel, typed by the CPU twin (the GPU launcher has the same signature).
+struct KernelTable {
+#define CHEX_KERNEL_TABLE_ENTRY(name) decltype(&kernels::cpu::name) name = nullptr;
+  CHEX_BACKEND_KERNELS(CHEX_KERNEL_TABLE_ENTRY)
+#undef CHEX_KERNEL_TABLE_ENTRY
+};
+
+// What a device type provides besides kernels: memory and copies. The CPU's is memcpy and the
+// CPU allocator, which core/ uses directly; only accelerators have one.
+struct DeviceRuntime {
+  int (*device_count)();                  // 0 on any runtime error
+  std::string (*unavailable_reason)();    // why device_count() is 0
+  Allocator& (*allocator)(int device);
+  kernels::Queue (*queue)(int device);    // makes the device current for the calling thread
+  // Synchronous copies between host and device memory (dst, src): they return once the bytes
+  // have arrived, so the host side may be freed or read at once.
+  void (*copy_host_to_device)(void* dst, const void* src, size_t bytes, int device);
+  void (*copy_device_to_host)(void* dst, const void* src, size_t bytes, int device);
+  // Stream-ordered on one device (no host synchronisation); across two devices, synchronous.
+  void (*copy_device_to_device)(void* dst, const void* src, size_t bytes, int device);
+  void (*copy_between_devices)(void* dst, int dst_device, const void* src, int src_device, size_t bytes);
+  // Stream-ordered strided operations on device memory (strides in elements; rank up to 8).
+  void (*strided_copy)(void* dst, const Shape& dst_strides, const void* src, const Shape& src_strides,
+                       const Shape& shape, size_t element_size, int device);
+  void (*strided_fill)(float* dst, const Shape& shape, const Shape& strides, float value, int device);
+};
+
+// The CUDA runtime, or null in a build without the CUDA backend.
+const DeviceRuntime* cuda_runtime();
+// The runtime of `device` (an accelerator); the "no CUDA backend" error in a CPU-only build.
+const DeviceRuntime& runtime(Device device);
+
+// Scratch memory for one kernel call, from the device's allocator (stream-ordered on a GPU: it may
+// be released as soon as the calls that use it are enqueued). Empty (null) for 0 bytes.
+class Workspace {
+ public:
+  Workspace(Device device, size_t bytes);
+  ~Workspace();
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  void* get() const { return data_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  Device device_;
+  size_t bytes_;
+  void* data_;
+};
+
+// A device's kernels bound to its queue. Cheap to make (two words); make one per op call.
+class Backend {
+ public:
+  Backend(const KernelTable& table, Device device, kernels::Queue queue)
+      : table_(&table), device_(device), queue_(queue) {}
+
+#define CHEX_BACKEND_METHOD(name)                  \
+  template <typename... Args>                      \
+  auto name(const Args&... args) const {           \
+    return table_->name(queue_, args...);          \
+  }
+  CHEX_BACKEND_KERNELS(CHEX_BACKEND_METHOD)
+#undef CHEX_BACKEND_METHOD
+
+  Device device() const { return device_; }
+  const kernels::Queue& queue() const { return queue_; }
+  // Scratch for one call (see Workspace).
+  Workspace workspace(size_t bytes) const { return Workspace(device_, bytes); }
+
+ private:
+  const KernelTable* table_;
+  Device device_;
+  kernels::Queue queue_;
+};
+
+// The kernels of `device` for element type `dtype` (float32 only so far: other types are a clear
+// error until their tables exist).
+Backend backend(Device device, DType dtype = DType::F32);
+
+// The tables themselves (tests compare them; ops use backend()).
+const KernelTable& cpu_kernels();
+#if defined(CHEX_HAVE_CUDA)
+const KernelTable& cuda_kernels();    // engine/src/cuda/cuda_kernels.cpp
+const DeviceRuntime& cuda_device_runtime();  // engine/src/cuda/cuda_runtime.cpp
+#endif
+
+}  // namespace chex::backend
