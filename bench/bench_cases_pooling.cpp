@@ -53,23 +53,23 @@ class PoolCase final : public Case {
     switch (kind_) {
       case Kind::max:
         if (backward_)
-          kernels::cuda::max_pool2d_backward(x_.get(), bs, dy_.get(), ours_.get(), g_, b_.stream);
+          kernels::cuda::max_pool2d_backward(b_.queue(), x_.get(), bs, dy_.get(), ours_.get(), g_);
         else
-          kernels::cuda::max_pool2d_forward(x_.get(), bs, ours_.get(), g_, b_.stream);
+          kernels::cuda::max_pool2d_forward(b_.queue(), x_.get(), bs, ours_.get(), g_);
         break;
       case Kind::average:
         if (backward_)
-          kernels::cuda::avg_pool2d_backward(dy_.get(), ours_.get(), g_, b_.stream);
+          kernels::cuda::avg_pool2d_backward(b_.queue(), dy_.get(), ours_.get(), g_);
         else
-          kernels::cuda::avg_pool2d_forward(x_.get(), bs, ours_.get(), g_, b_.stream);
+          kernels::cuda::avg_pool2d_forward(b_.queue(), x_.get(), bs, ours_.get(), g_);
         break;
       case Kind::global:
         if (backward_)
-          kernels::cuda::global_avg_pool_backward(dy_.get(), ours_.get(), g_.batch, g_.channels, g_.height * g_.width,
-                                                  b_.stream);
+          kernels::cuda::global_avg_pool_backward(b_.queue(), dy_.get(), ours_.get(), g_.batch, g_.channels,
+                                                  g_.height * g_.width);
         else
-          kernels::cuda::global_avg_pool_forward(x_.get(), bs, ours_.get(), g_.batch, g_.channels, g_.height * g_.width,
-                                                 b_.stream);
+          kernels::cuda::global_avg_pool_forward(b_.queue(), x_.get(), bs, ours_.get(), g_.batch, g_.channels,
+                                                 g_.height * g_.width);
         break;
     }
   }
@@ -89,8 +89,8 @@ class PoolCase final : public Case {
   }
 
  private:
-  static kernels::cpu::Pool2dGeometry geometry(const testing::MapShape& s, Kind kind) {
-    kernels::cpu::Pool2dGeometry g;
+  static kernels::Pool2dGeometry geometry(const testing::MapShape& s, Kind kind) {
+    kernels::Pool2dGeometry g;
     g.batch = s.batch;
     g.channels = s.channels;
     g.height = s.height;
@@ -98,15 +98,15 @@ class PoolCase final : public Case {
     g.kernel = kind == Kind::max ? 3 : kind == Kind::average ? 2 : s.height;
     g.stride = kind == Kind::max ? 2 : kind == Kind::average ? 2 : 1;
     g.padding = kind == Kind::max ? 1 : 0;
-    g.out_height = kind == Kind::global ? 1 : kernels::cpu::pool_output_size(s.height, g.kernel, g.stride, g.padding);
-    g.out_width = kind == Kind::global ? 1 : kernels::cpu::pool_output_size(s.width, g.kernel, g.stride, g.padding);
+    g.out_height = kind == Kind::global ? 1 : kernels::pool_output_size(s.height, g.kernel, g.stride, g.padding);
+    g.out_width = kind == Kind::global ? 1 : kernels::pool_output_size(s.width, g.kernel, g.stride, g.padding);
     return g;
   }
 
   Bench& b_;
   Kind kind_;
   bool backward_;
-  kernels::cpu::Pool2dGeometry g_;
+  kernels::Pool2dGeometry g_;
   int64_t in_, out_;
   Desc4 x_desc_, y_desc_;
   DeviceArray x_, y_, dy_, ours_, theirs_;

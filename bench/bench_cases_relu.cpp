@@ -31,9 +31,9 @@ class ReluCase final : public Case {
   // Backward: x doubles as the forward output y (any values do; only y > 0 matters).
   void ours() override {
     if (backward_)
-      kernels::cuda::relu_backward(x_.get(), dy_.get(), ours_.get(), count_, b_.stream);
+      kernels::cuda::relu_backward(b_.queue(), x_.get(), dy_.get(), ours_.get(), count_);
     else
-      kernels::cuda::relu_forward(x_.get(), ours_.get(), count_, b_.stream);
+      kernels::cuda::relu_forward(b_.queue(), x_.get(), ours_.get(), count_);
   }
   void cudnn() override {
     const float one = 1.f, zero = 0.f;

@@ -125,34 +125,34 @@ void for_part_groups(const ChannelPart* parts, int count, int64_t spatial, Launc
 
 }  // namespace
 
-void copy_channels(const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
+void copy_channels(const Queue& q, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
                    int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                   int64_t spatial, cudaStream_t stream) {
+                   int64_t spatial) {
   launch_copy<false>(src, src_batch_stride, src_channel_offset, dst, dst_batch_stride, dst_channel_offset, batch,
-                     channels, spatial, stream);
+                     channels, spatial, q.stream);
 }
 
-void add_channels(const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
+void add_channels(const Queue& q, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
                   int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                  int64_t spatial, cudaStream_t stream) {
+                  int64_t spatial) {
   launch_copy<true>(src, src_batch_stride, src_channel_offset, dst, dst_batch_stride, dst_channel_offset, batch,
-                    channels, spatial, stream);
+                    channels, spatial, q.stream);
 }
 
-void concat_channels(const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride, int64_t batch,
-                     int64_t spatial, cudaStream_t stream) {
+void concat_channels(const Queue& q, const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride,
+                     int64_t batch, int64_t spatial) {
   if (batch <= 0) return;
   for_part_groups(parts, count, spatial, [&](const PartTable& table, int filled, int64_t longest) {
-    CHEX_LAUNCH(concat_kernel, grid_for(longest, batch, filled), kThreads, 0, stream, table, dst, dst_batch_stride,
+    CHEX_LAUNCH(concat_kernel, grid_for(longest, batch, filled), kThreads, 0, q.stream, table, dst, dst_batch_stride,
                 batch, spatial);
   });
 }
 
-void split_channels(const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count, int64_t batch,
-                    int64_t spatial, cudaStream_t stream) {
+void split_channels(const Queue& q, const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count,
+                    int64_t batch, int64_t spatial) {
   if (batch <= 0) return;
   for_part_groups(parts, count, spatial, [&](const PartTable& table, int filled, int64_t longest) {
-    CHEX_LAUNCH(split_kernel, grid_for(longest, batch, filled), kThreads, 0, stream, src, src_batch_stride, table,
+    CHEX_LAUNCH(split_kernel, grid_for(longest, batch, filled), kThreads, 0, q.stream, src, src_batch_stride, table,
                 batch, spatial);
   });
 }

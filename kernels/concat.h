@@ -9,6 +9,15 @@
 // the block gradient buffer (add_channels).
 #include <cstdint>
 
+#include "kernels/queue.h"
+
+// The kernels of this family that both backends provide (engine/src/backend/backend.h).
+#define CHEX_CONCAT_KERNELS(X) \
+  X(copy_channels)             \
+  X(add_channels)              \
+  X(concat_channels)           \
+  X(split_channels)
+
 namespace chex::kernels {
 
 // One part of a channel concatenation: `channels` channels of a batch-strided buffer (image n
@@ -28,21 +37,21 @@ namespace chex::kernels::cpu {
 //   dst[n, dst_channel_offset + c, :] = src[n, src_channel_offset + c, :]
 // where a channel holds `spatial` (= H*W) values, image n of src starts at src + n * src_batch_stride
 // and image n of dst at dst + n * dst_batch_stride. The ranges must not overlap.
-void copy_channels(const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
+void copy_channels(const Queue& q, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
                    int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
                    int64_t spatial);
 // The same ranges, accumulated: dst[n, dst_channel_offset + c, :] += src[n, src_channel_offset + c, :].
-void add_channels(const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
+void add_channels(const Queue& q, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
                   int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
                   int64_t spatial);
 
 // Concatenation along channels: every part's channels are copied to dst at the part's channel
 // offset (image n of dst starts at dst + n * dst_batch_stride).
-void concat_channels(const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride, int64_t batch,
-                     int64_t spatial);
+void concat_channels(const Queue& q, const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride,
+                     int64_t batch, int64_t spatial);
 // Its inverse (the backward of concatenation): every part receives its channels of src.
-void split_channels(const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count, int64_t batch,
-                    int64_t spatial);
+void split_channels(const Queue& q, const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count,
+                    int64_t batch, int64_t spatial);
 
 }  // namespace chex::kernels::cpu
 
@@ -50,17 +59,17 @@ void split_channels(const float* src, int64_t src_batch_stride, const ChannelPar
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 
-// The launchers of the CPU twins above, same arguments plus the stream. `parts` is a host array
+// The launchers of the CPU twins above, same arguments. `parts` is a host array
 // (its contents travel as kernel arguments); the buffers it points to are device memory.
-void copy_channels(const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
+void copy_channels(const Queue& q, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
                    int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                   int64_t spatial, cudaStream_t stream);
-void add_channels(const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
+                   int64_t spatial);
+void add_channels(const Queue& q, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
                   int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                  int64_t spatial, cudaStream_t stream);
-void concat_channels(const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride, int64_t batch,
-                     int64_t spatial, cudaStream_t stream);
-void split_channels(const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count, int64_t batch,
-                    int64_t spatial, cudaStream_t stream);
+                  int64_t spatial);
+void concat_channels(const Queue& q, const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride,
+                     int64_t batch, int64_t spatial);
+void split_channels(const Queue& q, const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count,
+                    int64_t batch, int64_t spatial);
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -8,7 +8,7 @@ namespace {
 constexpr int64_t kParallelThreshold = 1 << 15;
 }  // namespace
 
-void copy_channels(const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
+void copy_channels(const Queue&, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
                    int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
                    int64_t spatial) {
   // Within one image the block is contiguous in both buffers: one copy per image.
@@ -22,7 +22,7 @@ void copy_channels(const float* src, int64_t src_batch_stride, int64_t src_chann
   }
 }
 
-void add_channels(const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
+void add_channels(const Queue&, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
                   int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
                   int64_t spatial) {
   const int64_t block = channels * spatial;
@@ -36,17 +36,17 @@ void add_channels(const float* src, int64_t src_batch_stride, int64_t src_channe
   }
 }
 
-void concat_channels(const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride, int64_t batch,
-                     int64_t spatial) {
+void concat_channels(const Queue& q, const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride,
+                     int64_t batch, int64_t spatial) {
   for (int i = 0; i < count; ++i)
-    copy_channels(parts[i].data, parts[i].batch_stride, 0, dst, dst_batch_stride, parts[i].channel_offset, batch,
+    copy_channels(q, parts[i].data, parts[i].batch_stride, 0, dst, dst_batch_stride, parts[i].channel_offset, batch,
                   parts[i].channels, spatial);
 }
 
-void split_channels(const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count, int64_t batch,
-                    int64_t spatial) {
+void split_channels(const Queue& q, const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count,
+                    int64_t batch, int64_t spatial) {
   for (int i = 0; i < count; ++i)
-    copy_channels(src, src_batch_stride, parts[i].channel_offset, parts[i].data, parts[i].batch_stride, 0, batch,
+    copy_channels(q, src, src_batch_stride, parts[i].channel_offset, parts[i].data, parts[i].batch_stride, 0, batch,
                   parts[i].channels, spatial);
 }
 

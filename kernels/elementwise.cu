@@ -161,37 +161,37 @@ __global__ void sum_final_kernel(const double* partials, int count, double* resu
 
 }  // namespace
 
-void fill(float* y, int64_t n, float value, cudaStream_t stream) { map0(Fill{value}, y, n, stream); }
-void add(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream) { map2(Add{}, a, b, y, n, stream); }
-void sub(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream) { map2(Sub{}, a, b, y, n, stream); }
-void mul(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream) { map2(Mul{}, a, b, y, n, stream); }
-void scale(const float* a, float factor, float* y, int64_t n, cudaStream_t stream) {
-  map1(Scale{factor}, a, y, n, stream);
+void fill(const Queue& q, float* y, int64_t n, float value) { map0(Fill{value}, y, n, q.stream); }
+void add(const Queue& q, const float* a, const float* b, float* y, int64_t n) { map2(Add{}, a, b, y, n, q.stream); }
+void sub(const Queue& q, const float* a, const float* b, float* y, int64_t n) { map2(Sub{}, a, b, y, n, q.stream); }
+void mul(const Queue& q, const float* a, const float* b, float* y, int64_t n) { map2(Mul{}, a, b, y, n, q.stream); }
+void scale(const Queue& q, const float* a, float factor, float* y, int64_t n) {
+  map1(Scale{factor}, a, y, n, q.stream);
 }
-void axpy(float alpha, const float* x, float* y, int64_t n, cudaStream_t stream) {
-  map2(Axpy{alpha}, x, y, y, n, stream);
+void axpy(const Queue& q, float alpha, const float* x, float* y, int64_t n) {
+  map2(Axpy{alpha}, x, y, y, n, q.stream);
 }
-void sigmoid_forward(const float* x, float* y, int64_t n, cudaStream_t stream) { map1(Sigmoid{}, x, y, n, stream); }
-void sigmoid_backward(const float* y, const float* dy, float* dx, int64_t n, cudaStream_t stream) {
-  map2(SigmoidBackward{}, y, dy, dx, n, stream);
+void sigmoid_forward(const Queue& q, const float* x, float* y, int64_t n) { map1(Sigmoid{}, x, y, n, q.stream); }
+void sigmoid_backward(const Queue& q, const float* y, const float* dy, float* dx, int64_t n) {
+  map2(SigmoidBackward{}, y, dy, dx, n, q.stream);
 }
 
-void relu_forward(const float* x, float* y, int64_t n, cudaStream_t stream) {
+void relu_forward(const Queue& q, const float* x, float* y, int64_t n) {
   if (n <= 0) return;
   int64_t done = 0;
   if (aligned16(x) && aligned16(y)) {
     const int64_t n4 = n / 4;
     if (n4 > 0)
-      CHEX_LAUNCH(relu_forward_vec4, blocks_for(n4), kThreads, 0, stream, reinterpret_cast<const float4*>(x),
+      CHEX_LAUNCH(relu_forward_vec4, blocks_for(n4), kThreads, 0, q.stream, reinterpret_cast<const float4*>(x),
                   reinterpret_cast<float4*>(y), n4);
     done = n4 * 4;
   }
-  if (done < n) CHEX_LAUNCH(relu_forward_scalar, blocks_for(n - done), kThreads, 0, stream, x, y, done, n);
+  if (done < n) CHEX_LAUNCH(relu_forward_scalar, blocks_for(n - done), kThreads, 0, q.stream, x, y, done, n);
 }
 
-void relu_backward(const float* y, const float* dy, float* dx, int64_t n, cudaStream_t stream) {
+void relu_backward(const Queue& q, const float* y, const float* dy, float* dx, int64_t n) {
   if (n <= 0) return;
-  CHEX_LAUNCH(relu_backward_scalar, blocks_for(n), kThreads, 0, stream, y, dy, dx, n);
+  CHEX_LAUNCH(relu_backward_scalar, blocks_for(n), kThreads, 0, q.stream, y, dy, dx, n);
 }
 
 void sum(const float* x, int64_t n, double* workspace, double* result, cudaStream_t stream) {

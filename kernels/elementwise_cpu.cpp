@@ -9,52 +9,52 @@ namespace {
 constexpr int64_t kParallelThreshold = 1 << 15;
 }  // namespace
 
-void fill(float* y, int64_t n, float value) {
+void fill(const Queue&, float* y, int64_t n, float value) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = value;
 }
 
-void add(const float* a, const float* b, float* y, int64_t n) {
+void add(const Queue&, const float* a, const float* b, float* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
-void sub(const float* a, const float* b, float* y, int64_t n) {
+void sub(const Queue&, const float* a, const float* b, float* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] - b[i];
 }
 
-void mul(const float* a, const float* b, float* y, int64_t n) {
+void mul(const Queue&, const float* a, const float* b, float* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] * b[i];
 }
 
-void scale(const float* a, float factor, float* y, int64_t n) {
+void scale(const Queue&, const float* a, float factor, float* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = factor * a[i];
 }
 
-void axpy(float alpha, const float* x, float* y, int64_t n) {
+void axpy(const Queue&, float alpha, const float* x, float* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
-void relu_forward(const float* x, float* y, int64_t n) {
+void relu_forward(const Queue&, const float* x, float* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.f ? 0.f : x[i];  // NaN passes, as in PyTorch
 }
 
-void relu_backward(const float* y, const float* dy, float* dx, int64_t n) {
+void relu_backward(const Queue&, const float* y, const float* dy, float* dx, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
 }
 
-void sigmoid_forward(const float* x, float* y, int64_t n) {
+void sigmoid_forward(const Queue&, const float* x, float* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = 1.f / (1.f + std::exp(-x[i]));
 }
 
-void sigmoid_backward(const float* y, const float* dy, float* dx, int64_t n) {
+void sigmoid_backward(const Queue&, const float* y, const float* dy, float* dx, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (1.f - y[i]);
 }

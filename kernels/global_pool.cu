@@ -77,23 +77,23 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 }  // namespace
 
-void global_avg_pool_forward(const float* x, int64_t x_batch_stride, float* y, int64_t batch, int64_t channels,
-                             int64_t spatial, cudaStream_t stream) {
+void global_avg_pool_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, int64_t batch,
+                             int64_t channels, int64_t spatial) {
   CHEX_CHECK(batch >= 0 && channels >= 0 && spatial >= 0, "global average pool: negative size");
   const int64_t planes = batch * channels;
   if (planes == 0) return;
   CHEX_CHECK(spatial >= 1, "global average pool of empty planes");
   const unsigned grid = blocks_for(planes, kWarps);
   if (spatial % 4 == 0 && x_batch_stride % 4 == 0 && aligned16(x))
-    CHEX_LAUNCH(global_avg_pool_forward_kernel<true>, grid, kThreads, 0, stream, x, x_batch_stride, y, planes,
+    CHEX_LAUNCH(global_avg_pool_forward_kernel<true>, grid, kThreads, 0, q.stream, x, x_batch_stride, y, planes,
                 channels, spatial);
   else
-    CHEX_LAUNCH(global_avg_pool_forward_kernel<false>, grid, kThreads, 0, stream, x, x_batch_stride, y, planes,
+    CHEX_LAUNCH(global_avg_pool_forward_kernel<false>, grid, kThreads, 0, q.stream, x, x_batch_stride, y, planes,
                 channels, spatial);
 }
 
-void global_avg_pool_backward(const float* dy, float* dx, int64_t batch, int64_t channels, int64_t spatial,
-                              cudaStream_t stream) {
+void global_avg_pool_backward(const Queue& q, const float* dy, float* dx, int64_t batch, int64_t channels,
+                              int64_t spatial) {
   CHEX_CHECK(batch >= 0 && channels >= 0 && spatial >= 0, "global average pool: negative size");
   const int64_t total = batch * channels * spatial;
   if (total == 0) return;
@@ -101,12 +101,12 @@ void global_avg_pool_backward(const float* dy, float* dx, int64_t batch, int64_t
   if (aligned16(dx)) {
     const int64_t groups = total / 4;
     if (groups > 0)
-      CHEX_LAUNCH(global_avg_pool_backward_vec4, blocks_for(groups, kThreads), kThreads, 0, stream, dy,
+      CHEX_LAUNCH(global_avg_pool_backward_vec4, blocks_for(groups, kThreads), kThreads, 0, q.stream, dy,
                   reinterpret_cast<float4*>(dx), groups, spatial);
     done = groups * 4;
   }
   if (done < total)
-    CHEX_LAUNCH(global_avg_pool_backward_scalar, blocks_for(total - done, kThreads), kThreads, 0, stream, dy, dx, done,
+    CHEX_LAUNCH(global_avg_pool_backward_scalar, blocks_for(total - done, kThreads), kThreads, 0, q.stream, dy, dx, done,
                 total, spatial);
 }
 

@@ -195,32 +195,30 @@ int64_t output_count(const Pool2dGeometry& g) { return g.batch * g.channels * g.
 
 }  // namespace
 
-void max_pool2d_forward(const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g,
-                        cudaStream_t stream) {
+void max_pool2d_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
   const int64_t outputs = output_count(g);
   if (outputs <= 0) return;
-  CHEX_POOL_LAUNCH(max_pool_forward_kernel, outputs, stream, g, x_batch_stride, x, y);
+  CHEX_POOL_LAUNCH(max_pool_forward_kernel, outputs, q.stream, g, x_batch_stride, x, y);
 }
 
-void max_pool2d_backward(const float* x, int64_t x_batch_stride, const float* dy, float* dx, const Pool2dGeometry& g,
-                         cudaStream_t stream) {
+void max_pool2d_backward(const Queue& q, const float* x, int64_t x_batch_stride, const float* dy, float* dx,
+                         const Pool2dGeometry& g) {
   const int64_t inputs = input_count(g);
   if (inputs <= 0) return;
-  CHEX_POOL_LAUNCH(max_pool_backward_kernel, inputs, stream, g, x_batch_stride, x, dy, dx);
+  CHEX_POOL_LAUNCH(max_pool_backward_kernel, inputs, q.stream, g, x_batch_stride, x, dy, dx);
 }
 
-void avg_pool2d_forward(const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g,
-                        cudaStream_t stream) {
+void avg_pool2d_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
   const int64_t outputs = output_count(g);
   if (outputs <= 0) return;
-  CHEX_POOL_LAUNCH(avg_pool_forward_kernel, outputs, stream, g, x_batch_stride, x, y);
+  CHEX_POOL_LAUNCH(avg_pool_forward_kernel, outputs, q.stream, g, x_batch_stride, x, y);
 }
 
-void avg_pool2d_backward(const float* dy, float* dx, const Pool2dGeometry& g, cudaStream_t stream) {
+void avg_pool2d_backward(const Queue& q, const float* dy, float* dx, const Pool2dGeometry& g) {
   const int64_t inputs = input_count(g);
   if (inputs <= 0) return;
   // dx and dy are contiguous: the batch stride of dx stands in for x's.
-  CHEX_POOL_LAUNCH(avg_pool_backward_kernel, inputs, stream, g, g.channels * g.height * g.width, dy, dx);
+  CHEX_POOL_LAUNCH(avg_pool_backward_kernel, inputs, q.stream, g, g.channels * g.height * g.width, dy, dx);
 }
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -156,7 +156,7 @@ const float* input_plane(const float* x, int64_t x_batch_stride, const Pool2dGeo
 
 }  // namespace
 
-void max_pool2d_forward(const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
+void max_pool2d_forward(const Queue&, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
   const int64_t planes = g.batch * g.channels;
   const int64_t out_plane = g.out_height * g.out_width;
 #pragma omp parallel if (planes * out_plane * g.kernel * g.kernel > kParallelThreshold)
@@ -174,7 +174,8 @@ void max_pool2d_forward(const float* x, int64_t x_batch_stride, float* y, const 
   }
 }
 
-void max_pool2d_backward(const float* x, int64_t x_batch_stride, const float* dy, float* dx, const Pool2dGeometry& g) {
+void max_pool2d_backward(const Queue&, const float* x, int64_t x_batch_stride, const float* dy, float* dx,
+                         const Pool2dGeometry& g) {
   const int64_t planes = g.batch * g.channels;
   const int64_t in_plane = g.height * g.width;
   const int64_t out_plane = g.out_height * g.out_width;
@@ -197,7 +198,7 @@ void max_pool2d_backward(const float* x, int64_t x_batch_stride, const float* dy
   }
 }
 
-void avg_pool2d_forward(const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
+void avg_pool2d_forward(const Queue&, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
   const int64_t planes = g.batch * g.channels;
   const int64_t out_plane = g.out_height * g.out_width;
   const auto window_size = static_cast<float>(g.kernel * g.kernel);
@@ -217,7 +218,7 @@ void avg_pool2d_forward(const float* x, int64_t x_batch_stride, float* y, const 
   }
 }
 
-void avg_pool2d_backward(const float* dy, float* dx, const Pool2dGeometry& g) {
+void avg_pool2d_backward(const Queue&, const float* dy, float* dx, const Pool2dGeometry& g) {
   const int64_t planes = g.batch * g.channels;
   const int64_t in_plane = g.height * g.width;
   const int64_t out_plane = g.out_height * g.out_width;
@@ -238,8 +239,8 @@ void avg_pool2d_backward(const float* dy, float* dx, const Pool2dGeometry& g) {
   }
 }
 
-void global_avg_pool_forward(const float* x, int64_t x_batch_stride, float* y, int64_t batch, int64_t channels,
-                             int64_t spatial) {
+void global_avg_pool_forward(const Queue&, const float* x, int64_t x_batch_stride, float* y, int64_t batch,
+                             int64_t channels, int64_t spatial) {
   const int64_t planes = batch * channels;
 #pragma omp parallel for schedule(static) if (planes * spatial > kParallelThreshold)
   for (int64_t p = 0; p < planes; ++p) {
@@ -251,7 +252,8 @@ void global_avg_pool_forward(const float* x, int64_t x_batch_stride, float* y, i
   }
 }
 
-void global_avg_pool_backward(const float* dy, float* dx, int64_t batch, int64_t channels, int64_t spatial) {
+void global_avg_pool_backward(const Queue&, const float* dy, float* dx, int64_t batch, int64_t channels,
+                              int64_t spatial) {
   const int64_t planes = batch * channels;
 #pragma omp parallel for schedule(static) if (planes * spatial > kParallelThreshold)
   for (int64_t p = 0; p < planes; ++p) {

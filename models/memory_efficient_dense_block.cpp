@@ -69,8 +69,6 @@ struct BlockKernels {
   decltype(&IgnoringDevice<&k::conv2d_forward>::call) conv2d_forward;
   decltype(&IgnoringDevice<&k::conv2d_backward_data>::call) conv2d_backward_data;
   decltype(&IgnoringDevice<&k::conv2d_backward_weight>::call) conv2d_backward_weight;
-  decltype(&gpu::copy_channels) copy_channels;
-  decltype(&gpu::add_channels) add_channels;
 };
 
 int64_t no_workspace(const k::Conv2dGeometry& /*g*/) { return 0; }
@@ -80,16 +78,12 @@ const BlockKernels& kernels_for(Device device) {
                                 k::conv2d_backward_workspace_size,
                                 IgnoringDevice<&k::conv2d_forward>::call,
                                 IgnoringDevice<&k::conv2d_backward_data>::call,
-                                IgnoringDevice<&k::conv2d_backward_weight>::call,
-                                IgnoringDevice<&k::copy_channels>::call,
-                                IgnoringDevice<&k::add_channels>::call};
+                                IgnoringDevice<&k::conv2d_backward_weight>::call};
   static const BlockKernels cuda{no_workspace,
                                  no_workspace,
                                  IgnoringWorkspace<&gpu::conv2d_forward>::call,
                                  IgnoringWorkspace<&gpu::conv2d_backward_data>::call,
-                                 IgnoringWorkspace<&gpu::conv2d_backward_weight>::call,
-                                 gpu::copy_channels,
-                                 gpu::add_channels};
+                                 IgnoringWorkspace<&gpu::conv2d_backward_weight>::call};
   CHEX_CHECK(device.is_cpu() || device.is_cuda(), kOp, ": not implemented on ", device.str());
   return device.is_cpu() ? cpu : cuda;
 }
@@ -332,7 +326,7 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
   {
     const Tensor dy = grad_output.is_batch_strided() ? grad_output : grad_output.contiguous();
     const int64_t dy_stride = g.batch > 1 ? dy.stride(0) : image;
-    kern.copy_channels(dev, dy.data(), dy_stride, 0, grad_features.data(), image, 0, g.batch, g.out_channels(), hw);
+    be.copy_channels(dy.data(), dy_stride, 0, grad_features.data(), image, 0, g.batch, g.out_channels(), hw);
   }
   const bool fused = fuses_normalization(device);
   // Holds in turn relu2(norm2(z)), relu1(norm1(prefix)) and the gradient of that prefix, where the
@@ -438,14 +432,14 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
                               prefix_needs_grad ? scratch.data() : nullptr, prefix_image, {g.batch, c, hw},
                               stats.mean1, stats.invstd1, dgamma1, dbeta1);
       if (prefix_needs_grad)
-        kern.add_channels(dev, scratch.data(), prefix_image, 0, grad_features.data(), image, 0, g.batch, c, hw);
+        be.add_channels(scratch.data(), prefix_image, 0, grad_features.data(), image, 0, g.batch, c, hw);
     }
   }
   if (defers_statistics && needs[0]) add_deferred(0, g.in_channels);
 
   if (needs[0]) {
     grads[0] = Tensor::empty({g.batch, g.in_channels, g.height, g.width}, device);
-    kern.copy_channels(dev, grad_features.data(), image, 0, grads[0].data(), g.in_channels * hw, 0, g.batch,
+    be.copy_channels(grad_features.data(), image, 0, grads[0].data(), g.in_channels * hw, 0, g.batch,
                        g.in_channels, hw);
   }
   return grads;
@@ -470,7 +464,7 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
   {
     const Tensor input = x.is_batch_strided() ? x.detach() : x.contiguous().detach();
     const int64_t x_stride = g.batch > 1 ? input.stride(0) : g.in_channels * hw;
-    kern.copy_channels(dev, input.data(), x_stride, 0, features.data(), image, 0, g.batch, g.in_channels, hw);
+    be.copy_channels(input.data(), x_stride, 0, features.data(), image, 0, g.batch, g.in_channels, hw);
   }
   // Bottlenecks are kept per layer for the backward; without one, a single buffer serves all.
   const Tensor bottlenecks =

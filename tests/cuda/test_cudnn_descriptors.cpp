@@ -44,11 +44,11 @@ TEST_CASE("cuDNN pooling shapes match the CPU's for DenseNet's pools", "[cudnn]"
   const Shape stem_out = cuda::pooling_output_shape({stem.batch, stem.channels, stem.height, stem.width},
                                                     cuda::PoolingDescriptor::Mode::max, 3, 2, 1);
   CHECK(stem_out == Shape{16, 64, 56, 56});
-  CHECK(kernels::cpu::pool_output_size(stem.height, 3, 2, 1) == stem_out[2]);
+  CHECK(kernels::pool_output_size(stem.height, 3, 2, 1) == stem_out[2]);
   for (const auto& t : shapes.transition_pool_inputs) {
     const Shape out = cuda::pooling_output_shape({t.batch, t.channels, t.height, t.width},
                                                  cuda::PoolingDescriptor::Mode::average, 2, 2, 0);
-    CHECK(out[2] == kernels::cpu::pool_output_size(t.height, 2, 2, 0));
+    CHECK(out[2] == kernels::pool_output_size(t.height, 2, 2, 0));
     CHECK(out[2] == t.height / 2);
   }
 }

@@ -61,27 +61,27 @@ TEST_CASE("elementwise kernels match the CPU twin", "[emu][elementwise]") {
     for (const int64_t offset : {0, 1}) {
       DYNAMIC_SECTION("n " << n << ", offset " << offset) {
         using P = const float*;
-        check_map("fill", n, offset, 0.0, gen, [&](P, P, float* y) { cpu::fill(y, n, 2.5f); },
-                  [&](P, P, float* y) { emu::fill(y, n, 2.5f, nullptr); });
-        check_map("add", n, offset, 0.0, gen, [&](P a, P b, float* y) { cpu::add(a, b, y, n); },
-                  [&](P a, P b, float* y) { emu::add(a, b, y, n, nullptr); });
-        check_map("sub", n, offset, 0.0, gen, [&](P a, P b, float* y) { cpu::sub(a, b, y, n); },
-                  [&](P a, P b, float* y) { emu::sub(a, b, y, n, nullptr); });
-        check_map("mul", n, offset, 0.0, gen, [&](P a, P b, float* y) { cpu::mul(a, b, y, n); },
-                  [&](P a, P b, float* y) { emu::mul(a, b, y, n, nullptr); });
-        check_map("scale", n, offset, 0.0, gen, [&](P a, P, float* y) { cpu::scale(a, -0.37f, y, n); },
-                  [&](P a, P, float* y) { emu::scale(a, -0.37f, y, n, nullptr); });
-        check_map("axpy", n, offset, 1e-6, gen, [&](P a, P, float* y) { cpu::axpy(0.73f, a, y, n); },
-                  [&](P a, P, float* y) { emu::axpy(0.73f, a, y, n, nullptr); });
-        check_map("sigmoid_forward", n, offset, 1e-6, gen, [&](P a, P, float* y) { cpu::sigmoid_forward(a, y, n); },
-                  [&](P a, P, float* y) { emu::sigmoid_forward(a, y, n, nullptr); });
+        check_map("fill", n, offset, 0.0, gen, [&](P, P, float* y) { cpu::fill({}, y, n, 2.5f); },
+                  [&](P, P, float* y) { emu::fill({}, y, n, 2.5f); });
+        check_map("add", n, offset, 0.0, gen, [&](P a, P b, float* y) { cpu::add({}, a, b, y, n); },
+                  [&](P a, P b, float* y) { emu::add({}, a, b, y, n); });
+        check_map("sub", n, offset, 0.0, gen, [&](P a, P b, float* y) { cpu::sub({}, a, b, y, n); },
+                  [&](P a, P b, float* y) { emu::sub({}, a, b, y, n); });
+        check_map("mul", n, offset, 0.0, gen, [&](P a, P b, float* y) { cpu::mul({}, a, b, y, n); },
+                  [&](P a, P b, float* y) { emu::mul({}, a, b, y, n); });
+        check_map("scale", n, offset, 0.0, gen, [&](P a, P, float* y) { cpu::scale({}, a, -0.37f, y, n); },
+                  [&](P a, P, float* y) { emu::scale({}, a, -0.37f, y, n); });
+        check_map("axpy", n, offset, 1e-6, gen, [&](P a, P, float* y) { cpu::axpy({}, 0.73f, a, y, n); },
+                  [&](P a, P, float* y) { emu::axpy({}, 0.73f, a, y, n); });
+        check_map("sigmoid_forward", n, offset, 1e-6, gen, [&](P a, P, float* y) { cpu::sigmoid_forward({}, a, y, n); },
+                  [&](P a, P, float* y) { emu::sigmoid_forward({}, a, y, n); });
         check_map("sigmoid_backward", n, offset, 0.0, gen,
-                  [&](P a, P b, float* y) { cpu::sigmoid_backward(a, b, y, n); },
-                  [&](P a, P b, float* y) { emu::sigmoid_backward(a, b, y, n, nullptr); });
+                  [&](P a, P b, float* y) { cpu::sigmoid_backward({}, a, b, y, n); },
+                  [&](P a, P b, float* y) { emu::sigmoid_backward({}, a, b, y, n); });
         // In place: y = y + b.
         check_map("add in place", n, offset, 0.0, gen,
-                  [&](P, P b, float* y) { cpu::add(y, b, y, n); },
-                  [&](P, P b, float* y) { emu::add(y, b, y, n, nullptr); });
+                  [&](P, P b, float* y) { cpu::add({}, y, b, y, n); },
+                  [&](P, P b, float* y) { emu::add({}, y, b, y, n); });
       }
     }
   }
@@ -90,8 +90,8 @@ TEST_CASE("elementwise kernels match the CPU twin", "[emu][elementwise]") {
 TEST_CASE("elementwise grid-stride loops cover more elements than threads", "[emu][elementwise]") {
   Generator gen(43);
   check_map("add, unaligned", kBeyondGrid, 1, 0.0, gen,
-            [&](const float* a, const float* b, float* y) { kernels::cpu::add(a, b, y, kBeyondGrid); },
-            [&](const float* a, const float* b, float* y) { kernels::emu::add(a, b, y, kBeyondGrid, nullptr); });
+            [&](const float* a, const float* b, float* y) { kernels::cpu::add({}, a, b, y, kBeyondGrid); },
+            [&](const float* a, const float* b, float* y) { kernels::emu::add({}, a, b, y, kBeyondGrid); });
 }
 
 TEST_CASE("the sum kernel is deterministic and matches the twin", "[emu][elementwise]") {

@@ -53,15 +53,15 @@ void check_copy_case(const CopyCase& c, Generator& gen, Modes modes = Modes::bot
     if (modes != Modes::both && add != (modes == Modes::add)) continue;
     std::vector<float> reference = dst0;
     auto* twin = add ? &kernels::cpu::add_channels : &kernels::cpu::copy_channels;
-    twin(src.data() + c.src_shift, src_stride, c.src_offset, reference.data() + c.dst_shift, dst_stride, c.dst_offset,
+    twin({}, src.data() + c.src_shift, src_stride, c.src_offset, reference.data() + c.dst_shift, dst_stride, c.dst_offset,
          c.batch, c.channels, c.spatial);
     auto* launcher = add ? &kernels::emu::add_channels : &kernels::emu::copy_channels;
     testing::check_against_twin(
         std::string(add ? "add_channels " : "copy_channels ") + describe(c),
         [&] {
           std::vector<float> dst = dst0;
-          launcher(src.data() + c.src_shift, src_stride, c.src_offset, dst.data() + c.dst_shift, dst_stride,
-                   c.dst_offset, c.batch, c.channels, c.spatial, nullptr);
+          launcher({}, src.data() + c.src_shift, src_stride, c.src_offset, dst.data() + c.dst_shift, dst_stride,
+                   c.dst_offset, c.batch, c.channels, c.spatial);
           return dst;
         },
         reference, 0.0);
@@ -150,15 +150,15 @@ TEST_CASE("concat_channels and split_channels match the twin", "[emu][concat]") 
         // Concatenation: the parts into the big buffer.
         std::vector<float> concat_ref = big0;
         std::vector<std::vector<float>> twin_inputs = inputs;
-        kernels::cpu::concat_channels(parts_over(twin_inputs).data(), count, concat_ref.data(), big_stride, batch,
+        kernels::cpu::concat_channels({}, parts_over(twin_inputs).data(), count, concat_ref.data(), big_stride, batch,
                                       spatial);
         testing::check_against_twin(
             "concat_channels",
             [&] {
               std::vector<float> big = big0;
               std::vector<std::vector<float>> emu_inputs = inputs;
-              kernels::emu::concat_channels(parts_over(emu_inputs).data(), count, big.data(), big_stride, batch,
-                                            spatial, nullptr);
+              kernels::emu::concat_channels({}, parts_over(emu_inputs).data(), count, big.data(), big_stride, batch,
+                                            spatial);
               return big;
             },
             concat_ref, 0.0);
@@ -170,13 +170,13 @@ TEST_CASE("concat_channels and split_channels match the twin", "[emu][concat]") 
           return all;
         };
         std::vector<std::vector<float>> split_ref = inputs;
-        kernels::cpu::split_channels(big0.data(), big_stride, parts_over(split_ref).data(), count, batch, spatial);
+        kernels::cpu::split_channels({}, big0.data(), big_stride, parts_over(split_ref).data(), count, batch, spatial);
         testing::check_against_twin(
             "split_channels",
             [&] {
               std::vector<std::vector<float>> outputs = inputs;
-              kernels::emu::split_channels(big0.data(), big_stride, parts_over(outputs).data(), count, batch,
-                                           spatial, nullptr);
+              kernels::emu::split_channels({}, big0.data(), big_stride, parts_over(outputs).data(), count, batch,
+                                           spatial);
               return flatten(outputs);
             },
             flatten(split_ref), 0.0);
@@ -187,14 +187,14 @@ TEST_CASE("concat_channels and split_channels match the twin", "[emu][concat]") 
 
 namespace {
 
-kernels::cpu::Pool2dGeometry geometry(int64_t batch, int64_t channels, int64_t height, int64_t width, int64_t kernel,
-                                      int64_t stride, int64_t padding) {
-  using kernels::cpu::pool_output_size;
+kernels::Pool2dGeometry geometry(int64_t batch, int64_t channels, int64_t height, int64_t width, int64_t kernel,
+                                 int64_t stride, int64_t padding) {
+  using kernels::pool_output_size;
   return {batch,   channels, height, width, kernel, stride, padding, pool_output_size(height, kernel, stride, padding),
           pool_output_size(width, kernel, stride, padding)};
 }
 
-std::string describe(const kernels::cpu::Pool2dGeometry& g, int64_t x_batch_stride) {
+std::string describe(const kernels::Pool2dGeometry& g, int64_t x_batch_stride) {
   std::ostringstream out;
   out << "[" << g.batch << "," << g.channels << "," << g.height << "," << g.width << "] kernel " << g.kernel
       << " stride " << g.stride << " padding " << g.padding << ", x batch stride " << x_batch_stride;
@@ -209,19 +209,19 @@ std::vector<float> tied_values(int64_t n, Generator& gen) {
 }
 
 // Max pool forward and backward on x (batch-strided), dy random.
-void check_max_pool(const kernels::cpu::Pool2dGeometry& g, int64_t x_batch_stride, const std::vector<float>& x,
+void check_max_pool(const kernels::Pool2dGeometry& g, int64_t x_batch_stride, const std::vector<float>& x,
                     Generator& gen) {
   const int64_t outputs = g.batch * g.channels * g.out_height * g.out_width;
   const int64_t inputs = g.batch * g.channels * g.height * g.width;
   const std::vector<float> dy = testing::random_vector(outputs, gen);
   std::vector<float> y_ref(outputs), dx_ref(inputs);
-  kernels::cpu::max_pool2d_forward(x.data(), x_batch_stride, y_ref.data(), g);
-  kernels::cpu::max_pool2d_backward(x.data(), x_batch_stride, dy.data(), dx_ref.data(), g);
+  kernels::cpu::max_pool2d_forward({}, x.data(), x_batch_stride, y_ref.data(), g);
+  kernels::cpu::max_pool2d_backward({}, x.data(), x_batch_stride, dy.data(), dx_ref.data(), g);
   testing::check_against_twin(
       "max_pool2d_forward " + describe(g, x_batch_stride),
       [&] {
         std::vector<float> y(outputs, 1234.f);
-        kernels::emu::max_pool2d_forward(x.data(), x_batch_stride, y.data(), g, nullptr);
+        kernels::emu::max_pool2d_forward({}, x.data(), x_batch_stride, y.data(), g);
         return y;
       },
       y_ref, 0.0);
@@ -229,25 +229,25 @@ void check_max_pool(const kernels::cpu::Pool2dGeometry& g, int64_t x_batch_strid
       "max_pool2d_backward " + describe(g, x_batch_stride),
       [&] {
         std::vector<float> dx(inputs, 1234.f);  // must be overwritten everywhere
-        kernels::emu::max_pool2d_backward(x.data(), x_batch_stride, dy.data(), dx.data(), g, nullptr);
+        kernels::emu::max_pool2d_backward({}, x.data(), x_batch_stride, dy.data(), dx.data(), g);
         return dx;
       },
       dx_ref, 0.0);
 }
 
-void check_avg_pool(const kernels::cpu::Pool2dGeometry& g, int64_t x_batch_stride, const std::vector<float>& x,
+void check_avg_pool(const kernels::Pool2dGeometry& g, int64_t x_batch_stride, const std::vector<float>& x,
                     Generator& gen) {
   const int64_t outputs = g.batch * g.channels * g.out_height * g.out_width;
   const int64_t inputs = g.batch * g.channels * g.height * g.width;
   const std::vector<float> dy = testing::random_vector(outputs, gen);
   std::vector<float> y_ref(outputs), dx_ref(inputs);
-  kernels::cpu::avg_pool2d_forward(x.data(), x_batch_stride, y_ref.data(), g);
-  kernels::cpu::avg_pool2d_backward(dy.data(), dx_ref.data(), g);
+  kernels::cpu::avg_pool2d_forward({}, x.data(), x_batch_stride, y_ref.data(), g);
+  kernels::cpu::avg_pool2d_backward({}, dy.data(), dx_ref.data(), g);
   testing::check_against_twin(
       "avg_pool2d_forward " + describe(g, x_batch_stride),
       [&] {
         std::vector<float> y(outputs, 1234.f);
-        kernels::emu::avg_pool2d_forward(x.data(), x_batch_stride, y.data(), g, nullptr);
+        kernels::emu::avg_pool2d_forward({}, x.data(), x_batch_stride, y.data(), g);
         return y;
       },
       y_ref, 0.0);
@@ -255,7 +255,7 @@ void check_avg_pool(const kernels::cpu::Pool2dGeometry& g, int64_t x_batch_strid
       "avg_pool2d_backward " + describe(g, x_batch_stride),
       [&] {
         std::vector<float> dx(inputs, 1234.f);
-        kernels::emu::avg_pool2d_backward(dy.data(), dx.data(), g, nullptr);
+        kernels::emu::avg_pool2d_backward({}, dy.data(), dx.data(), g);
         return dx;
       },
       dx_ref, 0.0);
@@ -324,8 +324,8 @@ TEST_CASE("max pool kernels treat NaN as the maximum, as the twin does", "[emu][
   x[6] = std::numeric_limits<float>::quiet_NaN();   // inside several windows of plane 0
   x[37] = -std::numeric_limits<float>::infinity();  // plane 1
   std::vector<float> y_ref(18), y(18, 0.f);
-  kernels::cpu::max_pool2d_forward(x.data(), 25, y_ref.data(), g);
-  kernels::emu::max_pool2d_forward(x.data(), 25, y.data(), g, nullptr);
+  kernels::cpu::max_pool2d_forward({}, x.data(), 25, y_ref.data(), g);
+  kernels::emu::max_pool2d_forward({}, x.data(), 25, y.data(), g);
   for (size_t i = 0; i < y.size(); ++i) {
     INFO("output " << i);
     CHECK(std::isnan(y[i]) == std::isnan(y_ref[i]));
@@ -334,12 +334,12 @@ TEST_CASE("max pool kernels treat NaN as the maximum, as the twin does", "[emu][
   // The gradient (finite) goes to the NaN where it is a window's maximum.
   const std::vector<float> dy = testing::random_vector(18, gen);
   std::vector<float> dx_ref(50);
-  kernels::cpu::max_pool2d_backward(x.data(), 25, dy.data(), dx_ref.data(), g);
+  kernels::cpu::max_pool2d_backward({}, x.data(), 25, dy.data(), dx_ref.data(), g);
   testing::check_against_twin(
       "max_pool2d_backward with NaN",
       [&] {
         std::vector<float> dx(50, 1234.f);
-        kernels::emu::max_pool2d_backward(x.data(), 25, dy.data(), dx.data(), g, nullptr);
+        kernels::emu::max_pool2d_backward({}, x.data(), 25, dy.data(), dx.data(), g);
         return dx;
       },
       dx_ref, 0.0);

@@ -12,16 +12,16 @@ TEST_CASE("relu kernels match the CPU twin at awkward sizes and misalignments", 
       DYNAMIC_SECTION("n " << n << ", offset " << offset) {
         std::vector<float> x = testing::random_vector(n + offset, gen), dy = testing::random_vector(n + offset, gen);
         std::vector<float> y_ref(n), dx_ref(n);
-        kernels::cpu::relu_forward(x.data() + offset, y_ref.data(), n);
-        kernels::cpu::relu_backward(y_ref.data(), dy.data() + offset, dx_ref.data(), n);
+        kernels::cpu::relu_forward({}, x.data() + offset, y_ref.data(), n);
+        kernels::cpu::relu_backward({}, y_ref.data(), dy.data() + offset, dx_ref.data(), n);
         std::vector<float> reference = y_ref;
         reference.insert(reference.end(), dx_ref.begin(), dx_ref.end());
         testing::check_against_twin(
             "relu",
             [&] {
               std::vector<float> y(n + offset, -7.f), dx(n, -7.f);
-              kernels::emu::relu_forward(x.data() + offset, y.data() + offset, n, nullptr);
-              kernels::emu::relu_backward(y.data() + offset, dy.data() + offset, dx.data(), n, nullptr);
+              kernels::emu::relu_forward({}, x.data() + offset, y.data() + offset, n);
+              kernels::emu::relu_backward({}, y.data() + offset, dy.data() + offset, dx.data(), n);
               std::vector<float> out(y.begin() + offset, y.end());
               out.insert(out.end(), dx.begin(), dx.end());
               return out;

@@ -66,18 +66,18 @@ TEST_CASE("global average pool kernels match the CPU twin", "[emu][pool]") {
     DYNAMIC_SECTION(k.name()) {
       const std::vector<float> x = random_values(k.buffer(), gen, 1.f, 0.5f), dy = random_values(k.planes(), gen);
       std::vector<float> y_ref(k.planes()), dx_ref(k.planes() * k.spatial);
-      kernels::cpu::global_avg_pool_forward(x.data() + k.offset, k.stride(), y_ref.data(), k.batch, k.channels,
+      kernels::cpu::global_avg_pool_forward({}, x.data() + k.offset, k.stride(), y_ref.data(), k.batch, k.channels,
                                             k.spatial);
-      kernels::cpu::global_avg_pool_backward(dy.data(), dx_ref.data(), k.batch, k.channels, k.spatial);
+      kernels::cpu::global_avg_pool_backward({}, dy.data(), dx_ref.data(), k.batch, k.channels, k.spatial);
       testing::check_outputs_against_twin(
           "global average pool " + k.name(),
           [&] {
             std::vector<float> y(k.planes(), kSentinel), dx(k.planes() * k.spatial + 1, kSentinel);
-            kernels::emu::global_avg_pool_forward(x.data() + k.offset, k.stride(), y.data(), k.batch, k.channels,
-                                                  k.spatial, nullptr);
+            kernels::emu::global_avg_pool_forward({}, x.data() + k.offset, k.stride(), y.data(), k.batch, k.channels,
+                                                  k.spatial);
             // dx at an odd offset as well, when the case has one: the scalar path.
             float* dx_at = dx.data() + (k.offset % 2);
-            kernels::emu::global_avg_pool_backward(dy.data(), dx_at, k.batch, k.channels, k.spatial, nullptr);
+            kernels::emu::global_avg_pool_backward({}, dy.data(), dx_at, k.batch, k.channels, k.spatial);
             return std::vector<std::vector<float>>{y, std::vector<float>(dx_at, dx_at + k.planes() * k.spatial)};
           },
           {{"y", y_ref, 1e-6}, {"dx", dx_ref, 0.0}});
@@ -122,9 +122,9 @@ void check_fused_pool(const Case& k, bool training, Generator& gen) {
     kernels::cpu::batch_norm_forward_training({}, bn);
   else
     kernels::cpu::batch_norm_forward_inference({}, bn);
-  kernels::cpu::global_avg_pool_forward(act.data(), C * HW, y_ref.data(), k.batch, C, HW);
+  kernels::cpu::global_avg_pool_forward({}, act.data(), C * HW, y_ref.data(), k.batch, C, HW);
   std::vector<float> dact(k.batch * C * HW), dx_ref(k.buffer(), kSentinel), dgamma_ref(C), dbeta_ref(C);
-  kernels::cpu::global_avg_pool_backward(dpool.data(), dact.data(), k.batch, C, HW);
+  kernels::cpu::global_avg_pool_backward({}, dpool.data(), dact.data(), k.batch, C, HW);
   kernels::cpu::batch_norm_backward({}, {.shape = {k.batch, C, HW},
                                          .x = {x.data() + k.offset, k.stride()},
                                          .dy = {dact.data(), C * HW},

@@ -17,8 +17,15 @@
 #include "chex/dtype.h"
 #include "chex/shape.h"
 #include "kernels/batchnorm.h"
+#include "kernels/concat.h"
+#include "kernels/elementwise.h"
+#include "kernels/pooling.h"
 
-#define CHEX_BACKEND_KERNELS(X) CHEX_BATCHNORM_KERNELS(X)
+#define CHEX_BACKEND_KERNELS(X) \
+  CHEX_BATCHNORM_KERNELS(X)     \
+  CHEX_CONCAT_KERNELS(X)        \
+  CHEX_ELEMENTWISE_KERNELS(X)   \
+  CHEX_POOLING_KERNELS(X)
 
 namespace chex::backend {
 
@@ -84,6 +91,13 @@ class Backend {
   }
   CHEX_BACKEND_KERNELS(CHEX_BACKEND_METHOD)
 #undef CHEX_BACKEND_METHOD
+
+  // The same call through a pointer to the table's field (&KernelTable::add), for code that picks
+  // a kernel at run time.
+  template <typename Kernel, typename... Args>
+  auto call(Kernel KernelTable::*kernel, const Args&... args) const {
+    return (table_->*kernel)(queue_, args...);
+  }
 
   Device device() const { return device_; }
   const kernels::Queue& queue() const { return queue_; }

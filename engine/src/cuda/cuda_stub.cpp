@@ -23,28 +23,6 @@ void linear_backward_data(int, const float*, const float*, float*, int64_t, int6
 void linear_backward_weight(int, const float*, const float*, float*, float*, int64_t, int64_t, int64_t) {
   no_backend();
 }
-void max_pool2d_forward(int, const float*, int64_t, float*, const Pool2dGeometry&) { no_backend(); }
-void max_pool2d_backward(int, const float*, int64_t, const float*, float*, const Pool2dGeometry&) { no_backend(); }
-void avg_pool2d_forward(int, const float*, int64_t, float*, const Pool2dGeometry&) { no_backend(); }
-void avg_pool2d_backward(int, const float*, float*, const Pool2dGeometry&) { no_backend(); }
-void global_avg_pool_forward(int, const float*, int64_t, float*, int64_t, int64_t, int64_t) { no_backend(); }
-void global_avg_pool_backward(int, const float*, float*, int64_t, int64_t, int64_t) { no_backend(); }
-void copy_channels(int, const float*, int64_t, int64_t, float*, int64_t, int64_t, int64_t, int64_t, int64_t) {
-  no_backend();
-}
-void add_channels(int, const float*, int64_t, int64_t, float*, int64_t, int64_t, int64_t, int64_t, int64_t) {
-  no_backend();
-}
-void fill(int, float*, int64_t, float) { no_backend(); }
-void add(int, const float*, const float*, float*, int64_t) { no_backend(); }
-void sub(int, const float*, const float*, float*, int64_t) { no_backend(); }
-void mul(int, const float*, const float*, float*, int64_t) { no_backend(); }
-void scale(int, const float*, float, float*, int64_t) { no_backend(); }
-void axpy(int, float, const float*, float*, int64_t) { no_backend(); }
-void relu_forward(int, const float*, float*, int64_t) { no_backend(); }
-void relu_backward(int, const float*, const float*, float*, int64_t) { no_backend(); }
-void sigmoid_forward(int, const float*, float*, int64_t) { no_backend(); }
-void sigmoid_backward(int, const float*, const float*, float*, int64_t) { no_backend(); }
 void sum(int, const float*, int64_t, float*) { no_backend(); }
 void broadcast_scalar(int, const float*, float*, int64_t) { no_backend(); }
 void bce_with_logits(int, const float*, const float*, const float*, const float*, int64_t, int64_t, float*, float*) {

@@ -1,7 +1,6 @@
-// Elementwise ops and reductions on CUDA over contiguous arrays: the maps through the hand-written
-// kernels (kernels/elementwise.cu); the float scalar reductions and broadcasts (sum, the gradient
-// of a sum, scaling by a device scalar) through cuDNN's tensor operations on [1, 1, 1, n] views,
-// in chunks below cuDNN's 2^31-element limit.
+// Reductions on CUDA over contiguous arrays: the float scalar reductions and broadcasts (sum, the
+// gradient of a sum, scaling by a device scalar) through cuDNN's tensor operations on [1, 1, 1, n]
+// views, in chunks below cuDNN's 2^31-element limit.
 #include <algorithm>
 
 #include "chex/error.h"
@@ -10,7 +9,6 @@
 #include "cudnn_legacy.h"
 #include "device_buffer.h"
 #include "device_context.h"
-#include "kernels/elementwise.h"
 #include "ops_cuda.h"
 
 CHEX_CUDNN_LEGACY_API_BEGIN
@@ -27,37 +25,6 @@ void in_chunks(int64_t n, Fn fn) {
 }
 
 }  // namespace
-
-void fill(int device, float* y, int64_t n, float value) {
-  kernels::cuda::fill(y, n, value, context(device).stream);
-}
-void add(int device, const float* a, const float* b, float* y, int64_t n) {
-  kernels::cuda::add(a, b, y, n, context(device).stream);
-}
-void sub(int device, const float* a, const float* b, float* y, int64_t n) {
-  kernels::cuda::sub(a, b, y, n, context(device).stream);
-}
-void mul(int device, const float* a, const float* b, float* y, int64_t n) {
-  kernels::cuda::mul(a, b, y, n, context(device).stream);
-}
-void scale(int device, const float* a, float factor, float* y, int64_t n) {
-  kernels::cuda::scale(a, factor, y, n, context(device).stream);
-}
-void axpy(int device, float alpha, const float* x, float* y, int64_t n) {
-  kernels::cuda::axpy(alpha, x, y, n, context(device).stream);
-}
-void relu_forward(int device, const float* x, float* y, int64_t n) {
-  kernels::cuda::relu_forward(x, y, n, context(device).stream);
-}
-void relu_backward(int device, const float* y, const float* dy, float* dx, int64_t n) {
-  kernels::cuda::relu_backward(y, dy, dx, n, context(device).stream);
-}
-void sigmoid_forward(int device, const float* x, float* y, int64_t n) {
-  kernels::cuda::sigmoid_forward(x, y, n, context(device).stream);
-}
-void sigmoid_backward(int device, const float* y, const float* dy, float* dx, int64_t n) {
-  kernels::cuda::sigmoid_backward(y, dy, dx, n, context(device).stream);
-}
 
 // The loss-side reductions and broadcasts write float device scalars, which cuDNN's tensor ops do
 // directly (the hand-written sum writes a double).

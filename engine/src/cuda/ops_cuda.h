@@ -16,12 +16,10 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/optimizer.h"
-#include "kernels/pooling.h"
 
 namespace chex::cuda {
 
 using kernels::cpu::Conv2dGeometry;
-using kernels::cpu::Pool2dGeometry;
 
 // --- Convolution (cuDNN) -------------------------------------------------------------------------
 void conv2d_forward(int device, const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,
@@ -39,37 +37,7 @@ void linear_backward_data(int device, const float* dy, const float* weight, floa
 void linear_backward_weight(int device, const float* x, const float* dy, float* dweight, float* dbias, int64_t batch,
                             int64_t in, int64_t out);
 
-// --- Pooling -------------------------------------------------------------------------------------
-void max_pool2d_forward(int device, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g);
-void max_pool2d_backward(int device, const float* x, int64_t x_batch_stride, const float* dy, float* dx,
-                         const Pool2dGeometry& g);
-void avg_pool2d_forward(int device, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g);
-void avg_pool2d_backward(int device, const float* dy, float* dx, const Pool2dGeometry& g);
-void global_avg_pool_forward(int device, const float* x, int64_t x_batch_stride, float* y, int64_t batch,
-                             int64_t channels, int64_t spatial);
-void global_avg_pool_backward(int device, const float* dy, float* dx, int64_t batch, int64_t channels,
-                              int64_t spatial);
-
-// --- Channel concatenation -----------------------------------------------------------------------
-void copy_channels(int device, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
-                   int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                   int64_t spatial);
-// The same ranges, accumulated (dst += src): a dense block's gradient buffer.
-void add_channels(int device, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
-                  int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                  int64_t spatial);
-
-// --- Elementwise and reductions (contiguous arrays of n floats) ---------------------------------
-void fill(int device, float* y, int64_t n, float value);
-void add(int device, const float* a, const float* b, float* y, int64_t n);
-void sub(int device, const float* a, const float* b, float* y, int64_t n);
-void mul(int device, const float* a, const float* b, float* y, int64_t n);
-void scale(int device, const float* a, float factor, float* y, int64_t n);
-void axpy(int device, float alpha, const float* x, float* y, int64_t n);
-void relu_forward(int device, const float* x, float* y, int64_t n);
-void relu_backward(int device, const float* y, const float* dy, float* dx, int64_t n);
-void sigmoid_forward(int device, const float* x, float* y, int64_t n);
-void sigmoid_backward(int device, const float* y, const float* dy, float* dx, int64_t n);
+// --- Reductions (contiguous arrays of n floats) ------------------------------------------------
 // *result = sum of x (a device scalar: no host synchronisation).
 void sum(int device, const float* x, int64_t n, float* result);
 // y[i] = *value for i < n, from a device scalar.

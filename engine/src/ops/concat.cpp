@@ -3,27 +3,11 @@
 
 #include "chex/autograd.h"
 #include "chex/ops.h"
-#include "cuda/ops_cuda.h"
+#include "backend/backend.h"
 #include "kernels/concat.h"
 #include "op_utils.h"
 
 namespace chex::ops {
-namespace k = chex::kernels::cpu;
-namespace gpu = chex::cuda;
-
-namespace {
-// The channel-block copy of the tensors' device.
-void copy_channels(Device device, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
-                   int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                   int64_t spatial) {
-  if (device.is_cpu())
-    k::copy_channels(src, src_batch_stride, src_channel_offset, dst, dst_batch_stride, dst_channel_offset, batch,
-                     channels, spatial);
-  else
-    gpu::copy_channels(device.index, src, src_batch_stride, src_channel_offset, dst, dst_batch_stride,
-                       dst_channel_offset, batch, channels, spatial);
-}
-}  // namespace
 
 Tensor cat_channels(const std::vector<Tensor>& xs) {
   constexpr const char* op = "cat_channels";
@@ -60,8 +44,9 @@ Tensor cat_channels(const std::vector<Tensor>& xs) {
   input_shapes.reserve(xs.size());
   for (size_t i = 0; i < xs.size(); ++i) {
     const Tensor input = detail::detached_batch_strided(xs[i]);
-    copy_channels(y.device(), input.data(), detail::batch_stride(input), 0, y.data(), out_image, channel_offsets[i],
-                  batch, input.size(1), spatial);
+    backend::backend(y.device())
+        .copy_channels(input.data(), detail::batch_stride(input), 0, y.data(), out_image, channel_offsets[i], batch,
+                       input.size(1), spatial);
     input_shapes.push_back(input.shape());
   }
 
@@ -74,8 +59,9 @@ Tensor cat_channels(const std::vector<Tensor>& xs) {
                     if (!needs[i]) continue;
                     const Shape& shape = input_shapes[i];
                     grads[i] = Tensor::empty(shape, dy.device());
-                    copy_channels(dy.device(), dy.data(), detail::batch_stride(dy), channel_offsets[i],
-                                  grads[i].data(), shape[1] * spatial, 0, shape[0], shape[1], spatial);
+                    backend::backend(dy.device())
+                        .copy_channels(dy.data(), detail::batch_stride(dy), channel_offsets[i], grads[i].data(),
+                                       shape[1] * spatial, 0, shape[0], shape[1], spatial);
                   }
                   return grads;
                 });

@@ -3,6 +3,7 @@
 #include "chex/autograd.h"
 #include "chex/ops.h"
 #include "accumulate.h"
+#include "backend/backend.h"
 #include "cuda/ops_cuda.h"
 #include "kernels/elementwise.h"
 #include "op_utils.h"
@@ -22,27 +23,19 @@ void check_binary(const char* op, const Tensor& a, const Tensor& b) {
   detail::common_device(op, {&a, &b});
 }
 
-// y = f(a, b) elementwise on contiguous inputs, by the tensors' device.
-using BinaryCpu = void (*)(const float*, const float*, float*, int64_t);
-using BinaryGpu = void (*)(int, const float*, const float*, float*, int64_t);
-Tensor binary(const Tensor& ac, const Tensor& bc, BinaryCpu cpu, BinaryGpu cuda) {
+// y = f(a, b) elementwise on contiguous inputs, f a member of the tensors' backend.
+template <typename Kernel>
+Tensor binary(const Tensor& ac, const Tensor& bc, Kernel backend::KernelTable::*kernel) {
   Tensor y = Tensor::empty(ac.shape(), ac.device());
-  if (y.device().is_cpu())
-    cpu(ac.data(), bc.data(), y.data(), y.numel());
-  else
-    cuda(y.device().index, ac.data(), bc.data(), y.data(), y.numel());
+  backend::backend(y.device()).call(kernel, ac.data(), bc.data(), y.data(), y.numel());
   return y;
 }
 
-// y = f(x) or dx = f(y, dy), the same way.
-using UnaryCpu = void (*)(const float*, float*, int64_t);
-using UnaryGpu = void (*)(int, const float*, float*, int64_t);
-Tensor unary(const Tensor& xc, UnaryCpu cpu, UnaryGpu cuda) {
+// y = f(x), the same way.
+template <typename Kernel>
+Tensor unary(const Tensor& xc, Kernel backend::KernelTable::*kernel) {
   Tensor y = Tensor::empty(xc.shape(), xc.device());
-  if (y.device().is_cpu())
-    cpu(xc.data(), y.data(), y.numel());
-  else
-    cuda(y.device().index, xc.data(), y.data(), y.numel());
+  backend::backend(y.device()).call(kernel, xc.data(), y.data(), y.numel());
   return y;
 }
 
@@ -55,22 +48,19 @@ void add_into(const Tensor& dst, const Tensor& src) {
   common_device("add_into", {&dst, &src});
   CHEX_CHECK(dst.is_contiguous(), "add_into: the destination must be contiguous, got ", dst.str());
   const Tensor s = src.contiguous();
-  if (dst.device().is_cpu())
-    k::axpy(1.f, s.data(), dst.data(), dst.numel());
-  else
-    gpu::axpy(dst.device().index, 1.f, s.data(), dst.data(), dst.numel());
+  backend::backend(dst.device()).axpy(1.f, s.data(), dst.data(), dst.numel());
 }
 }  // namespace detail
 
 Tensor add(const Tensor& a, const Tensor& b) {
   check_binary("add", a, b);
-  Tensor y = binary(a.contiguous(), b.contiguous(), k::add, gpu::add);
+  Tensor y = binary(a.contiguous(), b.contiguous(), &backend::KernelTable::add);
   return record("add", y, {a, b}, [](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{g, g}; });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   check_binary("sub", a, b);
-  Tensor y = binary(a.contiguous(), b.contiguous(), k::sub, gpu::sub);
+  Tensor y = binary(a.contiguous(), b.contiguous(), &backend::KernelTable::sub);
   return record("sub", y, {a, b}, [](const Tensor& g, const std::vector<bool>& needs) {
     return std::vector<Tensor>{g, needs[1] ? scale(g, -1.f) : Tensor()};
   });
@@ -79,7 +69,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 Tensor mul(const Tensor& a, const Tensor& b) {
   check_binary("mul", a, b);
   const Tensor ac = a.contiguous().detach(), bc = b.contiguous().detach();
-  Tensor y = binary(ac, bc, k::mul, gpu::mul);
+  Tensor y = binary(ac, bc, &backend::KernelTable::mul);
   return record("mul", y, {a, b}, [ac, bc](const Tensor& g, const std::vector<bool>& needs) {
     return std::vector<Tensor>{needs[0] ? mul(g, bc) : Tensor(), needs[1] ? mul(g, ac) : Tensor()};
   });
@@ -89,10 +79,7 @@ Tensor scale(const Tensor& a, float factor) {
   check_float("scale", "a", a);
   const Tensor ac = a.contiguous();
   Tensor y = Tensor::empty(a.shape(), a.device());
-  if (y.device().is_cpu())
-    k::scale(ac.data(), factor, y.data(), y.numel());
-  else
-    gpu::scale(y.device().index, ac.data(), factor, y.data(), y.numel());
+  backend::backend(y.device()).scale(ac.data(), factor, y.data(), y.numel());
   return record("scale", y, {a}, [factor](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{scale(g, factor)};
   });
@@ -100,20 +87,20 @@ Tensor scale(const Tensor& a, float factor) {
 
 Tensor relu(const Tensor& x) {
   check_float("relu", "x", x);
-  Tensor y = unary(x.contiguous(), k::relu_forward, gpu::relu_forward);
+  Tensor y = unary(x.contiguous(), &backend::KernelTable::relu_forward);
   // The output (not the input) is saved: it is all the backward needs.
   const Tensor saved = y.detach();
   return record("relu", y, {x}, [saved](const Tensor& g, const std::vector<bool>&) {
-    return std::vector<Tensor>{binary(saved, g.contiguous(), k::relu_backward, gpu::relu_backward)};
+    return std::vector<Tensor>{binary(saved, g.contiguous(), &backend::KernelTable::relu_backward)};
   });
 }
 
 Tensor sigmoid(const Tensor& x) {
   check_float("sigmoid", "x", x);
-  Tensor y = unary(x.contiguous(), k::sigmoid_forward, gpu::sigmoid_forward);
+  Tensor y = unary(x.contiguous(), &backend::KernelTable::sigmoid_forward);
   const Tensor saved = y.detach();
   return record("sigmoid", y, {x}, [saved](const Tensor& g, const std::vector<bool>&) {
-    return std::vector<Tensor>{binary(saved, g.contiguous(), k::sigmoid_backward, gpu::sigmoid_backward)};
+    return std::vector<Tensor>{binary(saved, g.contiguous(), &backend::KernelTable::sigmoid_backward)};
   });
 }
 
