@@ -1,8 +1,15 @@
 #pragma once
-// 2-D convolution on the CPU: im2col + GEMM, one sample at a time, each thread taking whole samples
-// (a 1x1, stride-1, unpadded convolution is a GEMM straight on the input, with no im2col; the input
-// gradient of a stride-1 convolution is the forward convolution of dy with the flipped kernel; a
-// 3x3, stride-1, padding-1 one from 16 x 16 up runs by Winograd's F(2x2, 3x3), conv2d_winograd.h).
+// 2-D convolution on the CPU. The algorithm follows the geometry (conv2d_cpu.cpp chooses): im2col +
+// GEMM in general; a 1x1, stride-1, unpadded convolution is a GEMM straight on the input (tile by
+// tile of columns when it normalises its input); a stride-1 convolution with many input channels is
+// one GEMM per kernel tap on a zero-padded copy of the image; a 3x3, stride-1, padding-1 one from
+// 16 x 16 up runs by Winograd's F(2x2, 3x3) (conv2d_winograd.h); and the input gradient of a
+// stride-1 convolution with fewer output than input channels is the forward convolution of dy with
+// the flipped kernel. Threads: with at least as many samples as threads, each thread takes whole
+// samples and runs single-threaded GEMMs; with fewer (batch-1 inference) the forward splits each
+// sample's output columns over the threads, and the backward passes take the samples one at a time
+// with the threads inside the GEMMs. Called inside a parallel region, a function runs on the
+// calling thread alone.
 //
 // Tensors are NCHW float32 whose dimensions after the batch are densely packed, but the batch
 // dimension may have a larger stride ("batch-strided"): a channel slice of a dense block's buffer
