@@ -15,10 +15,24 @@
 // dimension may have a larger stride ("batch-strided"): a channel slice of a dense block's buffer
 // is read and written in place. Each function takes the batch stride of every image tensor it
 // touches; weight [C_out, C_in, kH, kW], bias and gradients of parameters are contiguous.
+#include <cstddef>
 #include <cstdint>
 
-namespace chex::kernels::cpu {
+#include "kernels/queue.h"
 
+// The kernels of this family that both backends provide (engine/src/backend/backend.h): on CUDA,
+// cuDNN's (engine/src/cuda/conv_cuda.cpp), which size and take their workspace themselves, so
+// their workspace kernels return 0.
+#define CHEX_CONV2D_KERNELS(X)         \
+  X(conv2d_workspace_bytes)            \
+  X(conv2d_backward_workspace_bytes)   \
+  X(conv2d_forward)                    \
+  X(conv2d_backward_data)              \
+  X(conv2d_backward_weight)
+
+namespace chex::kernels {
+
+// The shape of one convolution; it describes the launches of both backends.
 struct Conv2dGeometry {
   int64_t batch = 0, in_channels = 0, height = 0, width = 0;
   int64_t out_channels = 0, kernel_h = 0, kernel_w = 0;
@@ -27,7 +41,21 @@ struct Conv2dGeometry {
 
   // Fills out_height and out_width; the caller has checked that the kernel fits the padded input.
   static Conv2dGeometry make(int64_t batch, int64_t in_channels, int64_t height, int64_t width, int64_t out_channels,
-                             int64_t kernel_h, int64_t kernel_w, int64_t stride, int64_t padding);
+                             int64_t kernel_h, int64_t kernel_w, int64_t stride, int64_t padding) {
+    Conv2dGeometry g;
+    g.batch = batch;
+    g.in_channels = in_channels;
+    g.height = height;
+    g.width = width;
+    g.out_channels = out_channels;
+    g.kernel_h = kernel_h;
+    g.kernel_w = kernel_w;
+    g.stride = stride;
+    g.padding = padding;
+    g.out_height = (height + 2 * padding - kernel_h) / stride + 1;
+    g.out_width = (width + 2 * padding - kernel_w) / stride + 1;
+    return g;
+  }
 
   int64_t in_plane() const { return height * width; }
   int64_t out_plane() const { return out_height * out_width; }
@@ -51,9 +79,53 @@ struct InputNormalization {
   const float* beta = nullptr;
 };
 
+// y = conv(x, weight) + bias; bias may be null. Overwrites y. x and y are batch-strided.
+// workspace: conv2d_workspace_bytes(geometry) bytes (null when 0).
+struct Conv2dForwardArgs {
+  Conv2dGeometry geometry;
+  StridedIn x;
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  StridedOut y;
+  void* workspace = nullptr;
+};
+
+// dx = gradient of the input. Overwrites dx. workspace: conv2d_backward_workspace_bytes(geometry).
+struct Conv2dBackwardDataArgs {
+  Conv2dGeometry geometry;
+  StridedIn dy;
+  const float* weight = nullptr;
+  StridedOut dx;
+  void* workspace = nullptr;
+};
+
+// dweight and dbias = gradients of the parameters, summed over the batch; either may be null when
+// not wanted. Overwrites them. workspace: conv2d_backward_workspace_bytes(geometry).
+struct Conv2dBackwardWeightArgs {
+  Conv2dGeometry geometry;
+  StridedIn x;
+  StridedIn dy;
+  float* dweight = nullptr;
+  float* dbias = nullptr;
+  void* workspace = nullptr;
+};
+
+}  // namespace chex::kernels
+
+namespace chex::kernels::cpu {
+
+// The table's kernels (see the argument structs above). The workspace sizes depend on the thread
+// count, so query them on the thread that then calls the kernel, outside a parallel region.
+size_t conv2d_workspace_bytes(const Queue& q, const Conv2dGeometry& g);
+size_t conv2d_backward_workspace_bytes(const Queue& q, const Conv2dGeometry& g);
+void conv2d_forward(const Queue& q, const Conv2dForwardArgs& a);
+void conv2d_backward_data(const Queue& q, const Conv2dBackwardDataArgs& a);
+void conv2d_backward_weight(const Queue& q, const Conv2dBackwardWeightArgs& a);
+
 // Floats of workspace that conv2d_forward needs (an im2col matrix per thread that takes samples), and
-// that the two backward functions need; 0 where `workspace` may be null. Both depend on the
-// thread count, so query them on the thread that then calls the kernel, outside a parallel region.
+// that the two backward functions need; 0 where `workspace` may be null (the *_bytes kernels in
+// bytes). Both depend on the thread count, so query them on the thread that then calls the kernel,
+// outside a parallel region.
 int64_t conv2d_workspace_size(const Conv2dGeometry& g);
 int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g);
 // The same for the forms that normalise their input (a 1x1 then needs a tile of columns per
@@ -61,18 +133,10 @@ int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g);
 int64_t conv2d_normalized_workspace_size(const Conv2dGeometry& g);
 int64_t conv2d_normalized_backward_workspace_size(const Conv2dGeometry& g);
 
-// y = conv(x, weight) + bias. bias may be null. Overwrites y.
-void conv2d_forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,
-                    const float* bias, float* y, int64_t y_batch_stride, float* workspace);
-
 // y = conv(x', weight) + bias with x' the normalised input (see InputNormalization).
 void conv2d_forward_normalized(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
                                const InputNormalization& norm, const float* weight, const float* bias, float* y,
                                int64_t y_batch_stride, float* workspace);
-
-// dx = gradient of the input. Overwrites dx.
-void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride, const float* weight,
-                          float* dx, int64_t dx_batch_stride, float* workspace);
 
 // The input gradient of a 1x1 convolution that read its input normalised (conv2d_forward_normalized),
 // carried on through that BN + ReLU, tile by tile of columns so that the GEMM's tile of weight^T dy
@@ -86,11 +150,7 @@ void conv2d_backward_data_normalized(const Conv2dGeometry& g, const float* dy, i
                                      const InputNormalization& norm, float* dx, int64_t dx_batch_stride,
                                      double* sum_dy, double* sum_dy_centered, float* workspace);
 
-// dweight and dbias = gradients of the parameters, summed over the batch; either may be null when
-// not wanted. Overwrites them.
-void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* dy,
-                            int64_t dy_batch_stride, float* dweight, float* dbias, float* workspace);
-// The same for a convolution that read its input normalised (conv2d_forward_normalized): x' is
+// The weight gradient of a convolution that read its input normalised (conv2d_forward_normalized): x' is
 // recomputed from x as it is read, with the same statistics.
 void conv2d_backward_weight_normalized(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
                                        const InputNormalization& norm, const float* dy, int64_t dy_batch_stride,

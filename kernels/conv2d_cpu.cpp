@@ -300,24 +300,6 @@ void backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_st
 
 }  // namespace
 
-Conv2dGeometry Conv2dGeometry::make(int64_t batch, int64_t in_channels, int64_t height, int64_t width,
-                                    int64_t out_channels, int64_t kernel_h, int64_t kernel_w, int64_t stride,
-                                    int64_t padding) {
-  Conv2dGeometry g;
-  g.batch = batch;
-  g.in_channels = in_channels;
-  g.height = height;
-  g.width = width;
-  g.out_channels = out_channels;
-  g.kernel_h = kernel_h;
-  g.kernel_w = kernel_w;
-  g.stride = stride;
-  g.padding = padding;
-  g.out_height = (height + 2 * padding - kernel_h) / stride + 1;
-  g.out_width = (width + 2 * padding - kernel_w) / stride + 1;
-  return g;
-}
-
 // Per thread, an im2col matrix, or the padded image and output grid of the shifted GEMMs (and the
 // kernel split into taps, shared); a 1x1 needs none.
 int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
@@ -354,9 +336,17 @@ int64_t conv2d_normalized_backward_workspace_size(const Conv2dGeometry& g) {
   return conv2d_backward_workspace_size(g) + (g.is_pointwise() ? sample_slots(g) * tile_size(g) : 0);
 }
 
-void conv2d_forward(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,
-                    const float* bias, float* y, int64_t y_batch_stride, float* workspace) {
-  forward(g, x, x_batch_stride, nullptr, weight, bias, y, y_batch_stride, workspace);
+size_t conv2d_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& g) {
+  return sizeof(float) * static_cast<size_t>(conv2d_workspace_size(g));
+}
+
+size_t conv2d_backward_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& g) {
+  return sizeof(float) * static_cast<size_t>(conv2d_backward_workspace_size(g));
+}
+
+void conv2d_forward(const Queue& /*q*/, const Conv2dForwardArgs& a) {
+  forward(a.geometry, a.x.data, a.x.batch_stride, nullptr, a.weight, a.bias, a.y.data, a.y.batch_stride,
+          static_cast<float*>(a.workspace));
 }
 
 void conv2d_forward_normalized(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
@@ -366,13 +356,19 @@ void conv2d_forward_normalized(const Conv2dGeometry& g, const float* x, int64_t 
 }
 
 // Per sample: col [K, P] = weight^T [K, C_out] * dy_n [C_out, P], then col2im into dx_n.
-void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride, const float* weight,
-                          float* dx, int64_t dx_batch_stride, float* workspace) {
+void conv2d_backward_data(const Queue& /*q*/, const Conv2dBackwardDataArgs& a) {
+  const Conv2dGeometry& g = a.geometry;
+  const float* dy = a.dy.data;
+  const int64_t dy_batch_stride = a.dy.batch_stride;
+  const float* weight = a.weight;
+  float* dx = a.dx.data;
+  const int64_t dx_batch_stride = a.dx.batch_stride;
+  float* workspace = static_cast<float*>(a.workspace);
   if (backward_data_as_convolution(g)) {
     const Conv2dGeometry t = transposed_geometry(g);
     float* flipped = workspace + conv2d_workspace_size(t);
     transpose_flip_kernel(g, weight, flipped);
-    conv2d_forward(t, dy, dy_batch_stride, flipped, nullptr, dx, dx_batch_stride, workspace);
+    forward(t, dy, dy_batch_stride, nullptr, flipped, nullptr, dx, dx_batch_stride, workspace);
     return;
   }
   const int64_t k = g.patch_size(), p = g.out_plane(), col_size = g.is_pointwise() ? 0 : k * p;
@@ -393,9 +389,9 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, int64_t dy_b
   });
 }
 
-void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* dy,
-                            int64_t dy_batch_stride, float* dweight, float* dbias, float* workspace) {
-  backward_weight(g, x, x_batch_stride, nullptr, dy, dy_batch_stride, dweight, dbias, workspace);
+void conv2d_backward_weight(const Queue& /*q*/, const Conv2dBackwardWeightArgs& a) {
+  backward_weight(a.geometry, a.x.data, a.x.batch_stride, nullptr, a.dy.data, a.dy.batch_stride, a.dweight, a.dbias,
+                  static_cast<float*>(a.workspace));
 }
 
 void conv2d_backward_weight_normalized(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,

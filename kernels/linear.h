@@ -1,18 +1,58 @@
 #pragma once
-// Fully connected layer on the CPU, through the GEMM: x [batch, in], weight [out, in],
-// bias [out] -> y [batch, out]. All arrays contiguous.
+// Fully connected layer: x [batch, in], weight [out, in], bias [out] -> y [batch, out]. All arrays
+// contiguous. The CPU twins run the GEMM (kernels/gemm.h); on CUDA cuBLAS
+// (engine/src/cuda/linear_cuda.cpp) with the same signatures.
 #include <cstdint>
+
+#include "kernels/queue.h"
+
+// The kernels of this family that both backends provide (engine/src/backend/backend.h).
+#define CHEX_LINEAR_KERNELS(X) \
+  X(linear_forward)            \
+  X(linear_backward_data)      \
+  X(linear_backward_weight)
+
+namespace chex::kernels {
+
+struct LinearShape {
+  int64_t batch = 0;
+  int64_t in = 0;
+  int64_t out = 0;
+};
+
+// y = x * weight^T + bias; bias may be null. Overwrites y.
+struct LinearForwardArgs {
+  LinearShape shape;
+  const float* x = nullptr;
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  float* y = nullptr;
+};
+
+// dx = dy * weight. Overwrites dx.
+struct LinearBackwardDataArgs {
+  LinearShape shape;
+  const float* dy = nullptr;
+  const float* weight = nullptr;
+  float* dx = nullptr;
+};
+
+// dweight = dy^T * x and dbias = column sums of dy; either may be null when not wanted.
+// Overwrites them.
+struct LinearBackwardWeightArgs {
+  LinearShape shape;
+  const float* x = nullptr;
+  const float* dy = nullptr;
+  float* dweight = nullptr;
+  float* dbias = nullptr;
+};
+
+}  // namespace chex::kernels
 
 namespace chex::kernels::cpu {
 
-// y = x * weight^T + bias; bias may be null. Overwrites y.
-void linear_forward(const float* x, const float* weight, const float* bias, float* y, int64_t batch, int64_t in,
-                    int64_t out);
-// dx = dy * weight. Overwrites dx.
-void linear_backward_data(const float* dy, const float* weight, float* dx, int64_t batch, int64_t in, int64_t out);
-// dweight = dy^T * x and dbias = column sums of dy; either may be null when not wanted.
-// Overwrites them.
-void linear_backward_weight(const float* x, const float* dy, float* dweight, float* dbias, int64_t batch, int64_t in,
-                            int64_t out);
+void linear_forward(const Queue& q, const LinearForwardArgs& a);
+void linear_backward_data(const Queue& q, const LinearBackwardDataArgs& a);
+void linear_backward_weight(const Queue& q, const LinearBackwardWeightArgs& a);
 
 }  // namespace chex::kernels::cpu

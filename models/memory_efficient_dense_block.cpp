@@ -18,8 +18,8 @@
 // Altogether memory grows linearly with depth (plus constant scratch), where the plain
 // composition keeps every layer's concatenation and BN output: quadratic.
 //
-// Kernels are called through one table chosen by device: the CPU kernels of kernels/ or their
-// CUDA twins (engine/src/cuda/ops_cuda.h), behind the same raw-pointer, batch-strided interfaces.
+// Kernels are called through the device's backend (engine/src/backend/backend.h), except the
+// CPU-only fused forms (see fuses_normalization).
 #include "models/memory_efficient_dense_block.h"
 
 #include <algorithm>
@@ -30,7 +30,6 @@
 #include "chex/autograd.h"
 #include "chex/error.h"
 #include "engine/src/backend/backend.h"
-#include "engine/src/cuda/ops_cuda.h"
 #include "kernels/batchnorm.h"
 #include "kernels/concat.h"
 #include "kernels/conv2d.h"
@@ -39,54 +38,8 @@ namespace chex::models {
 namespace {
 
 namespace k = chex::kernels::cpu;
-namespace gpu = chex::cuda;
+using kernels::Conv2dGeometry;
 constexpr const char* kOp = "memory_efficient_dense_block";
-
-// f with a leading device index that it ignores: a CPU kernel with its CUDA twin's signature.
-template <auto f>
-struct IgnoringDevice;
-template <typename R, typename... Args, R (*f)(Args...)>
-struct IgnoringDevice<f> {
-  static R call(int /*device*/, Args... args) { return f(args...); }
-};
-
-// f with a trailing workspace that it ignores: a cuDNN convolution, which takes its workspace from
-// the device allocator, with the CPU convolution's signature.
-template <auto f>
-struct IgnoringWorkspace;
-template <typename R, typename... Args, R (*f)(int, Args...)>
-struct IgnoringWorkspace<f> {
-  static R call(int device, Args... args, float* /*workspace*/) { return f(device, args...); }
-};
-
-// The kernels the block runs on one device, each taking the device index first (ignored on the
-// CPU) and then the arguments of kernels/*.h. The convolutions get a workspace of
-// conv2d_workspace_size floats forward and conv2d_backward_workspace_size backward: the CPU's im2col
-// matrices and weight-gradient partial sums; none on CUDA.
-struct BlockKernels {
-  decltype(&k::conv2d_workspace_size) conv2d_workspace_size;
-  decltype(&k::conv2d_backward_workspace_size) conv2d_backward_workspace_size;
-  decltype(&IgnoringDevice<&k::conv2d_forward>::call) conv2d_forward;
-  decltype(&IgnoringDevice<&k::conv2d_backward_data>::call) conv2d_backward_data;
-  decltype(&IgnoringDevice<&k::conv2d_backward_weight>::call) conv2d_backward_weight;
-};
-
-int64_t no_workspace(const k::Conv2dGeometry& /*g*/) { return 0; }
-
-const BlockKernels& kernels_for(Device device) {
-  static const BlockKernels cpu{k::conv2d_workspace_size,
-                                k::conv2d_backward_workspace_size,
-                                IgnoringDevice<&k::conv2d_forward>::call,
-                                IgnoringDevice<&k::conv2d_backward_data>::call,
-                                IgnoringDevice<&k::conv2d_backward_weight>::call};
-  static const BlockKernels cuda{no_workspace,
-                                 no_workspace,
-                                 IgnoringWorkspace<&gpu::conv2d_forward>::call,
-                                 IgnoringWorkspace<&gpu::conv2d_backward_data>::call,
-                                 IgnoringWorkspace<&gpu::conv2d_backward_weight>::call};
-  CHEX_CHECK(device.is_cpu() || device.is_cuda(), kOp, ": not implemented on ", device.str());
-  return device.is_cpu() ? cpu : cuda;
-}
 
 // The shapes of one block.
 struct BlockGeometry {
@@ -104,11 +57,11 @@ struct BlockGeometry {
   // block buffer's.
   int64_t scratch_size() const { return batch * std::max(out_channels(), bottleneck) * spatial(); }
 
-  k::Conv2dGeometry conv1(int64_t l) const {
-    return k::Conv2dGeometry::make(batch, layer_in_channels(l), height, width, bottleneck, 1, 1, 1, 0);
+  Conv2dGeometry conv1(int64_t l) const {
+    return Conv2dGeometry::make(batch, layer_in_channels(l), height, width, bottleneck, 1, 1, 1, 0);
   }
-  k::Conv2dGeometry conv2() const {
-    return k::Conv2dGeometry::make(batch, bottleneck, height, width, growth, 3, 3, 1, 1);
+  Conv2dGeometry conv2() const {
+    return Conv2dGeometry::make(batch, bottleneck, height, width, growth, 3, 3, 1, 1);
   }
 };
 
@@ -273,7 +226,7 @@ void normalize_relu_backward(const backend::Backend& be, const BatchNormTensors&
 // statistics' term of norm1's gradient is summed over the layers and added once per channel.
 bool fuses_normalization(Device device) { return device.is_cpu(); }
 
-k::InputNormalization input_normalization(const BatchNormTensors& bn, const float* mean, const float* invstd) {
+kernels::InputNormalization input_normalization(const BatchNormTensors& bn, const float* mean, const float* invstd) {
   return {mean, invstd, bn.weight.data(), bn.bias.data()};
 }
 
@@ -309,6 +262,9 @@ struct SavedBlock {
 
 float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
 
+// A workspace of `bytes` as a float tensor's size.
+int64_t floats_for(size_t bytes) { return static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float)); }
+
 Tensor empty_if(bool wanted, const Shape& shape, Device device) {
   return wanted ? Tensor::empty(shape, device) : Tensor();
 }
@@ -316,9 +272,7 @@ Tensor empty_if(bool wanted, const Shape& shape, Device device) {
 std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad_output, const std::vector<bool>& needs) {
   const BlockGeometry& g = s.geometry;
   const Device device = s.features.device();
-  const BlockKernels& kern = kernels_for(device);
   const backend::Backend be = backend::backend(device);
-  const int dev = device.index;
   const int64_t hw = g.spatial(), image = g.image(), bottleneck_image = g.bottleneck_image();
 
   // The block's gradient, accumulated in place, layer by layer in reverse.
@@ -338,8 +292,8 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
   const int64_t workspace_size =
       fused ? std::max(k::conv2d_normalized_backward_workspace_size(g.conv2()),
                        k::conv2d_normalized_backward_workspace_size(g.conv1(g.layers - 1)))
-            : std::max(kern.conv2d_backward_workspace_size(g.conv2()),
-                       kern.conv2d_backward_workspace_size(g.conv1(g.layers - 1)));
+            : floats_for(std::max(be.conv2d_backward_workspace_bytes(g.conv2()),
+                                  be.conv2d_backward_workspace_bytes(g.conv1(g.layers - 1))));
   const Tensor workspace = empty_if(workspace_size > 0, {workspace_size}, device);
 
   // On the CPU, the part of each norm1's input gradient that goes through its batch statistics is
@@ -381,12 +335,14 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
       } else {
         apply_normalize_relu(be, w.norm2, z, bottleneck_image, scratch.data(), bottleneck_image,
                              {g.batch, g.bottleneck, hw}, stats.mean2, stats.invstd2);
-        kern.conv2d_backward_weight(dev, g.conv2(), scratch.data(), bottleneck_image, grad_new, image, dw2, nullptr,
-                                    data_or_null(workspace));
+        be.conv2d_backward_weight(kernels::Conv2dBackwardWeightArgs{g.conv2(), {scratch.data(), bottleneck_image},
+                                                                    {grad_new, image}, dw2, nullptr,
+                                                                    data_or_null(workspace)});
       }
     }
-    kern.conv2d_backward_data(dev, g.conv2(), grad_new, image, w.conv2_weight.data(), grad_bottleneck.data(),
-                              bottleneck_image, data_or_null(workspace));
+    be.conv2d_backward_data(kernels::Conv2dBackwardDataArgs{g.conv2(), {grad_new, image}, w.conv2_weight.data(),
+                                                            {grad_bottleneck.data(), bottleneck_image},
+                                                            data_or_null(workspace)});
     // norm2 + relu2, in place (the kernel allows dx == dy).
     normalize_relu_backward(be, w.norm2, s.batch_statistics, z, bottleneck_image, grad_bottleneck.data(),
                             grad_bottleneck.data(), bottleneck_image, {g.batch, g.bottleneck, hw}, stats.mean2,
@@ -403,8 +359,9 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
       } else {
         apply_normalize_relu(be, w.norm1, prefix, image, scratch.data(), prefix_image, {g.batch, c, hw}, stats.mean1,
                              stats.invstd1);
-        kern.conv2d_backward_weight(dev, g.conv1(l), scratch.data(), prefix_image, grad_bottleneck.data(),
-                                    bottleneck_image, dw1, nullptr, data_or_null(workspace));
+        be.conv2d_backward_weight(kernels::Conv2dBackwardWeightArgs{g.conv1(l), {scratch.data(), prefix_image},
+                                                                    {grad_bottleneck.data(), bottleneck_image}, dw1,
+                                                                    nullptr, data_or_null(workspace)});
       }
     }
     // norm1 + relu1, added into the gradient of the prefix (not needed for the block's own input
@@ -426,8 +383,9 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
         k::batch_norm_backward_statistics_term(sum_dy.data(), sum_dy_centered.data(), c, g.batch * hw, stats.invstd1,
                                                w.norm1.weight.data(), deferred_alpha.data(), deferred_beta.data());
     } else {
-      kern.conv2d_backward_data(dev, g.conv1(l), grad_bottleneck.data(), bottleneck_image, w.conv1_weight.data(),
-                                scratch.data(), prefix_image, data_or_null(workspace));
+      be.conv2d_backward_data(kernels::Conv2dBackwardDataArgs{g.conv1(l), {grad_bottleneck.data(), bottleneck_image},
+                                                              w.conv1_weight.data(), {scratch.data(), prefix_image},
+                                                              data_or_null(workspace)});
       normalize_relu_backward(be, w.norm1, s.batch_statistics, prefix, image, scratch.data(),
                               prefix_needs_grad ? scratch.data() : nullptr, prefix_image, {g.batch, c, hw},
                               stats.mean1, stats.invstd1, dgamma1, dbeta1);
@@ -452,9 +410,7 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
   for (const Tensor& t : op_inputs(x, layers))
     CHEX_CHECK(t.device() == x.device(), kOp, ": tensors on different devices (", x.str(), " and ", t.str(), ")");
   const Device device = x.device();
-  const BlockKernels& kern = kernels_for(device);
   const backend::Backend be = backend::backend(device);
-  const int dev = device.index;
   const std::vector<Tensor> inputs = op_inputs(x, layers);
   const bool backward_follows = any_requires_grad(inputs);
   const int64_t hw = g.spatial(), image = g.image(), bottleneck_image = g.bottleneck_image();
@@ -474,7 +430,7 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
   const Tensor scratch = empty_if(!fused, {g.scratch_size()}, device);
   const int64_t workspace_size = fused ? std::max(k::conv2d_normalized_workspace_size(g.conv2()),
                                                   k::conv2d_normalized_workspace_size(g.conv1(g.layers - 1)))
-                                       : kern.conv2d_workspace_size(g.conv2());
+                                       : floats_for(be.conv2d_workspace_bytes(g.conv2()));
   const Tensor workspace = empty_if(workspace_size > 0, {workspace_size}, device);
   BufferMoments moments;
   std::vector<double> bottleneck_mean, bottleneck_var;
@@ -514,12 +470,13 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
     } else {
       normalize_relu(be, w.norm1, training, features.data(), image, scratch.data(), prefix_image, g.batch, c,
                      hw, saved.mean1, saved.invstd1);
-      kern.conv2d_forward(dev, g.conv1(l), scratch.data(), prefix_image, w.conv1_weight.data(), nullptr, z,
-                          bottleneck_image, nullptr);
+      be.conv2d_forward(kernels::Conv2dForwardArgs{g.conv1(l), {scratch.data(), prefix_image}, w.conv1_weight.data(),
+                                                   nullptr, {z, bottleneck_image}, nullptr});
       normalize_relu(be, w.norm2, training, z, bottleneck_image, scratch.data(), bottleneck_image, g.batch,
                      g.bottleneck, hw, saved.mean2, saved.invstd2);
-      kern.conv2d_forward(dev, g.conv2(), scratch.data(), bottleneck_image, w.conv2_weight.data(), nullptr,
-                          features.data() + prefix_image, image, data_or_null(workspace));
+      be.conv2d_forward(kernels::Conv2dForwardArgs{g.conv2(), {scratch.data(), bottleneck_image},
+                                                   w.conv2_weight.data(), nullptr,
+                                                   {features.data() + prefix_image, image}, data_or_null(workspace)});
     }
     if (backward_follows) statistics.push_back(stats);
   }

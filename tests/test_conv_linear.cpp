@@ -141,7 +141,7 @@ TEST_CASE("conv2d gradients of DenseNet's 3x3 (shifted GEMMs, Winograd, flipped 
                               ConvCase{"Winograd, DenseNet's 128 -> 32, batch 2, 16 x 17", 2, 128, 16, 17, 32, 3, 3,
                                        1, 1, false});
   INFO("case: " << c.name << ", " << threads << " threads");
-  const auto geometry = kernels::cpu::Conv2dGeometry::make(c.batch, c.in_channels, c.height, c.width, c.out_channels,
+  const auto geometry = kernels::Conv2dGeometry::make(c.batch, c.in_channels, c.height, c.width, c.out_channels,
                                                            c.kernel_h, c.kernel_w, c.stride, c.padding);
   CHECK(kernels::cpu::winograd::applies(geometry) == (c.height >= 16));  // the case takes the path it names
   Generator gen(19);
@@ -192,7 +192,7 @@ TEST_CASE("conv2d with a normalised input equals batch_norm_apply then conv2d", 
                               ConvCase{"7x7 stride 2 pad 3, batch 2", 2, 3, 15, 13, 4, 7, 7, 2, 3, false},
                               ConvCase{"1x1 stride 2 (im2col), batch 1", 1, 6, 9, 8, 5, 1, 1, 2, 0, false});
   INFO("case: " << c.name << ", " << threads << " threads");
-  const auto g = k::Conv2dGeometry::make(c.batch, c.in_channels, c.height, c.width, c.out_channels, c.kernel_h,
+  const auto g = kernels::Conv2dGeometry::make(c.batch, c.in_channels, c.height, c.width, c.out_channels, c.kernel_h,
                                          c.kernel_w, c.stride, c.padding);
   Generator gen(29);
   const int64_t extra = 2;  // channels around the slice in its buffer
@@ -205,7 +205,7 @@ TEST_CASE("conv2d with a normalised input equals batch_norm_apply then conv2d", 
   const Tensor beta = Tensor::uniform({c.in_channels}, gen, -0.5f, 1.f);
   const Tensor weight = Tensor::randn({c.out_channels, c.in_channels, c.kernel_h, c.kernel_w}, gen, 0.f, 0.3f);
   const Tensor dy = Tensor::randn({c.batch, c.out_channels, g.out_height, g.out_width}, gen);
-  const k::InputNormalization norm{mean.data(), invstd.data(), gamma.data(), beta.data()};
+  const kernels::InputNormalization norm{mean.data(), invstd.data(), gamma.data(), beta.data()};
 
   const Tensor applied = Tensor::empty({c.batch, c.in_channels, c.height, c.width});
   k::batch_norm_apply({}, {.shape = {c.batch, c.in_channels, g.in_plane()},
@@ -221,20 +221,20 @@ TEST_CASE("conv2d with a normalised input equals batch_norm_apply then conv2d", 
   const Tensor y = Tensor::empty(dy.shape()), y_ref = Tensor::empty(dy.shape());
   k::conv2d_forward_normalized(g, x, x_stride, norm, weight.data(), nullptr, y.data(), g.out_sample(),
                                workspace.data());
-  k::conv2d_forward(g, applied.data(), g.in_sample(), weight.data(), nullptr, y_ref.data(), g.out_sample(),
-                    workspace.data());
+  k::conv2d_forward({}, {g, {applied.data(), g.in_sample()}, weight.data(), nullptr, {y_ref.data(), g.out_sample()},
+                        workspace.data()});
   CHECK(testing::max_scaled_error(y.to_vector(), y_ref.to_vector()) <= 1e-5);
 
   const Tensor dw = Tensor::empty(weight.shape()), dw_ref = Tensor::empty(weight.shape());
   k::conv2d_backward_weight_normalized(g, x, x_stride, norm, dy.data(), g.out_sample(), dw.data(), nullptr,
                                        workspace.data());
-  k::conv2d_backward_weight(g, applied.data(), g.in_sample(), dy.data(), g.out_sample(), dw_ref.data(), nullptr,
-                            workspace.data());
+  k::conv2d_backward_weight({}, {g, {applied.data(), g.in_sample()}, {dy.data(), g.out_sample()}, dw_ref.data(),
+                                nullptr, workspace.data()});
   // Tiles of columns split the weight gradient's K = H W: another summation order, 1e-4.
   CHECK(testing::max_scaled_error(dw.to_vector(), dw_ref.to_vector()) <= 1e-4);
   // Not vacuous: the normalisation changes the result.
   const Tensor y_raw = Tensor::empty(dy.shape());
-  k::conv2d_forward(g, x, x_stride, weight.data(), nullptr, y_raw.data(), g.out_sample(), workspace.data());
+  k::conv2d_forward({}, {g, {x, x_stride}, weight.data(), nullptr, {y_raw.data(), g.out_sample()}, workspace.data()});
   CHECK(testing::max_scaled_error(y_raw.to_vector(), y_ref.to_vector()) > 1e-2);
 }
 
@@ -252,7 +252,7 @@ TEST_CASE("conv2d's 1x1 input gradient through a normalised input equals conv2d 
                               ConvCase{"two tiles of columns, batch 2", 2, 600, 17, 19, 8, 1, 1, 1, 0, false},
                               ConvCase{"batch 1", 1, 40, 6, 5, 16, 1, 1, 1, 0, false});
   INFO("case: " << c.name << ", " << threads << " threads, batch statistics " << batch_statistics);
-  const auto g = k::Conv2dGeometry::make(c.batch, c.in_channels, c.height, c.width, c.out_channels, 1, 1, 1, 0);
+  const auto g = kernels::Conv2dGeometry::make(c.batch, c.in_channels, c.height, c.width, c.out_channels, 1, 1, 1, 0);
   Generator gen(31);
   const int64_t extra = 3, x_stride = (c.in_channels + extra) * g.in_plane(), hw = g.in_plane();
   const Tensor buffer = Tensor::randn({c.batch, c.in_channels + extra, c.height, c.width}, gen, 0.3f, 1.5f);
@@ -263,12 +263,12 @@ TEST_CASE("conv2d's 1x1 input gradient through a normalised input equals conv2d 
   const Tensor beta = Tensor::uniform({c.in_channels}, gen, -0.5f, 1.f);
   const Tensor weight = Tensor::randn({c.out_channels, c.in_channels, 1, 1}, gen, 0.f, 0.3f);
   const Tensor dy = Tensor::randn({c.batch, c.out_channels, c.height, c.width}, gen);
-  const k::InputNormalization norm{mean.data(), invstd.data(), gamma.data(), beta.data()};
+  const kernels::InputNormalization norm{mean.data(), invstd.data(), gamma.data(), beta.data()};
   const Tensor workspace = Tensor::empty({std::max<int64_t>(1, k::conv2d_normalized_backward_workspace_size(g))});
 
   const Tensor through_conv = Tensor::empty({c.batch, c.in_channels, c.height, c.width});
-  k::conv2d_backward_data(g, dy.data(), g.out_sample(), weight.data(), through_conv.data(), g.in_sample(),
-                          workspace.data());
+  k::conv2d_backward_data({}, {g, {dy.data(), g.out_sample()}, weight.data(), {through_conv.data(), g.in_sample()},
+                              workspace.data()});
   const Tensor dx_ref = Tensor::empty(through_conv.shape());
   const Tensor dgamma_ref = Tensor::empty({c.in_channels}), dbeta_ref = Tensor::empty({c.in_channels});
   k::batch_norm_backward({}, {.shape = {c.batch, c.in_channels, hw},

@@ -18,13 +18,17 @@
 #include "chex/shape.h"
 #include "kernels/batchnorm.h"
 #include "kernels/concat.h"
+#include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
+#include "kernels/linear.h"
 #include "kernels/pooling.h"
 
 #define CHEX_BACKEND_KERNELS(X) \
   CHEX_BATCHNORM_KERNELS(X)     \
   CHEX_CONCAT_KERNELS(X)        \
+  CHEX_CONV2D_KERNELS(X)        \
   CHEX_ELEMENTWISE_KERNELS(X)   \
+  CHEX_LINEAR_KERNELS(X)        \
   CHEX_POOLING_KERNELS(X)
 
 namespace chex::backend {

@@ -11,11 +11,21 @@
 #include "cudnn_legacy.h"
 #include "device_buffer.h"
 #include "device_context.h"
-#include "ops_cuda.h"
+#include "library_kernels.h"
 
 CHEX_CUDNN_LEGACY_API_BEGIN
-namespace chex::cuda {
+namespace chex::kernels::cuda {
 namespace {
+
+using chex::cuda::context;
+using chex::cuda::ConvAlgorithm;
+using chex::cuda::ConvolutionDescriptor;
+using chex::cuda::ConvPass;
+using chex::cuda::DeviceBuffer;
+using chex::cuda::DeviceContext;
+using chex::cuda::FilterDescriptor;
+using chex::cuda::TensorDescriptor;
+using chex::cuda::tf32_allowed;
 
 constexpr float kOne = 1.f, kZero = 0.f;
 
@@ -33,7 +43,7 @@ struct ConvSetup {
         w({g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}),
         conv(g.padding, g.stride, tf32_allowed()),
         bias({1, g.out_channels, 1, 1}, {g.out_channels, 1, 1, 1}),
-        key(detail::concat(device, ':', g.batch, ',', g.in_channels, ',', g.height, ',', g.width, ',', x_batch_stride,
+        key(chex::detail::concat(device, ':', g.batch, ',', g.in_channels, ',', g.height, ',', g.width, ',', x_batch_stride,
                            '|', g.out_channels, ',', g.kernel_h, ',', g.kernel_w, '|', g.stride, ',', g.padding, '|',
                            y_batch_stride)) {}
 };
@@ -43,8 +53,15 @@ int64_t stride_or_packed(int64_t batch, int64_t stride, int64_t packed) { return
 
 }  // namespace
 
-void conv2d_forward(int device, const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,
-                    const float* bias, float* y, int64_t y_batch_stride) {
+size_t conv2d_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& /*g*/) { return 0; }
+size_t conv2d_backward_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& /*g*/) { return 0; }
+
+void conv2d_forward(const Queue& q, const Conv2dForwardArgs& args) {
+  const Conv2dGeometry& g = args.geometry;
+  const int device = q.device;
+  const float *x = args.x.data, *weight = args.weight, *bias = args.bias;
+  float* y = args.y.data;
+  const int64_t x_batch_stride = args.x.batch_stride, y_batch_stride = args.y.batch_stride;
   if (g.batch == 0) return;
   const DeviceContext& ctx = context(device);
   ConvSetup s(device, g, stride_or_packed(g.batch, x_batch_stride, g.in_sample()),
@@ -57,8 +74,12 @@ void conv2d_forward(int device, const Conv2dGeometry& g, const float* x, int64_t
   if (bias) CHEX_CUDNN_CHECK(cudnnAddTensor(ctx.cudnn, &kOne, s.bias.get(), bias, &kOne, s.y.get(), y));
 }
 
-void conv2d_backward_data(int device, const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride,
-                          const float* weight, float* dx, int64_t dx_batch_stride) {
+void conv2d_backward_data(const Queue& q, const Conv2dBackwardDataArgs& args) {
+  const Conv2dGeometry& g = args.geometry;
+  const int device = q.device;
+  const float *dy = args.dy.data, *weight = args.weight;
+  float* dx = args.dx.data;
+  const int64_t dy_batch_stride = args.dy.batch_stride, dx_batch_stride = args.dx.batch_stride;
   if (g.batch == 0) return;
   const DeviceContext& ctx = context(device);
   ConvSetup s(device, g, stride_or_packed(g.batch, dx_batch_stride, g.in_sample()),
@@ -70,8 +91,12 @@ void conv2d_backward_data(int device, const Conv2dGeometry& g, const float* dy, 
                                                 workspace.bytes(), &kZero, s.x.get(), dx));
 }
 
-void conv2d_backward_weight(int device, const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
-                            const float* dy, int64_t dy_batch_stride, float* dweight, float* dbias) {
+void conv2d_backward_weight(const Queue& q, const Conv2dBackwardWeightArgs& args) {
+  const Conv2dGeometry& g = args.geometry;
+  const int device = q.device;
+  const float *x = args.x.data, *dy = args.dy.data;
+  float *dweight = args.dweight, *dbias = args.dbias;
+  const int64_t x_batch_stride = args.x.batch_stride, dy_batch_stride = args.dy.batch_stride;
   const DeviceContext& ctx = context(device);
   if (g.batch == 0) {  // empty sums
     if (dweight)
@@ -94,5 +119,5 @@ void conv2d_backward_weight(int device, const Conv2dGeometry& g, const float* x,
     CHEX_CUDNN_CHECK(cudnnConvolutionBackwardBias(ctx.cudnn, &kOne, s.y.get(), dy, &kZero, s.bias.get(), dbias));
 }
 
-}  // namespace chex::cuda
+}  // namespace chex::kernels::cuda
 CHEX_CUDNN_LEGACY_API_END

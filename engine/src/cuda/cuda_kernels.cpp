@@ -1,6 +1,7 @@
 // The CUDA backend's kernel table: the hand-written launchers (kernels/*.cu) and the cuDNN/cuBLAS
 // kernels of this directory, with the CPU twins' signatures (backend/backend.h).
 #include "backend/backend.h"
+#include "cuda/library_kernels.h"
 
 namespace chex::backend {
 

@@ -9,20 +9,6 @@ namespace {
 }  // namespace
 
 // The CUDA side of the ops (cuda/ops_cuda.h).
-void conv2d_forward(int, const Conv2dGeometry&, const float*, int64_t, const float*, const float*, float*, int64_t) {
-  no_backend();
-}
-void conv2d_backward_data(int, const Conv2dGeometry&, const float*, int64_t, const float*, float*, int64_t) {
-  no_backend();
-}
-void conv2d_backward_weight(int, const Conv2dGeometry&, const float*, int64_t, const float*, int64_t, float*, float*) {
-  no_backend();
-}
-void linear_forward(int, const float*, const float*, const float*, float*, int64_t, int64_t, int64_t) { no_backend(); }
-void linear_backward_data(int, const float*, const float*, float*, int64_t, int64_t, int64_t) { no_backend(); }
-void linear_backward_weight(int, const float*, const float*, float*, float*, int64_t, int64_t, int64_t) {
-  no_backend();
-}
 void sum(int, const float*, int64_t, float*) { no_backend(); }
 void broadcast_scalar(int, const float*, float*, int64_t) { no_backend(); }
 void bce_with_logits(int, const float*, const float*, const float*, const float*, int64_t, int64_t, float*, float*) {

@@ -9,11 +9,16 @@
 #include "cudnn_descriptors.h"
 #include "cudnn_legacy.h"
 #include "device_context.h"
-#include "ops_cuda.h"
+#include "library_kernels.h"
 
 CHEX_CUDNN_LEGACY_API_BEGIN
-namespace chex::cuda {
+namespace chex::kernels::cuda {
 namespace {
+
+using chex::cuda::context;
+using chex::cuda::cublas;
+using chex::cuda::DeviceContext;
+using chex::cuda::TensorDescriptor;
 
 constexpr float kOne = 1.f, kZero = 0.f;
 
@@ -43,24 +48,28 @@ TensorDescriptor rows(int64_t batch, int64_t features) {
 
 }  // namespace
 
-void linear_forward(int device, const float* x, const float* weight, const float* bias, float* y, int64_t batch,
-                    int64_t in, int64_t out) {
-  const DeviceContext& ctx = context(device);
+void linear_forward(const Queue& q, const LinearForwardArgs& a) {
+  const auto [batch, in, out] = a.shape;
+  const float *x = a.x, *weight = a.weight, *bias = a.bias;
+  float* y = a.y;
+  const DeviceContext& ctx = context(q.device);
   // y[batch, out] = x[batch, in] · weight[out, in]^T
   gemm_row_major(ctx, false, true, batch, out, in, x, in, weight, in, y, out);
   if (bias && batch > 0 && out > 0)
     CHEX_CUDNN_CHECK(cudnnAddTensor(ctx.cudnn, &kOne, rows(1, out).get(), bias, &kOne, rows(batch, out).get(), y));
 }
 
-void linear_backward_data(int device, const float* dy, const float* weight, float* dx, int64_t batch, int64_t in,
-                          int64_t out) {
+void linear_backward_data(const Queue& q, const LinearBackwardDataArgs& a) {
+  const auto [batch, in, out] = a.shape;
   // dx[batch, in] = dy[batch, out] · weight[out, in]
-  gemm_row_major(context(device), false, false, batch, in, out, dy, out, weight, in, dx, in);
+  gemm_row_major(context(q.device), false, false, batch, in, out, a.dy, out, a.weight, in, a.dx, in);
 }
 
-void linear_backward_weight(int device, const float* x, const float* dy, float* dweight, float* dbias, int64_t batch,
-                            int64_t in, int64_t out) {
-  const DeviceContext& ctx = context(device);
+void linear_backward_weight(const Queue& q, const LinearBackwardWeightArgs& a) {
+  const auto [batch, in, out] = a.shape;
+  const float *x = a.x, *dy = a.dy;
+  float *dweight = a.dweight, *dbias = a.dbias;
+  const DeviceContext& ctx = context(q.device);
   // dweight[out, in] = dy[batch, out]^T · x[batch, in]
   if (dweight) gemm_row_major(ctx, true, false, out, in, batch, dy, out, x, in, dweight, in);
   if (dbias && out > 0) {
@@ -72,5 +81,5 @@ void linear_backward_weight(int device, const float* x, const float* dy, float* 
   }
 }
 
-}  // namespace chex::cuda
+}  // namespace chex::kernels::cuda
 CHEX_CUDNN_LEGACY_API_END

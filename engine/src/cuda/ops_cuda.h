@@ -14,28 +14,9 @@
 
 #include <vector>
 
-#include "kernels/conv2d.h"
 #include "kernels/optimizer.h"
 
 namespace chex::cuda {
-
-using kernels::cpu::Conv2dGeometry;
-
-// --- Convolution (cuDNN) -------------------------------------------------------------------------
-void conv2d_forward(int device, const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const float* weight,
-                    const float* bias, float* y, int64_t y_batch_stride);
-void conv2d_backward_data(int device, const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride,
-                          const float* weight, float* dx, int64_t dx_batch_stride);
-void conv2d_backward_weight(int device, const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
-                            const float* dy, int64_t dy_batch_stride, float* dweight, float* dbias);
-
-// --- Linear (cuBLAS) -----------------------------------------------------------------------------
-void linear_forward(int device, const float* x, const float* weight, const float* bias, float* y, int64_t batch,
-                    int64_t in, int64_t out);
-void linear_backward_data(int device, const float* dy, const float* weight, float* dx, int64_t batch, int64_t in,
-                          int64_t out);
-void linear_backward_weight(int device, const float* x, const float* dy, float* dweight, float* dbias, int64_t batch,
-                            int64_t in, int64_t out);
 
 // --- Reductions (contiguous arrays of n floats) ------------------------------------------------
 // *result = sum of x (a device scalar: no host synchronisation).

@@ -1,14 +1,14 @@
-// conv2d: im2col + GEMM on the CPU (kernels/conv2d.h), cuDNN on CUDA (cuda/conv_cuda.cpp);
-// batch-strided inputs are read in place on both.
+// conv2d through the device's kernels (kernels/conv2d.h: im2col + GEMM and friends on the CPU,
+// cuDNN on CUDA); batch-strided inputs are read in place on both.
+#include "backend/backend.h"
 #include "chex/autograd.h"
 #include "chex/ops.h"
-#include "cuda/ops_cuda.h"
 #include "kernels/conv2d.h"
 #include "op_utils.h"
 
 namespace chex::ops {
-namespace k = chex::kernels::cpu;
-namespace gpu = chex::cuda;
+namespace k = chex::kernels;
+using detail::data_or_null;
 
 namespace {
 
@@ -38,13 +38,6 @@ k::Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& weight, const T
   return k::Conv2dGeometry::make(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], options.stride, options.padding);
 }
 
-Tensor workspace_for(const k::Conv2dGeometry& g, Device device, bool backward) {
-  const int64_t size = backward ? k::conv2d_backward_workspace_size(g) : k::conv2d_workspace_size(g);
-  return size > 0 ? Tensor::empty({size}, device) : Tensor();
-}
-
-float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
-
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dOptions options) {
@@ -54,41 +47,33 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dO
   const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
 
   Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, x.device());
-  if (x.device().is_cpu()) {
-    const Tensor workspace = workspace_for(g, x.device(), false);  // back to the allocator's cache at once
-    k::conv2d_forward(g, input.data(), detail::batch_stride(input), w.data(), data_or_null(b), y.data(), g.out_sample(),
-                      data_or_null(workspace));
-  } else {
-    gpu::conv2d_forward(x.device().index, g, input.data(), detail::batch_stride(input), w.data(), data_or_null(b),
-                        y.data(), g.out_sample());
+  {
+    const backend::Backend be = backend::backend(x.device());
+    const backend::Workspace workspace = be.workspace(be.conv2d_workspace_bytes(g));  // back to the allocator at once
+    be.conv2d_forward(k::Conv2dForwardArgs{g, {input.data(), detail::batch_stride(input)}, w.data(), data_or_null(b),
+                                           {y.data(), g.out_sample()}, workspace.get()});
   }
 
   // needs[2] is false when there is no bias (an undefined input wants no gradient).
   return record("conv2d", y, {x, weight, bias}, [g, input, w](const Tensor& grad, const std::vector<bool>& needs) {
     const Tensor dy = detail::detached_batch_strided(grad);
     const Device device = dy.device();
-    // cuDNN takes its workspace from the device allocator itself.
-    const Tensor workspace = device.is_cpu() && (needs[0] || needs[1]) ? workspace_for(g, device, true) : Tensor();
+    const backend::Backend be = backend::backend(device);
+    const backend::Workspace workspace =
+        be.workspace(needs[0] || needs[1] ? be.conv2d_backward_workspace_bytes(g) : 0);
+    const k::StridedIn dy_image{dy.data(), detail::batch_stride(dy)};
     std::vector<Tensor> grads(3);
     if (needs[0]) {
       grads[0] = Tensor::empty(input.shape(), device);
-      if (device.is_cpu())
-        k::conv2d_backward_data(g, dy.data(), detail::batch_stride(dy), w.data(), grads[0].data(), g.in_sample(),
-                                data_or_null(workspace));
-      else
-        gpu::conv2d_backward_data(device.index, g, dy.data(), detail::batch_stride(dy), w.data(), grads[0].data(),
-                                  g.in_sample());
+      be.conv2d_backward_data(
+          k::Conv2dBackwardDataArgs{g, dy_image, w.data(), {grads[0].data(), g.in_sample()}, workspace.get()});
     }
     if (needs[1]) grads[1] = Tensor::empty(w.shape(), device);
     if (needs[2]) grads[2] = Tensor::empty({g.out_channels}, device);
-    if (needs[1] || needs[2]) {
-      if (device.is_cpu())
-        k::conv2d_backward_weight(g, input.data(), detail::batch_stride(input), dy.data(), detail::batch_stride(dy),
-                                  data_or_null(grads[1]), data_or_null(grads[2]), data_or_null(workspace));
-      else
-        gpu::conv2d_backward_weight(device.index, g, input.data(), detail::batch_stride(input), dy.data(),
-                                    detail::batch_stride(dy), data_or_null(grads[1]), data_or_null(grads[2]));
-    }
+    if (needs[1] || needs[2])
+      be.conv2d_backward_weight(k::Conv2dBackwardWeightArgs{g, {input.data(), detail::batch_stride(input)}, dy_image,
+                                                            data_or_null(grads[1]), data_or_null(grads[2]),
+                                                            workspace.get()});
     return grads;
   });
 }

@@ -1,14 +1,11 @@
-// linear: x [N, in] * weight^T + bias through the CPU GEMM (kernels/linear.h) or cuBLAS
-// (cuda/linear_cuda.cpp).
+// linear: x [N, in] * weight^T + bias through the device's kernels (kernels/linear.h: the CPU
+// GEMM, cuBLAS on CUDA).
+#include "backend/backend.h"
 #include "chex/autograd.h"
 #include "chex/ops.h"
-#include "cuda/ops_cuda.h"
-#include "kernels/linear.h"
 #include "op_utils.h"
 
 namespace chex::ops {
-namespace k = chex::kernels::cpu;
-namespace gpu = chex::cuda;
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   constexpr const char* op = "linear";
@@ -23,37 +20,30 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     CHEX_CHECK(bias.dim() == 1 && bias.size(0) == out, "linear: bias ", shape_str(bias.shape()), " must have shape [",
                out, "] for weight ", shape_str(weight.shape()));
 
+  const kernels::LinearShape shape{batch, in, out};
   const Tensor input = x.contiguous().detach();
   const Tensor w = weight.contiguous().detach();
   const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
-  Tensor y = Tensor::empty({batch, out}, x.device());
-  const float* b_data = b.defined() ? b.data() : nullptr;
-  if (device.is_cpu())
-    k::linear_forward(input.data(), w.data(), b_data, y.data(), batch, in, out);
-  else
-    gpu::linear_forward(device.index, input.data(), w.data(), b_data, y.data(), batch, in, out);
+  Tensor y = Tensor::empty({batch, out}, device);
+  backend::backend(device).linear_forward(
+      kernels::LinearForwardArgs{shape, input.data(), w.data(), b.defined() ? b.data() : nullptr, y.data()});
 
   // needs[2] is false when there is no bias (an undefined input wants no gradient).
-  auto backward = [input, w, batch, in, out](const Tensor& grad, const std::vector<bool>& needs) {
+  auto backward = [input, w, shape](const Tensor& grad, const std::vector<bool>& needs) {
     const Tensor dy = grad.contiguous();
     const Device dev = dy.device();
+    const backend::Backend be = backend::backend(dev);
     std::vector<Tensor> grads(3);
     if (needs[0]) {
-      grads[0] = Tensor::empty({batch, in}, dev);
-      if (dev.is_cpu())
-        k::linear_backward_data(dy.data(), w.data(), grads[0].data(), batch, in, out);
-      else
-        gpu::linear_backward_data(dev.index, dy.data(), w.data(), grads[0].data(), batch, in, out);
+      grads[0] = Tensor::empty({shape.batch, shape.in}, dev);
+      be.linear_backward_data(kernels::LinearBackwardDataArgs{shape, dy.data(), w.data(), grads[0].data()});
     }
-    if (needs[1]) grads[1] = Tensor::empty({out, in}, dev);
-    if (needs[2]) grads[2] = Tensor::empty({out}, dev);
+    if (needs[1]) grads[1] = Tensor::empty({shape.out, shape.in}, dev);
+    if (needs[2]) grads[2] = Tensor::empty({shape.out}, dev);
     if (needs[1] || needs[2]) {
       float* dweight = grads[1].defined() ? grads[1].data() : nullptr;
       float* dbias = grads[2].defined() ? grads[2].data() : nullptr;
-      if (dev.is_cpu())
-        k::linear_backward_weight(input.data(), dy.data(), dweight, dbias, batch, in, out);
-      else
-        gpu::linear_backward_weight(dev.index, input.data(), dy.data(), dweight, dbias, batch, in, out);
+      be.linear_backward_weight(kernels::LinearBackwardWeightArgs{shape, input.data(), dy.data(), dweight, dbias});
     }
     return grads;
   };
