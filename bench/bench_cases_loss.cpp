@@ -41,8 +41,8 @@ class BceCase final : public Case {
 
   // Outputs: dlogits in [0, n), the loss at [n].
   void ours() override {
-    kernels::cuda::bce_with_logits(logits_.get(), targets_.get(), pos_.get(), neg_.get(), batch_, kClasses,
-                                   ours_.get() + n_, 1.f, ours_.get(), b_.stream);
+    kernels::cuda::bce_with_logits(b_.queue(), {batch_, kClasses, logits_.get(), targets_.get(), pos_.get(),
+                                                           neg_.get(), ours_.get() + n_, nullptr, ours_.get()});
   }
   void cudnn() override {
     const float one = 1.f, zero = 0.f;

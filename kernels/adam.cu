@@ -122,14 +122,14 @@ int blocks_for_chunks(int64_t chunks) { return static_cast<int>(std::min(chunks,
 
 }  // namespace
 
-void adam_multi_tensor(const AdamTensor* table, int count, int64_t chunks, const AdamHyper& h, cudaStream_t stream) {
-  if (count <= 0 || chunks <= 0) return;
-  CHEX_LAUNCH(adam_kernel, blocks_for_chunks(chunks), kThreads, 0, stream, table, count, chunks, h);
+void adam_multi_tensor(const Queue& q, const AdamMultiTensorArgs& a) {
+  if (a.count <= 0 || a.chunks <= 0) return;
+  CHEX_LAUNCH(adam_kernel, blocks_for_chunks(a.chunks), kThreads, 0, q.stream, a.table, a.count, a.chunks, a.hyper);
 }
 
-void sgd_multi_tensor(const SgdTensor* table, int count, int64_t chunks, const SgdHyper& h, cudaStream_t stream) {
-  if (count <= 0 || chunks <= 0) return;
-  CHEX_LAUNCH(sgd_kernel, blocks_for_chunks(chunks), kThreads, 0, stream, table, count, chunks, h);
+void sgd_multi_tensor(const Queue& q, const SgdMultiTensorArgs& a) {
+  if (a.count <= 0 || a.chunks <= 0) return;
+  CHEX_LAUNCH(sgd_kernel, blocks_for_chunks(a.chunks), kThreads, 0, q.stream, a.table, a.count, a.chunks, a.hyper);
 }
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -32,11 +32,12 @@ __device__ __forceinline__ double warp_sum(double v) {
 }
 
 // One block. loss (a device scalar) gets the mean when not null; dlogits = factor * dloss/dlogit
-// when not null, factor = grad_output / (N*C) as the twin computes it.
+// when not null, factor = *grad_output (1 when null) / (N*C) as the twin computes it.
 __global__ void __launch_bounds__(kThreads)
     bce_with_logits_kernel(const float* logits, const float* targets, const float* pos_weight,
-                           const float* neg_weight, int64_t total, int64_t classes, float* loss, float factor,
-                           float* dlogits) {
+                           const float* neg_weight, int64_t total, int64_t classes, float* loss,
+                           const float* grad_output, float* dlogits) {
+  const float factor = (grad_output ? *grad_output : 1.f) / static_cast<float>(total);
   CHEX_SHARED(double[kWarps], per_warp);
   double sum = 0.0;
   for (int64_t i = threadIdx.x; i < total; i += kThreads) {
@@ -67,16 +68,13 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-void bce_with_logits(const float* logits, const float* targets, const float* pos_weight, const float* neg_weight,
-                     int64_t batch, int64_t classes, float* loss, float grad_output, float* dlogits,
-                     cudaStream_t stream) {
-  CHEX_CHECK(batch >= 0 && classes >= 0, "bce_with_logits: negative size");
-  const int64_t total = batch * classes;
+void bce_with_logits(const Queue& q, const BceWithLogitsArgs& a) {
+  CHEX_CHECK(a.batch >= 0 && a.classes >= 0, "bce_with_logits: negative size");
+  const int64_t total = a.batch * a.classes;
   CHEX_CHECK(total > 0, "bce_with_logits of an empty batch: its mean is undefined");
-  if (!loss && !dlogits) return;
-  const float factor = grad_output / static_cast<float>(total);
-  CHEX_LAUNCH(bce_with_logits_kernel, 1, kThreads, 0, stream, logits, targets, pos_weight, neg_weight, total, classes,
-              loss, factor, dlogits);
+  if (!a.loss && !a.dlogits) return;
+  CHEX_LAUNCH(bce_with_logits_kernel, 1, kThreads, 0, q.stream, a.logits, a.targets, a.pos_weight, a.neg_weight, total,
+              a.classes, a.loss, a.grad_output, a.dlogits);
 }
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -9,7 +9,38 @@
 // that never overflows, so logits of any magnitude give a finite loss and gradient.
 #include <cstdint>
 
+#include "kernels/queue.h"
+
+// The kernels of this family that both backends provide (engine/src/backend/backend.h).
+#define CHEX_LOSS_KERNELS(X) X(bce_with_logits)
+
+namespace chex::kernels {
+
+// The forward and the backward, either or both in one call: the mean loss into the scalar *loss
+// (device memory on a GPU, as float; summed in double in a fixed order) unless loss is null, and
+// dlogits ([batch, classes]) for a loss gradient of *grad_output unless dlogits is null. The
+// incoming gradient is a scalar in the device's memory (null for 1), read by the kernel, so the
+// op's backward waits for no host read; and the CPU's gradient is bitwise the twin's for any
+// incoming gradient (scaling a gradient for 1 afterwards would round differently: training scales
+// the loss).
+// pos_weight and neg_weight are [classes], or null for weights of 1. Needs batch * classes > 0.
+struct BceWithLogitsArgs {
+  int64_t batch = 0;
+  int64_t classes = 0;
+  const float* logits = nullptr;
+  const float* targets = nullptr;
+  const float* pos_weight = nullptr;
+  const float* neg_weight = nullptr;
+  float* loss = nullptr;
+  const float* grad_output = nullptr;
+  float* dlogits = nullptr;
+};
+
+}  // namespace chex::kernels
+
 namespace chex::kernels::cpu {
+
+void bce_with_logits(const Queue& q, const BceWithLogitsArgs& a);
 
 // The mean loss, accumulated in double in a fixed order. pos_weight and neg_weight are [C], or
 // null for weights of 1.
@@ -27,13 +58,9 @@ void bce_with_logits_backward(const float* logits, const float* targets, const f
 #include "kernels/gpu.h"
 
 // The CUDA kernel (kernels/bce.cu): the forward and backward of the CPU twins above in one launch
-// of one block. Writes the mean loss to the device scalar *loss (as float; summed in double in a
-// fixed order) unless loss is null, and dlogits ([batch, classes]) unless dlogits is null, scaled by
-// grad_output as bce_with_logits_backward does. Needs batch * classes > 0.
+// of one block.
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 
-void bce_with_logits(const float* logits, const float* targets, const float* pos_weight, const float* neg_weight,
-                     int64_t batch, int64_t classes, float* loss, float grad_output, float* dlogits,
-                     cudaStream_t stream);
+void bce_with_logits(const Queue& q, const BceWithLogitsArgs& a);
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

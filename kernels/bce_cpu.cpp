@@ -48,4 +48,14 @@ void bce_with_logits_backward(const float* logits, const float* targets, const f
   }
 }
 
+// Bitwise bce_with_logits_forward and bce_with_logits_backward.
+void bce_with_logits(const Queue& /*q*/, const BceWithLogitsArgs& a) {
+  if (a.loss)
+    *a.loss = static_cast<float>(
+        bce_with_logits_forward(a.logits, a.targets, a.pos_weight, a.neg_weight, a.batch, a.classes));
+  if (a.dlogits)
+    bce_with_logits_backward(a.logits, a.targets, a.pos_weight, a.neg_weight, a.batch, a.classes,
+                             a.grad_output ? *a.grad_output : 1.f, a.dlogits);
+}
+
 }  // namespace chex::kernels::cpu

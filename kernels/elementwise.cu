@@ -159,6 +159,14 @@ __global__ void sum_final_kernel(const double* partials, int count, double* resu
   if (threadIdx.x == 0) *result = total;
 }
 
+// The same total, stored as float.
+__global__ void sum_final_float_kernel(const double* partials, int count, float* result) {
+  double s = 0.0;
+  for (int i = static_cast<int>(threadIdx.x); i < count; i += kSumThreads) s += partials[i];
+  const double total = block_sum(s);
+  if (threadIdx.x == 0) *result = static_cast<float>(total);
+}
+
 }  // namespace
 
 void fill(const Queue& q, float* y, int64_t n, float value) { map0(Fill{value}, y, n, q.stream); }
@@ -194,18 +202,33 @@ void relu_backward(const Queue& q, const float* y, const float* dy, float* dx, i
   CHEX_LAUNCH(relu_backward_scalar, blocks_for(n), kThreads, 0, q.stream, y, dy, dx, n);
 }
 
-void sum(const float* x, int64_t n, double* workspace, double* result, cudaStream_t stream) {
-  if (n <= 0) {
-    // Still a device-side write, so that *result is defined: one thread stores 0.
-    CHEX_LAUNCH(sum_final_kernel, 1, kSumThreads, 0, stream, workspace, 0, result);
-    return;
-  }
+namespace {
+
+// Launches the partial sums into workspace and returns their count (0 for an empty x: the final
+// kernel then still stores 0, a device-side write, so that the result is defined).
+int sum_partials(const float* x, int64_t n, double* workspace, cudaStream_t stream) {
+  if (n <= 0) return 0;
   const int64_t n4 = aligned16(x) ? n / 4 : 0;
   // Each thread sums about 4 vectors before the tree; at most sum_workspace_size() partials.
   const int64_t blocks =
       std::clamp<int64_t>((work_items(n, n4) + 4 * kSumThreads - 1) / (4 * kSumThreads), 1, sum_workspace_size());
   CHEX_LAUNCH(sum_partials_kernel, static_cast<int>(blocks), kSumThreads, 0, stream, x, n4, n, workspace);
-  CHEX_LAUNCH(sum_final_kernel, 1, kSumThreads, 0, stream, workspace, static_cast<int>(blocks), result);
+  return static_cast<int>(blocks);
+}
+
+}  // namespace
+
+void sum_in_double(const float* x, int64_t n, double* workspace, double* result, cudaStream_t stream) {
+  const int blocks = sum_partials(x, n, workspace, stream);
+  CHEX_LAUNCH(sum_final_kernel, 1, kSumThreads, 0, stream, workspace, blocks, result);
+}
+
+size_t sum_workspace_bytes(const Queue&, int64_t /*n*/) { return sizeof(double) * sum_workspace_size(); }
+
+void sum(const Queue& q, const SumArgs& a) {
+  double* partials = static_cast<double*>(a.workspace);
+  const int blocks = sum_partials(a.x, a.n, partials, q.stream);
+  CHEX_LAUNCH(sum_final_float_kernel, 1, kSumThreads, 0, q.stream, partials, blocks, a.result);
 }
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -59,7 +59,7 @@ void sigmoid_backward(const Queue&, const float* y, const float* dy, float* dx, 
   for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (1.f - y[i]);
 }
 
-double sum(const float* x, int64_t n) {
+double sum_in_double(const float* x, int64_t n) {
   constexpr int64_t kChunk = 4096;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
@@ -74,5 +74,20 @@ double sum(const float* x, int64_t n) {
   for (double p : partial) total += p;
   return total;
 }
+
+void broadcast_scalar(const Queue&, const float* value, float* y, int64_t n) {
+  const float v = *value;
+  for (int64_t i = 0; i < n; ++i) y[i] = v;
+}
+
+void mul_by_scalar(const Queue&, const float* a, const float* scalar, float* y, int64_t n) {
+  const float s = *scalar;
+#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) y[i] = a[i] * s;
+}
+
+size_t sum_workspace_bytes(const Queue&, int64_t /*n*/) { return 0; }
+
+void sum(const Queue&, const SumArgs& a) { *a.result = static_cast<float>(sum_in_double(a.x, a.n)); }
 
 }  // namespace chex::kernels::cpu

@@ -6,6 +6,13 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/queue.h"
+
+// The kernels of this family that both backends provide (engine/src/backend/backend.h).
+#define CHEX_OPTIMIZER_KERNELS(X) \
+  X(adam_multi_tensor)            \
+  X(sgd_multi_tensor)
+
 namespace chex::kernels {
 
 // Adam's hyper-parameters, rounded to float as PyTorch rounds its Python scalars for a float32
@@ -89,6 +96,26 @@ int64_t plan_optimizer_chunks(Tensor* tensors, int count) {
 
 }  // namespace chex::kernels
 
+namespace chex::kernels {
+
+// Every tensor of a table in one call. The table (count entries, chunks planned by
+// plan_optimizer_chunks) lies in memory the kernel reads: host memory for the CPU, device memory
+// for the GPU, uploaded by the caller before the call (no host work inside a kernel call).
+struct AdamMultiTensorArgs {
+  const AdamTensor* table = nullptr;
+  int count = 0;
+  int64_t chunks = 0;
+  AdamHyper hyper;
+};
+struct SgdMultiTensorArgs {
+  const SgdTensor* table = nullptr;
+  int count = 0;
+  int64_t chunks = 0;
+  SgdHyper hyper;
+};
+
+}  // namespace chex::kernels
+
 namespace chex::kernels::cpu {
 
 // One Adam step of a tensor of n elements (p, m, v updated in place):
@@ -99,6 +126,9 @@ void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg
 // One SGD step; momentum_buffer is null when momentum is 0.
 void sgd_update(float* param, const float* grad, float* momentum_buffer, int64_t n, const SgdHyper& h,
                 bool first_step);
+// The table's tensors one by one, with adam_update / sgd_update.
+void adam_multi_tensor(const Queue& q, const AdamMultiTensorArgs& a);
+void sgd_multi_tensor(const Queue& q, const SgdMultiTensorArgs& a);
 
 }  // namespace chex::kernels::cpu
 
@@ -109,7 +139,7 @@ namespace chex::kernels::CHEX_GPU_NAMESPACE {
 // One launch updates every tensor of `table`: `count` entries in device memory, planned by
 // plan_optimizer_chunks (which returned `chunks`) on a host copy. The table may be rebuilt and
 // uploaded every step (a few bytes per tensor); the launch only reads it.
-void adam_multi_tensor(const AdamTensor* table, int count, int64_t chunks, const AdamHyper& h, cudaStream_t stream);
-void sgd_multi_tensor(const SgdTensor* table, int count, int64_t chunks, const SgdHyper& h, cudaStream_t stream);
+void adam_multi_tensor(const Queue& q, const AdamMultiTensorArgs& a);
+void sgd_multi_tensor(const Queue& q, const SgdMultiTensorArgs& a);
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

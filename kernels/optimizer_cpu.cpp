@@ -41,4 +41,18 @@ void sgd_update(float* param, const float* grad, float* momentum_buffer, int64_t
   }
 }
 
+void adam_multi_tensor(const Queue& /*q*/, const AdamMultiTensorArgs& a) {
+  for (int i = 0; i < a.count; ++i) {
+    const AdamTensor& t = a.table[i];
+    adam_update(t.param, t.grad, t.exp_avg, t.exp_avg_sq, t.numel, a.hyper, t.step);
+  }
+}
+
+void sgd_multi_tensor(const Queue& /*q*/, const SgdMultiTensorArgs& a) {
+  for (int i = 0; i < a.count; ++i) {
+    const SgdTensor& t = a.table[i];
+    sgd_update(t.param, t.grad, t.momentum_buffer, t.numel, a.hyper, t.first_step != 0);
+  }
+}
+
 }  // namespace chex::kernels::cpu

@@ -104,13 +104,13 @@ TEST_CASE("the sum kernel is deterministic and matches the twin", "[emu][element
       DYNAMIC_SECTION("n " << n << ", offset " << offset) {
         std::vector<float> x = testing::random_vector(n + offset, gen);
         for (float& v : x) v += 0.25f;  // a nonzero mean: the sum does not cancel to noise
-        const double reference = kernels::cpu::sum(x.data() + offset, n);
+        const double reference = kernels::cpu::sum_in_double(x.data() + offset, n);
         std::vector<double> results;
         for (const auto& setting : testing::kernel_test_schedules()) {
           emu::ScopedSchedule schedule(setting.order, setting.seed);
           std::vector<double> workspace(kernels::emu::sum_workspace_size(), -1.0);
           double result = -1.0;
-          kernels::emu::sum(x.data() + offset, n, workspace.data(), &result, nullptr);
+          kernels::emu::sum_in_double(x.data() + offset, n, workspace.data(), &result, nullptr);
           INFO("schedule " << emu::to_string(setting) << ": " << result << " vs twin " << reference);
           CHECK(std::fabs(result - reference) <= 1e-12 * std::max(1.0, std::fabs(reference)));
           results.push_back(result);
@@ -197,7 +197,7 @@ TEST_CASE("multi-tensor Adam matches the CPU twin over several steps", "[emu][ad
               }
               const int count = static_cast<int>(table.size());
               const int64_t chunks = kernels::plan_optimizer_chunks(table.data(), count);
-              kernels::emu::adam_multi_tensor(table.data(), count, chunks, hyper, nullptr);  // one launch
+              kernels::emu::adam_multi_tensor({}, {table.data(), count, chunks, hyper});  // one launch
             }
             return flatten(s);
           },
@@ -246,7 +246,7 @@ TEST_CASE("multi-tensor SGD matches the CPU twin over several steps", "[emu][sgd
               }
               const int count = static_cast<int>(table.size());
               const int64_t chunks = kernels::plan_optimizer_chunks(table.data(), count);
-              kernels::emu::sgd_multi_tensor(table.data(), count, chunks, hyper, nullptr);
+              kernels::emu::sgd_multi_tensor({}, {table.data(), count, chunks, hyper});
             }
             return flatten(s);
           },

@@ -227,14 +227,14 @@ TEST_CASE("sigmoid + weighted BCE kernel matches the CPU twin", "[emu][bce]") {
           "bce",
           [&] {
             std::vector<float> loss(1, kSentinel), dlogits(n, kSentinel);
-            kernels::emu::bce_with_logits(logits.data(), targets.data(), pw, nw, k.batch, k.classes, loss.data(),
-                                          k.grad_output, dlogits.data(), nullptr);
+            kernels::emu::bce_with_logits({}, {k.batch, k.classes, logits.data(), targets.data(), pw, nw,
+                                                loss.data(), &k.grad_output, dlogits.data()});
             // Forward only and backward only give the same values.
             std::vector<float> loss_only(1, kSentinel), dlogits_only(n, kSentinel);
-            kernels::emu::bce_with_logits(logits.data(), targets.data(), pw, nw, k.batch, k.classes, loss_only.data(),
-                                          k.grad_output, nullptr, nullptr);
-            kernels::emu::bce_with_logits(logits.data(), targets.data(), pw, nw, k.batch, k.classes, nullptr,
-                                          k.grad_output, dlogits_only.data(), nullptr);
+            kernels::emu::bce_with_logits({}, {k.batch, k.classes, logits.data(), targets.data(), pw, nw,
+                                                loss_only.data(), &k.grad_output, nullptr});
+            kernels::emu::bce_with_logits({}, {k.batch, k.classes, logits.data(), targets.data(), pw, nw, nullptr,
+                                                &k.grad_output, dlogits_only.data()});
             const bool same_loss = loss_only == loss, same_dlogits = dlogits_only == dlogits;
             CHECK(same_loss);
             CHECK(same_dlogits);

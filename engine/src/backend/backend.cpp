@@ -1,5 +1,7 @@
 #include "backend/backend.h"
 
+#include <cstring>
+
 #include "chex/error.h"
 
 namespace chex::backend {
@@ -35,6 +37,14 @@ const DeviceRuntime& runtime(Device device) {
   const DeviceRuntime* r = cuda_runtime();
   if (!r) no_cuda_backend();
   return *r;
+}
+
+void copy_from_host(Device device, void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  if (device.is_cpu())
+    std::memcpy(dst, src, bytes);
+  else
+    runtime(device).copy_host_to_device(dst, src, bytes, device.index);
 }
 
 Backend backend(Device device, DType dtype) {

@@ -17,10 +17,12 @@
 #include "chex/dtype.h"
 #include "chex/shape.h"
 #include "kernels/batchnorm.h"
+#include "kernels/bce.h"
 #include "kernels/concat.h"
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
+#include "kernels/optimizer.h"
 #include "kernels/pooling.h"
 
 #define CHEX_BACKEND_KERNELS(X) \
@@ -29,6 +31,8 @@
   CHEX_CONV2D_KERNELS(X)        \
   CHEX_ELEMENTWISE_KERNELS(X)   \
   CHEX_LINEAR_KERNELS(X)        \
+  CHEX_LOSS_KERNELS(X)          \
+  CHEX_OPTIMIZER_KERNELS(X)     \
   CHEX_POOLING_KERNELS(X)
 
 namespace chex::backend {
@@ -59,6 +63,10 @@ struct DeviceRuntime {
                        const Shape& shape, size_t element_size, int device);
   void (*strided_fill)(float* dst, const Shape& shape, const Shape& strides, float value, int device);
 };
+
+// Copies `bytes` of host memory into memory of `device` (the CPU's included: a memcpy), returning
+// once they have arrived: how a caller puts a table that a kernel reads where the kernel reads it.
+void copy_from_host(Device device, void* dst, const void* src, size_t bytes);
 
 // The CUDA runtime, or null in a build without the CUDA backend.
 const DeviceRuntime* cuda_runtime();

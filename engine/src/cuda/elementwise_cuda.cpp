@@ -1,19 +1,23 @@
-// Reductions on CUDA over contiguous arrays: the float scalar reductions and broadcasts (sum, the
-// gradient of a sum, scaling by a device scalar) through cuDNN's tensor operations on [1, 1, 1, n]
-// views, in chunks below cuDNN's 2^31-element limit.
+// The scalar broadcasts on CUDA over contiguous arrays (the gradient of a sum, scaling by a device
+// scalar) through cuDNN's tensor operations on [1, 1, 1, n] views, in chunks below cuDNN's
+// 2^31-element limit.
 #include <algorithm>
 
 #include "chex/error.h"
 #include "cudnn_check.h"
 #include "cudnn_descriptors.h"
 #include "cudnn_legacy.h"
-#include "device_buffer.h"
 #include "device_context.h"
-#include "ops_cuda.h"
+#include "library_kernels.h"
 
 CHEX_CUDNN_LEGACY_API_BEGIN
-namespace chex::cuda {
+namespace chex::kernels::cuda {
 namespace {
+
+using chex::cuda::context;
+using chex::cuda::DeviceContext;
+using chex::cuda::OpTensorDescriptor;
+using chex::cuda::TensorDescriptor;
 
 constexpr float kOne = 1.f, kZero = 0.f;
 constexpr int64_t kChunk = int64_t{1} << 30;
@@ -26,33 +30,9 @@ void in_chunks(int64_t n, Fn fn) {
 
 }  // namespace
 
-// The loss-side reductions and broadcasts write float device scalars, which cuDNN's tensor ops do
-// directly (the hand-written sum writes a double).
-void sum(int device, const float* x, int64_t n, float* result) {
-  const DeviceContext& ctx = context(device);
-  if (n == 0) {
-    CHEX_CUDNN_CHECK(cudnnSetTensor(ctx.cudnn, TensorDescriptor::flat(1).get(), result, &kZero));
-    return;
-  }
-  const ReduceTensorDescriptor reduce(CUDNN_REDUCE_TENSOR_ADD);
-  const TensorDescriptor scalar = TensorDescriptor::flat(1);
-  bool first = true;
-  in_chunks(n, [&](int64_t offset, int64_t length) {
-    const TensorDescriptor flat = TensorDescriptor::flat(length);
-    size_t bytes = 0;
-    CHEX_CUDNN_CHECK(cudnnGetReductionWorkspaceSize(ctx.cudnn, reduce.get(), flat.get(), scalar.get(), &bytes));
-    const DeviceBuffer workspace(device, bytes);
-    // Later chunks add onto the first one's result.
-    const float beta = first ? 0.f : 1.f;
-    CHEX_CUDNN_CHECK(cudnnReduceTensor(ctx.cudnn, reduce.get(), nullptr, 0, workspace.get(), workspace.bytes(), &kOne,
-                                       flat.get(), x + offset, &beta, scalar.get(), result));
-    first = false;
-  });
-}
-
-void broadcast_scalar(int device, const float* value, float* y, int64_t n) {
+void broadcast_scalar(const Queue& q, const float* value, float* y, int64_t n) {
   if (n == 0) return;
-  const DeviceContext& ctx = context(device);
+  const DeviceContext& ctx = context(q.device);
   const TensorDescriptor scalar = TensorDescriptor::flat(1);
   in_chunks(n, [&](int64_t offset, int64_t length) {
     // beta 0: y is written, not read.
@@ -61,9 +41,9 @@ void broadcast_scalar(int device, const float* value, float* y, int64_t n) {
   });
 }
 
-void mul_by_scalar(int device, const float* a, const float* scalar, float* y, int64_t n) {
+void mul_by_scalar(const Queue& q, const float* a, const float* scalar, float* y, int64_t n) {
   if (n == 0) return;
-  const DeviceContext& ctx = context(device);
+  const DeviceContext& ctx = context(q.device);
   const OpTensorDescriptor mul(CUDNN_OP_TENSOR_MUL);
   const TensorDescriptor one_value = TensorDescriptor::flat(1);
   in_chunks(n, [&](int64_t offset, int64_t length) {
@@ -74,5 +54,5 @@ void mul_by_scalar(int device, const float* a, const float* scalar, float* y, in
   });
 }
 
-}  // namespace chex::cuda
+}  // namespace chex::kernels::cuda
 CHEX_CUDNN_LEGACY_API_END

@@ -1,8 +1,9 @@
 #pragma once
 // The CUDA backend's kernels that call NVIDIA's libraries (cuDNN convolutions, cuBLAS GEMMs)
-// instead of a hand-written launcher: the CPU twins' signatures, in the namespace of the other
+// (or cuDNN's tensor operations) instead of a hand-written launcher: the CPU twins' signatures, in the namespace of the other
 // CUDA launchers, so that the CUDA table (cuda_kernels.cpp) takes them like any other.
 #include "kernels/conv2d.h"
+#include "kernels/elementwise.h"
 #include "kernels/linear.h"
 
 namespace chex::kernels::cuda {
@@ -18,5 +19,9 @@ void conv2d_backward_weight(const Queue& q, const Conv2dBackwardWeightArgs& a);
 void linear_forward(const Queue& q, const LinearForwardArgs& a);
 void linear_backward_data(const Queue& q, const LinearBackwardDataArgs& a);
 void linear_backward_weight(const Queue& q, const LinearBackwardWeightArgs& a);
+
+// cuDNN's tensor operations, with a scalar in device memory.
+void broadcast_scalar(const Queue& q, const float* value, float* y, int64_t n);
+void mul_by_scalar(const Queue& q, const float* a, const float* scalar, float* y, int64_t n);
 
 }  // namespace chex::kernels::cuda

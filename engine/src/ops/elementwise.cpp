@@ -1,16 +1,13 @@
-// Elementwise ops and reductions: add, sub, mul, scale, relu, sigmoid, sum, mean, on the CPU
-// kernels or their CUDA counterparts (cuda/elementwise_cuda.cpp).
+// Elementwise ops and reductions: add, sub, mul, scale, relu, sigmoid, sum, mean, through the
+// device's kernels (kernels/elementwise.h).
 #include "chex/autograd.h"
 #include "chex/ops.h"
 #include "accumulate.h"
 #include "backend/backend.h"
-#include "cuda/ops_cuda.h"
 #include "kernels/elementwise.h"
 #include "op_utils.h"
 
 namespace chex::ops {
-namespace k = chex::kernels::cpu;
-namespace gpu = chex::cuda;
 using detail::check_float;
 
 namespace {
@@ -107,19 +104,17 @@ Tensor sigmoid(const Tensor& x) {
 Tensor sum(const Tensor& a) {
   check_float("sum", "a", a);
   const Tensor ac = a.contiguous();
-  Tensor y;
-  if (a.device().is_cpu()) {
-    y = Tensor::full({}, static_cast<float>(k::sum(ac.data(), ac.numel())), a.device());
-  } else {
-    y = Tensor::empty({}, a.device());  // written on the device: no host synchronisation
-    gpu::sum(a.device().index, ac.data(), ac.numel(), y.data());
+  const backend::Backend be = backend::backend(a.device());
+  Tensor y = Tensor::empty({}, a.device());  // written by the kernel: no host synchronisation
+  {
+    const backend::Workspace workspace = be.workspace(be.sum_workspace_bytes(ac.numel()));
+    be.sum(kernels::SumArgs{ac.data(), ac.numel(), y.data(), workspace.get()});
   }
   const Shape shape = a.shape();
   return record("sum", y, {a}, [shape](const Tensor& g, const std::vector<bool>&) {
-    if (g.device().is_cpu()) return std::vector<Tensor>{Tensor::full(shape, g.item(), g.device())};
     Tensor dx = Tensor::empty(shape, g.device());
     const Tensor gc = g.contiguous();
-    gpu::broadcast_scalar(g.device().index, gc.data(), dx.data(), dx.numel());
+    backend::backend(g.device()).broadcast_scalar(gc.data(), dx.data(), dx.numel());
     return std::vector<Tensor>{dx};
   });
 }

@@ -1,12 +1,11 @@
 #include "chex/optim/adam.h"
 
-#include <map>
 #include <vector>
 
 #include "chex/autograd.h"
 #include "chex/error.h"
-#include "cuda/ops_cuda.h"
 #include "kernels/optimizer.h"
+#include "multi_tensor.h"
 
 namespace chex::optim {
 
@@ -22,10 +21,8 @@ void Adam::step() {
   NoGradGuard no_grad;
   const kernels::AdamHyper hyper =
       kernels::adam_hyper(options_.beta1, options_.beta2, options_.eps, options_.weight_decay);
-  // CPU parameters are updated one by one; those on a GPU are gathered per device and updated in
-  // one launch there. The gradients stay referenced until their launch is enqueued.
-  std::map<int, std::vector<kernels::AdamTensor>> on_gpu;
-  std::vector<Tensor> gpu_grads;
+  // Every parameter of a device in one call there (on the CPU, one by one inside it).
+  detail::MultiTensorTables<kernels::AdamTensor> tables;
   for (size_t index = 0; index < parameters().size(); ++index) {
     const Tensor& param = parameters()[index];
     if (!param.grad().defined()) continue;
@@ -34,16 +31,11 @@ void Adam::step() {
     float* v = state_tensor(index, "exp_avg_sq").data();
     const int64_t t = ++state_[index].step;
     const kernels::AdamStep step = kernels::adam_step(lr(), options_.beta1, options_.beta2, t);
-    if (param.device().is_cpu()) {
-      kernels::cpu::adam_update(param.data(), grad.data(), m, v, param.numel(), hyper, step);
-    } else {
-      on_gpu[param.device().index].push_back({.param = param.data(), .grad = grad.data(), .exp_avg = m,
-                                              .exp_avg_sq = v, .numel = param.numel(), .first_chunk = 0,
-                                              .step = step});
-      gpu_grads.push_back(grad);
-    }
+    tables.add(param, grad,
+               {.param = param.data(), .grad = grad.data(), .exp_avg = m, .exp_avg_sq = v, .numel = param.numel(),
+                .first_chunk = 0, .step = step});
   }
-  for (auto& [device, tensors] : on_gpu) cuda::adam_multi_tensor(device, tensors, hyper);
+  tables.run<kernels::AdamMultiTensorArgs>(&backend::KernelTable::adam_multi_tensor, hyper);
 }
 
 }  // namespace chex::optim

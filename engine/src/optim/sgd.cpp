@@ -1,12 +1,11 @@
 #include "chex/optim/sgd.h"
 
-#include <map>
 #include <vector>
 
 #include "chex/autograd.h"
 #include "chex/error.h"
-#include "cuda/ops_cuda.h"
 #include "kernels/optimizer.h"
+#include "multi_tensor.h"
 
 namespace chex::optim {
 
@@ -28,9 +27,8 @@ void SGD::step() {
   NoGradGuard no_grad;
   const kernels::SgdHyper hyper = kernels::sgd_hyper(lr(), options_.momentum, options_.dampening,
                                                      options_.weight_decay, options_.nesterov);
-  // As Adam: CPU parameters one by one, GPU ones in one launch per device.
-  std::map<int, std::vector<kernels::SgdTensor>> on_gpu;
-  std::vector<Tensor> gpu_grads;
+  // As Adam: every parameter of a device in one call there.
+  detail::MultiTensorTables<kernels::SgdTensor> tables;
   for (size_t index = 0; index < parameters().size(); ++index) {
     const Tensor& param = parameters()[index];
     if (!param.grad().defined()) continue;
@@ -39,16 +37,11 @@ void SGD::step() {
     const bool first_step = state_[index].step == 0;
     float* buffer = hyper.momentum != 0.f ? state_tensor(index, "momentum_buffer").data() : nullptr;
     ++state_[index].step;
-    if (param.device().is_cpu()) {
-      kernels::cpu::sgd_update(param.data(), grad.data(), buffer, param.numel(), hyper, first_step);
-    } else {
-      on_gpu[param.device().index].push_back({.param = param.data(), .grad = grad.data(), .momentum_buffer = buffer,
-                                              .numel = param.numel(), .first_chunk = 0,
-                                              .first_step = first_step ? 1 : 0});
-      gpu_grads.push_back(grad);
-    }
+    tables.add(param, grad,
+               {.param = param.data(), .grad = grad.data(), .momentum_buffer = buffer, .numel = param.numel(),
+                .first_chunk = 0, .first_step = first_step ? 1 : 0});
   }
-  for (auto& [device, tensors] : on_gpu) cuda::sgd_multi_tensor(device, tensors, hyper);
+  tables.run<kernels::SgdMultiTensorArgs>(&backend::KernelTable::sgd_multi_tensor, hyper);
 }
 
 }  // namespace chex::optim
