@@ -21,13 +21,13 @@
 
 #include "kernels/batchnorm.h"
 #include "kernels/cuda_compat.h"
+#include "kernels/cuda_helpers.cuh"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr unsigned kFullMask = 0xffffffffu;
 // About two waves of 8 resident 256-thread blocks on each of an H100's 132 SMs.
 constexpr int64_t kTargetBlocks = 2048;
 // Fewer blocks rather than threads with less than this many items each.
@@ -48,12 +48,7 @@ struct Moments {
 
 __device__ __forceinline__ Sums add(Sums l, Sums r) { return {l.a + r.a, l.b + r.b}; }
 
-// Sum over the warp in a fixed tree; valid in lane 0.
-__device__ __forceinline__ double warp_sum(double v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(kFullMask, v, offset);
-  return v;
-}
+using CHEX_GPU_NAMESPACE::warp_sum;  // beside the overload for Sums, which would hide it
 __device__ __forceinline__ Sums warp_sum(Sums s) { return {warp_sum(s.a), warp_sum(s.b)}; }
 
 // Sum over the block (kThreads threads) in a fixed order; valid in thread 0. Every thread calls it.
@@ -144,7 +139,6 @@ __device__ __forceinline__ float running_invstd(float running_var, float eps) {
 __device__ __forceinline__ float normalized(float x, float mean, float scale, float shift) {
   return fmaf(x - mean, scale, shift);
 }
-__device__ __forceinline__ float relu(float v) { return v < 0.f ? 0.f : v; }  // NaN passes, as in PyTorch
 
 // ---- Items.
 
@@ -404,8 +398,6 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // ---- Launch helpers.
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // Whether float4 items fit: the plane size and every (pointer, batch stride) keep 16-byte alignment.
 bool vectorizable(int64_t spatial, std::initializer_list<std::pair<const void*, int64_t>> tensors) {
