@@ -5,7 +5,7 @@
 #include "bench/bench_cases.h"
 #include "engine/src/cuda/cudnn_check.h"
 #include "kernels/pooling.h"
-#include "tests/support/densenet_shapes.h"
+#include "models/densenet_shapes.h"
 
 namespace chex::bench {
 namespace {
@@ -14,7 +14,7 @@ enum class Kind { max, average, global };
 
 class PoolCase final : public Case {
  public:
-  PoolCase(Bench& b, const testing::MapShape& s, Kind kind, bool backward)
+  PoolCase(Bench& b, const models::MapShape& s, Kind kind, bool backward)
       : b_(b),
         kind_(kind),
         backward_(backward),
@@ -89,7 +89,7 @@ class PoolCase final : public Case {
   }
 
  private:
-  static kernels::cpu::Pool2dGeometry geometry(const testing::MapShape& s, Kind kind) {
+  static kernels::cpu::Pool2dGeometry geometry(const models::MapShape& s, Kind kind) {
     kernels::cpu::Pool2dGeometry g;
     g.batch = s.batch;
     g.channels = s.channels;
@@ -116,9 +116,9 @@ class PoolCase final : public Case {
 }  // namespace
 
 void add_pooling_cases(std::vector<CaseFactory>& out, int64_t batch) {
-  const testing::DenseNetShapes shapes = testing::densenet121_shapes(batch);
-  const testing::MapShape large{kLargeBatch, kLargeChannels, kLargeSize, kLargeSize};
-  const std::vector<std::pair<Kind, std::vector<testing::MapShape>>> kinds = {
+  const models::DenseNetShapes shapes = models::densenet_layer_shapes(batch);
+  const models::MapShape large{kLargeBatch, kLargeChannels, kLargeSize, kLargeSize};
+  const std::vector<std::pair<Kind, std::vector<models::MapShape>>> kinds = {
       {Kind::max, {shapes.stem_pool_input}},
       {Kind::average, shapes.transition_pool_inputs},
       {Kind::global, {shapes.global_pool_input}}};
@@ -128,7 +128,7 @@ void add_pooling_cases(std::vector<CaseFactory>& out, int64_t batch) {
                                            : kind == Kind::average ? "avg_pool"
                                                                    : "global_avg_pool") +
                                (backward ? "_backward" : "_forward");
-      std::vector<testing::MapShape> all = densenet;
+      std::vector<models::MapShape> all = densenet;
       all.push_back(large);
       for (size_t i = 0; i < all.size(); ++i) {
         const auto s = all[i];

@@ -4,7 +4,7 @@
 #include "bench/bench_cases.h"
 #include "engine/src/cuda/cudnn_check.h"
 #include "kernels/elementwise.h"
-#include "tests/support/densenet_shapes.h"
+#include "models/densenet_shapes.h"
 
 namespace chex::bench {
 namespace {
@@ -61,7 +61,7 @@ class ReluCase final : public Case {
 }  // namespace
 
 void add_relu_cases(std::vector<CaseFactory>& out, int64_t batch) {
-  auto shapes = testing::densenet121_shapes(batch).batch_norms;
+  auto shapes = models::densenet_layer_shapes(batch).batch_norms;
   shapes.push_back({kLargeBatch, kLargeChannels, kLargeSize, kLargeSize});
   for (const bool backward : {false, true}) {
     for (size_t i = 0; i < shapes.size(); ++i) {

@@ -16,7 +16,7 @@
 
 #include "kernel_test_support.h"
 #include "kernels/batchnorm.h"
-#include "support/densenet_shapes.h"
+#include "models/densenet_shapes.h"
 
 using namespace chex;
 
@@ -182,7 +182,7 @@ TEST_CASE("batch-norm backward kernels match the CPU twin at awkward sizes", "[e
 // the ReLU; the unfused forms and the eval backward are covered at the awkward sizes.
 std::vector<Case> densenet_cases() {
   std::map<int64_t, std::set<int64_t>> channels_by_spatial;
-  for (const testing::MapShape& s : testing::densenet121_shapes(2).batch_norms)
+  for (const models::MapShape& s : models::densenet_layer_shapes(2).batch_norms)
     channels_by_spatial[s.height * s.width].insert(s.channels);
   std::vector<Case> cases;
   for (const auto& [spatial, channels] : channels_by_spatial) {

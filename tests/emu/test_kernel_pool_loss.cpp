@@ -14,7 +14,7 @@
 #include "kernel_test_support.h"
 #include "kernels/bce.h"
 #include "kernels/pooling.h"
-#include "support/densenet_shapes.h"
+#include "models/densenet_shapes.h"
 
 using namespace chex;
 
@@ -47,7 +47,7 @@ std::vector<float> random_values(int64_t n, Generator& gen, float scale = 1.f, f
 
 TEST_CASE("global average pool kernels match the CPU twin", "[emu][pool]") {
   Generator gen(31);
-  const testing::MapShape norm5 = testing::densenet121_shapes(2).global_pool_input;
+  const models::MapShape norm5 = models::densenet_layer_shapes(2).global_pool_input;
   // DenseNet-121's pool ([2, 1024, 7, 7]); one value; planes of 2 and 3 (float4 groups of the
   // backward straddle planes); aligned and misaligned float4 candidates; a padded batch stride.
   const std::vector<Case> cases{{norm5.batch, norm5.channels, norm5.height * norm5.width},
