@@ -43,11 +43,7 @@ class ReluCase final : public Case {
     else
       CHEX_CUDNN_CHECK(cudnnActivationForward(b_.cudnn, relu_, &one, desc_, x_.get(), &zero, desc_, theirs_.get()));
   }
-  double difference() override {
-    ours();
-    cudnn();
-    return max_scaled_difference(ours_.download(), theirs_.download());
-  }
+  double difference() override { return compare_one_output(ours_, theirs_); }
 
  private:
   Bench& b_;

@@ -7,7 +7,6 @@
 // division on both sides (exact).
 // BCE gradients are compared after scaling by N*C / grad_output (so that they are O(1)), to 1e-6.
 #include <cmath>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,20 +21,7 @@ namespace {
 
 constexpr float kSentinel = -7.f;
 
-// [batch, channels, spatial] planes, batch-strided inside a buffer: `offset` floats before image 0
-// and `pad` after each image.
-struct Case {
-  int64_t batch, channels, spatial;
-  int64_t offset = 0, pad = 0;
-  int64_t stride() const { return channels * spatial + pad; }
-  int64_t buffer() const { return offset + batch * stride(); }
-  int64_t planes() const { return batch * channels; }
-  std::string name() const {
-    std::ostringstream out;
-    out << "[" << batch << ", " << channels << ", " << spatial << "] offset " << offset << " pad " << pad;
-    return out.str();
-  }
-};
+using Case = testing::StridedCase;
 
 std::vector<float> random_values(int64_t n, Generator& gen, float scale = 1.f, float shift = 0.f) {
   std::vector<float> v = testing::random_vector(n, gen, scale);
