@@ -59,6 +59,10 @@ class Case {
   virtual double difference() = 0;
   double bytes = 0;          // moved by our kernel, counted on paper (see the README)
   double tolerance = 1e-4;
+
+ protected:
+  // difference() of a case with one output: runs both once and compares `ours_out` with `theirs_out`.
+  double compare_one_output(const DeviceArray& ours_out, const DeviceArray& theirs_out);
 };
 
 struct CaseFactory {

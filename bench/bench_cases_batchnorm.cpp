@@ -7,7 +7,7 @@
 #include "engine/src/cuda/cuda_check.h"
 #include "engine/src/cuda/cudnn_check.h"
 #include "kernels/batchnorm.h"
-#include "tests/support/densenet_shapes.h"
+#include "models/densenet_shapes.h"
 
 namespace chex::bench {
 namespace {
@@ -17,7 +17,7 @@ constexpr float kMomentum = 0.1f, kEps = 1e-5f;
 
 class BatchNormCase final : public Case {
  public:
-  BatchNormCase(Bench& b, const testing::MapShape& s, Pass pass)
+  BatchNormCase(Bench& b, const models::MapShape& s, Pass pass)
       : b_(b),
         pass_(pass),
         n_(s.batch),
@@ -161,7 +161,7 @@ class BatchNormCase final : public Case {
 }  // namespace
 
 void add_batchnorm_cases(std::vector<CaseFactory>& out, int64_t batch) {
-  auto shapes = testing::densenet121_shapes(batch).batch_norms;
+  auto shapes = models::densenet_layer_shapes(batch).batch_norms;
   shapes.push_back({kLargeBatch, kLargeChannels, kLargeSize, kLargeSize});
   const std::pair<Pass, const char*> passes[] = {{Pass::forward_training, "batch_norm_forward_training"},
                                                  {Pass::forward_inference, "batch_norm_forward_inference"},

@@ -51,11 +51,7 @@ class BceCase final : public Case {
     bce_from_probabilities(p_.get(), targets_.get(), pos_.get(), neg_.get(), batch_, kClasses, theirs_.get() + n_,
                            theirs_.get(), b_.stream);
   }
-  double difference() override {
-    ours();
-    cudnn();
-    return max_scaled_difference(ours_.download(), theirs_.download());
-  }
+  double difference() override { return compare_one_output(ours_, theirs_); }
 
  private:
   Bench& b_;

@@ -5,7 +5,7 @@
 #include "bench/bench_cases.h"
 #include "engine/src/cuda/cudnn_check.h"
 #include "kernels/pooling.h"
-#include "tests/support/densenet_shapes.h"
+#include "models/densenet_shapes.h"
 
 namespace chex::bench {
 namespace {
@@ -14,7 +14,7 @@ enum class Kind { max, average, global };
 
 class PoolCase final : public Case {
  public:
-  PoolCase(Bench& b, const testing::MapShape& s, Kind kind, bool backward)
+  PoolCase(Bench& b, const models::MapShape& s, Kind kind, bool backward)
       : b_(b),
         kind_(kind),
         backward_(backward),
@@ -82,14 +82,10 @@ class PoolCase final : public Case {
       CHEX_CUDNN_CHECK(
           cudnnPoolingForward(b_.cudnn, pool_, &one, x_desc_.get(), x_.get(), &zero, y_desc_.get(), theirs_.get()));
   }
-  double difference() override {
-    ours();
-    cudnn();
-    return max_scaled_difference(ours_.download(), theirs_.download());
-  }
+  double difference() override { return compare_one_output(ours_, theirs_); }
 
  private:
-  static kernels::Pool2dGeometry geometry(const testing::MapShape& s, Kind kind) {
+  static kernels::Pool2dGeometry geometry(const models::MapShape& s, Kind kind) {
     kernels::Pool2dGeometry g;
     g.batch = s.batch;
     g.channels = s.channels;
@@ -116,9 +112,9 @@ class PoolCase final : public Case {
 }  // namespace
 
 void add_pooling_cases(std::vector<CaseFactory>& out, int64_t batch) {
-  const testing::DenseNetShapes shapes = testing::densenet121_shapes(batch);
-  const testing::MapShape large{kLargeBatch, kLargeChannels, kLargeSize, kLargeSize};
-  const std::vector<std::pair<Kind, std::vector<testing::MapShape>>> kinds = {
+  const models::DenseNetShapes shapes = models::densenet_layer_shapes(batch);
+  const models::MapShape large{kLargeBatch, kLargeChannels, kLargeSize, kLargeSize};
+  const std::vector<std::pair<Kind, std::vector<models::MapShape>>> kinds = {
       {Kind::max, {shapes.stem_pool_input}},
       {Kind::average, shapes.transition_pool_inputs},
       {Kind::global, {shapes.global_pool_input}}};
@@ -128,7 +124,7 @@ void add_pooling_cases(std::vector<CaseFactory>& out, int64_t batch) {
                                            : kind == Kind::average ? "avg_pool"
                                                                    : "global_avg_pool") +
                                (backward ? "_backward" : "_forward");
-      std::vector<testing::MapShape> all = densenet;
+      std::vector<models::MapShape> all = densenet;
       all.push_back(large);
       for (size_t i = 0; i < all.size(); ++i) {
         const auto s = all[i];

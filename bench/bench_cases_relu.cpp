@@ -4,7 +4,7 @@
 #include "bench/bench_cases.h"
 #include "engine/src/cuda/cudnn_check.h"
 #include "kernels/elementwise.h"
-#include "tests/support/densenet_shapes.h"
+#include "models/densenet_shapes.h"
 
 namespace chex::bench {
 namespace {
@@ -43,11 +43,7 @@ class ReluCase final : public Case {
     else
       CHEX_CUDNN_CHECK(cudnnActivationForward(b_.cudnn, relu_, &one, desc_, x_.get(), &zero, desc_, theirs_.get()));
   }
-  double difference() override {
-    ours();
-    cudnn();
-    return max_scaled_difference(ours_.download(), theirs_.download());
-  }
+  double difference() override { return compare_one_output(ours_, theirs_); }
 
  private:
   Bench& b_;
@@ -61,7 +57,7 @@ class ReluCase final : public Case {
 }  // namespace
 
 void add_relu_cases(std::vector<CaseFactory>& out, int64_t batch) {
-  auto shapes = testing::densenet121_shapes(batch).batch_norms;
+  auto shapes = models::densenet_layer_shapes(batch).batch_norms;
   shapes.push_back({kLargeBatch, kLargeChannels, kLargeSize, kLargeSize});
   for (const bool backward : {false, true}) {
     for (size_t i = 0; i < shapes.size(); ++i) {

@@ -76,6 +76,12 @@ double max_scaled_difference(const std::vector<float>& a, const std::vector<floa
   return worst;
 }
 
+double Case::compare_one_output(const DeviceArray& ours_out, const DeviceArray& theirs_out) {
+  ours();
+  cudnn();
+  return max_scaled_difference(ours_out.download(), theirs_out.download());
+}
+
 std::string shape_text(std::initializer_list<int64_t> dims) {
   std::ostringstream out;
   out << '[';

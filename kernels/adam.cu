@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "kernels/cuda_compat.h"
+#include "kernels/cuda_helpers.cuh"
 #include "kernels/optimizer.h"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
@@ -30,8 +31,6 @@ __device__ int tensor_of_chunk(const Tensor* table, int count, int64_t chunk) {
   }
   return low;
 }
-
-__device__ __forceinline__ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 __device__ __forceinline__ void adam_element(float& p, float g, float& m, float& v, const AdamHyper& h,
                                              const AdamStep& s) {

@@ -1,5 +1,4 @@
-// Batch-norm kernels (CUDA twins of batchnorm_cpu.cpp) and DenseNet's fused final
-// BN + ReLU + global average pool.
+// Batch-norm kernels (CUDA twins of batchnorm_cpu.cpp).
 //
 // Work layout. blockIdx.y is the channel. A channel's batch * spatial values are `count` items of
 // W floats: W = 4 (one float4) when every tensor's base, batch stride and the spatial size keep
@@ -21,13 +20,13 @@
 
 #include "kernels/batchnorm.h"
 #include "kernels/cuda_compat.h"
+#include "kernels/cuda_helpers.cuh"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr unsigned kFullMask = 0xffffffffu;
 // About two waves of 8 resident 256-thread blocks on each of an H100's 132 SMs.
 constexpr int64_t kTargetBlocks = 2048;
 // Fewer blocks rather than threads with less than this many items each.
@@ -48,12 +47,7 @@ struct Moments {
 
 __device__ __forceinline__ Sums add(Sums l, Sums r) { return {l.a + r.a, l.b + r.b}; }
 
-// Sum over the warp in a fixed tree; valid in lane 0.
-__device__ __forceinline__ double warp_sum(double v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(kFullMask, v, offset);
-  return v;
-}
+using CHEX_GPU_NAMESPACE::warp_sum;  // beside the overload for Sums, which would hide it
 __device__ __forceinline__ Sums warp_sum(Sums s) { return {warp_sum(s.a), warp_sum(s.b)}; }
 
 // Sum over the block (kThreads threads) in a fixed order; valid in thread 0. Every thread calls it.
@@ -144,7 +138,6 @@ __device__ __forceinline__ float running_invstd(float running_var, float eps) {
 __device__ __forceinline__ float normalized(float x, float mean, float scale, float shift) {
   return fmaf(x - mean, scale, shift);
 }
-__device__ __forceinline__ float relu(float v) { return v < 0.f ? 0.f : v; }  // NaN passes, as in PyTorch
 
 // ---- Items.
 
@@ -191,24 +184,14 @@ __device__ __forceinline__ Item item(unsigned j, const Layout& l) {
   return {n, int64_t{j - n * l.per_image} * W};
 }
 
-// The gradient reaching the BN output: a batch-strided tensor, or (fused with the global pool)
-// dpool[n, c] / spatial everywhere in plane (n, c), as global_avg_pool_backward spreads it.
+// The gradient reaching the BN output: a batch-strided tensor.
 struct Grad {
   const float* data;
-  int64_t batch_stride;  // tensor only
-  int64_t channels;      // pooled only: dpool is [batch, channels]
+  int64_t batch_stride;
 };
-template <int W, bool kPooled>
+template <int W>
 __device__ __forceinline__ Pack<W> load_grad(const Grad& g, unsigned c, const Item& it, const Layout& l) {
-  if constexpr (kPooled) {
-    const float share = g.data[it.n * g.channels + c] / static_cast<float>(l.spatial);
-    Pack<W> p;
-#pragma unroll
-    for (int k = 0; k < W; ++k) p.v[k] = share;
-    return p;
-  } else {
-    return load<W>(g.data + it.n * g.batch_stride + c * l.spatial + it.offset);
-  }
+  return load<W>(g.data + it.n * g.batch_stride + c * l.spatial + it.offset);
 }
 
 // y = normalized(x) (then ReLU) over the block's items of channel c.
@@ -301,7 +284,7 @@ __global__ void __launch_bounds__(kThreads)
 
 // Pass 1 of the backward: each block's sum(dy') and sum(dy' * (x - mean)) over its items of
 // channel blockIdx.y, where dy' is dy masked by the fused ReLU.
-template <int W, bool kRelu, bool kPooled>
+template <int W, bool kRelu>
 __global__ void __launch_bounds__(kThreads)
     bn_backward_sums(const float* x, int64_t x_stride, Grad dy, Layout l, const float* mean, const float* invstd,
                      const float* gamma, const float* beta, Sums* partials) {
@@ -314,7 +297,7 @@ __global__ void __launch_bounds__(kThreads)
   for (unsigned j = blockIdx.x * kThreads + threadIdx.x; j < l.count; j += gridDim.x * kThreads) {
     const Item it = item<W>(j, l);
     const Pack<W> xv = load<W>(xc + it.n * x_stride + it.offset);
-    const Pack<W> g = load_grad<W, kPooled>(dy, c, it, l);
+    const Pack<W> g = load_grad<W>(dy, c, it, l);
 #pragma unroll
     for (int k = 0; k < W; ++k) {
       const float gk = !kRelu || normalized(xv.v[k], mean_c, scale, shift) > 0.f ? g.v[k] : 0.f;
@@ -328,7 +311,7 @@ __global__ void __launch_bounds__(kThreads)
 
 // Pass 2 of the backward: combine the channel's sums (when there are partials), write dgamma and
 // dbeta (block 0), then dx through the batch statistics (kBatchStats) or fixed ones.
-template <int W, bool kRelu, bool kPooled, bool kBatchStats>
+template <int W, bool kRelu, bool kBatchStats>
 __global__ void __launch_bounds__(kThreads)
     bn_backward_dx(const float* x, int64_t x_stride, Grad dy, float* dx, int64_t dx_stride, Layout l,
                    const float* mean, const float* invstd, const float* gamma, const float* beta,
@@ -353,7 +336,7 @@ __global__ void __launch_bounds__(kThreads)
   for (unsigned j = blockIdx.x * kThreads + threadIdx.x; j < l.count; j += gridDim.x * kThreads) {
     const Item it = item<W>(j, l);
     const Pack<W> xv = load<W>(xc + it.n * x_stride + it.offset);
-    Pack<W> g = load_grad<W, kPooled>(dy, c, it, l);
+    Pack<W> g = load_grad<W>(dy, c, it, l);
 #pragma unroll
     for (int k = 0; k < W; ++k) {
       const float gk = !kRelu || normalized(xv.v[k], mean_c, scale, shift) > 0.f ? g.v[k] : 0.f;
@@ -363,49 +346,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Fused BN + ReLU + global average pool, forward: one warp per (image, channel) plane, grid-stride
-// over planes; y[n, c] = mean over the plane of relu(normalized(x)), summed in double. The warps of
-// image 0 save the statistics and (training) update the running ones; inference reads them from
-// fixed_mean and fixed_var.
-template <int W, bool kBatchStats>
-__global__ void __launch_bounds__(kThreads)
-    bn_relu_pool_forward(const float* x, int64_t x_stride, float* y, int64_t batch, int64_t channels,
-                         int64_t spatial, const Moments* partials, int splits, const float* fixed_mean,
-                         const float* fixed_var, const float* gamma, const float* beta, float momentum, float eps,
-                         float* running_mean, float* running_var, float* save_mean, float* save_invstd) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  const int64_t planes = batch * channels;
-  const int64_t per_plane = spatial / W;
-  for (int64_t p = blockIdx.x * int64_t{kWarps} + threadIdx.x / 32; p < planes; p += int64_t{gridDim.x} * kWarps) {
-    const int64_t n = p / channels, c = p - n * channels;
-    ChannelStats st;
-    if constexpr (kBatchStats) {
-      const Moments m = warp_channel_moments(partials + c * splits, splits);
-      st = batch_stats(m, eps);
-      if (n == 0 && lane == 0) update_running(m, momentum, running_mean + c, running_var + c);
-    } else {
-      st = {fixed_mean[c], running_invstd(fixed_var[c], eps)};
-    }
-    if (n == 0 && lane == 0) {
-      if (save_mean) save_mean[c] = st.mean;
-      if (save_invstd) save_invstd[c] = st.invstd;
-    }
-    const float scale = st.invstd * gamma[c], shift = beta[c];
-    const float* plane = x + n * x_stride + c * spatial;
-    double sum = 0.0;
-    for (int64_t i = lane; i < per_plane; i += 32) {
-      const Pack<W> v = load<W>(plane + i * W);
-#pragma unroll
-      for (int k = 0; k < W; ++k) sum += relu(normalized(v.v[k], st.mean, scale, shift));
-    }
-    sum = warp_sum(sum);
-    if (lane == 0) y[p] = static_cast<float>(sum / static_cast<double>(spatial));
-  }
-}
-
 // ---- Launch helpers.
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // Whether float4 items fit: the plane size and every (pointer, batch stride) keep 16-byte alignment.
 bool vectorizable(int64_t spatial, std::initializer_list<std::pair<const void*, int64_t>> tensors) {
@@ -458,7 +399,7 @@ void with_width(bool vec4, F&& f) {
   }
 }
 
-// Pass 1 of the training statistics, shared by the BN forward and the fused pool forward.
+// Pass 1 of the training statistics.
 // Returns the splits, which the consuming kernel's grid must repeat.
 int launch_moments(const float* x, int64_t x_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
                    bool vec4, void* workspace, cudaStream_t stream) {
@@ -474,8 +415,7 @@ int launch_moments(const float* x, int64_t x_batch_stride, int64_t batch, int64_
   return splits;
 }
 
-// The backward of BN (+ReLU), from a dy tensor or a pooled gradient.
-template <bool kPooled>
+// The backward of BN (+ReLU).
 void launch_backward(const float* x, int64_t x_batch_stride, Grad dy, float* dx, int64_t dx_batch_stride,
                      int64_t batch, int64_t channels, int64_t spatial, const float* mean, const float* invstd,
                      const float* gamma, const float* beta, bool batch_statistics, bool fuse_relu, float* dgamma,
@@ -487,7 +427,7 @@ void launch_backward(const float* x, int64_t x_batch_stride, Grad dy, float* dx,
       // No kernel reads any value; the dx kernel still writes the zero sums.
       const Layout l{spatial, 0, 0};
       with_flag(fuse_relu, [&](auto relu) {
-        CHEX_LAUNCH((bn_backward_dx<1, relu, kPooled, false>), dim3(1, static_cast<unsigned>(channels)), kThreads, 0,
+        CHEX_LAUNCH((bn_backward_dx<1, relu, false>), dim3(1, static_cast<unsigned>(channels)), kThreads, 0,
                     stream, x, x_batch_stride, dy, static_cast<float*>(nullptr), dx_batch_stride, l, mean, invstd,
                     gamma, beta, static_cast<const Sums*>(nullptr), 0, dgamma, dbeta);
       });
@@ -497,8 +437,7 @@ void launch_backward(const float* x, int64_t x_batch_stride, Grad dy, float* dx,
   const bool need_sums = dgamma || dbeta || (dx && batch_statistics);
   if (!need_sums && !dx) return;
   CHEX_CHECK(!need_sums || workspace, "batch norm backward needs a workspace (batch_norm_workspace_bytes)");
-  const bool vec4 = vectorizable(spatial, {{x, x_batch_stride}, {dx, dx_batch_stride}}) &&
-                    (kPooled || vectorizable(spatial, {{dy.data, dy.batch_stride}}));
+  const bool vec4 = vectorizable(spatial, {{x, x_batch_stride}, {dy.data, dy.batch_stride}, {dx, dx_batch_stride}});
   with_width(vec4, [&](auto w) {
     with_flag(fuse_relu, [&](auto relu) {
       const Layout l = make_layout(batch, spatial, w);
@@ -506,13 +445,13 @@ void launch_backward(const float* x, int64_t x_batch_stride, Grad dy, float* dx,
       const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(channels));
       auto* partials = static_cast<Sums*>(workspace);
       if (need_sums)
-        CHEX_LAUNCH((bn_backward_sums<w, relu, kPooled>), grid, kThreads, 0, stream, x, x_batch_stride, dy, l, mean,
+        CHEX_LAUNCH((bn_backward_sums<w, relu>), grid, kThreads, 0, stream, x, x_batch_stride, dy, l, mean,
                     invstd, gamma, beta, partials);
       // Without dx, one block per channel writes dgamma and dbeta.
       const dim3 dx_grid(dx ? static_cast<unsigned>(splits) : 1u, static_cast<unsigned>(channels));
       const Sums* sums = need_sums ? partials : nullptr;
       with_flag(batch_statistics, [&](auto batch_stats_flag) {
-        CHEX_LAUNCH((bn_backward_dx<w, relu, kPooled, batch_stats_flag>), dx_grid, kThreads, 0, stream, x,
+        CHEX_LAUNCH((bn_backward_dx<w, relu, batch_stats_flag>), dx_grid, kThreads, 0, stream, x,
                     x_batch_stride, dy, dx, dx_batch_stride, l, mean, invstd, gamma, beta, sums, splits, dgamma,
                     dbeta);
       });
@@ -588,64 +527,9 @@ void batch_norm_apply(const Queue& q, const BatchNormApplyArgs& a) {
 }
 
 void batch_norm_backward(const Queue& q, const BatchNormBackwardArgs& a) {
-  launch_backward<false>(a.x.data, a.x.batch_stride, Grad{a.dy.data, a.dy.batch_stride, 0}, a.dx.data,
-                         a.dx.batch_stride, a.shape.batch, a.shape.channels, a.shape.spatial, a.mean, a.invstd,
-                         a.gamma, a.beta, a.batch_statistics, a.fuse_relu, a.dgamma, a.dbeta, a.workspace, q.stream);
-}
-
-namespace {
-template <bool kBatchStats>
-void launch_pool_forward(const float* x, int64_t x_batch_stride, float* y, int64_t batch, int64_t channels,
-                         int64_t spatial, const Moments* partials, int splits, const float* fixed_mean,
-                         const float* fixed_var, const float* gamma, const float* beta, float momentum, float eps,
-                         float* running_mean, float* running_var, float* save_mean, float* save_invstd, bool vec4,
-                         cudaStream_t stream) {
-  const int64_t planes = batch * channels;
-  const int64_t blocks = ceil_div(planes, kWarps);
-  const auto grid = static_cast<unsigned>(blocks < 4096 ? blocks : 4096);
-  with_width(vec4, [&](auto w) {
-    CHEX_LAUNCH((bn_relu_pool_forward<w, kBatchStats>), grid, kThreads, 0, stream, x, x_batch_stride, y, batch,
-                channels, spatial, partials, splits, fixed_mean, fixed_var, gamma, beta, momentum, eps, running_mean,
-                running_var, save_mean, save_invstd);
-  });
-}
-}  // namespace
-
-void batch_norm_relu_global_avg_pool_forward_training(const float* x, int64_t x_batch_stride, float* y, int64_t batch,
-                                                      int64_t channels, int64_t spatial, const float* gamma,
-                                                      const float* beta, float momentum, float eps,
-                                                      float* running_mean, float* running_var, float* save_mean,
-                                                      float* save_invstd, void* workspace, cudaStream_t stream) {
-  check_shape(batch, channels, spatial);
-  CHEX_CHECK(batch == 0 || spatial >= 1, "global average pool of empty planes");
-  if (channels == 0 || batch == 0) return;
-  const bool vec4 = vectorizable(spatial, {{x, x_batch_stride}});
-  const int splits = launch_moments(x, x_batch_stride, batch, channels, spatial, vec4, workspace, stream);
-  launch_pool_forward<true>(x, x_batch_stride, y, batch, channels, spatial, static_cast<const Moments*>(workspace),
-                            splits, nullptr, nullptr, gamma, beta, momentum, eps, running_mean, running_var, save_mean,
-                            save_invstd, vec4, stream);
-}
-
-void batch_norm_relu_global_avg_pool_forward_inference(const float* x, int64_t x_batch_stride, float* y,
-                                                       int64_t batch, int64_t channels, int64_t spatial,
-                                                       const float* gamma, const float* beta,
-                                                       const float* running_mean, const float* running_var, float eps,
-                                                       float* save_mean, float* save_invstd, cudaStream_t stream) {
-  check_shape(batch, channels, spatial);
-  CHEX_CHECK(batch == 0 || spatial >= 1, "global average pool of empty planes");
-  if (channels == 0 || batch == 0) return;
-  const bool vec4 = vectorizable(spatial, {{x, x_batch_stride}});
-  launch_pool_forward<false>(x, x_batch_stride, y, batch, channels, spatial, nullptr, 0, running_mean, running_var,
-                             gamma, beta, 0.f, eps, nullptr, nullptr, save_mean, save_invstd, vec4, stream);
-}
-
-void batch_norm_relu_global_avg_pool_backward(const float* x, int64_t x_batch_stride, const float* dy, float* dx,
-                                              int64_t dx_batch_stride, int64_t batch, int64_t channels,
-                                              int64_t spatial, const float* mean, const float* invstd,
-                                              const float* gamma, const float* beta, bool batch_statistics,
-                                              float* dgamma, float* dbeta, void* workspace, cudaStream_t stream) {
-  launch_backward<true>(x, x_batch_stride, Grad{dy, 0, channels}, dx, dx_batch_stride, batch, channels, spatial, mean,
-                        invstd, gamma, beta, batch_statistics, true, dgamma, dbeta, workspace, stream);
+  launch_backward(a.x.data, a.x.batch_stride, Grad{a.dy.data, a.dy.batch_stride}, a.dx.data, a.dx.batch_stride,
+                  a.shape.batch, a.shape.channels, a.shape.spatial, a.mean, a.invstd, a.gamma, a.beta,
+                  a.batch_statistics, a.fuse_relu, a.dgamma, a.dbeta, a.workspace, q.stream);
 }
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -149,7 +149,7 @@ void add_affine_of_input(const float* x, int64_t x_batch_stride, float* dx, int6
 #include "kernels/gpu.h"
 
 // The CUDA kernels (kernels/batchnorm.cu): the same semantics as the CPU twins above, on device
-// pointers, plus DenseNet's final BN + ReLU + global average pool fused into one pass over x.
+// pointers.
 // Sums run in double with a fixed reduction order, so results do not depend on the schedule or the
 // GPU; they match the twins to rounding (see tests/emu/test_kernel_batchnorm.cpp for tolerances).
 // In-place use (y == x, dx == dy or dx == x) is allowed.
@@ -166,27 +166,5 @@ void batch_norm_forward_inference(const Queue& q, const BatchNormForwardArgs& a)
 void batch_norm_apply(const Queue& q, const BatchNormApplyArgs& a);
 // The workspace may be null when neither dgamma nor dbeta is wanted and batch_statistics is false.
 void batch_norm_backward(const Queue& q, const BatchNormBackwardArgs& a);
-
-// norm5 -> ReLU -> global average pool in one pass over x ([batch, channels, spatial], batch-strided):
-// y[n, c] ([batch, channels], contiguous) = mean over the plane of relu(BN(x)). The BN+ReLU output
-// is never written. The same as batch_norm_forward_{training,inference}(fuse_relu = true) followed
-// by global_avg_pool_forward; the training form also needs a workspace of batch_norm_workspace_bytes.
-void batch_norm_relu_global_avg_pool_forward_training(const float* x, int64_t x_batch_stride, float* y, int64_t batch,
-                                                      int64_t channels, int64_t spatial, const float* gamma,
-                                                      const float* beta, float momentum, float eps,
-                                                      float* running_mean, float* running_var, float* save_mean,
-                                                      float* save_invstd, void* workspace, cudaStream_t stream);
-void batch_norm_relu_global_avg_pool_forward_inference(const float* x, int64_t x_batch_stride, float* y,
-                                                       int64_t batch, int64_t channels, int64_t spatial,
-                                                       const float* gamma, const float* beta,
-                                                       const float* running_mean, const float* running_var, float eps,
-                                                       float* save_mean, float* save_invstd, cudaStream_t stream);
-// Its backward from dy = dL/dy ([batch, channels], contiguous): the same as global_avg_pool_backward
-// followed by batch_norm_backward(fuse_relu = true), without materialising the spread gradient.
-void batch_norm_relu_global_avg_pool_backward(const float* x, int64_t x_batch_stride, const float* dy, float* dx,
-                                              int64_t dx_batch_stride, int64_t batch, int64_t channels,
-                                              int64_t spatial, const float* mean, const float* invstd,
-                                              const float* gamma, const float* beta, bool batch_statistics,
-                                              float* dgamma, float* dbeta, void* workspace, cudaStream_t stream);
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

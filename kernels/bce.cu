@@ -8,13 +8,13 @@
 
 #include "kernels/bce.h"
 #include "kernels/cuda_compat.h"
+#include "kernels/cuda_helpers.cuh"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr unsigned kFullMask = 0xffffffffu;
 
 // softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|): the exponent is never positive.
 __device__ __forceinline__ double softplus(double x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
@@ -23,12 +23,6 @@ __device__ __forceinline__ double softplus(double x) { return fmax(x, 0.0) + log
 __device__ __forceinline__ float stable_sigmoid(float x) {
   const float e = expf(-fabsf(x));
   return x >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
-}
-
-__device__ __forceinline__ double warp_sum(double v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(kFullMask, v, offset);
-  return v;
 }
 
 // One block. loss (a device scalar) gets the mean when not null; dlogits = factor * dloss/dlogit

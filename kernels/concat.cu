@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "kernels/cuda_compat.h"
+#include "kernels/cuda_helpers.cuh"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 namespace {
@@ -58,28 +59,25 @@ __device__ void copy_row(const float* src, float* dst, int64_t len, int64_t firs
   for (int64_t i = head + 4 * vectors + first; i < len; i += step) put<kAdd>(dst + i, src[i]);
 }
 
-__device__ __forceinline__ int64_t thread_in_grid_x() { return blockIdx.x * int64_t{blockDim.x} + threadIdx.x; }
-__device__ __forceinline__ int64_t threads_in_grid_x() { return int64_t{gridDim.x} * blockDim.x; }
-
 template <bool kAdd>
 __global__ void copy_channels_kernel(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t len,
                                      int64_t batch) {
   for (int64_t n = blockIdx.y; n < batch; n += gridDim.y)
-    copy_row<kAdd>(src + n * src_stride, dst + n * dst_stride, len, thread_in_grid_x(), threads_in_grid_x());
+    copy_row<kAdd>(src + n * src_stride, dst + n * dst_stride, len, first_index(), grid_threads());
 }
 
 __global__ void concat_kernel(PartTable table, float* dst, int64_t dst_stride, int64_t batch, int64_t spatial) {
   const ChannelPart part = table.parts[blockIdx.z];
   for (int64_t n = blockIdx.y; n < batch; n += gridDim.y)
     copy_row<false>(part.data + n * part.batch_stride, dst + n * dst_stride + part.channel_offset * spatial,
-                    part.channels * spatial, thread_in_grid_x(), threads_in_grid_x());
+                    part.channels * spatial, first_index(), grid_threads());
 }
 
 __global__ void split_kernel(const float* src, int64_t src_stride, PartTable table, int64_t batch, int64_t spatial) {
   const ChannelPart part = table.parts[blockIdx.z];
   for (int64_t n = blockIdx.y; n < batch; n += gridDim.y)
     copy_row<false>(src + n * src_stride + part.channel_offset * spatial, part.data + n * part.batch_stride,
-                    part.channels * spatial, thread_in_grid_x(), threads_in_grid_x());
+                    part.channels * spatial, first_index(), grid_threads());
 }
 
 // The grid for rows of at most `len` floats: blocks along x enough for one float4 per thread

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/cuda_compat.h"
+#include "kernels/cuda_helpers.cuh"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 namespace {
@@ -19,13 +20,6 @@ int blocks_for(int64_t work) {
   const int64_t blocks = (work + kThreads - 1) / kThreads;
   return static_cast<int>(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
-__device__ __forceinline__ int64_t first_index() { return blockIdx.x * int64_t{blockDim.x} + threadIdx.x; }
-__device__ __forceinline__ int64_t grid_threads() { return int64_t{gridDim.x} * blockDim.x; }
-
-__device__ __forceinline__ float relu(float v) { return v < 0.f ? 0.f : v; }  // NaN passes, as in PyTorch
 
 __global__ void relu_forward_vec4(const float4* x, float4* y, int64_t n4) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n4; i += int64_t{gridDim.x} * blockDim.x) {

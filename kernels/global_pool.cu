@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/cuda_compat.h"
+#include "kernels/cuda_helpers.cuh"
 #include "kernels/pooling.h"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
@@ -14,7 +15,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int64_t kMaxBlocks = 4096;  // a large GPU several times over; grid-stride for the rest
-constexpr unsigned kFullMask = 0xffffffffu;
 
 template <bool kVec4>
 __global__ void __launch_bounds__(kThreads)
@@ -34,8 +34,7 @@ __global__ void __launch_bounds__(kThreads)
     } else {
       for (int64_t i = lane; i < spatial; i += 32) sum += plane[i];
     }
-#pragma unroll
-    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(kFullMask, sum, offset);
+    sum = warp_sum(sum);
     if (lane == 0) y[p] = static_cast<float>(sum / static_cast<double>(spatial));
   }
 }
@@ -72,8 +71,6 @@ unsigned blocks_for(int64_t work, int64_t per_block) {
   const int64_t blocks = (work + per_block - 1) / per_block;
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks < kMaxBlocks ? blocks : kMaxBlocks));
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 

@@ -17,6 +17,7 @@
 #include <limits>
 
 #include "kernels/cuda_compat.h"
+#include "kernels/cuda_helpers.cuh"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 namespace {
@@ -72,15 +73,6 @@ __device__ __forceinline__ void covering(Index h, Index kernel, Index stride, In
   const Index lowest = h + padding - kernel + 1;  // the first window start that still reaches h
   begin = lowest <= 0 ? Index{0} : (lowest + stride - 1) / stride;
   end = min(outputs, (h + padding) / stride + 1);
-}
-
-template <typename Index>
-__device__ __forceinline__ Index first_index() {
-  return static_cast<Index>(blockIdx.x) * static_cast<Index>(blockDim.x) + static_cast<Index>(threadIdx.x);
-}
-template <typename Index>
-__device__ __forceinline__ Index grid_threads() {
-  return static_cast<Index>(gridDim.x) * static_cast<Index>(blockDim.x);
 }
 
 template <typename Index>

@@ -1,6 +1,7 @@
 # -DCHEX_FUZZ=ON (clang only): the whole build gets AddressSanitizer, UndefinedBehaviorSanitizer and
-# libFuzzer's coverage instrumentation (the parsers under test live in libchex, so it must be
-# instrumented too), and the fuzz targets of tests/fuzz/ are added. See tests/fuzz/README.md.
+# libFuzzer's coverage instrumentation (the parsers under test live in libchex and libchexnet, so
+# they must be instrumented too), and the fuzz targets of tests/fuzz/ are added.
+# See tests/fuzz/README.md.
 option(CHEX_FUZZ "Build the libFuzzer targets (needs clang; instruments the whole build)" OFF)
 if(CHEX_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")

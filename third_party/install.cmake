@@ -1,14 +1,16 @@
-# cmake --install: headers, libchex and a CMake package so that an outside project can
-#   find_package(chex) and target_link_libraries(app PRIVATE chex::chex).
+# cmake --install: headers, libchex, libchexnet and a CMake package so that an outside project can
+#   find_package(chex) and target_link_libraries(app PRIVATE chex::chex), adding chex::chexnet for
+#   the CheXNet domain (ChestX-ray14 data, metrics, the demo phantom).
 include(CMakePackageConfigHelpers)
 set(CHEX_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/chex)
 
-install(TARGETS chex EXPORT chexTargets
+install(TARGETS chex chexnet EXPORT chexTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/engine/include/chex DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/engine/include/chex ${PROJECT_SOURCE_DIR}/chexnet/include/chex
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT chexTargets NAMESPACE chex:: DESTINATION ${CHEX_INSTALL_CMAKEDIR})
 
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/chexConfig.cmake.in

@@ -1,7 +1,11 @@
-// An outside project using the installed chex: a tiny CNN trained a few steps on random data.
-// Exits non-zero unless the loss goes down.
+// An outside project using the installed chex: a tiny CNN trained a few steps on random data with
+// the engine (chex::chex), scored with the CheXNet domain library (chex::chexnet). Exits non-zero
+// unless the loss goes down and the domain library answers.
 #include <chex/chex.h>
+#include <chex/chexnet.h>
 
+#include <array>
+#include <cstdint>
 #include <cstdio>
 
 int main() {
@@ -29,5 +33,14 @@ int main() {
   }
   std::printf("tiny_cnn: loss %.4f -> %.4f over 20 Adam steps (%zu parameter tensors)\n", first, last,
               model->parameters().size());
-  return last < first ? 0 : 1;
+
+  // libchexnet: a ChestX-ray14 label's index and an AUROC (one of four pairs misranked: 0.75).
+  const std::optional<int> hernia = data::label_index("Hernia");
+  const std::array<double, 4> scores = {0.1, 0.4, 0.35, 0.8};
+  const std::array<uint8_t, 4> truth = {0, 0, 1, 1};
+  const std::optional<double> area = metrics::auroc(scores, truth);
+  std::printf("tiny_cnn: chexnet: 'Hernia' is label %d of %d, AUROC %.2f\n", hernia.value_or(-1), data::kNumLabels,
+              area.value_or(-1.0));
+  const bool chexnet_ok = hernia == 13 && area == 0.75;
+  return last < first && chexnet_ok ? 0 : 1;
 }

@@ -6,14 +6,15 @@
 #include "engine/src/cuda/cudnn_descriptors.h"
 #include "kernels/conv2d.h"
 #include "kernels/pooling.h"
-#include "support/densenet_shapes.h"
+#include "models/densenet_shapes.h"
 
 using namespace chex;
 
 TEST_CASE("cuDNN agrees with the CPU geometry on every DenseNet-121 convolution", "[cudnn]") {
-  const auto shapes = testing::densenet121_shapes(16);
-  // stem + (6 + 12 + 24 + 16) distinct bottleneck 1x1 inputs + one 3x3 per block + 3 transitions
-  REQUIRE(shapes.convolutions.size() == 1 + 58 + 4 + 3);
+  const auto shapes = models::densenet_layer_shapes(16);
+  // stem + (6 + 12 + 24 + 16) distinct bottleneck 1x1 inputs + one 3x3 per block + 3 transitions,
+  // pooled first, so that transition 1's (256 -> 128 at 28 px) is block 2's first bottleneck
+  REQUIRE(shapes.convolutions.size() == 1 + 58 + 4 + 2);
   for (const auto& c : shapes.convolutions) {
     const Shape x{c.batch, c.in_channels, c.height, c.width};
     const Shape w{c.out_channels, c.in_channels, c.kernel, c.kernel};
@@ -39,7 +40,7 @@ TEST_CASE("cuDNN tensor descriptors take a channel slice of a dense-block buffer
 }
 
 TEST_CASE("cuDNN pooling shapes match the CPU's for DenseNet's pools", "[cudnn]") {
-  const auto shapes = testing::densenet121_shapes(16);
+  const auto shapes = models::densenet_layer_shapes(16);
   const auto& stem = shapes.stem_pool_input;
   const Shape stem_out = cuda::pooling_output_shape({stem.batch, stem.channels, stem.height, stem.width},
                                                     cuda::PoolingDescriptor::Mode::max, 3, 2, 1);

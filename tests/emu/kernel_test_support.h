@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,21 @@ inline void check_outputs_against_twin(const std::string& what,
     }
   }
 }
+
+// A batch-strided [batch, channels, spatial] tensor inside a buffer: `offset` floats before image 0
+// (an odd offset breaks 16-byte alignment) and `pad` floats after each image's C*H*W.
+struct StridedCase {
+  int64_t batch, channels, spatial;
+  int64_t offset = 0, pad = 0;
+  int64_t stride() const { return channels * spatial + pad; }
+  int64_t buffer() const { return offset + batch * stride(); }
+  int64_t planes() const { return batch * channels; }
+  std::string name() const {
+    std::ostringstream out;  // (not string +: GCC 12 warns falsely about it)
+    out << "[" << batch << ", " << channels << ", " << spatial << "] offset " << offset << " pad " << pad;
+    return out.str();
+  }
+};
 
 inline std::vector<float> random_vector(int64_t n, Generator& gen, float scale = 1.f) {
   std::vector<float> v(static_cast<size_t>(n));

@@ -13,7 +13,7 @@
 #include "kernel_test_support.h"
 #include "kernels/elementwise.h"
 #include "kernels/optimizer.h"
-#include "support/densenet_shapes.h"
+#include "models/densenet_shapes.h"
 
 using namespace chex;
 
@@ -23,7 +23,7 @@ namespace {
 // element count of DenseNet-121's smallest feature map at batch 2 (block 4's 1024x7x7). The
 // kernels depend on the size alone, so the larger maps are left out: emulated, they cost seconds.
 std::vector<int64_t> elementwise_sizes() {
-  const testing::MapShape last = testing::densenet121_shapes(2).global_pool_input;
+  const models::MapShape last = models::densenet_layer_shapes(2).global_pool_input;
   return {0, 1, 3, 4, 257, 1023, 4099, last.batch * last.channels * last.height * last.width};
 }
 

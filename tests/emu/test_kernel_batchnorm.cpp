@@ -10,13 +10,12 @@
 #include <cstddef>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "kernel_test_support.h"
 #include "kernels/batchnorm.h"
-#include "support/densenet_shapes.h"
+#include "models/densenet_shapes.h"
 
 using namespace chex;
 
@@ -26,19 +25,7 @@ constexpr double kStatsTolerance = 1e-6;
 constexpr double kValueTolerance = 1e-5;
 constexpr float kSentinel = -7.f;
 
-// A batch-strided [batch, channels, spatial] tensor inside a buffer: `offset` floats before image 0
-// (an odd offset breaks 16-byte alignment) and `pad` floats after each image's C*H*W.
-struct Case {
-  int64_t batch, channels, spatial;
-  int64_t offset = 0, pad = 0;
-  int64_t stride() const { return channels * spatial + pad; }
-  int64_t buffer() const { return offset + batch * stride(); }
-  std::string name() const {
-    std::ostringstream out;  // (not string +: GCC 12 warns falsely about it)
-    out << "[" << batch << ", " << channels << ", " << spatial << "] offset " << offset << " pad " << pad;
-    return out.str();
-  }
-};
+using Case = testing::StridedCase;
 
 // Inputs of one case: x with a per-channel mean far from 0 (so a one-pass E[x^2] - E[x]^2 would
 // lose digits), parameters, running statistics and an output gradient.
@@ -213,7 +200,7 @@ TEST_CASE("batch-norm backward kernels match the CPU twin at awkward sizes", "[e
 // the ReLU; the unfused forms and the eval backward are covered at the awkward sizes.
 std::vector<Case> densenet_cases() {
   std::map<int64_t, std::set<int64_t>> channels_by_spatial;
-  for (const testing::MapShape& s : testing::densenet121_shapes(2).batch_norms)
+  for (const models::MapShape& s : models::densenet_layer_shapes(2).batch_norms)
     channels_by_spatial[s.height * s.width].insert(s.channels);
   std::vector<Case> cases;
   for (const auto& [spatial, channels] : channels_by_spatial) {

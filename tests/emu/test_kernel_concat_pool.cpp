@@ -14,7 +14,7 @@
 #include "kernel_test_support.h"
 #include "kernels/concat.h"
 #include "kernels/pooling.h"
-#include "support/densenet_shapes.h"
+#include "models/densenet_shapes.h"
 
 using namespace chex;
 
@@ -265,14 +265,14 @@ void check_avg_pool(const kernels::Pool2dGeometry& g, int64_t x_batch_stride, co
 
 TEST_CASE("pooling kernels match the twin at DenseNet-121 shapes", "[emu][pool]") {
   Generator gen(31);
-  const testing::DenseNetShapes shapes = testing::densenet121_shapes(kBatch);
+  const models::DenseNetShapes shapes = models::densenet_layer_shapes(kBatch);
   SECTION("stem max pool 3x3/2 padding 1") {
-    const testing::MapShape& s = shapes.stem_pool_input;
+    const models::MapShape& s = shapes.stem_pool_input;
     const auto g = geometry(s.batch, s.channels, s.height, s.width, 3, 2, 1);
     const int64_t stride = s.channels * s.height * s.width;
     check_max_pool(g, stride, tied_values(s.batch * stride, gen), gen);
   }
-  for (const testing::MapShape& s : shapes.transition_pool_inputs) {
+  for (const models::MapShape& s : shapes.transition_pool_inputs) {
     DYNAMIC_SECTION("transition avg pool 2x2/2 of [" << s.batch << "," << s.channels << "," << s.height << ","
                                                      << s.width << "]") {
       const auto g = geometry(s.batch, s.channels, s.height, s.width, 2, 2, 0);

@@ -1,10 +1,15 @@
 #pragma once
-// The whole public API of the engine in one include.
+// The engine's whole public API in one include: every header under engine/include/chex. The
+// CheXNet domain (ChestX-ray14 data, metrics, the demo phantom) is a library of its own,
+// chex::chexnet, with its own umbrella header, chex/chexnet.h.
 #include "chex/allocator.h"
 #include "chex/autograd.h"
 #include "chex/device.h"
 #include "chex/dtype.h"
 #include "chex/error.h"
+#include "chex/io/atomic_file.h"
+#include "chex/io/npy.h"
+#include "chex/io/png.h"
 #include "chex/io/safetensors.h"
 #include "chex/nn/init.h"
 #include "chex/nn/layers.h"

@@ -8,16 +8,25 @@
 #include <set>
 
 #include "chex/error.h"
-#include "csv_line.h"
+#include "data/csv_fields.h"
 
 namespace chex::metrics {
+namespace {
+
+// One line's fields (data/csv_fields.h, the CSV reader of the label files too), without its '\r'.
+std::vector<std::string> fields_of(std::string line, const std::string& path, int number) {
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return data::detail::split_csv_fields(line, path, number);
+}
+
+}  // namespace
 
 Predictions read_predictions(const std::string& path) {
   std::ifstream in(path);
   CHEX_CHECK(in, "cannot open the predictions file '", path, "': ", std::strerror(errno));
   std::string line;
   CHEX_CHECK(std::getline(in, line), path, ": the predictions file is empty (expected the header 'Image Index,prob_...')");
-  const auto header = detail::split_csv_line(line);
+  const auto header = fields_of(line, path, 1);
   CHEX_CHECK(header[0] == "Image Index", path, ":1: the first column must be 'Image Index', not '", header[0], "'");
   Predictions p;
   for (std::size_t c = 1; c < header.size(); ++c) {
@@ -29,7 +38,7 @@ Predictions read_predictions(const std::string& path) {
   std::set<std::string> seen;
   for (int number = 2; std::getline(in, line); ++number) {
     if (line.empty() || line == "\r") continue;
-    const auto fields = detail::split_csv_line(line);
+    const auto fields = fields_of(line, path, number);
     CHEX_CHECK(fields.size() == header.size(), path, ":", number, ": ", fields.size(), " fields, the header has ",
                header.size());
     CHEX_CHECK(seen.insert(fields[0]).second, path, ":", number, ": image '", fields[0], "' is listed twice");

@@ -43,7 +43,7 @@ size_t find_column(const Header& header, std::string_view name, const std::strin
     if (column.name == name) return column.first_field;
   std::string found;
   for (const Column& column : header.columns) found += (found.empty() ? "'" : ", '") + column.name + "'";
-  CHEX_FAIL(origin, ":1: the header has no '", name, "' column (it has ", found,
+  CHEX_FAIL(origin, ":1: no '", name, "' column in the header (it has ", found,
             "); is this an NIH Data_Entry_2017 label file?");
 }
 
@@ -64,8 +64,8 @@ LabelSet parse_findings(std::string_view text, const std::string& origin, int li
     } else if (const std::optional<int> index = label_index(name)) {
       labels.set(static_cast<size_t>(*index));
     } else {
-      CHEX_FAIL(origin, ":", line, ": unknown finding '", name, "' (expected one of the 14 CheXNet labels, e.g. ",
-                "'Pleural_Thickening', or '", kNoFinding, "')");
+      CHEX_FAIL(origin, ":", line, ": '", name, "' is not one of the 14 ChestX-ray14 labels (spelled as in the ",
+                "label file, e.g. 'Pleural_Thickening') nor '", kNoFinding, "'");
     }
     if (bar == std::string_view::npos) break;
     start = bar + 1;

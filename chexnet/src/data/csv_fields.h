@@ -1,7 +1,8 @@
 #pragma once
-// Splitting one CSV line into fields (RFC 4180 quoting: "a,b" is one field, "" inside quotes is a
-// quote). A quoted field may not span lines: the NIH files never do, and a stray quote is better
-// reported on its own line than swallowing the rest of the file.
+// The one CSV reader of libchexnet, for the NIH label and box files (data/) and the predictions
+// files (metrics/). Splitting one CSV line into fields (RFC 4180 quoting: "a,b" is one field, ""
+// inside quotes is a quote). A quoted field may not span lines: the NIH files never do, and a stray
+// quote is better reported on its own line than swallowing the rest of the file.
 #include <string>
 #include <string_view>
 #include <vector>

@@ -1,0 +1,38 @@
+#pragma once
+// The distinct layer shapes a DenseNet (models/densenet.h) runs for a batch of square images, in
+// the order the model first meets them: what the kernel tests and benchmarks iterate over, taken
+// from the model's definition so that they follow its configuration and structure (the
+// transitions pool before their convolution, see Transition::forward).
+#include <cstdint>
+#include <tuple>
+#include <vector>
+
+#include "models/densenet.h"
+
+namespace chex::models {
+
+struct ConvShape {
+  int64_t batch, in_channels, height, width, out_channels, kernel, stride, padding;
+  auto key() const { return std::tie(batch, in_channels, height, width, out_channels, kernel, stride, padding); }
+  bool operator<(const ConvShape& o) const { return key() < o.key(); }
+};
+
+// A feature map [batch, channels, height, width] seen by batch norm / ReLU / pooling.
+struct MapShape {
+  int64_t batch, channels, height, width;
+  auto key() const { return std::tie(batch, channels, height, width); }
+  bool operator<(const MapShape& o) const { return key() < o.key(); }
+};
+
+struct DenseNetShapes {
+  std::vector<ConvShape> convolutions;  // distinct, in network order of first appearance
+  std::vector<MapShape> batch_norms;    // inputs of every BN (norm0, norm1/norm2 of each layer, transitions, norm5)
+  MapShape stem_pool_input{};           // max pool 3x3/2 pad 1
+  std::vector<MapShape> transition_pool_inputs;  // avg pool 2x2/2
+  MapShape global_pool_input{};         // after norm5
+};
+
+DenseNetShapes densenet_layer_shapes(int64_t batch, int64_t size = 224,
+                                     const DenseNetConfig& config = DenseNetConfig::densenet121());
+
+}  // namespace chex::models
