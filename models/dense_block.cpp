@@ -22,7 +22,7 @@ Tensor batch_norm_relu(nn::BatchNorm2d& norm, const Tensor& x) {
 }
 
 namespace {
-BatchNormTensors tensors_of(const nn::BatchNorm2d& bn) {
+ops::BatchNormTensors tensors_of(const nn::BatchNorm2d& bn) {
   return {bn.weight(), bn.bias(), bn.running_mean(), bn.running_var(), bn.eps(), bn.momentum()};
 }
 }  // namespace
@@ -47,7 +47,7 @@ Tensor DenseLayer::forward(const Tensor& concatenated) {
   return conv2_->forward(y);
 }
 
-DenseLayerTensors DenseLayer::tensors() const {
+ops::DenseLayerTensors DenseLayer::tensors() const {
   return {tensors_of(*norm1_), conv1_->weight(), tensors_of(*norm2_), conv2_->weight()};
 }
 
@@ -70,11 +70,11 @@ Tensor DenseBlock::forward(const Tensor& x) {
 }
 
 Tensor DenseBlock::forward_memory_efficient(const Tensor& x) {
-  std::vector<DenseLayerTensors> tensors;
+  std::vector<ops::DenseLayerTensors> tensors;
   tensors.reserve(layers_.size());
   for (const auto& layer : layers_) tensors.push_back(layer->tensors());
   const bool training = is_training();
-  Tensor y = memory_efficient_dense_block(x, tensors, training);
+  Tensor y = ops::memory_efficient_dense_block(x, tensors, training);
   if (training)
     for (const auto& layer : layers_) {
       count_batch(layer->norm1());

@@ -5,10 +5,10 @@
 #include <memory>
 #include <vector>
 
+#include "chex/dense_block.h"
 #include "chex/nn/layers.h"
 #include "chex/nn/module.h"
 #include "chex/random.h"
-#include "models/memory_efficient_dense_block.h"
 
 namespace chex::models {
 
@@ -26,7 +26,7 @@ class DenseLayer : public nn::Module {
   // channels. (The memory-efficient path reads tensors() instead.)
   Tensor forward(const Tensor& concatenated) override;
 
-  DenseLayerTensors tensors() const;
+  ops::DenseLayerTensors tensors() const;
   nn::BatchNorm2d& norm1() { return *norm1_; }
   nn::BatchNorm2d& norm2() { return *norm2_; }
 

@@ -4,6 +4,7 @@
 // chex::chexnet, with its own umbrella header, chex/chexnet.h.
 #include "chex/allocator.h"
 #include "chex/autograd.h"
+#include "chex/dense_block.h"
 #include "chex/device.h"
 #include "chex/dtype.h"
 #include "chex/error.h"

@@ -20,7 +20,7 @@
 //
 // Kernels are called through the device's backend (engine/src/backend/backend.h), except the
 // CPU-only fused forms (see fuses_normalization).
-#include "models/memory_efficient_dense_block.h"
+#include "chex/dense_block.h"
 
 #include <algorithm>
 #include <memory>
@@ -29,12 +29,12 @@
 
 #include "chex/autograd.h"
 #include "chex/error.h"
-#include "engine/src/backend/backend.h"
+#include "backend/backend.h"
 #include "kernels/batchnorm.h"
 #include "kernels/concat.h"
 #include "kernels/conv2d.h"
 
-namespace chex::models {
+namespace chex::ops {
 namespace {
 
 namespace k = chex::kernels::cpu;
@@ -494,4 +494,4 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
   });
 }
 
-}  // namespace chex::models
+}  // namespace chex::ops

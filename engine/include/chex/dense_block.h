@@ -1,7 +1,8 @@
 #pragma once
-// A whole dense block as one autograd op, memory-efficient after Pleiss et al. (2017): see
-// ../shared/DESIGN.md, "Memory-efficient dense blocks", and the comment at the top of the .cpp for
-// what is saved and what is recomputed.
+// A whole DenseNet dense block as one fused autograd op with its own backward (as cuDNN's fused
+// ops), memory-efficient after Pleiss et al. (2017): see ../shared/DESIGN.md, "Memory-efficient
+// dense blocks", and the comment at the top of engine/src/ops/dense_block.cpp for what is saved and
+// what is recomputed.
 //
 // Each layer l (0-based) of a block with C0 input channels reads the first C_l = C0 + l*growth
 // channels of the block buffer and computes
@@ -12,7 +13,7 @@
 
 #include "chex/tensor.h"
 
-namespace chex::models {
+namespace chex::ops {
 
 // A batch normalisation's tensors: the parameters (weight, bias) and the running statistics, which
 // a training-mode forward updates in place, once.
@@ -39,4 +40,4 @@ struct DenseLayerTensors {
 // The counters num_batches_tracked belong to the modules and are not touched here.
 Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLayerTensors>& layers, bool training);
 
-}  // namespace chex::models
+}  // namespace chex::ops
