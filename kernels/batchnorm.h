@@ -25,6 +25,16 @@
   X(batch_norm_apply)             \
   X(batch_norm_backward)
 
+// The parts of a training BN for a caller that normalises inside a convolution (conv2d.h's
+// normalized kernels): optional, a backend may leave them null (the CUDA one does); ask
+// Backend::has() before calling one.
+#define CHEX_BATCHNORM_OPTIONAL_KERNELS(X)   \
+  X(batch_norm_moments)                      \
+  X(batch_norm_statistics_from_moments)      \
+  X(batch_norm_inference_statistics)         \
+  X(batch_norm_backward_statistics_term)     \
+  X(add_affine_of_input)
+
 namespace chex::kernels::cpu {
 
 // One BN+ReLU output, given scale = invstd * gamma: the formula of every CPU kernel that applies
@@ -96,6 +106,57 @@ struct BatchNormBackwardArgs {
   void* workspace = nullptr;  // on the GPU: batch_norm_workspace_bytes(shape), unless no sums are needed
 };
 
+// The arguments of the optional kernels (see their declarations below). Moments and sums are in
+// double, host memory like everything these CPU kernels read.
+struct BatchNormMomentsArgs {
+  ImageShape shape;
+  StridedIn x;
+  double* mean = nullptr;  // [channels]
+  double* var = nullptr;   // [channels], biased
+};
+
+struct BatchNormStatisticsFromMomentsArgs {
+  const double* mean = nullptr;
+  const double* var = nullptr;
+  int64_t channels = 0;
+  int64_t count = 0;  // N*H*W, the values behind each moment
+  float momentum = 0.1f;
+  float eps = 1e-5f;
+  float* running_mean = nullptr;
+  float* running_var = nullptr;
+  float* save_mean = nullptr;
+  float* save_invstd = nullptr;
+};
+
+struct BatchNormInferenceStatisticsArgs {
+  const float* running_mean = nullptr;
+  const float* running_var = nullptr;
+  int64_t channels = 0;
+  float eps = 1e-5f;
+  float* save_mean = nullptr;
+  float* save_invstd = nullptr;
+};
+
+struct BatchNormStatisticsTermArgs {
+  const double* sum_dy = nullptr;
+  const double* sum_dy_centered = nullptr;
+  int64_t channels = 0;
+  int64_t count = 0;
+  const float* invstd = nullptr;
+  const float* gamma = nullptr;
+  double* alpha = nullptr;  // added into
+  double* beta = nullptr;   // added into
+};
+
+struct AddAffineOfInputArgs {
+  ImageShape shape;
+  StridedIn x;
+  StridedOut dx;
+  const float* center = nullptr;  // [channels]
+  const double* alpha = nullptr;
+  const double* beta = nullptr;
+};
+
 }  // namespace chex::kernels
 
 namespace chex::kernels::cpu {
@@ -117,14 +178,10 @@ size_t batch_norm_workspace_bytes(const Queue& q, const ImageShape& shape);
 // them into the (save_mean, save_invstd) that the forward would have normalised with and moves the
 // running statistics as it would (count = N*H*W). The memory-efficient dense block keeps the
 // moments of its buffer's channels, which every later layer's norm1 would otherwise recompute.
-void batch_norm_moments(const float* x, int64_t x_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
-                        double* mean, double* var);
-void batch_norm_statistics_from_moments(const double* mean, const double* var, int64_t channels, int64_t count,
-                                        float momentum, float eps, float* running_mean, float* running_var,
-                                        float* save_mean, float* save_invstd);
+void batch_norm_moments(const Queue& q, const BatchNormMomentsArgs& a);
+void batch_norm_statistics_from_moments(const Queue& q, const BatchNormStatisticsFromMomentsArgs& a);
 // The (mean, invstd) that batch_norm_forward_inference normalises with.
-void batch_norm_inference_statistics(const float* running_mean, const float* running_var, int64_t channels, float eps,
-                                     float* save_mean, float* save_invstd);
+void batch_norm_inference_statistics(const Queue& q, const BatchNormInferenceStatisticsArgs& a);
 
 // The part of a training BN's input gradient that goes through its batch statistics,
 //   dx_c -= gamma_c invstd_c (mean(dy') + xhat * mean(dy' * xhat)),
@@ -133,14 +190,10 @@ void batch_norm_inference_statistics(const float* running_mean, const float* run
 // into `alpha` and `beta`. BNs that read the same channels with the same batch mean (a dense
 // block's norm1s) can sum theirs and add them once per channel (add_affine_of_input) instead of once
 // per BN; centred on the mean, the sum does not cancel when |mean| >> std.
-void batch_norm_backward_statistics_term(const double* sum_dy, const double* sum_dy_centered, int64_t channels,
-                                         int64_t count, const float* invstd, const float* gamma, double* alpha,
-                                         double* beta);
+void batch_norm_backward_statistics_term(const Queue& q, const BatchNormStatisticsTermArgs& a);
 
 // dx_c += alpha_c + beta_c (x_c - center_c) over every image, for `channels` channels.
-void add_affine_of_input(const float* x, int64_t x_batch_stride, float* dx, int64_t dx_batch_stride, int64_t batch,
-                         int64_t channels, int64_t spatial, const float* center, const double* alpha,
-                         const double* beta);
+void add_affine_of_input(const Queue& q, const AddAffineOfInputArgs& a);
 
 }  // namespace chex::kernels::cpu
 

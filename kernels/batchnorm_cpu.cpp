@@ -83,8 +83,12 @@ float inference_invstd(float running_var, float eps) {
 
 }  // namespace
 
-void batch_norm_moments(const float* x, int64_t x_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
-                        double* mean, double* var) {
+void batch_norm_moments(const Queue& /*q*/, const BatchNormMomentsArgs& a) {
+  const float* x = a.x.data;
+  const int64_t x_batch_stride = a.x.batch_stride, batch = a.shape.batch, channels = a.shape.channels,
+                spatial = a.shape.spatial;
+  double* mean = a.mean;
+  double* var = a.var;
 #pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
   for (int64_t c = 0; c < channels; ++c) {
     const Moments m = channel_moments(x + c * spatial, x_batch_stride, batch, spatial);
@@ -93,18 +97,16 @@ void batch_norm_moments(const float* x, int64_t x_batch_stride, int64_t batch, i
   }
 }
 
-void batch_norm_statistics_from_moments(const double* mean, const double* var, int64_t channels, int64_t count,
-                                        float momentum, float eps, float* running_mean, float* running_var,
-                                        float* save_mean, float* save_invstd) {
-  for (int64_t c = 0; c < channels; ++c)
-    use_moments(c, {mean[c], var[c]}, count, momentum, eps, running_mean, running_var, save_mean[c], save_invstd[c]);
+void batch_norm_statistics_from_moments(const Queue& /*q*/, const BatchNormStatisticsFromMomentsArgs& a) {
+  for (int64_t c = 0; c < a.channels; ++c)
+    use_moments(c, {a.mean[c], a.var[c]}, a.count, a.momentum, a.eps, a.running_mean, a.running_var, a.save_mean[c],
+                a.save_invstd[c]);
 }
 
-void batch_norm_inference_statistics(const float* running_mean, const float* running_var, int64_t channels, float eps,
-                                     float* save_mean, float* save_invstd) {
-  for (int64_t c = 0; c < channels; ++c) {
-    save_mean[c] = running_mean[c];
-    save_invstd[c] = inference_invstd(running_var[c], eps);
+void batch_norm_inference_statistics(const Queue& /*q*/, const BatchNormInferenceStatisticsArgs& a) {
+  for (int64_t c = 0; c < a.channels; ++c) {
+    a.save_mean[c] = a.running_mean[c];
+    a.save_invstd[c] = inference_invstd(a.running_var[c], a.eps);
   }
 }
 
@@ -219,19 +221,23 @@ void batch_norm_backward(const Queue&, const BatchNormBackwardArgs& a) {
                       a.batch_statistics, a.fuse_relu, a.dgamma, a.dbeta);
 }
 
-void batch_norm_backward_statistics_term(const double* sum_dy, const double* sum_dy_centered, int64_t channels,
-                                         int64_t count, const float* invstd, const float* gamma, double* alpha,
-                                         double* beta) {
-  for (int64_t c = 0; c < channels; ++c) {
-    const double is = invstd[c], scale = is * gamma[c];
-    alpha[c] -= scale * sum_dy[c] / static_cast<double>(count);
-    beta[c] -= scale * sum_dy_centered[c] / static_cast<double>(count) * is * is;
+void batch_norm_backward_statistics_term(const Queue& /*q*/, const BatchNormStatisticsTermArgs& a) {
+  const auto count = static_cast<double>(a.count);
+  for (int64_t c = 0; c < a.channels; ++c) {
+    const double is = a.invstd[c], scale = is * a.gamma[c];
+    a.alpha[c] -= scale * a.sum_dy[c] / count;
+    a.beta[c] -= scale * a.sum_dy_centered[c] / count * is * is;
   }
 }
 
-void add_affine_of_input(const float* x, int64_t x_batch_stride, float* dx, int64_t dx_batch_stride, int64_t batch,
-                         int64_t channels, int64_t spatial, const float* center, const double* alpha,
-                         const double* beta) {
+void add_affine_of_input(const Queue& /*q*/, const AddAffineOfInputArgs& args) {
+  const float* x = args.x.data;
+  float* dx = args.dx.data;
+  const int64_t x_batch_stride = args.x.batch_stride, dx_batch_stride = args.dx.batch_stride,
+                batch = args.shape.batch, channels = args.shape.channels, spatial = args.shape.spatial;
+  const float* center = args.center;
+  const double* alpha = args.alpha;
+  const double* beta = args.beta;
 #pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
   for (int64_t c = 0; c < channels; ++c) {
     const auto a = static_cast<float>(alpha[c]), b = static_cast<float>(beta[c]);

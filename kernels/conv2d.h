@@ -30,6 +30,16 @@
   X(conv2d_backward_data)              \
   X(conv2d_backward_weight)
 
+// The convolutions that apply BN + ReLU to their input as they read it (InputNormalization):
+// optional, a backend may leave them null (the CUDA one does); ask Backend::has() before calling
+// one. Their workspace kernels cover the normalized forms and the plain ones of the same geometry.
+#define CHEX_CONV2D_OPTIONAL_KERNELS(X)         \
+  X(conv2d_normalized_workspace_bytes)          \
+  X(conv2d_normalized_backward_workspace_bytes) \
+  X(conv2d_forward_normalized)                  \
+  X(conv2d_backward_data_normalized)            \
+  X(conv2d_backward_weight_normalized)
+
 namespace chex::kernels {
 
 // The shape of one convolution; it describes the launches of both backends.
@@ -110,6 +120,45 @@ struct Conv2dBackwardWeightArgs {
   void* workspace = nullptr;
 };
 
+// y = conv(x', weight) + bias with x' = the normalised x (norm). Overwrites y.
+// workspace: conv2d_normalized_workspace_bytes(geometry).
+struct Conv2dForwardNormalizedArgs {
+  Conv2dGeometry geometry;
+  StridedIn x;
+  InputNormalization norm;
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  StridedOut y;
+  void* workspace = nullptr;
+};
+
+// The input gradient of a 1x1 convolution that read x normalised, carried on through that BN +
+// ReLU (see conv2d_backward_data_normalized). dx may be null (only the sums wanted).
+// workspace: conv2d_normalized_backward_workspace_bytes(geometry).
+struct Conv2dBackwardDataNormalizedArgs {
+  Conv2dGeometry geometry;
+  StridedIn dy;
+  const float* weight = nullptr;
+  StridedIn x;
+  InputNormalization norm;
+  StridedOut dx;                     // added into
+  double* sum_dy = nullptr;          // [in_channels], overwritten
+  double* sum_dy_centered = nullptr; // [in_channels], overwritten
+  void* workspace = nullptr;
+};
+
+// The weight gradient of a convolution that read x normalised. Overwrites dweight and dbias
+// (either may be null). workspace: conv2d_normalized_backward_workspace_bytes(geometry).
+struct Conv2dBackwardWeightNormalizedArgs {
+  Conv2dGeometry geometry;
+  StridedIn x;
+  InputNormalization norm;
+  StridedIn dy;
+  float* dweight = nullptr;
+  float* dbias = nullptr;
+  void* workspace = nullptr;
+};
+
 }  // namespace chex::kernels
 
 namespace chex::kernels::cpu {
@@ -133,10 +182,12 @@ int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g);
 int64_t conv2d_normalized_workspace_size(const Conv2dGeometry& g);
 int64_t conv2d_normalized_backward_workspace_size(const Conv2dGeometry& g);
 
+// The optional kernels (the argument structs above); the workspace sizes in bytes.
+size_t conv2d_normalized_workspace_bytes(const Queue& q, const Conv2dGeometry& g);
+size_t conv2d_normalized_backward_workspace_bytes(const Queue& q, const Conv2dGeometry& g);
+
 // y = conv(x', weight) + bias with x' the normalised input (see InputNormalization).
-void conv2d_forward_normalized(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
-                               const InputNormalization& norm, const float* weight, const float* bias, float* y,
-                               int64_t y_batch_stride, float* workspace);
+void conv2d_forward_normalized(const Queue& q, const Conv2dForwardNormalizedArgs& a);
 
 // The input gradient of a 1x1 convolution that read its input normalised (conv2d_forward_normalized),
 // carried on through that BN + ReLU, tile by tile of columns so that the GEMM's tile of weight^T dy
@@ -145,15 +196,10 @@ void conv2d_forward_normalized(const Conv2dGeometry& g, const float* x, int64_t 
 //   sum_dy[c] = sum of dy',  sum_dy_centered[c] = sum of dy' (x[c] - mean[c])   (over the batch)
 // With batch statistics the BN's gradient has a further term, affine in x (see
 // batch_norm_backward_statistics_term), which is the caller's to add. Overwrites the sums.
-void conv2d_backward_data_normalized(const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride,
-                                     const float* weight, const float* x, int64_t x_batch_stride,
-                                     const InputNormalization& norm, float* dx, int64_t dx_batch_stride,
-                                     double* sum_dy, double* sum_dy_centered, float* workspace);
+void conv2d_backward_data_normalized(const Queue& q, const Conv2dBackwardDataNormalizedArgs& a);
 
 // The weight gradient of a convolution that read its input normalised (conv2d_forward_normalized): x' is
 // recomputed from x as it is read, with the same statistics.
-void conv2d_backward_weight_normalized(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
-                                       const InputNormalization& norm, const float* dy, int64_t dy_batch_stride,
-                                       float* dweight, float* dbias, float* workspace);
+void conv2d_backward_weight_normalized(const Queue& q, const Conv2dBackwardWeightNormalizedArgs& a);
 
 }  // namespace chex::kernels::cpu

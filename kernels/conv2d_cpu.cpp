@@ -344,15 +344,22 @@ size_t conv2d_backward_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry&
   return sizeof(float) * static_cast<size_t>(conv2d_backward_workspace_size(g));
 }
 
+size_t conv2d_normalized_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& g) {
+  return sizeof(float) * static_cast<size_t>(conv2d_normalized_workspace_size(g));
+}
+
+size_t conv2d_normalized_backward_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& g) {
+  return sizeof(float) * static_cast<size_t>(conv2d_normalized_backward_workspace_size(g));
+}
+
 void conv2d_forward(const Queue& /*q*/, const Conv2dForwardArgs& a) {
   forward(a.geometry, a.x.data, a.x.batch_stride, nullptr, a.weight, a.bias, a.y.data, a.y.batch_stride,
           static_cast<float*>(a.workspace));
 }
 
-void conv2d_forward_normalized(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
-                               const InputNormalization& norm, const float* weight, const float* bias, float* y,
-                               int64_t y_batch_stride, float* workspace) {
-  forward(g, x, x_batch_stride, &norm, weight, bias, y, y_batch_stride, workspace);
+void conv2d_forward_normalized(const Queue& /*q*/, const Conv2dForwardNormalizedArgs& a) {
+  forward(a.geometry, a.x.data, a.x.batch_stride, &a.norm, a.weight, a.bias, a.y.data, a.y.batch_stride,
+          static_cast<float*>(a.workspace));
 }
 
 // Per sample: col [K, P] = weight^T [K, C_out] * dy_n [C_out, P], then col2im into dx_n.
@@ -394,10 +401,9 @@ void conv2d_backward_weight(const Queue& /*q*/, const Conv2dBackwardWeightArgs& 
                   static_cast<float*>(a.workspace));
 }
 
-void conv2d_backward_weight_normalized(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,
-                                       const InputNormalization& norm, const float* dy, int64_t dy_batch_stride,
-                                       float* dweight, float* dbias, float* workspace) {
-  backward_weight(g, x, x_batch_stride, &norm, dy, dy_batch_stride, dweight, dbias, workspace);
+void conv2d_backward_weight_normalized(const Queue& /*q*/, const Conv2dBackwardWeightNormalizedArgs& a) {
+  backward_weight(a.geometry, a.x.data, a.x.batch_stride, &a.norm, a.dy.data, a.dy.batch_stride, a.dweight, a.dbias,
+                  static_cast<float*>(a.workspace));
 }
 
 }  // namespace chex::kernels::cpu

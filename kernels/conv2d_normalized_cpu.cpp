@@ -106,10 +106,18 @@ void normalized_pointwise_weight_sample(const Conv2dGeometry& g, const float* im
 namespace chex::kernels::cpu {
 using namespace conv2d_detail;
 
-void conv2d_backward_data_normalized(const Conv2dGeometry& g, const float* dy, int64_t dy_batch_stride,
-                                     const float* weight, const float* x, int64_t x_batch_stride,
-                                     const InputNormalization& norm, float* dx, int64_t dx_batch_stride,
-                                     double* sum_dy, double* sum_dy_centered, float* workspace) {
+void conv2d_backward_data_normalized(const Queue& /*q*/, const Conv2dBackwardDataNormalizedArgs& a) {
+  const Conv2dGeometry& g = a.geometry;
+  const float* dy = a.dy.data;
+  const float* weight = a.weight;
+  const float* x = a.x.data;
+  const InputNormalization& norm = a.norm;
+  float* dx = a.dx.data;
+  const int64_t dy_batch_stride = a.dy.batch_stride, x_batch_stride = a.x.batch_stride,
+                dx_batch_stride = a.dx.batch_stride;
+  double* sum_dy = a.sum_dy;
+  double* sum_dy_centered = a.sum_dy_centered;
+  float* workspace = static_cast<float*>(a.workspace);
   CHEX_CHECK(g.is_pointwise(), "conv2d_backward_data_normalized: only for 1x1, stride-1, unpadded convolutions");
   const int slots = sample_slots(g);
   const int64_t k = g.in_channels;

@@ -219,15 +219,15 @@ TEST_CASE("conv2d with a normalised input equals batch_norm_apply then conv2d", 
   const Tensor workspace = Tensor::empty(
       {std::max(k::conv2d_normalized_workspace_size(g), k::conv2d_normalized_backward_workspace_size(g))});
   const Tensor y = Tensor::empty(dy.shape()), y_ref = Tensor::empty(dy.shape());
-  k::conv2d_forward_normalized(g, x, x_stride, norm, weight.data(), nullptr, y.data(), g.out_sample(),
-                               workspace.data());
+  k::conv2d_forward_normalized({}, {g, {x, x_stride}, norm, weight.data(), nullptr, {y.data(), g.out_sample()},
+                                   workspace.data()});
   k::conv2d_forward({}, {g, {applied.data(), g.in_sample()}, weight.data(), nullptr, {y_ref.data(), g.out_sample()},
                         workspace.data()});
   CHECK(testing::max_scaled_error(y.to_vector(), y_ref.to_vector()) <= 1e-5);
 
   const Tensor dw = Tensor::empty(weight.shape()), dw_ref = Tensor::empty(weight.shape());
-  k::conv2d_backward_weight_normalized(g, x, x_stride, norm, dy.data(), g.out_sample(), dw.data(), nullptr,
-                                       workspace.data());
+  k::conv2d_backward_weight_normalized({}, {g, {x, x_stride}, norm, {dy.data(), g.out_sample()}, dw.data(), nullptr,
+                                           workspace.data()});
   k::conv2d_backward_weight({}, {g, {applied.data(), g.in_sample()}, {dy.data(), g.out_sample()}, dw_ref.data(),
                                 nullptr, workspace.data()});
   // Tiles of columns split the weight gradient's K = H W: another summation order, 1e-4.
@@ -288,17 +288,18 @@ TEST_CASE("conv2d's 1x1 input gradient through a normalised input equals conv2d 
   const Tensor existing = Tensor::randn({c.batch, c.in_channels + extra, c.height, c.width}, gen);
   const Tensor grad = existing.clone();
   std::vector<double> sum_dy(static_cast<size_t>(c.in_channels)), sum_centered(sum_dy.size());
-  k::conv2d_backward_data_normalized(g, dy.data(), g.out_sample(), weight.data(), x, x_stride, norm, grad.data(),
-                                     x_stride, sum_dy.data(), sum_centered.data(), workspace.data());
+  k::conv2d_backward_data_normalized({}, {g, {dy.data(), g.out_sample()}, weight.data(), {x, x_stride}, norm,
+                                         {grad.data(), x_stride}, sum_dy.data(), sum_centered.data(),
+                                         workspace.data()});
   if (batch_statistics) {
     // Two halves of one vector (two vectors here trip GCC 12's -Wfree-nonheap-object, a false positive).
     std::vector<double> terms(2 * sum_dy.size(), 0.0);
     double* alpha = terms.data();
     double* beta_term = alpha + sum_dy.size();
-    k::batch_norm_backward_statistics_term(sum_dy.data(), sum_centered.data(), c.in_channels, c.batch * hw,
-                                           invstd.data(), gamma.data(), alpha, beta_term);
-    k::add_affine_of_input(x, x_stride, grad.data(), x_stride, c.batch, c.in_channels, hw, mean.data(), alpha,
-                           beta_term);
+    k::batch_norm_backward_statistics_term({}, {sum_dy.data(), sum_centered.data(), c.in_channels, c.batch * hw,
+                                                invstd.data(), gamma.data(), alpha, beta_term});
+    k::add_affine_of_input({}, {{c.batch, c.in_channels, hw}, {x, x_stride}, {grad.data(), x_stride}, mean.data(),
+                                alpha, beta_term});
   }
   const Tensor added = ops::sub(grad, existing).narrow(1, 0, c.in_channels);
   CHECK(testing::max_scaled_error(added.contiguous().to_vector(), dx_ref.to_vector()) <= 1e-5);
@@ -314,8 +315,9 @@ TEST_CASE("conv2d's 1x1 input gradient through a normalised input equals conv2d 
   CHECK(testing::max_scaled_error(dbeta, dbeta_ref.to_vector()) <= 1e-5);
   // Without dx, the same sums (its loop may be vectorised differently: to rounding).
   std::vector<double> sum_dy_only(sum_dy.size()), sum_centered_only(sum_dy.size());
-  k::conv2d_backward_data_normalized(g, dy.data(), g.out_sample(), weight.data(), x, x_stride, norm, nullptr, 0,
-                                     sum_dy_only.data(), sum_centered_only.data(), workspace.data());
+  k::conv2d_backward_data_normalized({}, {g, {dy.data(), g.out_sample()}, weight.data(), {x, x_stride}, norm,
+                                         {nullptr, 0}, sum_dy_only.data(), sum_centered_only.data(),
+                                         workspace.data()});
   auto as_float = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
   CHECK(testing::max_scaled_error(as_float(sum_dy_only), as_float(sum_dy)) <= 1e-5);
   CHECK(testing::max_scaled_error(as_float(sum_centered_only), as_float(sum_centered)) <= 1e-5);

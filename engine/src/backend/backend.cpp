@@ -11,6 +11,7 @@ namespace {
 KernelTable make_cpu_table() {
   KernelTable table;
   CHEX_BACKEND_KERNELS(CHEX_CPU_TABLE_ENTRY)
+  CHEX_OPTIONAL_BACKEND_KERNELS(CHEX_CPU_TABLE_ENTRY)
   return table;
 }
 #undef CHEX_CPU_TABLE_ENTRY
@@ -56,6 +57,10 @@ Backend backend(Device device, DType dtype) {
 #else
   no_cuda_backend();
 #endif
+}
+
+void Backend::check_has(bool present, const char* kernel) const {
+  CHEX_CHECK(present, "the ", device_.str(), " backend has no ", kernel, " kernel (an optional one: ask has() first)");
 }
 
 Workspace::Workspace(Device device, size_t bytes)

@@ -9,6 +9,11 @@
 // Each kernel family lists its kernels once (CHEX_<FAMILY>_KERNELS in kernels/<family>.h); the
 // table's fields and the Backend's methods are generated from those lists, so adding a kernel to
 // a family touches only the family's files and its op.
+//
+// Optional kernels (CHEX_<FAMILY>_OPTIONAL_KERNELS) are fast paths a backend may lack: its table
+// leaves them null, and an op asks has(&KernelTable::name) and picks its path from the answer,
+// never from the device type (the CPU has the convolutions that normalise their input; CUDA, where
+// cuDNN does not take a fused BN + ReLU input, has not).
 #include <cstddef>
 #include <string>
 
@@ -35,12 +40,18 @@
   CHEX_OPTIMIZER_KERNELS(X)     \
   CHEX_POOLING_KERNELS(X)
 
+#define CHEX_OPTIONAL_BACKEND_KERNELS(X) \
+  CHEX_BATCHNORM_OPTIONAL_KERNELS(X)     \
+  CHEX_CONV2D_OPTIONAL_KERNELS(X)
+
 namespace chex::backend {
 
-// One pointer per kernel, typed by the CPU twin (the GPU launcher has the same signature).
+// One pointer per kernel, typed by the CPU twin (the GPU launcher has the same signature); the
+// optional ones are null where the backend lacks them.
 struct KernelTable {
 #define CHEX_KERNEL_TABLE_ENTRY(name) decltype(&kernels::cpu::name) name = nullptr;
   CHEX_BACKEND_KERNELS(CHEX_KERNEL_TABLE_ENTRY)
+  CHEX_OPTIONAL_BACKEND_KERNELS(CHEX_KERNEL_TABLE_ENTRY)
 #undef CHEX_KERNEL_TABLE_ENTRY
 };
 
@@ -104,6 +115,22 @@ class Backend {
   CHEX_BACKEND_KERNELS(CHEX_BACKEND_METHOD)
 #undef CHEX_BACKEND_METHOD
 
+  // An optional kernel's method: the same call, after a check that the backend has it.
+#define CHEX_OPTIONAL_BACKEND_METHOD(name)         \
+  template <typename... Args>                      \
+  auto name(const Args&... args) const {           \
+    check_has(table_->name != nullptr, #name);     \
+    return table_->name(queue_, args...);          \
+  }
+  CHEX_OPTIONAL_BACKEND_KERNELS(CHEX_OPTIONAL_BACKEND_METHOD)
+#undef CHEX_OPTIONAL_BACKEND_METHOD
+
+  // Whether this backend provides the kernel (&KernelTable::name): false only for optional ones.
+  template <typename Kernel>
+  bool has(Kernel KernelTable::*kernel) const {
+    return table_->*kernel != nullptr;
+  }
+
   // The same call through a pointer to the table's field (&KernelTable::add), for code that picks
   // a kernel at run time.
   template <typename Kernel, typename... Args>
@@ -117,6 +144,9 @@ class Backend {
   Workspace workspace(size_t bytes) const { return Workspace(device_, bytes); }
 
  private:
+  // The error for an optional kernel called on a backend without it (a caller that did not ask has()).
+  void check_has(bool present, const char* kernel) const;
+
   const KernelTable* table_;
   Device device_;
   kernels::Queue queue_;

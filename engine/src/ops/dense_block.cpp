@@ -18,8 +18,9 @@
 // Altogether memory grows linearly with depth (plus constant scratch), where the plain
 // composition keeps every layer's concatenation and BN output: quadratic.
 //
-// Kernels are called through the device's backend (engine/src/backend/backend.h), except the
-// CPU-only fused forms (see fuses_normalization).
+// Kernels are called through the device's backend (engine/src/backend/backend.h) only; where it
+// has the optional convolutions that normalise their input, the block takes the fused path (see
+// fuses_normalization).
 #include "chex/dense_block.h"
 
 #include <algorithm>
@@ -37,7 +38,6 @@
 namespace chex::ops {
 namespace {
 
-namespace k = chex::kernels::cpu;
 using kernels::Conv2dGeometry;
 constexpr const char* kOp = "memory_efficient_dense_block";
 
@@ -224,7 +224,10 @@ void normalize_relu_backward(const backend::Backend& be, const BatchNormTensors&
 // input gradient goes through norm1 + relu1 tile by tile, from cache, and into the block's gradient
 // (kernels' conv2d_backward_data_normalized), so that it is never written out either; the batch
 // statistics' term of norm1's gradient is summed over the layers and added once per channel.
-bool fuses_normalization(Device device) { return device.is_cpu(); }
+// Taken where the backend has those kernels (optional ones: the CPU's).
+bool fuses_normalization(const backend::Backend& be) {
+  return be.has(&backend::KernelTable::conv2d_forward_normalized);
+}
 
 kernels::InputNormalization input_normalization(const BatchNormTensors& bn, const float* mean, const float* invstd) {
   return {mean, invstd, bn.weight.data(), bn.bias.data()};
@@ -232,21 +235,38 @@ kernels::InputNormalization input_normalization(const BatchNormTensors& bn, cons
 
 // The (mean, invstd) that one BN normalises with, on the CPU: from the channels' batch moments
 // (moving the running statistics) or the running statistics.
-void cpu_statistics(const BatchNormTensors& bn, bool batch_statistics, const double* moment_mean,
-                    const double* moment_var, int64_t channels, int64_t count, float* mean, float* invstd) {
+void cpu_statistics(const backend::Backend& be, const BatchNormTensors& bn, bool batch_statistics,
+                    const double* moment_mean, const double* moment_var, int64_t channels, int64_t count,
+                    float* mean, float* invstd) {
   if (batch_statistics)
-    k::batch_norm_statistics_from_moments(moment_mean, moment_var, channels, count, bn.momentum, bn.eps,
-                                          bn.running_mean.data(), bn.running_var.data(), mean, invstd);
+    be.batch_norm_statistics_from_moments(kernels::BatchNormStatisticsFromMomentsArgs{
+        .mean = moment_mean,
+        .var = moment_var,
+        .channels = channels,
+        .count = count,
+        .momentum = bn.momentum,
+        .eps = bn.eps,
+        .running_mean = bn.running_mean.data(),
+        .running_var = bn.running_var.data(),
+        .save_mean = mean,
+        .save_invstd = invstd});
   else
-    k::batch_norm_inference_statistics(bn.running_mean.data(), bn.running_var.data(), channels, bn.eps, mean, invstd);
+    be.batch_norm_inference_statistics(kernels::BatchNormInferenceStatisticsArgs{.running_mean = bn.running_mean.data(),
+                                                                                 .running_var = bn.running_var.data(),
+                                                                                 .channels = channels,
+                                                                                 .eps = bn.eps,
+                                                                                 .save_mean = mean,
+                                                                                 .save_invstd = invstd});
 }
 
 // The batch moments of the block buffer's channels, each computed once, when it is written.
 struct BufferMoments {
   std::vector<double> mean, var;
-  void add(const BlockGeometry& g, const float* features, int64_t first, int64_t channels) {
-    k::batch_norm_moments(features + first * g.spatial(), g.image(), g.batch, channels, g.spatial(),
-                          mean.data() + first, var.data() + first);
+  void add(const backend::Backend& be, const BlockGeometry& g, const float* features, int64_t first, int64_t channels) {
+    be.batch_norm_moments(kernels::BatchNormMomentsArgs{.shape = {g.batch, channels, g.spatial()},
+                                                        .x = {features + first * g.spatial(), g.image()},
+                                                        .mean = mean.data() + first,
+                                                        .var = var.data() + first});
   }
 };
 
@@ -282,7 +302,7 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
     const int64_t dy_stride = g.batch > 1 ? dy.stride(0) : image;
     be.copy_channels(dy.data(), dy_stride, 0, grad_features.data(), image, 0, g.batch, g.out_channels(), hw);
   }
-  const bool fused = fuses_normalization(device);
+  const bool fused = fuses_normalization(be);
   // Holds in turn relu2(norm2(z)), relu1(norm1(prefix)) and the gradient of that prefix, where the
   // convolutions do not normalise their input themselves.
   const Tensor scratch = empty_if(!fused, {g.scratch_size()}, device);
@@ -290,8 +310,8 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
   const Tensor grad_bottleneck = Tensor::empty({g.batch, g.bottleneck, g.height, g.width}, device);
   // Shared by conv2 and every conv1, the widest of which is the last layer's.
   const int64_t workspace_size =
-      fused ? std::max(k::conv2d_normalized_backward_workspace_size(g.conv2()),
-                       k::conv2d_normalized_backward_workspace_size(g.conv1(g.layers - 1)))
+      fused ? floats_for(std::max(be.conv2d_normalized_backward_workspace_bytes(g.conv2()),
+                                  be.conv2d_normalized_backward_workspace_bytes(g.conv1(g.layers - 1))))
             : floats_for(std::max(be.conv2d_backward_workspace_bytes(g.conv2()),
                                   be.conv2d_backward_workspace_bytes(g.conv1(g.layers - 1))));
   const Tensor workspace = empty_if(workspace_size > 0, {workspace_size}, device);
@@ -307,9 +327,12 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
   std::vector<double> sum_dy(fused ? static_cast<size_t>(g.out_channels()) : 0), sum_dy_centered(sum_dy.size());
   const LayerStatistics last_layer(s.statistics.back(), g.layer_in_channels(g.layers - 1), g.bottleneck);
   auto add_deferred = [&](int64_t first, int64_t channels) {
-    k::add_affine_of_input(s.features.data() + first * hw, image, grad_features.data() + first * hw, image, g.batch,
-                           channels, hw, last_layer.mean1 + first, deferred_alpha.data() + first,
-                           deferred_beta.data() + first);
+    be.add_affine_of_input(kernels::AddAffineOfInputArgs{.shape = {g.batch, channels, hw},
+                                                         .x = {s.features.data() + first * hw, image},
+                                                         .dx = {grad_features.data() + first * hw, image},
+                                                         .center = last_layer.mean1 + first,
+                                                         .alpha = deferred_alpha.data() + first,
+                                                         .beta = deferred_beta.data() + first});
   };
 
   std::vector<Tensor> grads(needs.size());
@@ -329,9 +352,9 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
     // conv2, reading relu2(norm2(z)) recomputed (on the CPU as the convolution reads z).
     if (float* dw2 = grad_of(kConv2Weight, w.conv2_weight)) {
       if (fused) {
-        k::conv2d_backward_weight_normalized(g.conv2(), z, bottleneck_image,
-                                             input_normalization(w.norm2, stats.mean2, stats.invstd2), grad_new, image,
-                                             dw2, nullptr, data_or_null(workspace));
+        be.conv2d_backward_weight_normalized(kernels::Conv2dBackwardWeightNormalizedArgs{
+            g.conv2(), {z, bottleneck_image}, input_normalization(w.norm2, stats.mean2, stats.invstd2),
+            {grad_new, image}, dw2, nullptr, data_or_null(workspace)});
       } else {
         apply_normalize_relu(be, w.norm2, z, bottleneck_image, scratch.data(), bottleneck_image,
                              {g.batch, g.bottleneck, hw}, stats.mean2, stats.invstd2);
@@ -352,10 +375,9 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
     const float* prefix = s.features.data();
     if (float* dw1 = grad_of(kConv1Weight, w.conv1_weight)) {
       if (fused) {
-        k::conv2d_backward_weight_normalized(g.conv1(l), prefix, image,
-                                             input_normalization(w.norm1, stats.mean1, stats.invstd1),
-                                             grad_bottleneck.data(), bottleneck_image, dw1, nullptr,
-                                             data_or_null(workspace));
+        be.conv2d_backward_weight_normalized(kernels::Conv2dBackwardWeightNormalizedArgs{
+            g.conv1(l), {prefix, image}, input_normalization(w.norm1, stats.mean1, stats.invstd1),
+            {grad_bottleneck.data(), bottleneck_image}, dw1, nullptr, data_or_null(workspace)});
       } else {
         apply_normalize_relu(be, w.norm1, prefix, image, scratch.data(), prefix_image, {g.batch, c, hw}, stats.mean1,
                              stats.invstd1);
@@ -371,17 +393,24 @@ std::vector<Tensor> dense_block_backward(const SavedBlock& s, const Tensor& grad
     float* dgamma1 = grad_of(kNorm1Weight, w.norm1.weight);
     float* dbeta1 = grad_of(kNorm1Bias, w.norm1.bias);
     if (fused) {
-      k::conv2d_backward_data_normalized(g.conv1(l), grad_bottleneck.data(), bottleneck_image, w.conv1_weight.data(),
-                                         prefix, image, input_normalization(w.norm1, stats.mean1, stats.invstd1),
-                                         prefix_needs_grad ? grad_features.data() : nullptr, image, sum_dy.data(),
-                                         sum_dy_centered.data(), data_or_null(workspace));
+      be.conv2d_backward_data_normalized(kernels::Conv2dBackwardDataNormalizedArgs{
+          g.conv1(l), {grad_bottleneck.data(), bottleneck_image}, w.conv1_weight.data(), {prefix, image},
+          input_normalization(w.norm1, stats.mean1, stats.invstd1),
+          {prefix_needs_grad ? grad_features.data() : nullptr, image}, sum_dy.data(), sum_dy_centered.data(),
+          data_or_null(workspace)});
       for (int64_t ch = 0; ch < c; ++ch) {
         if (dbeta1) dbeta1[ch] = static_cast<float>(sum_dy[static_cast<size_t>(ch)]);
         if (dgamma1) dgamma1[ch] = static_cast<float>(sum_dy_centered[static_cast<size_t>(ch)] * stats.invstd1[ch]);
       }
       if (defers_statistics && prefix_needs_grad)
-        k::batch_norm_backward_statistics_term(sum_dy.data(), sum_dy_centered.data(), c, g.batch * hw, stats.invstd1,
-                                               w.norm1.weight.data(), deferred_alpha.data(), deferred_beta.data());
+        be.batch_norm_backward_statistics_term(kernels::BatchNormStatisticsTermArgs{.sum_dy = sum_dy.data(),
+                                                                                    .sum_dy_centered = sum_dy_centered.data(),
+                                                                                    .channels = c,
+                                                                                    .count = g.batch * hw,
+                                                                                    .invstd = stats.invstd1,
+                                                                                    .gamma = w.norm1.weight.data(),
+                                                                                    .alpha = deferred_alpha.data(),
+                                                                                    .beta = deferred_beta.data()});
     } else {
       be.conv2d_backward_data(kernels::Conv2dBackwardDataArgs{g.conv1(l), {grad_bottleneck.data(), bottleneck_image},
                                                               w.conv1_weight.data(), {scratch.data(), prefix_image},
@@ -425,11 +454,11 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
   // Bottlenecks are kept per layer for the backward; without one, a single buffer serves all.
   const Tensor bottlenecks =
       Tensor::empty({backward_follows ? g.layers : 1, g.batch, g.bottleneck, g.height, g.width}, device);
-  const bool fused = fuses_normalization(device);
+  const bool fused = fuses_normalization(be);
   // Each BN+ReLU output in turn, where the convolutions do not normalise their input themselves.
   const Tensor scratch = empty_if(!fused, {g.scratch_size()}, device);
-  const int64_t workspace_size = fused ? std::max(k::conv2d_normalized_workspace_size(g.conv2()),
-                                                  k::conv2d_normalized_workspace_size(g.conv1(g.layers - 1)))
+  const int64_t workspace_size = fused ? floats_for(std::max(be.conv2d_normalized_workspace_bytes(g.conv2()),
+                                                             be.conv2d_normalized_workspace_bytes(g.conv1(g.layers - 1))))
                                        : floats_for(be.conv2d_workspace_bytes(g.conv2()));
   const Tensor workspace = empty_if(workspace_size > 0, {workspace_size}, device);
   BufferMoments moments;
@@ -437,7 +466,7 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
   if (fused && training) {
     moments.mean.resize(static_cast<size_t>(g.out_channels()));
     moments.var.resize(static_cast<size_t>(g.out_channels()));
-    moments.add(g, features.data(), 0, g.in_channels);
+    moments.add(be, g, features.data(), 0, g.in_channels);
     bottleneck_mean.resize(static_cast<size_t>(g.bottleneck));
     bottleneck_var.resize(static_cast<size_t>(g.bottleneck));
   }
@@ -453,20 +482,22 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
     // conv1 into z, then conv2's new channels straight into their slice of the block buffer.
     if (fused) {
       const int64_t count = g.batch * hw;
-      cpu_statistics(w.norm1, training, moments.mean.data(), moments.var.data(), c, count, saved.mean1,
+      cpu_statistics(be, w.norm1, training, moments.mean.data(), moments.var.data(), c, count, saved.mean1,
                      saved.invstd1);
-      k::conv2d_forward_normalized(g.conv1(l), features.data(), image,
-                                   input_normalization(w.norm1, saved.mean1, saved.invstd1), w.conv1_weight.data(),
-                                   nullptr, z, bottleneck_image, data_or_null(workspace));
+      be.conv2d_forward_normalized(kernels::Conv2dForwardNormalizedArgs{
+          g.conv1(l), {features.data(), image}, input_normalization(w.norm1, saved.mean1, saved.invstd1),
+          w.conv1_weight.data(), nullptr, {z, bottleneck_image}, data_or_null(workspace)});
       if (training)
-        k::batch_norm_moments(z, bottleneck_image, g.batch, g.bottleneck, hw, bottleneck_mean.data(),
-                              bottleneck_var.data());
-      cpu_statistics(w.norm2, training, bottleneck_mean.data(), bottleneck_var.data(), g.bottleneck, count,
+        be.batch_norm_moments(kernels::BatchNormMomentsArgs{.shape = {g.batch, g.bottleneck, hw},
+                                                            .x = {z, bottleneck_image},
+                                                            .mean = bottleneck_mean.data(),
+                                                            .var = bottleneck_var.data()});
+      cpu_statistics(be, w.norm2, training, bottleneck_mean.data(), bottleneck_var.data(), g.bottleneck, count,
                      saved.mean2, saved.invstd2);
-      k::conv2d_forward_normalized(g.conv2(), z, bottleneck_image,
-                                   input_normalization(w.norm2, saved.mean2, saved.invstd2), w.conv2_weight.data(),
-                                   nullptr, features.data() + prefix_image, image, data_or_null(workspace));
-      if (training) moments.add(g, features.data(), c, g.growth);
+      be.conv2d_forward_normalized(kernels::Conv2dForwardNormalizedArgs{
+          g.conv2(), {z, bottleneck_image}, input_normalization(w.norm2, saved.mean2, saved.invstd2),
+          w.conv2_weight.data(), nullptr, {features.data() + prefix_image, image}, data_or_null(workspace)});
+      if (training) moments.add(be, g, features.data(), c, g.growth);
     } else {
       normalize_relu(be, w.norm1, training, features.data(), image, scratch.data(), prefix_image, g.batch, c,
                      hw, saved.mean1, saved.invstd1);
