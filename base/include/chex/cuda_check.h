@@ -7,20 +7,16 @@
 
 #include "chex/error.h"
 
-#define CHEX_CUDA_CHECK(statement)                                                              \
-  do {                                                                                          \
-    const cudaError_t chex_status_ = (statement);                                               \
-    if (chex_status_ != cudaSuccess) [[unlikely]]                                               \
-      ::chex::detail::throw_error(#statement, __FILE__, __LINE__,                               \
-                                  ::chex::detail::concat("CUDA error ", static_cast<int>(chex_status_), \
-                                                         " (", cudaGetErrorString(chex_status_), ")")); \
+// One library status check: `statement` must give `ok`; otherwise chex::Error names the statement,
+// file and line, the library, the status number and describe(status).
+#define CHEX_STATUS_CHECK(statement, ok, library, describe)                                            \
+  do {                                                                                                \
+    const auto chex_status_ = (statement);                                                            \
+    if (chex_status_ != (ok)) [[unlikely]]                                                            \
+      ::chex::detail::throw_error(#statement, __FILE__, __LINE__,                                     \
+                                  ::chex::detail::concat(library " error ", static_cast<int>(chex_status_), \
+                                                         " (", describe(chex_status_), ")"));          \
   } while (0)
 
-#define CHEX_CUDNN_CHECK(statement)                                                                   \
-  do {                                                                                                \
-    const cudnnStatus_t chex_status_ = (statement);                                                   \
-    if (chex_status_ != CUDNN_STATUS_SUCCESS) [[unlikely]]                                            \
-      ::chex::detail::throw_error(#statement, __FILE__, __LINE__,                                     \
-                                  ::chex::detail::concat("cuDNN error ", static_cast<int>(chex_status_), \
-                                                         " (", cudnnGetErrorString(chex_status_), ")")); \
-  } while (0)
+#define CHEX_CUDA_CHECK(statement) CHEX_STATUS_CHECK(statement, cudaSuccess, "CUDA", cudaGetErrorString)
+#define CHEX_CUDNN_CHECK(statement) CHEX_STATUS_CHECK(statement, CUDNN_STATUS_SUCCESS, "cuDNN", cudnnGetErrorString)

@@ -7,11 +7,5 @@
 
 #include "chex/cuda_check.h"
 
-#define CHEX_CUBLAS_CHECK(statement)                                                                   \
-  do {                                                                                                 \
-    const cublasStatus_t chex_status_ = (statement);                                                   \
-    if (chex_status_ != CUBLAS_STATUS_SUCCESS) [[unlikely]]                                            \
-      ::chex::detail::throw_error(#statement, __FILE__, __LINE__,                                      \
-                                  ::chex::detail::concat("cuBLAS error ", static_cast<int>(chex_status_), \
-                                                         " (", ::chex::cuda::cublas().status_string(chex_status_), ")")); \
-  } while (0)
+#define CHEX_CUBLAS_CHECK(statement) \
+  CHEX_STATUS_CHECK(statement, CUBLAS_STATUS_SUCCESS, "cuBLAS", ::chex::cuda::cublas().status_string)
