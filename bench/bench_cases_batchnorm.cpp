@@ -4,8 +4,7 @@
 // and writes y: 3 · 4n; inference reads x, writes y: 2 · 4n; backward reads x and dy twice
 // (the sums, then dx) and writes dx: 5 · 4n. Per-channel arrays are negligible and not counted.
 #include "bench/bench_cases.h"
-#include "engine/src/cuda/cuda_check.h"
-#include "engine/src/cuda/cudnn_check.h"
+#include "chex/cuda_check.h"
 #include "kernels/batchnorm.h"
 #include "models/densenet_shapes.h"
 

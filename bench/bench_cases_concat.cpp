@@ -3,7 +3,7 @@
 // strides): the 32 new channels into each block's buffer of DenseNet-121, and the large shape
 // (128 channels into a 256-channel buffer). Bytes on paper: read and write the copied channels.
 #include "bench/bench_cases.h"
-#include "engine/src/cuda/cuda_check.h"
+#include "chex/cuda_check.h"
 #include "kernels/concat.h"
 
 namespace chex::bench {

@@ -4,7 +4,7 @@
 // [65536, 14]. Bytes on paper: read logits and targets, write dlogits: 3 · 4n.
 #include "bench/bench_baselines.h"
 #include "bench/bench_cases.h"
-#include "engine/src/cuda/cudnn_check.h"
+#include "chex/cuda_check.h"
 #include "kernels/bce.h"
 
 namespace chex::bench {

@@ -3,7 +3,7 @@
 // average pool, each also at the large shape. Bytes on paper: forward reads x, writes y; max-pool
 // backward reads x and dy, writes dx; average-pool backward reads dy, writes dx.
 #include "bench/bench_cases.h"
-#include "engine/src/cuda/cudnn_check.h"
+#include "chex/cuda_check.h"
 #include "kernels/pooling.h"
 #include "models/densenet_shapes.h"
 

@@ -2,7 +2,7 @@
 // every distinct input of a ReLU in DenseNet-121 (the BN outputs) and at the large shape.
 // Bytes on paper: forward reads x and writes y (2 · 4n); backward reads y and dy, writes dx (3 · 4n).
 #include "bench/bench_cases.h"
-#include "engine/src/cuda/cudnn_check.h"
+#include "chex/cuda_check.h"
 #include "kernels/elementwise.h"
 #include "models/densenet_shapes.h"
 

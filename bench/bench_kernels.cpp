@@ -24,7 +24,7 @@
 
 #include "bench/bench_baselines.h"
 #include "bench/bench_cases.h"
-#include "engine/src/cuda/cuda_check.h"
+#include "chex/cuda_check.h"
 #include "chex/error.h"
 
 namespace chex::bench {

@@ -5,8 +5,7 @@
 #include <sstream>
 
 #include "bench/bench_cases.h"
-#include "engine/src/cuda/cuda_check.h"
-#include "engine/src/cuda/cudnn_check.h"
+#include "chex/cuda_check.h"
 
 namespace chex::bench {
 

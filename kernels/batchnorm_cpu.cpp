@@ -169,7 +169,7 @@ void backward_batch_norm(const float* x, int64_t x_batch_stride, const float* dy
     };
 
     // Pass 1: sum(dy') and sum(dy' * (x - mean)), in double. The ReLU mask is a multiplication
-    // by 0 or 1: GCC vectorises that, not a select of a load ("control flow in loop": scalar, 10x slower).
+    // by 0 or 1: GCC vectorises that, not a select of a load ("control flow in loop": scalar).
     double sum_dy = 0.0;
     double sum_dy_centered = 0.0;
     for (int64_t n = 0; n < batch; ++n) {

@@ -99,14 +99,12 @@ void transpose_flip_kernel(const Conv2dGeometry& g, const float* weight, float* 
 bool splits_columns(const Conv2dGeometry& g) { return !omp_in_parallel() && g.batch < omp_get_max_threads(); }
 
 // Winograd's F(2x2, 3x3) (conv2d_winograd.h) where it applies, except in the forward by columns:
-// 2.25x fewer multiply-adds, at the cost of transforming inputs and outputs. One core, one 56-px
-// image of DenseNet's 3x3 (128 -> 32), transforms included: forward 1.26-1.48 ms, input gradient
-// 1.26-1.50, weight gradient 1.26-1.35, against 2.3, 2.2 and 2.3 ms by the shifted GEMMs and im2col.
+// 2.25x fewer multiply-adds, at the cost of transforming inputs and outputs; on DenseNet's 3x3s it
+// beats the shifted GEMMs and im2col in all three passes, transforms included.
 bool winograd_forward(const Conv2dGeometry& g) { return winograd::applies(g) && !splits_columns(g); }
 
 // Shifted GEMMs (conv2d_shifted_cpu.cpp) for a stride-1 convolution with many input channels: on
-// DenseNet's 3x3 128 -> 32 convolutions, one thread, 1.4x (14 px) to 1.8x (56 px) faster than
-// im2col. Few input channels (or K = C_in too small against the k^2 passes over the output, as in
+// DenseNet's 3x3 128 -> 32 convolutions clearly faster than im2col (no patch matrix). Few input channels (or K = C_in too small against the k^2 passes over the output, as in
 // the transposed 32 -> 128 input gradient) keep im2col.
 bool shifted_gemm(const Conv2dGeometry& g) {
   return !g.is_pointwise() && g.stride == 1 && g.in_channels >= 64 && g.in_channels >= g.out_channels;
@@ -115,8 +113,7 @@ bool shifted_gemm(const Conv2dGeometry& g) {
 // Fewer samples than threads (batch-1 inference): per sample, one parallel region in which every
 // thread computes a contiguous share of the output columns with single-threaded GEMMs, and the
 // padding and copy-out are split by channel. The library would otherwise open a region per GEMM
-// (nine per shifted 3x3) and leave the padding and copies to one thread. DenseNet-121 at batch 1,
-// 224 px, 2 threads, sleeping OpenMP threads (OMP_WAIT_POLICY=passive): 0.11-0.12 -> 0.064-0.071 s.
+// (nine per shifted 3x3) and leave the padding and copies to one thread.
 void forward_by_columns(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride, const InputNormalization* norm,
                         const float* weight, const float* taps, float* y, int64_t y_batch_stride, float* workspace) {
   const int64_t k = g.patch_size(), p = g.out_plane();

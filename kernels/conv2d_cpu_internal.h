@@ -52,7 +52,7 @@ SampleRange samples_of_this_thread(int64_t batch);
 // Runs body() on `slots` threads, or directly on this thread when slots is 1. Not as
 // `omp parallel if (slots > 1)`: a serialised region still counts as a nesting level, so each GEMM
 // inside it opened a nested team, and libgomp creates (and ends) fresh threads for every nested
-// team: ~600 thread creations per batch-1 forward, which made 2 threads 2x slower than one.
+// team: hundreds of thread creations per batch-1 forward, which made 2 threads slower than one.
 template <class Body>
 void in_sample_slots(int slots, const Body& body) {
   if (slots > 1) {

@@ -143,8 +143,8 @@ int64_t shifted_weight_slot_size(const Conv2dGeometry& g) {
 // The weight gradient as shifted GEMMs (see the top of this file): tap t's gradient [C_out, C_in] is
 // dy on the padded grid [C_out, Q] times the padded image at the tap's offset, which is stored
 // channels last ([Q, C_in], one transposing copy per sample) so that the GEMM is N x N: as N x T on
-// the channel-major copy, oneDNN repacked the image for each of the nine taps and ran at 55 GFLOP/s
-// on one core (block 1, Q = 3246), against 107 as N x N. The zero junk columns of dy's grid drop
+// the channel-major copy, oneDNN repacked the image for each of the nine taps, at half the speed.
+// The zero junk columns of dy's grid drop
 // the positions that are not outputs. Each thread sums its samples into its own taps, and the
 // threads' sums are added in thread order into dweight's layout.
 void shifted_backward_weight(const Conv2dGeometry& g, const float* x, int64_t x_batch_stride,

@@ -19,8 +19,8 @@ constexpr int64_t kPositions = 16;  // xi = 4 i + j over the 4x4 transformed til
 // The distance between the 16 position matrices of V, M or dy's transform, a matrix of `size`
 // floats each: one cache line more than the matrix, rounded to lines. The transforms read or write
 // all 16 at once, and at a distance of a multiple of 4 KiB (128 x 784 floats at 56 px is 98 pages)
-// their lines fall into the same L1 sets and evict one another: one input transform at 56 px took
-// 0.95 ms that way, 0.33 ms with the offset.
+// their lines fall into the same L1 sets and evict one another (the input transform ran several
+// times slower that way).
 int64_t position_stride(int64_t size) { return (size + 15) / 16 * 16 + 16; }
 
 // Runs body.operator()<W>(first) over the indices [0, count) in whole vectors of W = 16 (or 8 for
@@ -195,8 +195,7 @@ void dy_to_tile_grid(const Conv2dGeometry& g, const Tiles& tiles, const float* d
 }
 
 // d[xi, t, co] = (A dy_t A^T)_xi for the 2x2 block dy_t of tile t: tile-major, so that the weight
-// gradient's GEMMs read both operands untransposed (as N x T, oneDNN ran them at 68-76 GFLOP/s on one
-// core at 56 px against 100 as N x N).
+// gradient's GEMMs read both operands untransposed (oneDNN runs N x N clearly faster than N x T).
 void transform_dy(const Conv2dGeometry& g, const Tiles& tiles, const float* grid, float* d) {
   const int64_t width = 2 * tiles.cols, count = tiles.count();
   const int64_t channels = g.out_channels, xi_stride = position_stride(count * channels);
@@ -224,10 +223,8 @@ void transform_dy(const Conv2dGeometry& g, const Tiles& tiles, const float* grid
 }  // namespace
 
 // From 16 x 16 up. Smaller images have rows of fewer than 8 tiles, which the transforms (whole
-// vectors along a row of tiles) run scalar. Measured on one core at DenseNet's 128 -> 32, forward +
-// input gradient + weight gradient per image, Winograd against the direct GEMMs (shifted and
-// im2col): 3.8-4.3 vs 6.8 ms at 56 px, 1.3 vs 2.5 at 32, 1.06-1.17 vs 1.8 at 28, 0.43-0.55 vs 0.66
-// at 16; at 14 px Winograd lost, 0.57 vs 0.54 (before the transforms ran in whole vectors).
+// vectors along a row of tiles) run scalar. Measured at DenseNet's 128 -> 32 (forward and both
+// gradients), Winograd wins from 16 px up and lost at 14 px (the README's performance notes).
 bool applies(const Conv2dGeometry& g) {
   return g.kernel_h == 3 && g.kernel_w == 3 && g.stride == 1 && g.padding == 1 && g.out_height >= 16 &&
          g.out_width >= 16;

@@ -64,9 +64,11 @@ function(chex_cuda_kernel_library target)
   unset(CMAKE_CUDA_STANDARD_REQUIRED)
   unset(CMAKE_CXX_STANDARD_REQUIRED)
   add_library(${target} STATIC ${ARGN})
-  set_target_properties(${target} PROPERTIES CUDA_EXTENSIONS ON POSITION_INDEPENDENT_CODE ON)
-  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/engine/include)
+  # Hidden: linked into libchex, the launchers are not part of its interface (kernels/CMakeLists.txt).
+  set_target_properties(${target} PROPERTIES CUDA_EXTENSIONS ON POSITION_INDEPENDENT_CODE ON
+                                             CUDA_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+  target_include_directories(${target} PUBLIC ${CHEX_KERNELS_INCLUDE_ROOT})
   target_compile_options(${target} PRIVATE
     $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20 -Xptxas=-v,--warn-on-spills --Werror=all-warnings>)
-  target_link_libraries(${target} PUBLIC CUDA::cudart)
+  target_link_libraries(${target} PUBLIC CUDA::cudart chex_base)
 endfunction()

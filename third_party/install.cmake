@@ -11,6 +11,8 @@ install(TARGETS chex chexnet EXPORT chexTargets
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/engine/include/chex ${PROJECT_SOURCE_DIR}/chexnet/include/chex
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The base layer's chex::Error, which libchex's headers use (its CUDA checks are not public).
+install(FILES ${PROJECT_SOURCE_DIR}/base/include/chex/error.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/chex)
 install(EXPORT chexTargets NAMESPACE chex:: DESTINATION ${CHEX_INSTALL_CMAKEDIR})
 
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/chexConfig.cmake.in

@@ -1,6 +1,7 @@
 #include "args.h"
 
 #include <charconv>
+#include <cstdio>
 
 #include "command.h"
 
@@ -64,6 +65,12 @@ int64_t Args::integer(const std::string& name, int64_t fallback, int64_t min, in
     throw UsageError("--" + name + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max) +
                      ", not '" + *v + "'");
   return n;
+}
+
+bool Args::help(const char* usage) const {
+  if (!has("help")) return false;
+  std::fputs(usage, stdout);
+  return true;
 }
 
 }  // namespace chex::cli

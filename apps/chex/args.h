@@ -20,6 +20,8 @@ class Args {
   Args(const std::vector<std::string>& args, const std::vector<OptionSpec>& options, const std::string& command);
 
   bool has(const std::string& name) const { return values_.contains(name); }
+  // With --help: prints `usage` to standard output and returns true (the command then exits 0).
+  bool help(const char* usage) const;
   std::optional<std::string> value(const std::string& name) const;
   std::string required(const std::string& name) const;
   // An integer option within [min, max], or `fallback` when absent.

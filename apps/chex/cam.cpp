@@ -112,10 +112,7 @@ std::vector<int> chosen_classes(const ClassChoice& choice, const std::vector<flo
 
 int run_cam(const std::vector<std::string>& argv) {
   const Args args(argv, with_cam_options({{"weights"}, {"images"}, {"out"}, {"class"}}), "cam");
-  if (args.has("help")) {
-    std::fputs(kHelp, stdout);
-    return kExitOk;
-  }
+  if (args.help(kHelp)) return kExitOk;
   const std::string weights = args.required("weights");
   const std::string out = args.required("out");
   const ClassChoice choice = parse_class(args.value("class").value_or("top3"));

@@ -66,10 +66,7 @@ int run_eval(const std::vector<std::string>& arguments) {
                   {{"preds"}, {"labels"}, {"images"}, {"bootstrap"}, {"seed"}, {"thresholds"}, {"val-preds"},
                    {"json"}, {"help", false, 'h'}},
                   "eval");
-  if (args.has("help")) {
-    std::fputs(kUsage, stdout);
-    return kExitOk;
-  }
+  if (args.help(kUsage)) return kExitOk;
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
   if (args.has("thresholds") && args.has("val-preds")) throw UsageError("give --thresholds or --val-preds, not both");
 

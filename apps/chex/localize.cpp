@@ -101,10 +101,7 @@ std::string markdown_row(const std::string& name, const models::LocalizationCoun
 
 int run_localize(const std::vector<std::string>& argv) {
   const Args args(argv, with_cam_options({{"weights"}, {"data"}, {"bbox"}, {"json"}}), "localize");
-  if (args.has("help")) {
-    std::fputs(kHelp, stdout);
-    return kExitOk;
-  }
+  if (args.help(kHelp)) return kExitOk;
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
   const std::string weights = args.required("weights");
   const std::string data_dir = args.required("data");

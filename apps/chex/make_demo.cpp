@@ -32,10 +32,7 @@ constexpr const char* kUsage =
 
 int run_make_demo(const std::vector<std::string>& arguments) {
   const Args args(arguments, {{"out"}, {"images"}, {"size"}, {"seed"}, {"help", false, 'h'}}, "make-demo");
-  if (args.has("help")) {
-    std::fputs(kUsage, stdout);
-    return kExitOk;
-  }
+  if (args.help(kUsage)) return kExitOk;
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
   demo::DemoOptions options;
   options.out = args.required("out");

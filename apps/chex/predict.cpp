@@ -109,10 +109,7 @@ int run_predict(const std::vector<std::string>& argv) {
                   {{"weights"}, {"images"}, {"out"}, {"device"}, {"batch-size"}, {"threads"}, {"tta"},
                    {"help", false, 'h'}},
                   "predict");
-  if (args.has("help")) {
-    std::fputs(kHelp, stdout);
-    return kExitOk;
-  }
+  if (args.help(kHelp)) return kExitOk;
   const std::string weights = args.required("weights");
   const std::string out = args.required("out");
   const auto batch_size = static_cast<size_t>(args.integer("batch-size", 8, 1, 4096));

@@ -2,9 +2,9 @@
 // Fibers: the execution contexts that emulated CUDA threads run on. One OS thread switches between
 // them cooperatively; a switch saves only what the ABI says a call preserves.
 //
-// On x86-64 the switch is a few lines of assembly (fiber_switch_x86_64.cpp, ~10 ns); elsewhere, or
-// with CHEX_EMU_UCONTEXT, glibc's swapcontext, which also saves the signal mask with a syscall
-// (~150-190 ns). Under AddressSanitizer every switch is announced with the
+// On x86-64 the switch is a few lines of assembly (fiber_switch_x86_64.cpp); elsewhere, or with
+// CHEX_EMU_UCONTEXT, glibc's swapcontext, which also saves the signal mask with a syscall (an order
+// of magnitude slower: bench_emu_switch measures both). Under AddressSanitizer every switch is announced with the
 // __sanitizer_*_switch_fiber calls so that ASan follows the change of stack.
 #include <cstddef>
 

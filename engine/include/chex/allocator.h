@@ -30,8 +30,8 @@ class Allocator {
 };
 
 // The allocator of a device. The CPU one is a caching allocator: blocks are 64-byte aligned and,
-// once freed, kept by size class for the next step, because first-touching a fresh page costs
-// ~1.4 µs on our machines.
+// once freed, kept by size class for the next step, because first-touching fresh pages (a page
+// fault each) would otherwise recur at every step.
 Allocator& allocator_for(Device device);
 
 // Size classes of the caching allocators: requests are rounded up to a class (multiples of 64

@@ -9,6 +9,7 @@
 
 #include "chex/error.h"
 #include "backend/backend.h"
+#include "counting_allocator.h"
 
 namespace chex {
 
@@ -26,7 +27,7 @@ namespace {
 
 // Host allocator: 64-byte aligned blocks (one cache line, one AVX-512 vector), cached by size class
 // after being freed. Thread-safe.
-class CpuCachingAllocator final : public Allocator {
+class CpuCachingAllocator final : public CountingAllocator {
  public:
   ~CpuCachingAllocator() override { empty_cache(); }
 
@@ -34,7 +35,6 @@ class CpuCachingAllocator final : public Allocator {
     if (bytes == 0) return nullptr;
     const size_t size = allocation_size_class(bytes);
     std::lock_guard lock(mutex_);
-    ++stats_.allocations;
     void* ptr = nullptr;
     auto& bucket = free_[size];
     if (!bucket.empty()) {
@@ -53,8 +53,7 @@ class CpuCachingAllocator final : public Allocator {
       ++stats_.system_allocations;
       stats_.reserved_bytes += size;
     }
-    stats_.current_bytes += size;
-    stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.current_bytes);
+    count_allocation_locked(size);
     return ptr;
   }
 
@@ -65,16 +64,6 @@ class CpuCachingAllocator final : public Allocator {
     free_[size].push_back(ptr);
     stats_.current_bytes -= size;
     stats_.cached_bytes += size;
-  }
-
-  AllocatorStats stats() const override {
-    std::lock_guard lock(mutex_);
-    return stats_;
-  }
-
-  void reset_peak() override {
-    std::lock_guard lock(mutex_);
-    stats_.peak_bytes = stats_.current_bytes;
   }
 
   void empty_cache() override {
@@ -94,9 +83,7 @@ class CpuCachingAllocator final : public Allocator {
     }
   }
 
-  mutable std::mutex mutex_;
   std::unordered_map<size_t, std::vector<void*>> free_;
-  AllocatorStats stats_;
 };
 
 }  // namespace

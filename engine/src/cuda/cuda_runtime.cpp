@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "backend/backend.h"
+#include "core/counting_allocator.h"
 #include "chex/error.h"
 #include "device_runtime.h"
 #include "cuda_check.h"
@@ -39,7 +40,7 @@ const Discovery& discovery() {
 }
 
 // Device memory from CUDA's stream-ordered pool, with the same accounting as the host allocator.
-class CudaPoolAllocator final : public Allocator {
+class CudaPoolAllocator final : public CountingAllocator {
  public:
   explicit CudaPoolAllocator(int device) : device_(device) {}
 
@@ -50,11 +51,9 @@ class CudaPoolAllocator final : public Allocator {
     CHEX_CUDA_CHECK(cudaSetDevice(device_));
     CHEX_CUDA_CHECK(cudaMallocAsync(&ptr, size, stream(device_)));
     std::lock_guard lock(mutex_);
-    ++stats_.allocations;
     ++stats_.system_allocations;
-    stats_.current_bytes += size;
+    count_allocation_locked(size);
     stats_.reserved_bytes = stats_.current_bytes;
-    stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.current_bytes);
     return ptr;
   }
 
@@ -67,14 +66,6 @@ class CudaPoolAllocator final : public Allocator {
     stats_.reserved_bytes = stats_.current_bytes;
   }
 
-  AllocatorStats stats() const override {
-    std::lock_guard lock(mutex_);
-    return stats_;
-  }
-  void reset_peak() override {
-    std::lock_guard lock(mutex_);
-    stats_.peak_bytes = stats_.current_bytes;
-  }
   void empty_cache() override {
     cudaMemPool_t pool;
     if (cudaDeviceGetDefaultMemPool(&pool, device_) == cudaSuccess) cudaMemPoolTrimTo(pool, 0);
@@ -83,8 +74,6 @@ class CudaPoolAllocator final : public Allocator {
 
  private:
   int device_;
-  mutable std::mutex mutex_;
-  AllocatorStats stats_;
 };
 
 }  // namespace
