@@ -1,11 +1,13 @@
 #pragma once
-// The CUDA backend's kernels that call NVIDIA's libraries (cuDNN convolutions, cuBLAS GEMMs)
-// (or cuDNN's tensor operations) instead of a hand-written launcher: the CPU twins' signatures, in the namespace of the other
-// CUDA launchers, so that the CUDA table (cuda_kernels.cpp) takes them like any other.
+// The CUDA backend's kernels that call NVIDIA's libraries (cuDNN convolutions and tensor operations,
+// cuBLAS GEMMs) instead of a hand-written launcher: the CPU twins' signatures, in the namespace of
+// the other CUDA launchers, so that the CUDA table (cuda_kernels.cpp) takes them like any other.
+// Hidden, like every kernel: libchex's interface is its ops.
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
 
+#pragma GCC visibility push(hidden)
 namespace chex::kernels::cuda {
 
 // cuDNN picks its algorithm and takes its workspace from the device allocator (stream-ordered)
@@ -25,3 +27,4 @@ void broadcast_scalar(const Queue& q, const float* value, float* y, int64_t n);
 void mul_by_scalar(const Queue& q, const float* a, const float* scalar, float* y, int64_t n);
 
 }  // namespace chex::kernels::cuda
+#pragma GCC visibility pop
