@@ -62,13 +62,7 @@ options:
                     for DenseNet's linear head it is ReLU(CAM) / (h * w)
   --threshold F     boxes: the connected regions (8-neighbour) where the heatmap, scaled to 0..1,
                     is at least F (default 0.5), ranked by their summed scaled heat
-  --image-size N    the network's input, Resize((N, N)): the size the model was trained at
-                    (default 224; train_chexnet --demo trains at 96)
-  --device D        cpu (default) or cuda (cuda:N for another GPU)
-  --batch-size N    images per forward pass (default 8)
-  --threads N       CPU threads (default: CHEX_NUM_THREADS, or every core)
-  -h, --help        this text
-
+)" CHEX_CAM_OPTIONS_HELP R"(
 Images are read and resized exactly as chex predict reads them (Resize((N, N)), ImageNet
 normalisation). Progress goes to stdout; images that cannot be read are named on stderr and skipped.
 

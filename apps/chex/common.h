@@ -47,6 +47,14 @@ CamOptions parse_cam_options(const Args& args);
 // A command's own options followed by the ones parse_cam_options reads (and --help), so that the
 // accepted list and the parser cannot drift apart.
 std::vector<OptionSpec> with_cam_options(std::vector<OptionSpec> own);
+// Their lines of --help (a string literal, for the commands' usage texts).
+#define CHEX_CAM_OPTIONS_HELP                                                                         \
+  "  --image-size N    the network's input, Resize((N, N)): the size the model was trained at\n"      \
+  "                    (default 224; train_chexnet --demo trains at 96)\n"                            \
+  "  --device D        cpu (default) or cuda (cuda:N for another GPU)\n"                              \
+  "  --batch-size N    images per forward pass (default 8)\n"                                         \
+  "  --threads N       CPU threads (default: CHEX_NUM_THREADS, or every core)\n"                      \
+  "  -h, --help        this text\n"
 // A 14-class DenseNet of any depth (densenet_config_of) loaded with load_chexnet.
 std::unique_ptr<models::DenseNet> load_cam_model(const std::string& weights, Device device);
 

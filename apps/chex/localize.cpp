@@ -49,13 +49,7 @@ options:
   --json FILE       also write the scores as JSON (atomically)
   --method M        cam (default) or gradcam
   --threshold F     fraction of the map's range for the predicted box (default 0.5)
-  --image-size N    the network's input, Resize((N, N)): the size the model was trained at
-                    (default 224; train_chexnet --demo trains at 96)
-  --device D        cpu (default) or cuda (cuda:N for another GPU)
-  --batch-size N    images per forward pass (default 8)
-  --threads N       CPU threads (default: CHEX_NUM_THREADS, or every core)
-  -h, --help        this text
-
+)" CHEX_CAM_OPTIONS_HELP R"(
 exit status:
   0  every box with an image present was scored
   1  error: weights, box file or folder unusable, no box with its image present, ...
