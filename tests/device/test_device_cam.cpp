@@ -16,15 +16,7 @@ using namespace chex;
 
 namespace {
 
-models::DenseNetConfig tiny_config() {
-  models::DenseNetConfig c;
-  c.growth_rate = 4;
-  c.block_config = {2, 2};
-  c.num_init_features = 8;
-  c.bn_size = 2;
-  c.num_classes = 14;
-  return c;
-}
+models::DenseNetConfig tiny_config() { return testing::tiny_densenet_config({2, 2}, 14); }
 
 }  // namespace
 

@@ -36,14 +36,7 @@ constexpr double kCpuImplementationTolerance = 1e-5;
 constexpr double kCpuCancellingGradientTolerance = 5e-5;
 
 models::DenseNetConfig tiny_densenet(bool memory_efficient) {
-  models::DenseNetConfig c;
-  c.growth_rate = 4;
-  c.block_config = {2, 3};
-  c.num_init_features = 8;
-  c.bn_size = 2;
-  c.num_classes = 3;
-  c.memory_efficient = memory_efficient;
-  return c;
+  return testing::tiny_densenet_config({2, 3}, 3, memory_efficient);
 }
 
 struct StepResults {
