@@ -204,6 +204,4 @@ CHEX_BATCHNORM_OPTIONAL_KERNELS(CHEX_DECLARE_KERNEL)
 // Sums run in double with a fixed reduction order, so results do not depend on the schedule or the
 // GPU; they match the twins to rounding (see tests/emu/test_kernel_batchnorm.cpp for tolerances).
 // In-place use (y == x, dx == dy or dx == x) is allowed.
-namespace chex::kernels::CHEX_GPU_NAMESPACE {
-CHEX_BATCHNORM_KERNELS(CHEX_DECLARE_KERNEL)
-}  // namespace chex::kernels::CHEX_GPU_NAMESPACE
+namespace chex::kernels::CHEX_GPU_NAMESPACE { CHEX_BATCHNORM_KERNELS(CHEX_DECLARE_KERNEL) }

@@ -60,6 +60,4 @@ void bce_with_logits_backward(const float* logits, const float* targets, const f
 
 #include "kernels/gpu.h"
 
-namespace chex::kernels::CHEX_GPU_NAMESPACE {
-CHEX_LOSS_KERNELS(CHEX_DECLARE_KERNEL)
-}  // namespace chex::kernels::CHEX_GPU_NAMESPACE
+namespace chex::kernels::CHEX_GPU_NAMESPACE { CHEX_LOSS_KERNELS(CHEX_DECLARE_KERNEL) }

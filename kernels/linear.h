@@ -51,6 +51,4 @@ struct LinearBackwardWeightArgs {
   X(void, linear_backward_data, const LinearBackwardDataArgs& a)          \
   X(void, linear_backward_weight, const LinearBackwardWeightArgs& a)
 
-namespace chex::kernels::cpu {
-CHEX_LINEAR_KERNELS(CHEX_DECLARE_KERNEL)
-}  // namespace chex::kernels::cpu
+namespace chex::kernels::cpu { CHEX_LINEAR_KERNELS(CHEX_DECLARE_KERNEL) }

@@ -57,9 +57,7 @@ inline int64_t pool_output_size(int64_t size, int64_t kernel, int64_t stride, in
   X(void, global_avg_pool_backward, const float* dy, float* dx, int64_t batch, int64_t channels,           \
     int64_t spatial)
 
-namespace chex::kernels::cpu {
-CHEX_POOLING_KERNELS(CHEX_DECLARE_KERNEL)
-}  // namespace chex::kernels::cpu
+namespace chex::kernels::cpu { CHEX_POOLING_KERNELS(CHEX_DECLARE_KERNEL) }
 
 #include "kernels/gpu.h"
 
@@ -67,6 +65,4 @@ CHEX_POOLING_KERNELS(CHEX_DECLARE_KERNEL)
 // kernels/global_pool.cu): the CPU twins' results (bit for bit for max and average pooling: the
 // same comparisons and the same order of additions). The backward kernels overwrite dx entirely
 // and accumulate overlapping windows in a fixed order, without atomics.
-namespace chex::kernels::CHEX_GPU_NAMESPACE {
-CHEX_POOLING_KERNELS(CHEX_DECLARE_KERNEL)
-}  // namespace chex::kernels::CHEX_GPU_NAMESPACE
+namespace chex::kernels::CHEX_GPU_NAMESPACE { CHEX_POOLING_KERNELS(CHEX_DECLARE_KERNEL) }
