@@ -45,23 +45,17 @@ struct ChannelCopyArgs {
 //   split_channels   its inverse (the backward of concatenation): every part receives its channels
 //                    of src
 #define CHEX_CONCAT_KERNELS(X)                                                                              \
-  X(void, copy_channels, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst, \
-    int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels, int64_t spatial)  \
-  X(void, add_channels, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,  \
-    int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels, int64_t spatial)  \
+  X(void, copy_channels, const ChannelCopyArgs& a)                                                          \
+  X(void, add_channels, const ChannelCopyArgs& a)                                                           \
   X(void, concat_channels, const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride,      \
     int64_t batch, int64_t spatial)                                                                         \
   X(void, split_channels, const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count, \
     int64_t batch, int64_t spatial)
 
-namespace chex::kernels::cpu {
-CHEX_CONCAT_KERNELS(CHEX_DECLARE_KERNEL)
-}  // namespace chex::kernels::cpu
+namespace chex::kernels::cpu { CHEX_CONCAT_KERNELS(CHEX_DECLARE_KERNEL) }
 
 #include "kernels/gpu.h"
 
 // The launchers of the CPU twins. `parts` is a host array (its contents travel as kernel
 // arguments); the buffers it points to are device memory.
-namespace chex::kernels::CHEX_GPU_NAMESPACE {
-CHEX_CONCAT_KERNELS(CHEX_DECLARE_KERNEL)
-}  // namespace chex::kernels::CHEX_GPU_NAMESPACE
+namespace chex::kernels::CHEX_GPU_NAMESPACE { CHEX_CONCAT_KERNELS(CHEX_DECLARE_KERNEL) }
