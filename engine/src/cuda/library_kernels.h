@@ -9,6 +9,7 @@
 // (stream-ordered) itself: the conv2d workspace kernels return 0 and the workspace fields are
 // ignored. broadcast_scalar and mul_by_scalar are cuDNN's tensor operations, with the scalar in
 // device memory.
+#include "device_context.h"
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
@@ -20,3 +21,11 @@ CHEX_LINEAR_KERNELS(CHEX_DECLARE_KERNEL)
 CHEX_ELEMENTWISE_LIBRARY_KERNELS(CHEX_DECLARE_KERNEL)
 }  // namespace chex::kernels::cuda
 #pragma GCC visibility pop
+
+// What the files that define them share: the device's stream and library handles, and the
+// alpha/beta scalars that cuDNN and cuBLAS take by pointer.
+namespace chex::kernels::cuda {
+using chex::cuda::context;
+using chex::cuda::DeviceContext;
+inline constexpr float kOne = 1.f, kZero = 0.f;
+}  // namespace chex::kernels::cuda
