@@ -28,9 +28,10 @@ class ConcatCase final : public Case {
     tolerance = 0;
   }
   void ours() override {
-    kernels::cuda::copy_channels(b_.queue(), src_.get(), channels_ * hw_, 0, ours_.get(), total_ * hw_, offset_, batch_,
-                                 channels_,
-                                 hw_);
+    kernels::cuda::copy_channels(b_.queue(), {.src = {src_.get(), channels_ * hw_},
+                                              .dst = {ours_.get(), total_ * hw_},
+                                              .dst_channel_offset = offset_,
+                                              .shape = {batch_, channels_, hw_}});
   }
   void cudnn() override {
     const size_t row = sizeof(float) * static_cast<size_t>(channels_ * hw_);

@@ -17,24 +17,6 @@
 
 #include "kernels/queue.h"
 
-// The kernels of this family that both backends provide (engine/src/backend/backend.h).
-#define CHEX_BATCHNORM_KERNELS(X) \
-  X(batch_norm_workspace_bytes)   \
-  X(batch_norm_forward_training)  \
-  X(batch_norm_forward_inference) \
-  X(batch_norm_apply)             \
-  X(batch_norm_backward)
-
-// The parts of a training BN for a caller that normalises inside a convolution (conv2d.h's
-// normalized kernels): optional, a backend may leave them null (the CUDA one does); ask
-// Backend::has() before calling one.
-#define CHEX_BATCHNORM_OPTIONAL_KERNELS(X)   \
-  X(batch_norm_moments)                      \
-  X(batch_norm_statistics_from_moments)      \
-  X(batch_norm_inference_statistics)         \
-  X(batch_norm_backward_statistics_term)     \
-  X(add_affine_of_input)
-
 namespace chex::kernels::cpu {
 
 // One BN+ReLU output, given scale = invstd * gamma: the formula of every CPU kernel that applies
@@ -159,65 +141,67 @@ struct AddAffineOfInputArgs {
 
 }  // namespace chex::kernels
 
+// The kernels of this family that both backends provide (engine/src/backend/backend.h):
+//   batch_norm_workspace_bytes   device scratch, in bytes, that the training forward and the backward
+//                                of this shape need for their per-block partial sums (0 when there
+//                                is nothing to sum; always 0 on the CPU). A function of the shape
+//                                only; the caller owns it, and it may be reused as soon as the
+//                                launch's stream has moved on.
+//   batch_norm_forward_training  each channel's batch mean and biased variance over N*H*W values, then
+//                                  running_mean = (1 - momentum) * running_mean + momentum * mean
+//                                  running_var  = (1 - momentum) * running_var + momentum * var * n / (n - 1)
+//                                (unbiased). Needs n = N*H*W > 1 (the GPU launcher n >= 1, and a
+//                                workspace of batch_norm_workspace_bytes).
+//   batch_norm_forward_inference normalises with the running statistics.
+//   batch_norm_apply             normalises with given (mean, invstd).
+//   batch_norm_backward          on the GPU the workspace may be null when neither dgamma nor dbeta
+//                                is wanted and batch_statistics is false.
+#define CHEX_BATCHNORM_KERNELS(X)                                    \
+  X(size_t, batch_norm_workspace_bytes, const ImageShape& shape)     \
+  X(void, batch_norm_forward_training, const BatchNormForwardArgs& a) \
+  X(void, batch_norm_forward_inference, const BatchNormForwardArgs& a) \
+  X(void, batch_norm_apply, const BatchNormApplyArgs& a)             \
+  X(void, batch_norm_backward, const BatchNormBackwardArgs& a)
+
+// The parts of a training BN for a caller that normalises inside a convolution (conv2d.h's
+// normalized kernels): optional, a backend may leave them null (the CUDA one does); ask
+// Backend::has() before calling one. Declared only in namespace cpu.
+//   batch_norm_moments, batch_norm_statistics_from_moments: the training forward in parts.
+//     batch_norm_moments writes each channel's mean and biased variance over its N*H*W values, in
+//     double, exactly as the training forward computes them; batch_norm_statistics_from_moments
+//     turns them into the (save_mean, save_invstd) that the forward would have normalised with and
+//     moves the running statistics as it would (count = N*H*W). The memory-efficient dense block
+//     keeps the moments of its buffer's channels, which every later layer's norm1 would otherwise
+//     recompute.
+//   batch_norm_inference_statistics: the (mean, invstd) that batch_norm_forward_inference
+//     normalises with.
+//   batch_norm_backward_statistics_term: the part of a training BN's input gradient that goes
+//     through its batch statistics,
+//       dx_c -= gamma_c invstd_c (mean(dy') + xhat * mean(dy' * xhat)),
+//     is affine in x_c - mean_c: alpha_c + beta_c (x_c - mean_c). From the sums of dy' and of
+//     dy' (x - mean) over the `count` values of each channel, this adds the channels' alpha and
+//     beta into `alpha` and `beta`. BNs that read the same channels with the same batch mean (a
+//     dense block's norm1s) can sum theirs and add them once per channel (add_affine_of_input)
+//     instead of once per BN; centred on the mean, the sum does not cancel when |mean| >> std.
+//   add_affine_of_input: dx_c += alpha_c + beta_c (x_c - center_c) over every image, for
+//     `channels` channels.
+#define CHEX_BATCHNORM_OPTIONAL_KERNELS(X)                                                  \
+  X(void, batch_norm_moments, const BatchNormMomentsArgs& a)                                \
+  X(void, batch_norm_statistics_from_moments, const BatchNormStatisticsFromMomentsArgs& a) \
+  X(void, batch_norm_inference_statistics, const BatchNormInferenceStatisticsArgs& a)       \
+  X(void, batch_norm_backward_statistics_term, const BatchNormStatisticsTermArgs& a)        \
+  X(void, add_affine_of_input, const AddAffineOfInputArgs& a)
+
 namespace chex::kernels::cpu {
-
-// Training forward: each channel's batch mean and biased variance over N*H*W values, then
-//   running_mean = (1 - momentum) * running_mean + momentum * mean
-//   running_var  = (1 - momentum) * running_var  + momentum * var * n / (n - 1)   (unbiased)
-// Needs n = N*H*W > 1.
-void batch_norm_forward_training(const Queue& q, const BatchNormForwardArgs& a);
-void batch_norm_forward_inference(const Queue& q, const BatchNormForwardArgs& a);
-void batch_norm_apply(const Queue& q, const BatchNormApplyArgs& a);
-void batch_norm_backward(const Queue& q, const BatchNormBackwardArgs& a);
-// The CPU needs no workspace: 0.
-size_t batch_norm_workspace_bytes(const Queue& q, const ImageShape& shape);
-
-// The training forward in parts, for a caller that normalises elsewhere (inside a convolution):
-// batch_norm_moments writes each channel's mean and biased variance over its N*H*W values, in
-// double, exactly as the training forward computes them; batch_norm_statistics_from_moments turns
-// them into the (save_mean, save_invstd) that the forward would have normalised with and moves the
-// running statistics as it would (count = N*H*W). The memory-efficient dense block keeps the
-// moments of its buffer's channels, which every later layer's norm1 would otherwise recompute.
-void batch_norm_moments(const Queue& q, const BatchNormMomentsArgs& a);
-void batch_norm_statistics_from_moments(const Queue& q, const BatchNormStatisticsFromMomentsArgs& a);
-// The (mean, invstd) that batch_norm_forward_inference normalises with.
-void batch_norm_inference_statistics(const Queue& q, const BatchNormInferenceStatisticsArgs& a);
-
-// The part of a training BN's input gradient that goes through its batch statistics,
-//   dx_c -= gamma_c invstd_c (mean(dy') + xhat * mean(dy' * xhat)),
-// is affine in x_c - mean_c: alpha_c + beta_c (x_c - mean_c). From the sums of dy' and of
-// dy' (x - mean) over the `count` values of each channel, this adds the channels' alpha and beta
-// into `alpha` and `beta`. BNs that read the same channels with the same batch mean (a dense
-// block's norm1s) can sum theirs and add them once per channel (add_affine_of_input) instead of once
-// per BN; centred on the mean, the sum does not cancel when |mean| >> std.
-void batch_norm_backward_statistics_term(const Queue& q, const BatchNormStatisticsTermArgs& a);
-
-// dx_c += alpha_c + beta_c (x_c - center_c) over every image, for `channels` channels.
-void add_affine_of_input(const Queue& q, const AddAffineOfInputArgs& a);
-
+CHEX_BATCHNORM_KERNELS(CHEX_DECLARE_KERNEL)
+CHEX_BATCHNORM_OPTIONAL_KERNELS(CHEX_DECLARE_KERNEL)
 }  // namespace chex::kernels::cpu
-
-#include <cstddef>
 
 #include "kernels/gpu.h"
 
-// The CUDA kernels (kernels/batchnorm.cu): the same semantics as the CPU twins above, on device
+// The CUDA kernels (kernels/batchnorm.cu): the same semantics as the CPU twins, on device
 // pointers.
 // Sums run in double with a fixed reduction order, so results do not depend on the schedule or the
 // GPU; they match the twins to rounding (see tests/emu/test_kernel_batchnorm.cpp for tolerances).
 // In-place use (y == x, dx == dy or dx == x) is allowed.
-namespace chex::kernels::CHEX_GPU_NAMESPACE {
-
-// Device scratch, in bytes, that the training forwards and the backwards of this shape need for
-// their per-block partial sums (0 when there is nothing to sum). A function of the shape only; the
-// caller owns it, and it may be reused as soon as the launch's stream has moved on.
-size_t batch_norm_workspace_bytes(const Queue& q, const ImageShape& shape);
-
-// Training needs batch * spatial >= 1 and a workspace of batch_norm_workspace_bytes.
-void batch_norm_forward_training(const Queue& q, const BatchNormForwardArgs& a);
-void batch_norm_forward_inference(const Queue& q, const BatchNormForwardArgs& a);
-void batch_norm_apply(const Queue& q, const BatchNormApplyArgs& a);
-// The workspace may be null when neither dgamma nor dbeta is wanted and batch_statistics is false.
-void batch_norm_backward(const Queue& q, const BatchNormBackwardArgs& a);
-
-}  // namespace chex::kernels::CHEX_GPU_NAMESPACE
+namespace chex::kernels::CHEX_GPU_NAMESPACE { CHEX_BATCHNORM_KERNELS(CHEX_DECLARE_KERNEL) }

@@ -11,9 +11,6 @@
 
 #include "kernels/queue.h"
 
-// The kernels of this family that both backends provide (engine/src/backend/backend.h).
-#define CHEX_LOSS_KERNELS(X) X(bce_with_logits)
-
 namespace chex::kernels {
 
 // The forward and the backward, either or both in one call: the mean loss into the scalar *loss
@@ -38,9 +35,15 @@ struct BceWithLogitsArgs {
 
 }  // namespace chex::kernels
 
+// The kernels of this family that both backends provide (engine/src/backend/backend.h), declared
+// from this list in both namespaces (CHEX_DECLARE_KERNEL, kernels/queue.h):
+//   bce_with_logits  the loss and/or its gradient (BceWithLogitsArgs); on the GPU (kernels/bce.cu)
+//                    the forward and backward in one launch of one block.
+#define CHEX_LOSS_KERNELS(X) X(void, bce_with_logits, const BceWithLogitsArgs& a)
+
 namespace chex::kernels::cpu {
 
-void bce_with_logits(const Queue& q, const BceWithLogitsArgs& a);
+CHEX_LOSS_KERNELS(CHEX_DECLARE_KERNEL)
 
 // The mean loss, accumulated in double in a fixed order. pos_weight and neg_weight are [C], or
 // null for weights of 1.
@@ -57,10 +60,4 @@ void bce_with_logits_backward(const float* logits, const float* targets, const f
 
 #include "kernels/gpu.h"
 
-// The CUDA kernel (kernels/bce.cu): the forward and backward of the CPU twins above in one launch
-// of one block.
-namespace chex::kernels::CHEX_GPU_NAMESPACE {
-
-void bce_with_logits(const Queue& q, const BceWithLogitsArgs& a);
-
-}  // namespace chex::kernels::CHEX_GPU_NAMESPACE
+namespace chex::kernels::CHEX_GPU_NAMESPACE { CHEX_LOSS_KERNELS(CHEX_DECLARE_KERNEL) }

@@ -92,14 +92,13 @@ dim3 grid_for(int64_t len, int64_t batch, int parts) {
 }
 
 template <bool kAdd>
-void launch_copy(const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
-                 int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                 int64_t spatial, cudaStream_t stream) {
-  const int64_t len = channels * spatial;
+void launch_copy(const ChannelCopyArgs& a, cudaStream_t stream) {
+  const int64_t batch = a.shape.batch, spatial = a.shape.spatial;
+  const int64_t len = a.shape.channels * spatial;
   if (len <= 0 || batch <= 0) return;
   CHEX_LAUNCH(copy_channels_kernel<kAdd>, grid_for(len, batch, 1), kThreads, 0, stream,
-              src + src_channel_offset * spatial, src_batch_stride, dst + dst_channel_offset * spatial,
-              dst_batch_stride, len, batch);
+              a.src.data + a.src_channel_offset * spatial, a.src.batch_stride,
+              a.dst.data + a.dst_channel_offset * spatial, a.dst.batch_stride, len, batch);
 }
 
 // Runs `launch(table, count)` over the parts in groups of kMaxParts, skipping empty parts.
@@ -123,19 +122,9 @@ void for_part_groups(const ChannelPart* parts, int count, int64_t spatial, Launc
 
 }  // namespace
 
-void copy_channels(const Queue& q, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
-                   int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                   int64_t spatial) {
-  launch_copy<false>(src, src_batch_stride, src_channel_offset, dst, dst_batch_stride, dst_channel_offset, batch,
-                     channels, spatial, q.stream);
-}
+void copy_channels(const Queue& q, const ChannelCopyArgs& a) { launch_copy<false>(a, q.stream); }
 
-void add_channels(const Queue& q, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
-                  int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                  int64_t spatial) {
-  launch_copy<true>(src, src_batch_stride, src_channel_offset, dst, dst_batch_stride, dst_channel_offset, batch,
-                    channels, spatial, q.stream);
-}
+void add_channels(const Queue& q, const ChannelCopyArgs& a) { launch_copy<true>(a, q.stream); }
 
 void concat_channels(const Queue& q, const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride,
                      int64_t batch, int64_t spatial) {

@@ -2,7 +2,8 @@
 // Channel-block copy between batch-strided NCHW buffers: the primitive of channel concatenation
 // (copy each input into its channel range of the output) and of its backward (copy each range of
 // the gradient back out). CPU twins (the reference the CUDA kernels are tested against) and the
-// CUDA launchers.
+// CUDA launchers, both declared from one list (CHEX_DECLARE_KERNEL, kernels/queue.h): the same
+// signatures by construction.
 //
 // Memory-efficient dense blocks (DESIGN.md) use the same primitive: a layer's new channels are
 // copied into their slice of the block buffer, and in backward a slice's gradient is added into
@@ -10,13 +11,6 @@
 #include <cstdint>
 
 #include "kernels/queue.h"
-
-// The kernels of this family that both backends provide (engine/src/backend/backend.h).
-#define CHEX_CONCAT_KERNELS(X) \
-  X(copy_channels)             \
-  X(add_channels)              \
-  X(concat_channels)           \
-  X(split_channels)
 
 namespace chex::kernels {
 
@@ -29,47 +23,39 @@ struct ChannelPart {
   int64_t channel_offset = 0;
 };
 
+// A block of channels moved between two batch-strided buffers: for every image n < shape.batch and
+// channel c < shape.channels, channel src_channel_offset + c of src goes to channel
+// dst_channel_offset + c of dst (a channel holds shape.spatial = H*W values). The ranges must not
+// overlap.
+struct ChannelCopyArgs {
+  StridedIn src;
+  int64_t src_channel_offset = 0;
+  StridedOut dst;
+  int64_t dst_channel_offset = 0;
+  ImageShape shape;
+};
+
 }  // namespace chex::kernels
 
-namespace chex::kernels::cpu {
+// The kernels of this family that both backends provide (engine/src/backend/backend.h):
+//   copy_channels    dst[n, dst_channel_offset + c, :] = src[n, src_channel_offset + c, :]
+//   add_channels     the same ranges, accumulated: dst[...] += src[...]
+//   concat_channels  concatenation along channels: every part's channels are copied to dst at the
+//                    part's channel offset (image n of dst starts at dst + n * dst_batch_stride)
+//   split_channels   its inverse (the backward of concatenation): every part receives its channels
+//                    of src
+#define CHEX_CONCAT_KERNELS(X)                                                                              \
+  X(void, copy_channels, const ChannelCopyArgs& a)                                                          \
+  X(void, add_channels, const ChannelCopyArgs& a)                                                           \
+  X(void, concat_channels, const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride,      \
+    int64_t batch, int64_t spatial)                                                                         \
+  X(void, split_channels, const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count, \
+    int64_t batch, int64_t spatial)
 
-// For every image n < batch and channel c < channels:
-//   dst[n, dst_channel_offset + c, :] = src[n, src_channel_offset + c, :]
-// where a channel holds `spatial` (= H*W) values, image n of src starts at src + n * src_batch_stride
-// and image n of dst at dst + n * dst_batch_stride. The ranges must not overlap.
-void copy_channels(const Queue& q, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
-                   int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                   int64_t spatial);
-// The same ranges, accumulated: dst[n, dst_channel_offset + c, :] += src[n, src_channel_offset + c, :].
-void add_channels(const Queue& q, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
-                  int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                  int64_t spatial);
-
-// Concatenation along channels: every part's channels are copied to dst at the part's channel
-// offset (image n of dst starts at dst + n * dst_batch_stride).
-void concat_channels(const Queue& q, const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride,
-                     int64_t batch, int64_t spatial);
-// Its inverse (the backward of concatenation): every part receives its channels of src.
-void split_channels(const Queue& q, const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count,
-                    int64_t batch, int64_t spatial);
-
-}  // namespace chex::kernels::cpu
+namespace chex::kernels::cpu { CHEX_CONCAT_KERNELS(CHEX_DECLARE_KERNEL) }
 
 #include "kernels/gpu.h"
 
-namespace chex::kernels::CHEX_GPU_NAMESPACE {
-
-// The launchers of the CPU twins above, same arguments. `parts` is a host array
-// (its contents travel as kernel arguments); the buffers it points to are device memory.
-void copy_channels(const Queue& q, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
-                   int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                   int64_t spatial);
-void add_channels(const Queue& q, const float* src, int64_t src_batch_stride, int64_t src_channel_offset, float* dst,
-                  int64_t dst_batch_stride, int64_t dst_channel_offset, int64_t batch, int64_t channels,
-                  int64_t spatial);
-void concat_channels(const Queue& q, const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride,
-                     int64_t batch, int64_t spatial);
-void split_channels(const Queue& q, const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count,
-                    int64_t batch, int64_t spatial);
-
-}  // namespace chex::kernels::CHEX_GPU_NAMESPACE
+// The launchers of the CPU twins. `parts` is a host array (its contents travel as kernel
+// arguments); the buffers it points to are device memory.
+namespace chex::kernels::CHEX_GPU_NAMESPACE { CHEX_CONCAT_KERNELS(CHEX_DECLARE_KERNEL) }

@@ -20,26 +20,6 @@
 
 #include "kernels/queue.h"
 
-// The kernels of this family that both backends provide (engine/src/backend/backend.h): on CUDA,
-// cuDNN's (engine/src/cuda/conv_cuda.cpp), which size and take their workspace themselves, so
-// their workspace kernels return 0.
-#define CHEX_CONV2D_KERNELS(X)         \
-  X(conv2d_workspace_bytes)            \
-  X(conv2d_backward_workspace_bytes)   \
-  X(conv2d_forward)                    \
-  X(conv2d_backward_data)              \
-  X(conv2d_backward_weight)
-
-// The convolutions that apply BN + ReLU to their input as they read it (InputNormalization):
-// optional, a backend may leave them null (the CUDA one does); ask Backend::has() before calling
-// one. Their workspace kernels cover the normalized forms and the plain ones of the same geometry.
-#define CHEX_CONV2D_OPTIONAL_KERNELS(X)         \
-  X(conv2d_normalized_workspace_bytes)          \
-  X(conv2d_normalized_backward_workspace_bytes) \
-  X(conv2d_forward_normalized)                  \
-  X(conv2d_backward_data_normalized)            \
-  X(conv2d_backward_weight_normalized)
-
 namespace chex::kernels {
 
 // The shape of one convolution; it describes the launches of both backends.
@@ -161,15 +141,45 @@ struct Conv2dBackwardWeightNormalizedArgs {
 
 }  // namespace chex::kernels
 
+// The kernels of this family that both backends provide (engine/src/backend/backend.h; the
+// argument structs above say what each computes). On CUDA they are cuDNN's
+// (engine/src/cuda/conv_cuda.cpp), declared from this same list in engine/src/cuda/library_kernels.h
+// (CHEX_DECLARE_KERNEL: the same signatures); cuDNN sizes and takes its workspace itself, so its
+// workspace kernels return 0. The CPU's workspace sizes depend on the thread count, so query them
+// on the thread that then calls the kernel, outside a parallel region.
+#define CHEX_CONV2D_KERNELS(X)                                                  \
+  X(size_t, conv2d_workspace_bytes, const Conv2dGeometry& g)                    \
+  X(size_t, conv2d_backward_workspace_bytes, const Conv2dGeometry& g)           \
+  X(void, conv2d_forward, const Conv2dForwardArgs& a)                           \
+  X(void, conv2d_backward_data, const Conv2dBackwardDataArgs& a)                \
+  X(void, conv2d_backward_weight, const Conv2dBackwardWeightArgs& a)
+
+// The convolutions that apply BN + ReLU to their input as they read it (InputNormalization):
+// optional, a backend may leave them null (the CUDA one does); ask Backend::has() before calling
+// one. Declared only in namespace cpu. Their workspace kernels (in bytes) cover the normalized
+// forms and the plain ones of the same geometry.
+//   conv2d_forward_normalized: y = conv(x', weight) + bias with x' the normalised input.
+//   conv2d_backward_data_normalized: the input gradient of a 1x1 convolution that read its input
+//     normalised (conv2d_forward_normalized), carried on through that BN + ReLU, tile by tile of
+//     columns so that the GEMM's tile of weight^T dy is used from cache. Per input channel c, with
+//     dy' = (weight^T dy)[c] masked by the ReLU:
+//       dx[c] += invstd[c] gamma[c] dy'   (added in; dx may be null when only the sums are wanted)
+//       sum_dy[c] = sum of dy',  sum_dy_centered[c] = sum of dy' (x[c] - mean[c])   (over the batch)
+//     With batch statistics the BN's gradient has a further term, affine in x (see
+//     batch_norm_backward_statistics_term), which is the caller's to add. Overwrites the sums.
+//   conv2d_backward_weight_normalized: the weight gradient of a convolution that read its input
+//     normalised: x' is recomputed from x as it is read, with the same statistics.
+#define CHEX_CONV2D_OPTIONAL_KERNELS(X)                                                        \
+  X(size_t, conv2d_normalized_workspace_bytes, const Conv2dGeometry& g)                        \
+  X(size_t, conv2d_normalized_backward_workspace_bytes, const Conv2dGeometry& g)               \
+  X(void, conv2d_forward_normalized, const Conv2dForwardNormalizedArgs& a)                     \
+  X(void, conv2d_backward_data_normalized, const Conv2dBackwardDataNormalizedArgs& a)          \
+  X(void, conv2d_backward_weight_normalized, const Conv2dBackwardWeightNormalizedArgs& a)
+
 namespace chex::kernels::cpu {
 
-// The table's kernels (see the argument structs above). The workspace sizes depend on the thread
-// count, so query them on the thread that then calls the kernel, outside a parallel region.
-size_t conv2d_workspace_bytes(const Queue& q, const Conv2dGeometry& g);
-size_t conv2d_backward_workspace_bytes(const Queue& q, const Conv2dGeometry& g);
-void conv2d_forward(const Queue& q, const Conv2dForwardArgs& a);
-void conv2d_backward_data(const Queue& q, const Conv2dBackwardDataArgs& a);
-void conv2d_backward_weight(const Queue& q, const Conv2dBackwardWeightArgs& a);
+CHEX_CONV2D_KERNELS(CHEX_DECLARE_KERNEL)
+CHEX_CONV2D_OPTIONAL_KERNELS(CHEX_DECLARE_KERNEL)
 
 // Floats of workspace that conv2d_forward needs (an im2col matrix per thread that takes samples), and
 // that the two backward functions need; 0 where `workspace` may be null (the *_bytes kernels in
@@ -181,25 +191,5 @@ int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g);
 // thread); the backward size covers conv2d_backward_data and conv2d_backward_data_normalized too.
 int64_t conv2d_normalized_workspace_size(const Conv2dGeometry& g);
 int64_t conv2d_normalized_backward_workspace_size(const Conv2dGeometry& g);
-
-// The optional kernels (the argument structs above); the workspace sizes in bytes.
-size_t conv2d_normalized_workspace_bytes(const Queue& q, const Conv2dGeometry& g);
-size_t conv2d_normalized_backward_workspace_bytes(const Queue& q, const Conv2dGeometry& g);
-
-// y = conv(x', weight) + bias with x' the normalised input (see InputNormalization).
-void conv2d_forward_normalized(const Queue& q, const Conv2dForwardNormalizedArgs& a);
-
-// The input gradient of a 1x1 convolution that read its input normalised (conv2d_forward_normalized),
-// carried on through that BN + ReLU, tile by tile of columns so that the GEMM's tile of weight^T dy
-// is used from cache. Per input channel c, with dy' = (weight^T dy)[c] masked by the ReLU:
-//   dx[c] += invstd[c] gamma[c] dy'   (added in; dx may be null when only the sums are wanted)
-//   sum_dy[c] = sum of dy',  sum_dy_centered[c] = sum of dy' (x[c] - mean[c])   (over the batch)
-// With batch statistics the BN's gradient has a further term, affine in x (see
-// batch_norm_backward_statistics_term), which is the caller's to add. Overwrites the sums.
-void conv2d_backward_data_normalized(const Queue& q, const Conv2dBackwardDataNormalizedArgs& a);
-
-// The weight gradient of a convolution that read its input normalised (conv2d_forward_normalized): x' is
-// recomputed from x as it is read, with the same statistics.
-void conv2d_backward_weight_normalized(const Queue& q, const Conv2dBackwardWeightNormalizedArgs& a);
 
 }  // namespace chex::kernels::cpu

@@ -6,12 +6,6 @@
 
 #include "kernels/queue.h"
 
-// The kernels of this family that both backends provide (engine/src/backend/backend.h).
-#define CHEX_LINEAR_KERNELS(X) \
-  X(linear_forward)            \
-  X(linear_backward_data)      \
-  X(linear_backward_weight)
-
 namespace chex::kernels {
 
 struct LinearShape {
@@ -49,10 +43,12 @@ struct LinearBackwardWeightArgs {
 
 }  // namespace chex::kernels
 
-namespace chex::kernels::cpu {
+// The kernels of this family that both backends provide (engine/src/backend/backend.h; the
+// argument structs above say what each computes). Declared from this list here for the CPU and in
+// engine/src/cuda/library_kernels.h for cuBLAS (CHEX_DECLARE_KERNEL): the same signatures.
+#define CHEX_LINEAR_KERNELS(X)                                            \
+  X(void, linear_forward, const LinearForwardArgs& a)                     \
+  X(void, linear_backward_data, const LinearBackwardDataArgs& a)          \
+  X(void, linear_backward_weight, const LinearBackwardWeightArgs& a)
 
-void linear_forward(const Queue& q, const LinearForwardArgs& a);
-void linear_backward_data(const Queue& q, const LinearBackwardDataArgs& a);
-void linear_backward_weight(const Queue& q, const LinearBackwardWeightArgs& a);
-
-}  // namespace chex::kernels::cpu
+namespace chex::kernels::cpu { CHEX_LINEAR_KERNELS(CHEX_DECLARE_KERNEL) }

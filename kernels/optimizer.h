@@ -8,11 +8,6 @@
 
 #include "kernels/queue.h"
 
-// The kernels of this family that both backends provide (engine/src/backend/backend.h).
-#define CHEX_OPTIMIZER_KERNELS(X) \
-  X(adam_multi_tensor)            \
-  X(sgd_multi_tensor)
-
 namespace chex::kernels {
 
 // Adam's hyper-parameters, rounded to float as PyTorch rounds its Python scalars for a float32
@@ -116,6 +111,13 @@ struct SgdMultiTensorArgs {
 
 }  // namespace chex::kernels
 
+// The kernels of this family that both backends provide (engine/src/backend/backend.h), declared
+// from this list in both namespaces (CHEX_DECLARE_KERNEL, kernels/queue.h):
+//   adam_multi_tensor, sgd_multi_tensor  one step of every tensor of the table (the args above).
+#define CHEX_OPTIMIZER_KERNELS(X)                            \
+  X(void, adam_multi_tensor, const AdamMultiTensorArgs& a)   \
+  X(void, sgd_multi_tensor, const SgdMultiTensorArgs& a)
+
 namespace chex::kernels::cpu {
 
 // One Adam step of a tensor of n elements (p, m, v updated in place):
@@ -126,9 +128,9 @@ void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg
 // One SGD step; momentum_buffer is null when momentum is 0.
 void sgd_update(float* param, const float* grad, float* momentum_buffer, int64_t n, const SgdHyper& h,
                 bool first_step);
-// The table's tensors one by one, with adam_update / sgd_update.
-void adam_multi_tensor(const Queue& q, const AdamMultiTensorArgs& a);
-void sgd_multi_tensor(const Queue& q, const SgdMultiTensorArgs& a);
+// The table's kernels (the list above): the table's tensors one by one, with adam_update /
+// sgd_update.
+CHEX_OPTIMIZER_KERNELS(CHEX_DECLARE_KERNEL)
 
 }  // namespace chex::kernels::cpu
 
@@ -139,7 +141,6 @@ namespace chex::kernels::CHEX_GPU_NAMESPACE {
 // One launch updates every tensor of `table`: `count` entries in device memory, planned by
 // plan_optimizer_chunks (which returned `chunks`) on a host copy. The table may be rebuilt and
 // uploaded every step (a few bytes per tensor); the launch only reads it.
-void adam_multi_tensor(const Queue& q, const AdamMultiTensorArgs& a);
-void sgd_multi_tensor(const Queue& q, const SgdMultiTensorArgs& a);
+CHEX_OPTIMIZER_KERNELS(CHEX_DECLARE_KERNEL)
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -1,6 +1,6 @@
 #pragma once
-// 2-D pooling over NCHW tensors. CPU twins (the reference the CUDA kernels are tested against) and,
-// at the end, the CUDA launchers of the max and average pooling.
+// 2-D pooling over NCHW tensors. CPU twins (the reference the CUDA kernels are tested against) and
+// the GPU launchers, both declared from one list: the same signatures by construction.
 //
 // Inputs x are batch-strided (image n starts at x + n * x_batch_stride, its C*H*W values densely
 // packed); outputs and gradients are contiguous. Every (image, channel) plane is independent, so
@@ -9,15 +9,6 @@
 #include <cstdint>
 
 #include "kernels/queue.h"
-
-// The kernels of this family that both backends provide (engine/src/backend/backend.h).
-#define CHEX_POOLING_KERNELS(X) \
-  X(max_pool2d_forward)         \
-  X(max_pool2d_backward)        \
-  X(avg_pool2d_forward)         \
-  X(avg_pool2d_backward)        \
-  X(global_avg_pool_forward)    \
-  X(global_avg_pool_backward)
 
 namespace chex::kernels {
 
@@ -42,50 +33,36 @@ inline int64_t pool_output_size(int64_t size, int64_t kernel, int64_t stride, in
 
 }  // namespace chex::kernels
 
-namespace chex::kernels::cpu {
+// The kernels of this family that both backends provide (engine/src/backend/backend.h), declared
+// from this list in both namespaces (CHEX_DECLARE_KERNEL, kernels/queue.h):
+//   max_pool2d_forward        padding counts as -inf. Within a window, the first maximum in
+//                             row-major scan order wins (NaN counts as a maximum, so it propagates).
+//   max_pool2d_backward       dx = dy routed to each window's maximum (summed where windows
+//                             overlap). The maximum is found again in x, by the same rule as the
+//                             forward, instead of saving indices.
+//   avg_pool2d_forward        without padding (g.padding must be 0): the mean of each window.
+//   avg_pool2d_backward       dx = dy / kernel^2 spread over each window (summed where windows
+//                             overlap; 0 where none reaches).
+//   global_avg_pool_forward   y[n, c] = mean of the plane x[n, c, :, :] (of `spatial` = H*W
+//                             values), summed in double (in a fixed order on the GPU).
+//   global_avg_pool_backward  dx[n, c, :, :] = dy[n, c] / spatial.
+#define CHEX_POOLING_KERNELS(X)                                                                              \
+  X(void, max_pool2d_forward, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g)   \
+  X(void, max_pool2d_backward, const float* x, int64_t x_batch_stride, const float* dy, float* dx,         \
+    const Pool2dGeometry& g)                                                                                 \
+  X(void, avg_pool2d_forward, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g)   \
+  X(void, avg_pool2d_backward, const float* dy, float* dx, const Pool2dGeometry& g)                        \
+  X(void, global_avg_pool_forward, const float* x, int64_t x_batch_stride, float* y, int64_t batch,        \
+    int64_t channels, int64_t spatial)                                                                       \
+  X(void, global_avg_pool_backward, const float* dy, float* dx, int64_t batch, int64_t channels,           \
+    int64_t spatial)
 
-// Max pooling; padding counts as -inf. Within a window, the first maximum in row-major scan order
-// wins (NaN counts as a maximum, so it propagates).
-void max_pool2d_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g);
-// dx = dy routed to each window's maximum (summed where windows overlap). The maximum is found
-// again in x, by the same rule as the forward, instead of saving indices.
-void max_pool2d_backward(const Queue& q, const float* x, int64_t x_batch_stride, const float* dy, float* dx,
-                         const Pool2dGeometry& g);
-
-// Average pooling without padding (g.padding must be 0): the mean of each kernel x kernel window.
-void avg_pool2d_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g);
-// dx = dy / kernel^2 spread over each window (summed where windows overlap; 0 where none reaches).
-void avg_pool2d_backward(const Queue& q, const float* dy, float* dx, const Pool2dGeometry& g);
-
-// Global average pooling: y[n, c] = mean of the plane x[n, c, :, :] (of `spatial` = H*W values),
-// summed in double.
-void global_avg_pool_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, int64_t batch,
-                             int64_t channels, int64_t spatial);
-// dx[n, c, :, :] = dy[n, c] / spatial.
-void global_avg_pool_backward(const Queue& q, const float* dy, float* dx, int64_t batch, int64_t channels,
-                              int64_t spatial);
-
-}  // namespace chex::kernels::cpu
+namespace chex::kernels::cpu { CHEX_POOLING_KERNELS(CHEX_DECLARE_KERNEL) }
 
 #include "kernels/gpu.h"
 
-namespace chex::kernels::CHEX_GPU_NAMESPACE {
-
-// Max and average pooling (kernels/pooling.cu): the CPU twins' arguments and results (bit for bit:
-// the same comparisons and the same order of additions), plus the queue. The backward kernels
-// overwrite dx entirely and accumulate overlapping windows in a fixed order, without atomics.
-void max_pool2d_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g);
-void max_pool2d_backward(const Queue& q, const float* x, int64_t x_batch_stride, const float* dy, float* dx,
-                         const Pool2dGeometry& g);
-void avg_pool2d_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g);
-void avg_pool2d_backward(const Queue& q, const float* dy, float* dx, const Pool2dGeometry& g);
-
-// Global average pooling (kernels/global_pool.cu): the same semantics as the CPU twins above, on
-// device pointers; the forward sums in double in a fixed order. DenseNet's final BN + ReLU + pool
-// is fused in kernels/batchnorm.h.
-void global_avg_pool_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, int64_t batch,
-                             int64_t channels, int64_t spatial);
-void global_avg_pool_backward(const Queue& q, const float* dy, float* dx, int64_t batch, int64_t channels,
-                              int64_t spatial);
-
-}  // namespace chex::kernels::CHEX_GPU_NAMESPACE
+// The GPU launchers (max and average pooling in kernels/pooling.cu, global pooling in
+// kernels/global_pool.cu): the CPU twins' results (bit for bit for max and average pooling: the
+// same comparisons and the same order of additions). The backward kernels overwrite dx entirely
+// and accumulate overlapping windows in a fixed order, without atomics.
+namespace chex::kernels::CHEX_GPU_NAMESPACE { CHEX_POOLING_KERNELS(CHEX_DECLARE_KERNEL) }

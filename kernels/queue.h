@@ -34,3 +34,11 @@ using StridedIn = Strided<const float>;
 using StridedOut = Strided<float>;
 
 }  // namespace chex::kernels
+
+// Each kernel family lists its kernels once, signature included, as an X-macro:
+//   #define CHEX_<FAMILY>_KERNELS(X) X(return type, name, parameters after the queue) ...
+// and declares them from that list with CHEX_DECLARE_KERNEL, once in namespace cpu (the CPU twins)
+// and once in CHEX_GPU_NAMESPACE (the GPU launchers, kernels/gpu.h); the backend's table is
+// composed from the same lists (engine/src/backend/backend.h). A twin and its launcher thus have
+// the same signature by construction, and a table slot can hold either.
+#define CHEX_DECLARE_KERNEL(ret, name, ...) ret name(const ::chex::kernels::Queue& q, __VA_ARGS__);

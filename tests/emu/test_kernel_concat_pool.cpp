@@ -53,15 +53,17 @@ void check_copy_case(const CopyCase& c, Generator& gen, Modes modes = Modes::bot
     if (modes != Modes::both && add != (modes == Modes::add)) continue;
     std::vector<float> reference = dst0;
     auto* twin = add ? &kernels::cpu::add_channels : &kernels::cpu::copy_channels;
-    twin({}, src.data() + c.src_shift, src_stride, c.src_offset, reference.data() + c.dst_shift, dst_stride, c.dst_offset,
-         c.batch, c.channels, c.spatial);
+    const auto args = [&](float* dst) {
+      return kernels::ChannelCopyArgs{{src.data() + c.src_shift, src_stride}, c.src_offset, {dst + c.dst_shift, dst_stride},
+                                      c.dst_offset, {c.batch, c.channels, c.spatial}};
+    };
+    twin({}, args(reference.data()));
     auto* launcher = add ? &kernels::emu::add_channels : &kernels::emu::copy_channels;
     testing::check_against_twin(
         std::string(add ? "add_channels " : "copy_channels ") + describe(c),
         [&] {
           std::vector<float> dst = dst0;
-          launcher({}, src.data() + c.src_shift, src_stride, c.src_offset, dst.data() + c.dst_shift, dst_stride,
-                   c.dst_offset, c.batch, c.channels, c.spatial);
+          launcher({}, args(dst.data()));
           return dst;
         },
         reference, 0.0);

@@ -7,7 +7,7 @@
 namespace chex::backend {
 namespace {
 
-#define CHEX_CPU_TABLE_ENTRY(name) table.name = &kernels::cpu::name;
+#define CHEX_CPU_TABLE_ENTRY(ret, name, ...) table.name = &kernels::cpu::name;
 KernelTable make_cpu_table() {
   KernelTable table;
   CHEX_BACKEND_KERNELS(CHEX_CPU_TABLE_ENTRY)

@@ -6,7 +6,8 @@
 // holding kernels::cuda (and the cuDNN/cuBLAS kernels of engine/src/cuda, with the same
 // signatures). A CPU-only build has no CUDA table at all: backend(cuda device) is one clear error.
 //
-// Each kernel family lists its kernels once (CHEX_<FAMILY>_KERNELS in kernels/<family>.h); the
+// Each kernel family lists its kernels once, signatures included (CHEX_<FAMILY>_KERNELS in
+// kernels/<family>.h, entries X(return type, name, parameters)); the kernels' declarations, the
 // table's fields and the Backend's methods are generated from those lists, so adding a kernel to
 // a family touches only the family's files and its op.
 //
@@ -49,7 +50,7 @@ namespace chex::backend {
 // One pointer per kernel, typed by the CPU twin (the GPU launcher has the same signature); the
 // optional ones are null where the backend lacks them.
 struct KernelTable {
-#define CHEX_KERNEL_TABLE_ENTRY(name) decltype(&kernels::cpu::name) name = nullptr;
+#define CHEX_KERNEL_TABLE_ENTRY(ret, name, ...) decltype(&kernels::cpu::name) name = nullptr;
   CHEX_BACKEND_KERNELS(CHEX_KERNEL_TABLE_ENTRY)
   CHEX_OPTIONAL_BACKEND_KERNELS(CHEX_KERNEL_TABLE_ENTRY)
 #undef CHEX_KERNEL_TABLE_ENTRY
@@ -107,20 +108,20 @@ class Backend {
   Backend(const KernelTable& table, Device device, kernels::Queue queue)
       : table_(&table), device_(device), queue_(queue) {}
 
-#define CHEX_BACKEND_METHOD(name)                  \
-  template <typename... Args>                      \
-  auto name(const Args&... args) const {           \
-    return table_->name(queue_, args...);          \
+#define CHEX_BACKEND_METHOD(ret, name, ...) \
+  template <typename... Args>               \
+  auto name(const Args&... args) const {    \
+    return table_->name(queue_, args...);   \
   }
   CHEX_BACKEND_KERNELS(CHEX_BACKEND_METHOD)
 #undef CHEX_BACKEND_METHOD
 
   // An optional kernel's method: the same call, after a check that the backend has it.
-#define CHEX_OPTIONAL_BACKEND_METHOD(name)         \
-  template <typename... Args>                      \
-  auto name(const Args&... args) const {           \
-    check_has(table_->name != nullptr, #name);     \
-    return table_->name(queue_, args...);          \
+#define CHEX_OPTIONAL_BACKEND_METHOD(ret, name, ...) \
+  template <typename... Args>                        \
+  auto name(const Args&... args) const {             \
+    check_has(table_->name != nullptr, #name);       \
+    return table_->name(queue_, args...);            \
   }
   CHEX_OPTIONAL_BACKEND_KERNELS(CHEX_OPTIONAL_BACKEND_METHOD)
 #undef CHEX_OPTIONAL_BACKEND_METHOD

@@ -8,7 +8,7 @@ namespace chex::backend {
 const KernelTable& cuda_kernels() {
   static const KernelTable table = [] {
     KernelTable t;
-#define CHEX_CUDA_TABLE_ENTRY(name) t.name = &kernels::cuda::name;
+#define CHEX_CUDA_TABLE_ENTRY(ret, name, ...) t.name = &kernels::cuda::name;
     CHEX_BACKEND_KERNELS(CHEX_CUDA_TABLE_ENTRY)
 #undef CHEX_CUDA_TABLE_ENTRY
     return t;

@@ -14,12 +14,9 @@ CHEX_CUDNN_LEGACY_API_BEGIN
 namespace chex::kernels::cuda {
 namespace {
 
-using chex::cuda::context;
-using chex::cuda::DeviceContext;
 using chex::cuda::OpTensorDescriptor;
 using chex::cuda::TensorDescriptor;
 
-constexpr float kOne = 1.f, kZero = 0.f;
 constexpr int64_t kChunk = int64_t{1} << 30;
 
 // Calls fn(offset, length) over [0, n) in chunks cuDNN can describe.

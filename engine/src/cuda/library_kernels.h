@@ -1,30 +1,31 @@
 #pragma once
 // The CUDA backend's kernels that call NVIDIA's libraries (cuDNN convolutions and tensor operations,
-// cuBLAS GEMMs) instead of a hand-written launcher: the CPU twins' signatures, in the namespace of
-// the other CUDA launchers, so that the CUDA table (cuda_kernels.cpp) takes them like any other.
-// Hidden, like every kernel: libchex's interface is its ops.
+// cuBLAS GEMMs) instead of a hand-written launcher, declared from the families' lists
+// (CHEX_DECLARE_KERNEL, kernels/queue.h): the CPU twins' signatures by construction, in the
+// namespace of the other CUDA launchers, so that the CUDA table (cuda_kernels.cpp) takes them like
+// any other. Hidden, like every kernel: libchex's interface is its ops.
+//
+// cuDNN picks its convolution algorithm and takes its workspace from the device allocator
+// (stream-ordered) itself: the conv2d workspace kernels return 0 and the workspace fields are
+// ignored. broadcast_scalar and mul_by_scalar are cuDNN's tensor operations, with the scalar in
+// device memory.
+#include "device_context.h"
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
 
 #pragma GCC visibility push(hidden)
 namespace chex::kernels::cuda {
-
-// cuDNN picks its algorithm and takes its workspace from the device allocator (stream-ordered)
-// itself: these return 0 and the workspace fields are ignored.
-size_t conv2d_workspace_bytes(const Queue& q, const Conv2dGeometry& g);
-size_t conv2d_backward_workspace_bytes(const Queue& q, const Conv2dGeometry& g);
-void conv2d_forward(const Queue& q, const Conv2dForwardArgs& a);
-void conv2d_backward_data(const Queue& q, const Conv2dBackwardDataArgs& a);
-void conv2d_backward_weight(const Queue& q, const Conv2dBackwardWeightArgs& a);
-
-void linear_forward(const Queue& q, const LinearForwardArgs& a);
-void linear_backward_data(const Queue& q, const LinearBackwardDataArgs& a);
-void linear_backward_weight(const Queue& q, const LinearBackwardWeightArgs& a);
-
-// cuDNN's tensor operations, with a scalar in device memory.
-void broadcast_scalar(const Queue& q, const float* value, float* y, int64_t n);
-void mul_by_scalar(const Queue& q, const float* a, const float* scalar, float* y, int64_t n);
-
+CHEX_CONV2D_KERNELS(CHEX_DECLARE_KERNEL)
+CHEX_LINEAR_KERNELS(CHEX_DECLARE_KERNEL)
+CHEX_ELEMENTWISE_LIBRARY_KERNELS(CHEX_DECLARE_KERNEL)
 }  // namespace chex::kernels::cuda
 #pragma GCC visibility pop
+
+// What the files that define them share: the device's stream and library handles, and the
+// alpha/beta scalars that cuDNN and cuBLAS take by pointer.
+namespace chex::kernels::cuda {
+using chex::cuda::context;
+using chex::cuda::DeviceContext;
+inline constexpr float kOne = 1.f, kZero = 0.f;
+}  // namespace chex::kernels::cuda

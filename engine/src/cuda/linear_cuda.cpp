@@ -15,12 +15,8 @@ CHEX_CUDNN_LEGACY_API_BEGIN
 namespace chex::kernels::cuda {
 namespace {
 
-using chex::cuda::context;
 using chex::cuda::cublas;
-using chex::cuda::DeviceContext;
 using chex::cuda::TensorDescriptor;
-
-constexpr float kOne = 1.f, kZero = 0.f;
 
 int blas_int(int64_t v) {
   CHEX_CHECK(v >= 0 && v <= INT32_MAX, "linear: dimension ", v, " does not fit cuBLAS's int");

@@ -45,8 +45,10 @@ Tensor cat_channels(const std::vector<Tensor>& xs) {
   for (size_t i = 0; i < xs.size(); ++i) {
     const Tensor input = detail::detached_batch_strided(xs[i]);
     backend::backend(y.device())
-        .copy_channels(input.data(), detail::batch_stride(input), 0, y.data(), out_image, channel_offsets[i], batch,
-                       input.size(1), spatial);
+        .copy_channels(kernels::ChannelCopyArgs{.src = {input.data(), detail::batch_stride(input)},
+                                                .dst = {y.data(), out_image},
+                                                .dst_channel_offset = channel_offsets[i],
+                                                .shape = {batch, input.size(1), spatial}});
     input_shapes.push_back(input.shape());
   }
 
@@ -60,8 +62,10 @@ Tensor cat_channels(const std::vector<Tensor>& xs) {
                     const Shape& shape = input_shapes[i];
                     grads[i] = Tensor::empty(shape, dy.device());
                     backend::backend(dy.device())
-                        .copy_channels(dy.data(), detail::batch_stride(dy), channel_offsets[i], grads[i].data(),
-                                       shape[1] * spatial, 0, shape[0], shape[1], spatial);
+                        .copy_channels(kernels::ChannelCopyArgs{.src = {dy.data(), detail::batch_stride(dy)},
+                                                                .src_channel_offset = channel_offsets[i],
+                                                                .dst = {grads[i].data(), shape[1] * spatial},
+                                                                .shape = {shape[0], shape[1], spatial}});
                   }
                   return grads;
                 });

@@ -320,7 +320,9 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
   {
     const Tensor input = x.is_batch_strided() ? x.detach() : x.contiguous().detach();
     const int64_t x_stride = g.batch > 1 ? input.stride(0) : g.in_channels * g.spatial();
-    be.copy_channels(input.data(), x_stride, 0, features.data(), g.image(), 0, g.batch, g.in_channels, g.spatial());
+    be.copy_channels(kernels::ChannelCopyArgs{.src = {input.data(), x_stride},
+                                              .dst = {features.data(), g.image()},
+                                              .shape = {g.batch, g.in_channels, g.spatial()}});
   }
   const Tensor bottlenecks =
       Tensor::empty({backward_follows ? g.layers : 1, g.batch, g.bottleneck, g.height, g.width}, device);

@@ -34,8 +34,9 @@ struct BackwardBlock {
     grad_features = Tensor::empty(s.features.shape(), device);
     const Tensor dy = grad_output.is_batch_strided() ? grad_output : grad_output.contiguous();
     const int64_t dy_stride = g.batch > 1 ? dy.stride(0) : g.image();
-    be.copy_channels(dy.data(), dy_stride, 0, grad_features.data(), g.image(), 0, g.batch, g.out_channels(),
-                     g.spatial());
+    be.copy_channels(kernels::ChannelCopyArgs{.src = {dy.data(), dy_stride},
+                                              .dst = {grad_features.data(), g.image()},
+                                              .shape = {g.batch, g.out_channels(), g.spatial()}});
     scratch = empty_if(scratch_size > 0, {scratch_size}, device);
     grad_bottleneck = Tensor::empty({g.batch, g.bottleneck, g.height, g.width}, device);
     workspace = empty_if(workspace_size > 0, {workspace_size}, device);
@@ -120,8 +121,9 @@ std::vector<Tensor> finish_block_gradient(BackwardBlock& b) {
   const BlockGeometry& g = b.g;
   if (b.needs[0]) {
     b.grads[0] = Tensor::empty({g.batch, g.in_channels, g.height, g.width}, b.device);
-    b.be.copy_channels(b.grad_features.data(), g.image(), 0, b.grads[0].data(), g.in_channels * g.spatial(), 0,
-                       g.batch, g.in_channels, g.spatial());
+    b.be.copy_channels(kernels::ChannelCopyArgs{.src = {b.grad_features.data(), g.image()},
+                                                .dst = {b.grads[0].data(), g.in_channels * g.spatial()},
+                                                .shape = {g.batch, g.in_channels, g.spatial()}});
   }
   return std::move(b.grads);
 }
@@ -178,8 +180,9 @@ class UnfusedBackward {
                             prefix_needs_grad ? b_.scratch.data() : nullptr, prefix_image, {g.batch, c, g.spatial()},
                             v.stats.mean1, v.stats.invstd1, dgamma1, dbeta1);
     if (prefix_needs_grad)
-      b_.be.add_channels(b_.scratch.data(), prefix_image, 0, b_.grad_features.data(), g.image(), 0, g.batch, c,
-                         g.spatial());
+      b_.be.add_channels(kernels::ChannelCopyArgs{.src = {b_.scratch.data(), prefix_image},
+                                                  .dst = {b_.grad_features.data(), g.image()},
+                                                  .shape = {g.batch, c, g.spatial()}});
   }
 
   // relu(norm(x)) of `channels` channels into the scratch buffer, with the saved statistics
