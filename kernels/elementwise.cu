@@ -43,6 +43,10 @@ struct Fill {
   float value;
   __device__ float operator()() const { return value; }
 };
+struct AddScalar {  // y + value, through map1 with a = y
+  float value;
+  __device__ float operator()(float a) const { return a + value; }
+};
 struct Add {
   __device__ float operator()(float a, float b) const { return a + b; }
 };
@@ -164,6 +168,7 @@ __global__ void sum_final_float_kernel(const double* partials, int count, float*
 }  // namespace
 
 void fill(const Queue& q, float* y, int64_t n, float value) { map0(Fill{value}, y, n, q.stream); }
+void add_scalar(const Queue& q, float* y, int64_t n, float value) { map1(AddScalar{value}, y, y, n, q.stream); }
 void add(const Queue& q, const float* a, const float* b, float* y, int64_t n) { map2(Add{}, a, b, y, n, q.stream); }
 void sub(const Queue& q, const float* a, const float* b, float* y, int64_t n) { map2(Sub{}, a, b, y, n, q.stream); }
 void mul(const Queue& q, const float* a, const float* b, float* y, int64_t n) { map2(Mul{}, a, b, y, n, q.stream); }

@@ -26,6 +26,7 @@ struct SumArgs {
 // tensor operations, in engine/src/cuda/library_kernels.h (CHEX_DECLARE_KERNEL, kernels/queue.h).
 // Every array has n elements; in-place use (y == a, b or x) is allowed.
 //   fill              y = value
+//   add_scalar        y += value (in place: a counter kept on the device, never read back)
 //   add, sub, mul     y = a + b, a - b, a * b
 //   scale             y = factor * a
 //   axpy              y += alpha * x
@@ -36,6 +37,7 @@ struct SumArgs {
 //                     device's memory (host memory on the CPU)
 #define CHEX_ELEMENTWISE_LAUNCHER_KERNELS(X)                                      \
   X(void, fill, float* y, int64_t n, float value)                                 \
+  X(void, add_scalar, float* y, int64_t n, float value)                           \
   X(size_t, sum_workspace_bytes, int64_t n)                                       \
   X(void, sum, const SumArgs& a)                                                  \
   X(void, add, const float* a, const float* b, float* y, int64_t n)               \

@@ -14,6 +14,11 @@ void fill(const Queue&, float* y, int64_t n, float value) {
   for (int64_t i = 0; i < n; ++i) y[i] = value;
 }
 
+void add_scalar(const Queue&, float* y, int64_t n, float value) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) y[i] += value;
+}
+
 void add(const Queue&, const float* a, const float* b, float* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];

@@ -10,7 +10,7 @@ namespace chex::models {
 
 void count_batch(nn::BatchNorm2d& norm) {
   const Tensor& counter = norm.num_batches_tracked();
-  counter.fill_(counter.item() + 1.f);
+  ops::add_scalar_(counter, 1.f);  // on the device: reading it back would synchronise a GPU every layer
 }
 
 Tensor batch_norm_relu(nn::BatchNorm2d& norm, const Tensor& x) {

@@ -63,6 +63,8 @@ TEST_CASE("elementwise kernels match the CPU twin", "[emu][elementwise]") {
         using P = const float*;
         check_map("fill", n, offset, 0.0, gen, [&](P, P, float* y) { cpu::fill({}, y, n, 2.5f); },
                   [&](P, P, float* y) { emu::fill({}, y, n, 2.5f); });
+        check_map("add_scalar", n, offset, 0.0, gen, [&](P, P, float* y) { cpu::add_scalar({}, y, n, 1.f); },
+                  [&](P, P, float* y) { emu::add_scalar({}, y, n, 1.f); });
         check_map("add", n, offset, 0.0, gen, [&](P a, P b, float* y) { cpu::add({}, a, b, y, n); },
                   [&](P a, P b, float* y) { emu::add({}, a, b, y, n); });
         check_map("sub", n, offset, 0.0, gen, [&](P a, P b, float* y) { cpu::sub({}, a, b, y, n); },

@@ -63,6 +63,9 @@ Tensor add(const Tensor& a, const Tensor& b);       // same shapes
 Tensor sub(const Tensor& a, const Tensor& b);       // same shapes
 Tensor mul(const Tensor& a, const Tensor& b);       // same shapes
 Tensor scale(const Tensor& a, float factor);
+// t += value in place, on t's device, not recorded by autograd: how a counter (BatchNorm2d's
+// num_batches_tracked) moves without its value ever being read back to the host.
+void add_scalar_(const Tensor& t, float value);
 Tensor sum(const Tensor& a);                        // -> one element, shape []
 Tensor mean(const Tensor& a);                       // -> one element, shape []
 

@@ -61,7 +61,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
                                {.training = training, .momentum = momentum_, .eps = eps_});
   if (training) {
     NoGradGuard no_grad;
-    num_batches_tracked_.fill_(num_batches_tracked_.item() + 1.f);
+    ops::add_scalar_(num_batches_tracked_, 1.f);  // on the device: reading it back would synchronise
   }
   return y;
 }

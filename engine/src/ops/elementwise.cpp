@@ -49,6 +49,12 @@ void add_into(const Tensor& dst, const Tensor& src) {
 }
 }  // namespace detail
 
+void add_scalar_(const Tensor& t, float value) {
+  check_float("add_scalar_", "t", t);
+  CHEX_CHECK(t.is_contiguous(), "add_scalar_: the tensor must be contiguous, got ", t.str());
+  backend::backend(t.device()).add_scalar(t.data(), t.numel(), value);
+}
+
 Tensor add(const Tensor& a, const Tensor& b) {
   check_binary("add", a, b);
   Tensor y = binary(a.contiguous(), b.contiguous(), &backend::KernelTable::add);

@@ -38,6 +38,9 @@ class Conv2d : public Module {
 // num_batches_tracked is a float32 tensor of shape [] (PyTorch: int64), because float32 is the
 // engine's only compute type; it counts exactly up to 2^24 batches, far beyond any training run
 // here. It is kept for state-dict compatibility and is not used (momentum is always given).
+// A training forward adds one to it with a kernel on its device (ops::add_scalar_), never by
+// reading it back: state_dict() hands out handles to the live tensor and load_state_dict() writes
+// into it, so the tensor stays the one true count and nothing waits on the device.
 class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, float eps = 1e-5f, float momentum = 0.1f);
