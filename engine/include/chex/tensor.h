@@ -20,6 +20,16 @@ namespace chex {
 class Node;
 class Generator;
 struct TensorImpl;
+class HostCopy;
+
+// Host reads: how many times, since the process started, a tensor's values were copied to the
+// host for a caller. Every such copy goes through one place that counts it: item(), to_vector()
+// (of any tensor, on any device), to(cpu) and copy_ into host memory of a device tensor, and the
+// first read of a HostCopy. On a GPU each one waits for the device, so a training step that must
+// not synchronise must not move this counter; on the CPU item() and to_vector() count too, so a
+// CPU test catches the code that would wait on a GPU (the one read a CPU run cannot see is to(cpu)
+// of a tensor that is already there).
+uint64_t host_read_count();
 
 class Tensor {
  public:
@@ -75,9 +85,13 @@ class Tensor {
   void fill_(float value) const;
   void copy_(const Tensor& src) const;        // shapes must match
 
-  // Host access (copies).
+  // Host access (copies; each counts one host read, see host_read_count()).
   std::vector<float> to_vector() const;
   float item() const;                         // one element only
+  // Starts copying the values to the host without waiting (on a GPU, an asynchronous copy into
+  // pinned memory on the device's stream; on the CPU, a plain copy now). The host waits, and the
+  // read is counted, only when the HostCopy is read. float32 only.
+  HostCopy to_host_async() const;
 
   // --- Autograd -----------------------------------------------------------------------------
   bool requires_grad() const;
@@ -101,6 +115,24 @@ class Tensor {
 
  private:
   std::shared_ptr<TensorImpl> impl_;
+};
+
+// The result of Tensor::to_host_async(): a handle to values on their way to the host. Copies of
+// the handle share the transfer.
+class HostCopy {
+ public:
+  HostCopy() = default;
+  bool defined() const { return state_ != nullptr; }
+  // The values, waiting for the copy if it is still in flight; the first read counts one host
+  // read (the one moment the host waits for the device).
+  const std::vector<float>& values() const;
+  float item() const;  // one element only
+
+  struct State;
+  explicit HostCopy(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<State> state_;
 };
 
 struct TensorImpl {

@@ -16,6 +16,7 @@
 // never from the device type (the CPU has the convolutions that normalise their input; CUDA, where
 // cuDNN does not take a fused BN + ReLU input, has not).
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "chex/allocator.h"
@@ -56,6 +57,14 @@ struct KernelTable {
 #undef CHEX_KERNEL_TABLE_ENTRY
 };
 
+// A device-to-host copy in flight (DeviceRuntime::copy_device_to_host_async): wait() blocks until
+// the bytes have arrived and returns them (in pinned host memory owned by this object).
+class PendingRead {
+ public:
+  virtual ~PendingRead() = default;
+  virtual const void* wait() = 0;
+};
+
 // What a device type provides besides kernels: memory and copies. The CPU's is memcpy and the
 // CPU allocator, which core/ uses directly; only accelerators have one.
 struct DeviceRuntime {
@@ -74,6 +83,11 @@ struct DeviceRuntime {
   void (*strided_copy)(void* dst, const Shape& dst_strides, const void* src, const Shape& src_strides,
                        const Shape& shape, size_t element_size, int device);
   void (*strided_fill)(float* dst, const Shape& shape, const Shape& strides, float value, int device);
+  // Enqueues a copy of device memory into pinned host memory on the device's stream and returns
+  // at once: the host waits only when it reads the result (a logged loss, never mid-step).
+  std::unique_ptr<PendingRead> (*copy_device_to_host_async)(const void* src, size_t bytes, int device);
+  // Waits until everything queued on the device has run (timing, benchmarks; never in a step).
+  void (*synchronize)(int device);
 };
 
 // Copies `bytes` of host memory into memory of `device` (the CPU's included: a memcpy), returning

@@ -7,10 +7,21 @@
 #include "chex/error.h"
 #include "chex/random.h"
 #include "backend/backend.h"
+#include "host_read.h"
 #include "strided_copy.h"
 
 namespace chex {
 namespace {
+
+// A device tensor's bytes copied into a fresh contiguous host tensor, uncounted: the public entry
+// points count the read once.
+Tensor copy_to_host(const Tensor& t) {
+  const Tensor source = t.contiguous();
+  Tensor out = Tensor::empty(t.shape(), Device::cpu(), t.dtype());
+  const size_t bytes = static_cast<size_t>(t.numel()) * dtype_size(t.dtype());
+  backend::runtime(t.device()).copy_device_to_host(out.raw_data(), source.raw_data(), bytes, t.device().index);
+  return out;
+}
 
 std::shared_ptr<TensorImpl> make_impl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, Shape strides,
                                       DType dtype) {
@@ -235,17 +246,21 @@ Tensor Tensor::detach() const {
 Tensor Tensor::to(Device target) const {
   if (target == device()) return *this;
   require_device(target);
-  const Tensor source = contiguous();
-  Tensor out = empty(shape(), target, dtype());
-  const size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
   const Device origin_device = device();
-  if (origin_device.is_cpu())
-    backend::runtime(target).copy_host_to_device(out.raw_data(), source.raw_data(), bytes, target.index);
-  else if (target.is_cpu())
-    backend::runtime(origin_device).copy_device_to_host(out.raw_data(), source.raw_data(), bytes, origin_device.index);
-  else
-    backend::runtime(target).copy_between_devices(out.raw_data(), target.index, source.raw_data(),
-                                                   origin_device.index, bytes);
+  Tensor out;
+  if (target.is_cpu()) {
+    detail::count_host_read();
+    out = copy_to_host(*this);
+  } else {
+    const Tensor source = contiguous();
+    out = empty(shape(), target, dtype());
+    const size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
+    if (origin_device.is_cpu())
+      backend::runtime(target).copy_host_to_device(out.raw_data(), source.raw_data(), bytes, target.index);
+    else
+      backend::runtime(target).copy_between_devices(out.raw_data(), target.index, source.raw_data(),
+                                                     origin_device.index, bytes);
+  }
   const Device origin = device();
   return record("to_device", out, {*this}, [origin](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{g.to(origin)};
@@ -313,16 +328,17 @@ void Tensor::copy_(const Tensor& src) const {
   const size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
   if (source.device().is_cpu())
     backend::runtime(device()).copy_host_to_device(raw_data(), source.raw_data(), bytes, device().index);
-  else if (device().is_cpu())
-    backend::runtime(source.device())
-        .copy_device_to_host(raw_data(), source.raw_data(), bytes, source.device().index);
-  else
+  else if (device().is_cpu()) {
+    detail::count_host_read();  // a device tensor's values into host memory
+    backend::runtime(source.device()).copy_device_to_host(raw_data(), source.raw_data(), bytes, source.device().index);
+  } else
     backend::runtime(device()).copy_between_devices(raw_data(), device().index, source.raw_data(),
                                                     source.device().index, bytes);
 }
 
 std::vector<float> Tensor::to_vector() const {
-  const Tensor host = device().is_cpu() ? contiguous() : contiguous().to(Device::cpu());
+  detail::count_host_read();
+  const Tensor host = device().is_cpu() ? contiguous() : copy_to_host(*this);
   const Tensor f32 = host.to(DType::F32);
   const float* p = f32.data();
   return std::vector<float>(p, p + f32.numel());

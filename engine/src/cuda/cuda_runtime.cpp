@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <memory>
 #include <mutex>
+#include <vector>
 
 #include "backend/backend.h"
 #include "core/counting_allocator.h"
@@ -42,7 +45,18 @@ const Discovery& discovery() {
 // Device memory from CUDA's stream-ordered pool, with the same accounting as the host allocator.
 class CudaPoolAllocator final : public CountingAllocator {
  public:
-  explicit CudaPoolAllocator(int device) : device_(device) {}
+  // The default pool's release threshold at its maximum: memory freed into the pool stays there
+  // across synchronisations instead of going back to the driver at each one (and being mapped
+  // again at the next step). empty_cache() still trims it on request.
+  explicit CudaPoolAllocator(int device) : device_(device) {
+    cudaMemPool_t pool;
+    if (cudaDeviceGetDefaultMemPool(&pool, device_) == cudaSuccess) {
+      uint64_t threshold = UINT64_MAX;
+      CHEX_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+    } else {
+      cudaGetLastError();  // no pool (no device): allocate() reports the error when it is used
+    }
+  }
 
   void* allocate(size_t bytes) override {
     if (bytes == 0) return nullptr;
@@ -135,6 +149,81 @@ void copy_between_devices(void* dst, int dst_device, const void* src, int src_de
   CHEX_CUDA_CHECK(cudaStreamSynchronize(stream(dst_device)));
 }
 
+namespace {
+// Pinned host blocks for asynchronous reads, reused: cudaMallocHost is slow and cudaFreeHost
+// synchronises the device, so a block goes back to this list, never to the driver.
+class PinnedBlocks {
+ public:
+  struct Block {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+  };
+  Block take(size_t bytes) {
+    {
+      std::lock_guard lock(mutex_);
+      for (size_t i = 0; i < free_.size(); ++i) {
+        if (free_[i].bytes >= bytes) {
+          const Block b = free_[i];
+          free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
+          return b;
+        }
+      }
+    }
+    Block b{nullptr, std::max<size_t>(bytes, 256)};
+    CHEX_CUDA_CHECK(cudaMallocHost(&b.ptr, b.bytes));
+    return b;
+  }
+  void give(Block b) {
+    std::lock_guard lock(mutex_);
+    free_.push_back(b);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<Block> free_;
+};
+
+PinnedBlocks& pinned_blocks() {
+  static auto* blocks = new PinnedBlocks;  // lives forever: blocks outlive static destruction order
+  return *blocks;
+}
+
+class CudaPendingRead final : public backend::PendingRead {
+ public:
+  CudaPendingRead(const void* src, size_t bytes, int device) : block_(pinned_blocks().take(bytes)) {
+    CHEX_CUDA_CHECK(cudaSetDevice(device));
+    CHEX_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+    CHEX_CUDA_CHECK(cudaMemcpyAsync(block_.ptr, src, bytes, cudaMemcpyDeviceToHost, stream(device)));
+    CHEX_CUDA_CHECK(cudaEventRecord(done_, stream(device)));
+  }
+  ~CudaPendingRead() override {
+    // The copy may still be writing the block: it returns to the list only once it has landed.
+    cudaEventSynchronize(done_);
+    cudaEventDestroy(done_);
+    pinned_blocks().give(block_);
+  }
+  CudaPendingRead(const CudaPendingRead&) = delete;
+  CudaPendingRead& operator=(const CudaPendingRead&) = delete;
+  const void* wait() override {
+    CHEX_CUDA_CHECK(cudaEventSynchronize(done_));
+    return block_.ptr;
+  }
+
+ private:
+  PinnedBlocks::Block block_;
+  cudaEvent_t done_ = nullptr;
+};
+}  // namespace
+
+std::unique_ptr<backend::PendingRead> copy_device_to_host_async(const void* src, size_t bytes, int device) {
+  return std::make_unique<CudaPendingRead>(src, bytes, device);
+}
+
+void synchronize(int device) {
+  CHEX_CUDA_CHECK(cudaSetDevice(device));
+  CHEX_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
+}
+
 }  // namespace chex::cuda
 
 namespace chex::backend {
@@ -151,6 +240,8 @@ const DeviceRuntime& cuda_device_runtime() {
       .copy_between_devices = cuda::copy_between_devices,
       .strided_copy = cuda::strided_copy,
       .strided_fill = cuda::strided_fill,
+      .copy_device_to_host_async = cuda::copy_device_to_host_async,
+      .synchronize = cuda::synchronize,
   };
   return runtime;
 }

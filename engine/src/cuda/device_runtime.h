@@ -2,10 +2,12 @@
 // The CUDA runtime's pieces (engine/src/cuda/cuda_runtime.cpp, tensor_copy_cuda.cpp), which the
 // rest of the engine reaches through backend::runtime(device) (backend/backend.h).
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "chex/allocator.h"
 #include "chex/shape.h"
+#include "backend/backend.h"
 
 namespace chex::cuda {
 
@@ -20,6 +22,10 @@ void copy_device_to_host(void* dst, const void* src, size_t bytes, int device);
 // Stream-ordered copies on the device (no host synchronisation); across two devices, synchronous.
 void copy_device_to_device(void* dst, const void* src, size_t bytes, int device);
 void copy_between_devices(void* dst, int dst_device, const void* src, int src_device, size_t bytes);
+// Stream-ordered copy into pinned host memory; the result waits only when read.
+std::unique_ptr<backend::PendingRead> copy_device_to_host_async(const void* src, size_t bytes, int device);
+// Waits for the device's stream.
+void synchronize(int device);
 
 // Stream-ordered strided operations on device memory (strides in elements; rank up to 8).
 // A batch-strided copy (dimensions after the first densely packed on both sides) is one
