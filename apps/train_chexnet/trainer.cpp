@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 
@@ -31,6 +32,7 @@
 #include "models/densenet.h"
 #include "models/weights.h"
 #include "progress.h"
+#include "train_step.h"
 
 namespace chex::train {
 namespace fs = std::filesystem;
@@ -195,9 +197,12 @@ int Run::go() {
       const auto step_start = std::chrono::steady_clock::now();
       // Tests: poison the input so that the NaN travels through the model and the loss as a real one would.
       if (o_.nan_input_at_step && state_.step + 1 == o_.nan_input_at_step) batch->images.data()[0] = std::nanf("");
-      const Tensor logits = (*model_)(batch->images.to(device_));
-      Tensor loss = (*loss_)(logits, batch->labels.to(device_));
-      const float value = loss.to(Device::cpu()).item();
+      // The step queues all its work before the loss is read (on a GPU the read waits; mid-step it
+      // would stall the queue); a non-finite loss has then updated the weights in memory, but the
+      // run stops without writing them, so the files keep the last good state.
+      const HostCopy loss = train_step(*model_, std::cref(*loss_), *optimizer_, batch->images.to(device_),
+                                       batch->labels.to(device_));
+      const float value = loss.item();
       if (!std::isfinite(value)) {
         progress.finish();
         log_->write({{"event", "non_finite_loss"}, {"step", state_.step + 1}, {"epoch", state_.epoch + 1},
@@ -211,10 +216,6 @@ int Run::go() {
                      checkpoint_path(o_.out).c_str(), static_cast<long long>(state_.step), out("best.safetensors").c_str());
         return kExitNonFiniteLoss;
       }
-      optimizer_->zero_grad();
-      loss.backward();
-      optimizer_->step();
-
       ++state_.step;
       state_.next_batch = batch->index + 1;
       state_.epoch_loss_sum += value;

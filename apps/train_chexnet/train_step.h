@@ -1,0 +1,28 @@
+#pragma once
+// One training step, as train_chexnet runs it and as the host-read test (tests/device) checks it:
+// forward, loss, backward, optimizer step, with no host read. The loss comes back as a HostCopy
+// (an asynchronous copy on a GPU) that the caller reads when it logs, after the step is queued,
+// so that nothing in the step waits for the device.
+#include <functional>
+
+#include "chex/nn/module.h"
+#include "chex/optim/optimizer.h"
+#include "chex/tensor.h"
+
+namespace chex::train {
+
+using LossFunction = std::function<Tensor(const Tensor& logits, const Tensor& targets)>;
+
+// images and labels already on the model's device.
+inline HostCopy train_step(nn::Module& model, const LossFunction& loss_function, optim::Optimizer& optimizer,
+                           const Tensor& images, const Tensor& labels) {
+  const Tensor logits = model(images);
+  const Tensor loss = loss_function(logits, labels);
+  HostCopy value = loss.detach().to_host_async();
+  optimizer.zero_grad();
+  loss.backward();
+  optimizer.step();
+  return value;
+}
+
+}  // namespace chex::train
