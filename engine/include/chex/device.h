@@ -33,5 +33,8 @@ std::vector<Device> available_devices();
 // Throws one clear error when `device` cannot be used on this machine (e.g. --device cuda without
 // a GPU). Every entry point that takes a device calls this first.
 void require_device(Device device);
+// Waits until all the work queued on `device` has run (a no-op on the CPU, whose ops run when
+// called): for timing. Never inside a training step, which it would stall.
+void synchronize(Device device);
 
 }  // namespace chex

@@ -43,4 +43,9 @@ void require_device(Device device) {
              count, " GPU(s) are present");
 }
 
+void synchronize(Device device) {
+  if (device.is_cpu()) return;
+  backend::runtime(device).synchronize(device.index);
+}
+
 }  // namespace chex
