@@ -45,7 +45,7 @@ void copy_from_host(Device device, void* dst, const void* src, size_t bytes) {
   if (device.is_cpu())
     std::memcpy(dst, src, bytes);
   else
-    runtime(device).copy_host_to_device(dst, src, bytes, device.index);
+    runtime(device).copy_host_to_device_async(dst, src, bytes, device.index);
 }
 
 Backend backend(Device device, DType dtype) {

@@ -86,12 +86,16 @@ struct DeviceRuntime {
   // Enqueues a copy of device memory into pinned host memory on the device's stream and returns
   // at once: the host waits only when it reads the result (a logged loss, never mid-step).
   std::unique_ptr<PendingRead> (*copy_device_to_host_async)(const void* src, size_t bytes, int device);
+  // Stream-ordered copy of host memory into device memory, staged through pinned memory: `src` may
+  // be reused as soon as it returns, and the host never waits for the device.
+  void (*copy_host_to_device_async)(void* dst, const void* src, size_t bytes, int device);
   // Waits until everything queued on the device has run (timing, benchmarks; never in a step).
   void (*synchronize)(int device);
 };
 
-// Copies `bytes` of host memory into memory of `device` (the CPU's included: a memcpy), returning
-// once they have arrived: how a caller puts a table that a kernel reads where the kernel reads it.
+// Copies `bytes` of host memory into memory of `device` (the CPU's included: a memcpy), in the
+// device's stream order: `src` may be reused at once, and a kernel queued after it reads the bytes
+// (on a GPU, an asynchronous copy from pinned memory: an optimizer's table costs no host wait).
 void copy_from_host(Device device, void* dst, const void* src, size_t bytes);
 
 // The CUDA runtime, or null in a build without the CUDA backend.

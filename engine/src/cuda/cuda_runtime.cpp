@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -161,6 +163,7 @@ class PinnedBlocks {
   Block take(size_t bytes) {
     {
       std::lock_guard lock(mutex_);
+      reclaim_landed_locked();
       for (size_t i = 0; i < free_.size(); ++i) {
         if (free_[i].bytes >= bytes) {
           const Block b = free_[i];
@@ -177,10 +180,29 @@ class PinnedBlocks {
     std::lock_guard lock(mutex_);
     free_.push_back(b);
   }
+  // A block that a queued copy still reads: free again once `landed` has completed (checked
+  // without waiting at the next take()).
+  void give_after(Block b, cudaEvent_t landed) {
+    std::lock_guard lock(mutex_);
+    in_flight_.push_back({b, landed});
+  }
 
  private:
+  void reclaim_landed_locked() {
+    for (size_t i = 0; i < in_flight_.size();) {
+      if (cudaEventQuery(in_flight_[i].second) == cudaSuccess) {
+        cudaEventDestroy(in_flight_[i].second);
+        free_.push_back(in_flight_[i].first);
+        in_flight_.erase(in_flight_.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        ++i;
+      }
+    }
+  }
+
   std::mutex mutex_;
   std::vector<Block> free_;
+  std::vector<std::pair<Block, cudaEvent_t>> in_flight_;
 };
 
 PinnedBlocks& pinned_blocks() {
@@ -219,6 +241,20 @@ std::unique_ptr<backend::PendingRead> copy_device_to_host_async(const void* src,
   return std::make_unique<CudaPendingRead>(src, bytes, device);
 }
 
+void copy_host_to_device_async(void* dst, const void* src, size_t bytes, int device) {
+  if (bytes == 0) return;
+  // Staged: the caller's (pageable) memory is copied into a pinned block now, so it may be reused
+  // at once, and the device reads the block in stream order; nothing waits for the device.
+  const PinnedBlocks::Block block = pinned_blocks().take(bytes);
+  std::memcpy(block.ptr, src, bytes);
+  CHEX_CUDA_CHECK(cudaSetDevice(device));
+  CHEX_CUDA_CHECK(cudaMemcpyAsync(dst, block.ptr, bytes, cudaMemcpyHostToDevice, stream(device)));
+  cudaEvent_t landed = nullptr;
+  CHEX_CUDA_CHECK(cudaEventCreateWithFlags(&landed, cudaEventDisableTiming));
+  CHEX_CUDA_CHECK(cudaEventRecord(landed, stream(device)));
+  pinned_blocks().give_after(block, landed);
+}
+
 void synchronize(int device) {
   CHEX_CUDA_CHECK(cudaSetDevice(device));
   CHEX_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
@@ -241,6 +277,7 @@ const DeviceRuntime& cuda_device_runtime() {
       .strided_copy = cuda::strided_copy,
       .strided_fill = cuda::strided_fill,
       .copy_device_to_host_async = cuda::copy_device_to_host_async,
+      .copy_host_to_device_async = cuda::copy_host_to_device_async,
       .synchronize = cuda::synchronize,
   };
   return runtime;

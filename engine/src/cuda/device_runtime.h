@@ -24,6 +24,8 @@ void copy_device_to_device(void* dst, const void* src, size_t bytes, int device)
 void copy_between_devices(void* dst, int dst_device, const void* src, int src_device, size_t bytes);
 // Stream-ordered copy into pinned host memory; the result waits only when read.
 std::unique_ptr<backend::PendingRead> copy_device_to_host_async(const void* src, size_t bytes, int device);
+// Stream-ordered copy from host memory, staged through pinned memory: src may be reused at once.
+void copy_host_to_device_async(void* dst, const void* src, size_t bytes, int device);
 // Waits for the device's stream.
 void synchronize(int device);
 
