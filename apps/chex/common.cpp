@@ -133,7 +133,7 @@ CamOptions parse_cam_options(const Args& args) {
   return o;
 }
 
-std::unique_ptr<models::DenseNet> load_cam_model(const std::string& weights, Device device) {
+std::unique_ptr<models::DenseNet> load_densenet_14(const std::string& weights, Device device) {
   const models::DenseNetConfig config = densenet_config_of(weights);
   if (config.num_classes != data::kNumLabels)
     fail("'", weights, "' has ", config.num_classes, " classes, not CheXNet's ", data::kNumLabels);

@@ -41,3 +41,6 @@ run("installed train_chexnet" ${bin}/train_chexnet --data ${WORK_DIR}/demo --arc
 if(NOT EXISTS ${WORK_DIR}/run/best.safetensors)
   message(FATAL_ERROR "consumer test: the installed train_chexnet wrote no best.safetensors")
 endif()
+run("installed chex predict" ${bin}/chex predict --weights ${WORK_DIR}/run/best.safetensors --image-size 64
+    --images ${WORK_DIR}/demo/images --out ${WORK_DIR}/preds.csv --threads 2)
+expect("predicted 40 of 40")
