@@ -22,3 +22,14 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/chexConfigVersion.c
                                  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/chexConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/chexConfigVersion.cmake
         DESTINATION ${CHEX_INSTALL_CMAKEDIR})
+
+# The programs, beside the library, so that an installed chex is usable without the build tree.
+# Their RPATH is relative ($ORIGIN/../lib), so the prefix can be moved or copied as a whole.
+set(CHEX_INSTALLED_PROGRAMS chex_cli train_chexnet bench_densenet)
+if(TARGET bench_kernels)  # the CUDA backend's benchmark exists only when CUDA is built
+  list(APPEND CHEX_INSTALLED_PROGRAMS bench_kernels)
+endif()
+set_target_properties(${CHEX_INSTALLED_PROGRAMS} PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
+# libchexnet needs libchex from the same folder when it is loaded by a program that does not name it.
+set_target_properties(chex chexnet PROPERTIES INSTALL_RPATH "$ORIGIN")
+install(TARGETS ${CHEX_INSTALLED_PROGRAMS} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

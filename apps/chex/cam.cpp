@@ -122,7 +122,7 @@ int run_cam(const std::vector<std::string>& argv) {
 
   require_device(o.device);
   if (o.threads > 0) set_num_threads(o.threads);
-  const std::unique_ptr<models::DenseNet> model = load_cam_model(weights, o.device);
+  const std::unique_ptr<models::DenseNet> model = load_densenet_14(weights, o.device);
   std::error_code ec;  // the folder is made once the weights are known to be good
   fs::create_directories(out, ec);
   if (!fs::is_directory(out, ec)) fail("cannot create the output folder '", out, "'");

@@ -42,6 +42,11 @@ std::vector<std::string> collect_images(const Args& args) {
 }
 
 namespace {
+[[noreturn]] void fail_imagenet(const std::string& weights) {
+  fail("'", weights, "' is an ImageNet checkpoint: its classifier has 1000 ImageNet classes, not CheXNet's 14, and "
+       "its predictions would mean nothing; fine-tune it on ChestX-ray14 first");
+}
+
 void require_weights_file(const std::string& weights) {
   std::error_code ec;
   if (!fs::is_regular_file(weights, ec))
@@ -90,9 +95,7 @@ std::unique_ptr<models::DenseNet> load_chexnet(const std::string& weights, const
   require_weights_file(weights);
   auto model = std::make_unique<models::DenseNet>(config);
   const models::WeightLoadReport report = models::load_weights(*model, weights);
-  if (report.classifier_reinitialised)
-    fail("'", weights, "' is an ImageNet checkpoint: its classifier has 1000 ImageNet classes, not CheXNet's 14, and "
-         "its predictions would mean nothing; fine-tune it on ChestX-ray14 first");
+  if (report.classifier_reinitialised) fail_imagenet(weights);
   std::printf("%s\n", report.summary().c_str());
   model->eval();
   model->to(device);
@@ -133,8 +136,10 @@ CamOptions parse_cam_options(const Args& args) {
   return o;
 }
 
-std::unique_ptr<models::DenseNet> load_cam_model(const std::string& weights, Device device) {
+std::unique_ptr<models::DenseNet> load_densenet_14(const std::string& weights, Device device) {
   const models::DenseNetConfig config = densenet_config_of(weights);
+  // The classes are read before loading here, so an ImageNet file gets its own message now.
+  if (config.num_classes == 1000) fail_imagenet(weights);
   if (config.num_classes != data::kNumLabels)
     fail("'", weights, "' has ", config.num_classes, " classes, not CheXNet's ", data::kNumLabels);
   return load_chexnet(weights, config, device);

@@ -55,8 +55,9 @@ std::vector<OptionSpec> with_cam_options(std::vector<OptionSpec> own);
   "  --batch-size N    images per forward pass (default 8)\n"                                         \
   "  --threads N       CPU threads (default: CHEX_NUM_THREADS, or every core)\n"                      \
   "  -h, --help        this text\n"
-// A 14-class DenseNet of any depth (densenet_config_of) loaded with load_chexnet.
-std::unique_ptr<models::DenseNet> load_cam_model(const std::string& weights, Device device);
+// A 14-class DenseNet of any depth and width (densenet_config_of) loaded with load_chexnet: what
+// predict, cam and localize run, so that a model train_chexnet made at any --arch works in all three.
+std::unique_ptr<models::DenseNet> load_densenet_14(const std::string& weights, Device device);
 
 // Radiographs read and preprocessed for CheXNet (Resize((size, size)), 224 by default), kept for drawing on.
 struct RadiographBatch {

@@ -133,7 +133,7 @@ int run_localize(const std::vector<std::string>& argv) {
   if (absent) std::fprintf(stderr, "chex: note: %lld of %zu boxes left out: their images are not in '%s'\n",
                            static_cast<long long>(absent), boxes.size(), data_dir.c_str());
 
-  const std::unique_ptr<models::DenseNet> model = load_cam_model(weights, o.device);
+  const std::unique_ptr<models::DenseNet> model = load_densenet_14(weights, o.device);
 
   std::vector<models::LocalizationCounts> per_class(data::kNumLabels);
   size_t done = 0, skipped = 0;

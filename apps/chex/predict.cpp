@@ -23,16 +23,22 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kHelp = R"(usage: chex predict --weights FILE.safetensors (--images DIR | FILE...) --out preds.csv
-                    [--device cpu|cuda] [--batch-size N] [--threads N] [--tta none|tencrop]
+                    [--image-size N] [--device cpu|cuda] [--batch-size N] [--threads N]
+                    [--tta none|tencrop]
 
-Runs CheXNet (DenseNet-121, 14 outputs) on chest X-ray images and writes the probability of each
+Runs CheXNet (DenseNet-121, 14 outputs; or any DenseNet the weights describe) on chest X-ray images and writes the probability of each
 finding, one CSV row per image:
   Image Index,prob_Atelectasis,...,prob_Hernia
 with the image's file name alone in the first column.
 
 options:
-  --weights FILE    safetensors weights with torchvision's DenseNet-121 names and 14 classes
-                    (PyTorch .pth/.pth.tar checkpoints: convert with apps/convert_checkpoint.py)
+  --weights FILE    safetensors weights of a DenseNet with 14 classes in torchvision's names: its
+                    depth and widths are read from the file (DenseNet-121 for CheXNet; any --arch
+                    train_chexnet makes). PyTorch .pth/.pth.tar checkpoints: convert with
+                    apps/convert_checkpoint.py
+  --image-size N    the network's input, Resize((N, N)): the size the model was trained at
+                    (default 224; train_chexnet --demo trains at 96). The weights do not record
+                    it: another size runs, but predicts worse. --tta tencrop needs 224
   --images DIR      every .png, .jpg and .jpeg file directly in DIR, in name order
   FILE...           images named one by one (may be combined with --images)
   --out FILE        the CSV to write; it appears only when complete (written to a temporary
@@ -52,7 +58,7 @@ images that cannot be read are named on stderr and skipped.
 
 exit status:
   0  every image was predicted
-  1  error, no CSV written: weights missing or not fitting DenseNet-121/14, no images, a folder
+  1  error, no CSV written: weights missing or not a 14-class DenseNet, no images, a folder
      that does not exist, no usable GPU for --device cuda, none of the images readable, ...
   2  usage error: unknown option, missing or invalid value
   3  the CSV was written, but some images could not be read and were skipped (named on stderr)
@@ -66,13 +72,16 @@ struct Batch {
   std::vector<std::string> notes;
 };
 
-Batch prepare(const std::vector<std::string>& files, size_t begin, size_t end, models::TestTimeAugmentation tta) {
+Batch prepare(const std::vector<std::string>& files, size_t begin, size_t end, models::TestTimeAugmentation tta,
+              int size) {
   Batch b;
   for (size_t i = begin; i < end; ++i) {
     try {
       data::ImageSource source;
       const data::Image image = data::load_image(files[i], {}, &source);
-      const std::vector<float> views = models::chexnet_views(image, tta);
+      // tencrop is defined at 224 only (run_predict refuses it at another size).
+      const std::vector<float> views =
+          tta == models::TestTimeAugmentation::None ? models::chexnet_view(image, size) : models::chexnet_views(image, tta);
       b.views.insert(b.views.end(), views.begin(), views.end());
       b.paths.push_back(files[i]);
       if (source.bits_per_sample == 16 && source.channels == 1)
@@ -107,13 +116,14 @@ std::string csv_header() {
 int run_predict(const std::vector<std::string>& argv) {
   const Args args(argv,
                   {{"weights"}, {"images"}, {"out"}, {"device"}, {"batch-size"}, {"threads"}, {"tta"},
-                   {"help", false, 'h'}},
+                   {"image-size"}, {"help", false, 'h'}},
                   "predict");
   if (args.help(kHelp)) return kExitOk;
   const std::string weights = args.required("weights");
   const std::string out = args.required("out");
   const auto batch_size = static_cast<size_t>(args.integer("batch-size", 8, 1, 4096));
   const int threads = static_cast<int>(args.integer("threads", 0, 1, 1024));
+  const int size = static_cast<int>(args.integer("image-size", models::kChexNetInputSize, 32, 4096));
   models::TestTimeAugmentation tta = models::TestTimeAugmentation::None;
   Device device = Device::cpu();
   try {
@@ -122,6 +132,9 @@ int run_predict(const std::vector<std::string>& argv) {
   } catch (const Error& e) {
     throw UsageError(e.what());
   }
+  if (tta == models::TestTimeAugmentation::TenCrop && size != models::kChexNetInputSize)
+    throw UsageError("--tta tencrop is Resize(256) + TenCrop(224), defined for 224-px models only; with --image-size " +
+                     std::to_string(size) + " use --tta none");
   const std::vector<std::string> files = collect_images(args);
 
   require_device(device);
@@ -130,28 +143,26 @@ int run_predict(const std::vector<std::string>& argv) {
   std::error_code ec;
   const fs::path out_dir = fs::path(out).parent_path();
   if (!out_dir.empty() && !fs::is_directory(out_dir, ec)) fail("the folder of --out '", out, "' does not exist");
-  const std::unique_ptr<models::DenseNet> model =
-      load_chexnet(weights, models::DenseNetConfig::densenet121(models::kChestXray14Labels.size()), device);
+  const std::unique_ptr<models::DenseNet> model = load_densenet_14(weights, device);
 
   const int views = models::views_per_image(tta);
   std::ostringstream rows;
   rows.precision(9);  // float32 round-trips
   size_t predicted = 0, skipped = 0;
   Progress progress("predicted", files.size(), stdout);
-  auto next = std::async(std::launch::async, prepare, std::cref(files), 0, std::min(batch_size, files.size()), tta);
+  auto next = std::async(std::launch::async, prepare, std::cref(files), 0, std::min(batch_size, files.size()), tta, size);
   for (size_t begin = 0; begin < files.size(); begin += batch_size) {
     Batch batch = next.get();
     const size_t following = begin + batch_size;
     if (following < files.size())
       next = std::async(std::launch::async, prepare, std::cref(files), following,
-                        std::min(following + batch_size, files.size()), tta);
+                        std::min(following + batch_size, files.size()), tta, size);
     for (const std::string& message : batch.skipped) std::fprintf(stderr, "chex: warning: skipped %s\n", message.c_str());
     for (const std::string& note : batch.notes) std::fprintf(stderr, "chex: note: %s\n", note.c_str());
     skipped += batch.skipped.size();
     if (!batch.paths.empty()) {
       const auto n = static_cast<int64_t>(batch.paths.size());
-      const Tensor input = Tensor::from_vector(batch.views, {n * views, 3, models::kChexNetInputSize,
-                                                             models::kChexNetInputSize}).to(device);
+      const Tensor input = Tensor::from_vector(batch.views, {n * views, 3, size, size}).to(device);
       Tensor logits;
       {
         NoGradGuard no_grad;
