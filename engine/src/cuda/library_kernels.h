@@ -19,13 +19,11 @@ namespace chex::kernels::cuda {
 CHEX_CONV2D_KERNELS(CHEX_DECLARE_KERNEL)
 CHEX_LINEAR_KERNELS(CHEX_DECLARE_KERNEL)
 CHEX_ELEMENTWISE_LIBRARY_KERNELS(CHEX_DECLARE_KERNEL)
-}  // namespace chex::kernels::cuda
-#pragma GCC visibility pop
 
 // What the files that define them share: the device's stream and library handles, and the
 // alpha/beta scalars that cuDNN and cuBLAS take by pointer.
-namespace chex::kernels::cuda {
 using chex::cuda::context;
 using chex::cuda::DeviceContext;
 inline constexpr float kOne = 1.f, kZero = 0.f;
 }  // namespace chex::kernels::cuda
+#pragma GCC visibility pop
