@@ -224,7 +224,7 @@ void transform_dy(const Conv2dGeometry& g, const Tiles& tiles, const float* grid
 
 // From 16 x 16 up. Smaller images have rows of fewer than 8 tiles, which the transforms (whole
 // vectors along a row of tiles) run scalar. Measured at DenseNet's 128 -> 32 (forward and both
-// gradients), Winograd wins from 16 px up and lost at 14 px (the README's performance notes).
+// gradients), Winograd wins from 16 px up and lost at 14 px (docs/performance.md).
 bool applies(const Conv2dGeometry& g) {
   return g.kernel_h == 3 && g.kernel_w == 3 && g.stride == 1 && g.padding == 1 && g.out_height >= 16 &&
          g.out_width >= 16;

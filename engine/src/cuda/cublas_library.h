@@ -1,7 +1,7 @@
 #pragma once
 // cuBLAS, opened on first use rather than linked. Loading libcublas.so and the libcublasLt.so it
 // depends on costs a large share of a CPU-only process's resident memory at start (relocations and
-// static set-up; the README's performance section has the figure), which every CPU-only run of a
+// static set-up; docs/performance.md has the figure), which every CPU-only run of a
 // program linked to chex would pay. Only the functions chex
 // calls are resolved; the types come from the toolkit's header.
 #include <cublas_v2.h>
