@@ -21,10 +21,11 @@ import statistics
 import subprocess
 import sys
 
+from densenet_torch_peer import make_step  # the same PyTorch step as the CPU comparison
+
 
 def torch_child(mode, precision, batch, steps, warmup):
     import torch
-    import torch.nn.functional as F
     import torchvision
 
     torch.backends.cudnn.benchmark = True
@@ -41,17 +42,7 @@ def torch_child(mode, precision, batch, steps, warmup):
     train = mode == "train"
     model.train(train)
 
-    def step():
-        if train:
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(x)
-            loss = -(w_pos * targets * F.logsigmoid(logits) + w_neg * (1 - targets) * F.logsigmoid(-logits)).mean()
-            loss.backward()
-            optimizer.step()
-        else:
-            with torch.no_grad():
-                model(x)
-
+    step = make_step(model, x, targets, w_pos, w_neg, optimizer, train)
     for _ in range(warmup):
         step()
     torch.cuda.synchronize()

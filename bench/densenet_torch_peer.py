@@ -31,9 +31,28 @@ def gflops(mode, size, images_per_s):
     return per_image * images_per_s
 
 
-def child(args):
+def make_step(model, x, targets, w_pos, w_neg, optimizer, train):
+    """PyTorch's side of one step, the same on the CPU and the GPU (densenet_torch_gpu_peer.py): a
+    training step (forward, weighted BCE, backward, Adam) or an inference forward."""
     import torch
     import torch.nn.functional as F
+
+    def step():
+        if train:
+            optimizer.zero_grad()
+            logits = model(x)
+            loss = -(w_pos * targets * F.logsigmoid(logits) + w_neg * (1 - targets) * F.logsigmoid(-logits)).mean()
+            loss.backward()
+            optimizer.step()
+        else:
+            with torch.no_grad():
+                model(x)
+
+    return step
+
+
+def child(args):
+    import torch
     import torchvision
 
     torch.set_num_threads(args.threads)
@@ -49,17 +68,7 @@ def child(args):
     w_pos, w_neg = torch.full((14,), 0.7), torch.full((14,), 0.3)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
 
-    def step():
-        if train:
-            optimizer.zero_grad()
-            logits = model(x)
-            loss = -(w_pos * targets * F.logsigmoid(logits) + w_neg * (1 - targets) * F.logsigmoid(-logits)).mean()
-            loss.backward()
-            optimizer.step()
-        else:
-            with torch.no_grad():
-                model(x)
-
+    step = make_step(model, x, targets, w_pos, w_neg, optimizer, train)
     times = []
     for i in range(args.warmup + args.steps):
         start = time.perf_counter()
