@@ -131,7 +131,7 @@ CamOptions parse_cam_options(const Args& args) {
     o.method = models::parse_cam_method(args.value("method").value_or("cam"));
     o.device = Device::parse(args.value("device").value_or("cpu"));
   } catch (const Error& e) {
-    throw UsageError(e.what());
+    throw UsageError(e.what(), e.details());
   }
   return o;
 }

@@ -130,7 +130,7 @@ int run_predict(const std::vector<std::string>& argv) {
     tta = models::parse_test_time_augmentation(args.value("tta").value_or("none"));
     device = Device::parse(args.value("device").value_or("cpu"));
   } catch (const Error& e) {
-    throw UsageError(e.what());
+    throw UsageError(e.what(), e.details());
   }
   if (tta == models::TestTimeAugmentation::TenCrop && size != models::kChexNetInputSize)
     throw UsageError("--tta tencrop is Resize(256) + TenCrop(224), defined for 224-px models only; with --image-size " +

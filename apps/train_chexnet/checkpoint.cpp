@@ -57,7 +57,8 @@ void save_checkpoint(const std::string& dir, const TrainingState& state, const n
 TrainingState load_checkpoint(const std::string& dir, const std::string& fingerprint, nn::Module& model,
                               optim::Optimizer& optimizer) {
   const std::string path = checkpoint_path(dir);
-  CHEX_CHECK(std::filesystem::exists(path), "--resume: there is no checkpoint at '", path, "'");
+  CHEX_CHECK(std::filesystem::exists(path), "--resume: there is no checkpoint at '", path,
+             "'; give --out the folder of the run to continue, or leave out --resume to start a new run");
   const io::SafetensorsFile file = io::load_safetensors(path);
   const auto found = file.metadata.find(kStateKey);
   CHEX_CHECK(found != file.metadata.end(), "'", path, "' is not a train_chexnet checkpoint (no training state)");
