@@ -68,6 +68,8 @@ For tests: --crash-after-step N (SIGKILL itself after step N), --interrupt-after
 
 Ctrl-C stops after writing a checkpoint (a second Ctrl-C stops at once); --resume continues.
 A NaN or infinite loss stops training and keeps the last good checkpoint.
+
+exit status: 0 done, 1 error, 3 stopped by a NaN or infinite loss, 130 stopped by Ctrl-C
 )";
 
 template <typename T>
