@@ -109,7 +109,7 @@ int run_localize(const std::vector<std::string>& argv) {
   // Found out now rather than after every image has been through the model.
   const fs::path json_dir = json_path ? fs::path(*json_path).parent_path() : fs::path();
   if (!json_dir.empty() && !fs::is_directory(json_dir, ec))
-    fail("the folder of --json '", *json_path, "' does not exist");
+    fail("the folder of --json '", *json_path, "' does not exist; create it first");
   const auto images = data::discover_images(data_dir);
   const std::vector<data::BoxRecord> boxes = data::read_box_file(bbox);
   // Boxes by image, in the box file's order of first appearance.

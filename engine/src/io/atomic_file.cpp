@@ -37,7 +37,7 @@ void write_file_atomically(const std::string& path, const std::function<void(std
     if (!ok || out.fail()) {
       std::remove(temporary.c_str());
       CHEX_FAIL("writing '", path, "' failed (disk full or not writable); the previous file, if any, is untouched: "
-                "free some space or write elsewhere, then run again");
+                "free some space or write elsewhere, then try again");
     }
   }
   // Make the data durable before the rename makes it visible.
