@@ -76,7 +76,9 @@ models::DenseNetConfig densenet_config_of(const std::string& weights) {
   const auto shape = [&](const std::string& name) -> const Shape& {
     const auto it = shapes.find(name);
     if (it == shapes.end() || it->second.empty())
-      fail("'", weights, "' is not a DenseNet's weights: it has no tensor '", name, "' (torchvision's names expected)");
+      fail("'", weights, "' is not a DenseNet's weights: it has no tensor '", name,
+           "' (torchvision's names expected); a PyTorch checkpoint with other names converts with "
+           "apps/convert_checkpoint.py");
     return it->second;
   };
   models::DenseNetConfig config;
