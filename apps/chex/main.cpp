@@ -56,8 +56,9 @@ int main(int argc, char** argv) {
     try {
       return c.run(std::vector<std::string>(args.begin() + 1, args.end()));
     } catch (const chex::cli::UsageError& e) {
-      std::fprintf(stderr, "chex: error: %s (see 'chex %s --help')\n",
-                   chex::describe_error(e, verbose || chex::debug_requested()).c_str(), c.name);
+      std::fprintf(stderr, "chex: error: %s (see 'chex %s --help')\n", e.what(), c.name);
+      if ((verbose || chex::debug_requested()) && !e.details().empty())
+        std::fprintf(stderr, "  details: %s\n", e.details().c_str());
       return chex::cli::kExitUsage;
     } catch (const std::exception& e) {
       chex::print_error("chex", e, verbose);

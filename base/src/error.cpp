@@ -22,8 +22,6 @@ std::string describe_error(const std::exception& e, bool verbose) {
     text = "out of memory; use a smaller --batch-size or --image-size, or close other programs";
     details = e.what();
   } else if (const auto* fs = dynamic_cast<const std::filesystem::filesystem_error*>(&e)) {
-    // "filesystem error: cannot create directories: No space left on device [path]" says the thing
-    // and the cause; only the prefix is noise.
     // "filesystem error: cannot create directories: No space left on device [path]" becomes
     // "cannot create directories '<path>': No space left on device".
     std::string operation = fs->what();
