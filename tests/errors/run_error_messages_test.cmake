@@ -10,7 +10,9 @@ set(checked 0)
 # command is run again with --verbose and with CHEX_DEBUG=1, and both must add the details.
 function(expect_error)
   cmake_parse_arguments(E "VERBOSE" "EXIT" "COMMAND;PHRASES" ${ARGN})
-  execute_process(COMMAND ${E_COMMAND} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  # CHEX_DEBUG is cleared: the plain message is checked even where the environment sets it.
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=CHEX_DEBUG ${E_COMMAND} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                  ERROR_VARIABLE err)
   string(JOIN " " shown ${E_COMMAND})
   if(NOT rc EQUAL E_EXIT)
     message(FATAL_ERROR "${shown}: exit ${rc}, expected ${E_EXIT}\nstderr:\n${err}")
@@ -26,7 +28,8 @@ function(expect_error)
   endif()
   message(STATUS "${shown}\n  -> ${err}")
   if(E_VERBOSE)
-    execute_process(COMMAND ${E_COMMAND} --verbose RESULT_VARIABLE rc_verbose ERROR_VARIABLE verbose)
+    execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=CHEX_DEBUG ${E_COMMAND} --verbose
+                    RESULT_VARIABLE rc_verbose ERROR_VARIABLE verbose)
     execute_process(COMMAND ${CMAKE_COMMAND} -E env CHEX_DEBUG=1 ${E_COMMAND} RESULT_VARIABLE rc_debug
                     ERROR_VARIABLE debug)
     foreach(text IN ITEMS "${verbose}" "${debug}")
