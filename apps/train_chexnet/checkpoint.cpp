@@ -66,8 +66,9 @@ TrainingState load_checkpoint(const std::string& dir, const std::string& fingerp
              "'; give --out the folder of the run to continue, or leave out --resume to start a new run");
   const io::SafetensorsFile file = io::load_safetensors(path);
   const auto found = file.metadata.find(kStateKey);
-  CHEX_CHECK(found != file.metadata.end(), "'", path, "' is not a train_chexnet checkpoint (no training state); give --out the folder of a "
-             "train_chexnet run, or leave out --resume");
+  CHEX_CHECK(found != file.metadata.end(), "'", path,
+             "' is not a train_chexnet checkpoint (no training state); give --out the folder of a train_chexnet "
+             "run, or leave out --resume");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(found->second);

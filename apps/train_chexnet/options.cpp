@@ -147,8 +147,9 @@ Options parse_options(const std::vector<std::string>& args) {
   CHEX_CHECK(o.demo_images >= 28, "--demo-images must be at least 28 (two of each finding)");
   CHEX_CHECK(o.bootstrap >= 0, "--bootstrap cannot be negative");
   // Found out now rather than after the data folder has been read.
-  CHEX_CHECK(o.pretrained.empty() || std::filesystem::is_regular_file(o.pretrained), "--pretrained: there is no file '",
-             o.pretrained, "'; give ImageNet weights as safetensors (README, Weights: convert_checkpoint.py makes them)");
+  CHEX_CHECK(o.pretrained.empty() || std::filesystem::is_regular_file(o.pretrained),
+             "--pretrained: there is no file '", o.pretrained,
+             "'; give ImageNet weights as safetensors (README, Weights: convert_checkpoint.py makes them)");
   return o;
 }
 

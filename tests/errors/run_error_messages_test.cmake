@@ -112,8 +112,9 @@ expect_error(EXIT 1 COMMAND ${TRAIN} --data ${WORK_DIR}/demo --out /proc/chex_ru
 
 # A full disk (a file-size limit, SIGXFSZ ignored, so that writes fail with EFBIG as on a full disk).
 find_program(BASH bash REQUIRED)
-expect_error(EXIT 1 COMMAND ${BASH} -c "trap '' XFSZ && ulimit -f 16 && exec \"$@\"" train ${TRAIN} --data ${WORK_DIR}/demo
-                            --arch tiny --image-size 64 --max-steps 1 --cache ${WORK_DIR}/cache --out ${WORK_DIR}/o VERBOSE
+set(limited ${BASH} -c "trap '' XFSZ && ulimit -f 16 && exec \"$@\"" train)
+expect_error(EXIT 1 COMMAND ${limited} ${TRAIN} --data ${WORK_DIR}/demo --arch tiny --image-size 64 --max-steps 1
+                            --cache ${WORK_DIR}/cache --out ${WORK_DIR}/o VERBOSE
              PHRASES "train_chexnet: error: writing the image cache failed (disk full?)" "train without --cache")
 
 # Bad option values and unknown options.

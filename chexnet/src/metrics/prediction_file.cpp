@@ -31,7 +31,8 @@ Predictions read_predictions(const std::string& path) {
   Predictions p;
   for (std::size_t c = 1; c < header.size(); ++c) {
     CHEX_CHECK(header[c].rfind("prob_", 0) == 0 && header[c].size() > 5, path, ":1: column ", c + 1, " is '",
-               header[c], "'; every column after 'Image Index' must be prob_LABEL (is --preds the CSV chex predict wrote?)");
+               header[c], "'; every column after 'Image Index' must be prob_LABEL (is --preds the CSV chex predict ",
+               "wrote?)");
     p.classes.push_back(header[c].substr(5));
   }
   CHEX_CHECK(!p.classes.empty(), path, ":1: no prob_ columns");

@@ -44,10 +44,11 @@ void write_file_atomically(const std::string& path, const std::function<void(std
   const int fd = ::open(temporary.c_str(), O_RDONLY);
   if (fd >= 0) {
     const int rc = ::fsync(fd);
+    const int error = errno;  // before close() and remove() can change it
     ::close(fd);
     if (rc != 0) {
       std::remove(temporary.c_str());
-      CHEX_FAIL("writing '", path, "' failed: ", std::strerror(errno),
+      CHEX_FAIL("writing '", path, "' failed: ", std::strerror(error),
                 " while flushing it to disk; the previous file, if any, is untouched");
     }
   }
