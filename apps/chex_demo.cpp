@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
     CHEX_CHECK(options.steps > 0 && options.batch > 1, "--steps must be positive and --batch at least 2");
     return run(options);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "chex_demo: error: %s\n", e.what());
+    chex::print_error("chex_demo", e, false);  // CHEX_DEBUG=1 adds the details
     return 1;
   }
 }

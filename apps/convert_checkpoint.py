@@ -104,7 +104,10 @@ def main():
     except FileNotFoundError:
         sys.exit(f"convert_checkpoint: '{args.input}' does not exist")
     except Exception as e:  # noqa: BLE001  (torch raises several types for unreadable files)
-        hint = "" if args.trust_pickle else " (if the file is from a source you trust, retry with --trust-pickle)"
+        pickled_objects = not args.trust_pickle and "weights only" in str(e).lower()
+        hint = ("; it pickles objects, not only tensors: if the file is from a source you trust, retry with "
+                "--trust-pickle" if pickled_objects else
+                "; it is not a PyTorch checkpoint, or it is damaged (cut short by a download?)")
         sys.exit(f"convert_checkpoint: cannot read '{args.input}': {e}{hint}")
 
     state = find_state_dict(obj)

@@ -47,7 +47,8 @@ void print_help() {
       "end of its device work): a training step is forward, weighted BCE,\n"
       "backward and an Adam step; inference is a forward in eval mode without autograd. GFLOP/s counts\n"
       "2.833 GMAC per image for a forward at 224x224, scaled by (S/224)^2, and a training step as three\n"
-      "forwards. Defaults: train, batch 16, 224x224, 5 timed steps after 1 warm-up.\n");
+      "forwards. Defaults: train, batch 16, 224x224, 5 timed steps after 1 warm-up.\n"
+      "CHEX_DEBUG=1 in the environment adds an error's failed check and source line.\n");
 }
 
 int64_t parse_int(const char* flag, const char* text, int64_t min) {
@@ -199,7 +200,7 @@ int main(int argc, char** argv) {
   try {
     return run(parse_options(argc, argv));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_densenet: error: %s\n", e.what());
+    chex::print_error("bench_densenet", e, false);  // CHEX_DEBUG=1 adds the details
     return 1;
   }
 }

@@ -56,7 +56,8 @@ void usage() {
       "  --repeats N     timed runs per side and case (default 30)\n"
       "  --batch N       batch of the DenseNet-121 shapes (default 16)\n"
       "  -h, --help      this help\n"
-      "Exit status: 0 done, 1 a check failed or a CUDA error, 2 bad arguments, 3 no usable GPU.");
+      "Exit status: 0 done, 1 a check failed or a CUDA error, 2 bad arguments, 3 no usable GPU.\n"
+      "CHEX_DEBUG=1 in the environment adds each error's failed check and source line.");
 }
 
 bool parse(int argc, char** argv, Options& o, int& exit_code) {
@@ -204,10 +205,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_kernels: error: bad --filter expression: %s\n", e.what());
     return 2;
   } catch (const chex::bench::UsageError& e) {
-    std::fprintf(stderr, "bench_kernels: error: %s\n", e.what());
+    chex::print_error("bench_kernels", e, false);
     return 2;
-  } catch (const chex::Error& e) {
-    std::fprintf(stderr, "bench_kernels: error: %s\n", e.what());
+  } catch (const std::exception& e) {
+    chex::print_error("bench_kernels", e, false);  // CHEX_DEBUG=1 adds the failed check and its line
     return 1;
   }
 }

@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
                 decode1.cpu_ms_per_image, cached1.cpu_ms_per_image, static_cast<unsigned long long>(cache_bytes));
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_loader: error: %s\n", e.what());
+    chex::print_error("bench_loader", e, false);  // CHEX_DEBUG=1 adds the details
     return 1;
   }
 }

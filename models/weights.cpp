@@ -99,8 +99,11 @@ WeightLoadReport load_weights(nn::Module& model, const std::string& path, const 
         matching == report.defaulted.size()
             ? "\nNone of the file's names match the model's: is it a checkpoint of another architecture, or a "
               "PyTorch checkpoint with wrapper names (convert it with apps/convert_checkpoint.py)?"
-            : "";
-    CHEX_FAIL("cannot load weights from '", path, "' (", file.tensors.size(), " tensors): ", e.what(), hint);
+            : "\nUse weights of the same architecture (the --arch they were trained with), in torchvision's "
+              "names; PyTorch checkpoints convert with apps/convert_checkpoint.py.";
+    throw Error(detail::concat("cannot load the weights in '", path, "' (", file.tensors.size(), " tensors): ",
+                               e.what(), hint),
+                e.details());
   }
   report.missing = result.missing_keys;
   report.unexpected = result.unexpected_keys;

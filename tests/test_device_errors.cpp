@@ -3,6 +3,8 @@
 // the last one.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <new>
 #include <string>
 
 #include "chex/device.h"
@@ -57,4 +59,29 @@ TEST_CASE("available_devices lists the CPU first, then each usable GPU", "[devic
   REQUIRE(!devices.empty());
   CHECK(devices.front() == Device::cpu());
   CHECK(static_cast<int>(devices.size()) == 1 + cuda_device_count());
+}
+
+TEST_CASE("chex::Error: what() is the user's sentence, details() the failed check and its line", "[errors]") {
+  const int images = 0;
+  try {
+    CHEX_CHECK(images > 0, "no images in '", "xrays", "'; give --images a folder of PNG files");
+    FAIL("CHEX_CHECK did not throw");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "no images in 'xrays'; give --images a folder of PNG files");
+    CHECK_THAT(e.details(), Catch::StartsWith("check failed: images > 0; at test_device_errors.cpp:"));
+    // Programs print the sentence, and the details only when asked.
+    CHECK(describe_error(e, false) == e.what());
+    CHECK(describe_error(e, true) == std::string(e.what()) + "\n  details: " + e.details());
+  }
+  try {
+    CHEX_FAIL("the run stopped");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "the run stopped");
+    CHECK_THAT(e.details(), Catch::StartsWith("at test_device_errors.cpp:"));
+  }
+  // Other exceptions are worded for a user too.
+  const std::filesystem::filesystem_error full("cannot create directories", "/data/run",
+                                               std::make_error_code(std::errc::no_space_on_device));
+  CHECK(describe_error(full, false) == "cannot create directories '/data/run': No space left on device");
+  CHECK_THAT(describe_error(std::bad_alloc(), false), Catch::StartsWith("out of memory"));
 }

@@ -70,6 +70,10 @@ int64_t Args::integer(const std::string& name, int64_t fallback, int64_t min, in
 bool Args::help(const char* usage) const {
   if (!has("help")) return false;
   std::fputs(usage, stdout);
+  // main() takes --verbose out for every command, so it is documented here once.
+  std::fputs("\n--verbose (or CHEX_DEBUG=1 in the environment): on an error, also print the failed check and\n"
+             "its source line, for a bug report.\n",
+             stdout);
   return true;
 }
 

@@ -125,7 +125,9 @@ int run_cam(const std::vector<std::string>& argv) {
   const std::unique_ptr<models::DenseNet> model = load_densenet_14(weights, o.device);
   std::error_code ec;  // the folder is made once the weights are known to be good
   fs::create_directories(out, ec);
-  if (!fs::is_directory(out, ec)) fail("cannot create the output folder '", out, "'");
+  std::error_code ignored;
+  if (!fs::is_directory(out, ignored))
+    fail("cannot create the output folder '", out, "': ", ec.message(), "; give --out a folder you can write");
 
   std::ostringstream boxes_csv;
   boxes_csv.precision(9);

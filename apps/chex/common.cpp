@@ -44,13 +44,15 @@ std::vector<std::string> collect_images(const Args& args) {
 namespace {
 [[noreturn]] void fail_imagenet(const std::string& weights) {
   fail("'", weights, "' is an ImageNet checkpoint: its classifier has 1000 ImageNet classes, not CheXNet's 14, and "
-       "its predictions would mean nothing; fine-tune it on ChestX-ray14 first");
+       "its predictions would mean nothing; fine-tune it on ChestX-ray14 first (train_chexnet --pretrained)");
 }
 
 void require_weights_file(const std::string& weights) {
   std::error_code ec;
   if (!fs::is_regular_file(weights, ec))
-    fail("the weights file '", weights, "' ", fs::exists(weights, ec) ? "is not a regular file" : "does not exist");
+    fail("the weights file '", weights, "' ", fs::exists(weights, ec) ? "is not a regular file" : "does not exist",
+         "; give --weights a .safetensors file: the best.safetensors of a train_chexnet run, or a PyTorch "
+         "checkpoint converted with apps/convert_checkpoint.py");
 }
 }  // namespace
 
@@ -74,7 +76,9 @@ models::DenseNetConfig densenet_config_of(const std::string& weights) {
   const auto shape = [&](const std::string& name) -> const Shape& {
     const auto it = shapes.find(name);
     if (it == shapes.end() || it->second.empty())
-      fail("'", weights, "' is not a DenseNet's weights: it has no tensor '", name, "' (torchvision's names expected)");
+      fail("'", weights, "' is not a DenseNet's weights: it has no tensor '", name,
+           "' (torchvision's names expected); a PyTorch checkpoint with other names converts with "
+           "apps/convert_checkpoint.py");
     return it->second;
   };
   models::DenseNetConfig config;
@@ -131,7 +135,7 @@ CamOptions parse_cam_options(const Args& args) {
     o.method = models::parse_cam_method(args.value("method").value_or("cam"));
     o.device = Device::parse(args.value("device").value_or("cpu"));
   } catch (const Error& e) {
-    throw UsageError(e.what());
+    throw UsageError(e.what(), e.details());
   }
   return o;
 }
@@ -141,7 +145,8 @@ std::unique_ptr<models::DenseNet> load_densenet_14(const std::string& weights, D
   // The classes are read before loading here, so an ImageNet file gets its own message now.
   if (config.num_classes == 1000) fail_imagenet(weights);
   if (config.num_classes != data::kNumLabels)
-    fail("'", weights, "' has ", config.num_classes, " classes, not CheXNet's ", data::kNumLabels);
+    fail("'", weights, "' has ", config.num_classes, " classes, not CheXNet's ", data::kNumLabels,
+         ": give --weights a model trained on ChestX-ray14's 14 findings (train_chexnet makes one)");
   return load_chexnet(weights, config, device);
 }
 

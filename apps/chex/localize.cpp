@@ -106,14 +106,12 @@ int run_localize(const std::vector<std::string>& argv) {
   if (o.threads > 0) set_num_threads(o.threads);
 
   std::error_code ec;
-  if (!fs::is_directory(data_dir, ec))
-    fail("the data folder '", data_dir, "' ", fs::exists(data_dir, ec) ? "is not a folder" : "does not exist");
   // Found out now rather than after every image has been through the model.
   const fs::path json_dir = json_path ? fs::path(*json_path).parent_path() : fs::path();
   if (!json_dir.empty() && !fs::is_directory(json_dir, ec))
-    fail("the folder of --json '", *json_path, "' does not exist");
-  const std::vector<data::BoxRecord> boxes = data::read_box_file(bbox);
+    fail("the folder of --json '", *json_path, "' does not exist; create it first");
   const auto images = data::discover_images(data_dir);
+  const std::vector<data::BoxRecord> boxes = data::read_box_file(bbox);
   // Boxes by image, in the box file's order of first appearance.
   std::vector<std::string> order;
   std::map<std::string, std::vector<const data::BoxRecord*>> by_image;

@@ -1,4 +1,5 @@
 // chex: CheXNet from the command line. `chex SUBCOMMAND [options]`; see `chex --help`.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -26,6 +27,8 @@ void print_usage(std::FILE* out) {
                "CheXNet (DenseNet-121) on chest X-rays.\n\ncommands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
   std::fprintf(out,
+               "\n  --verbose  (with any command) on an error, also print the failed check and its source line;\n"
+               "             CHEX_DEBUG=1 in the environment does the same\n"
                "\nexit status: 0 success, 1 error, 2 usage error, 3 output written but some inputs skipped\n");
 }
 
@@ -34,6 +37,11 @@ void print_usage(std::FILE* out) {
 int main(int argc, char** argv) {
   chex::prefer_passive_openmp_waiting(argv);
   std::vector<std::string> args(argv + 1, argv + argc);
+  // --verbose is understood by every command, so main takes it out before a command parses the rest.
+  const auto options_end = std::find(args.begin(), args.end(), "--");
+  const auto verbose_at = std::find(args.begin(), options_end, "--verbose");
+  const bool verbose = verbose_at != options_end;
+  if (verbose) args.erase(verbose_at);
   if (args.size() >= 2 && args[0] == "help") args = {args[1], "--help"};  // chex help predict
   if (args.empty()) {
     print_usage(stderr);
@@ -49,9 +57,11 @@ int main(int argc, char** argv) {
       return c.run(std::vector<std::string>(args.begin() + 1, args.end()));
     } catch (const chex::cli::UsageError& e) {
       std::fprintf(stderr, "chex: error: %s (see 'chex %s --help')\n", e.what(), c.name);
+      if ((verbose || chex::debug_requested()) && !e.details().empty())
+        std::fprintf(stderr, "  details: %s\n", e.details().c_str());
       return chex::cli::kExitUsage;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "chex: error: %s\n", e.what());
+      chex::print_error("chex", e, verbose);
       return chex::cli::kExitError;
     }
   }

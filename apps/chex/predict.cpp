@@ -130,7 +130,7 @@ int run_predict(const std::vector<std::string>& argv) {
     tta = models::parse_test_time_augmentation(args.value("tta").value_or("none"));
     device = Device::parse(args.value("device").value_or("cpu"));
   } catch (const Error& e) {
-    throw UsageError(e.what());
+    throw UsageError(e.what(), e.details());
   }
   if (tta == models::TestTimeAugmentation::TenCrop && size != models::kChexNetInputSize)
     throw UsageError("--tta tencrop is Resize(256) + TenCrop(224), defined for 224-px models only; with --image-size " +
@@ -142,7 +142,8 @@ int run_predict(const std::vector<std::string>& argv) {
   // Found out now rather than after every image has been through the model.
   std::error_code ec;
   const fs::path out_dir = fs::path(out).parent_path();
-  if (!out_dir.empty() && !fs::is_directory(out_dir, ec)) fail("the folder of --out '", out, "' does not exist");
+  if (!out_dir.empty() && !fs::is_directory(out_dir, ec))
+    fail("the folder of --out '", out, "' does not exist; create it first");
   const std::unique_ptr<models::DenseNet> model = load_densenet_14(weights, device);
 
   const int views = models::views_per_image(tta);

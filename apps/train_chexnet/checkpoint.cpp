@@ -50,22 +50,31 @@ void save_checkpoint(const std::string& dir, const TrainingState& state, const n
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const auto& [name, t] : model.state_dict()) tensors.emplace_back(kModelPrefix + name, t);
   for (const auto& [name, t] : opt.tensors) tensors.emplace_back(kOptimizerPrefix + name, t);
-  io::save_safetensors(checkpoint_path(dir), tensors, {{kStateKey, to_json(state, opt, false)}});
+  try {
+    io::save_safetensors(checkpoint_path(dir), tensors, {{kStateKey, to_json(state, opt, false)}});
+  } catch (const Error& e) {
+    // The user's next step, said where the write failed: the old checkpoint is intact and resumes.
+    throw Error(std::string(e.what()) + "; the last checkpoint is kept: --resume continues from it", e.details());
+  }
   write_text_atomically((std::filesystem::path(dir) / "checkpoint.json").string(), to_json(state, opt, true) + "\n");
 }
 
 TrainingState load_checkpoint(const std::string& dir, const std::string& fingerprint, nn::Module& model,
                               optim::Optimizer& optimizer) {
   const std::string path = checkpoint_path(dir);
-  CHEX_CHECK(std::filesystem::exists(path), "--resume: there is no checkpoint at '", path, "'");
+  CHEX_CHECK(std::filesystem::exists(path), "--resume: there is no checkpoint at '", path,
+             "'; give --out the folder of the run to continue, or leave out --resume to start a new run");
   const io::SafetensorsFile file = io::load_safetensors(path);
   const auto found = file.metadata.find(kStateKey);
-  CHEX_CHECK(found != file.metadata.end(), "'", path, "' is not a train_chexnet checkpoint (no training state)");
+  CHEX_CHECK(found != file.metadata.end(), "'", path,
+             "' is not a train_chexnet checkpoint (no training state); give --out the folder of a train_chexnet "
+             "run, or leave out --resume");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(found->second);
   } catch (const nlohmann::json::exception& e) {
-    CHEX_FAIL("'", path, "': the training state is not valid JSON: ", e.what());
+    CHEX_FAIL("'", path, "': the training state is not valid JSON (", e.what(),
+              "); the checkpoint is damaged: start a new run without --resume");
   }
   TrainingState s;
   try {
@@ -86,7 +95,8 @@ TrainingState load_checkpoint(const std::string& dir, const std::string& fingerp
     s.epoch_loss_batches = j.at("epoch_loss_batches").get<int64_t>();
     s.finished = j.at("finished").get<bool>();
   } catch (const nlohmann::json::exception& e) {
-    CHEX_FAIL("'", path, "': the training state is incomplete: ", e.what());
+    CHEX_FAIL("'", path, "': the training state is incomplete (", e.what(),
+              "); the checkpoint is damaged: start a new run without --resume");
   }
 
   std::map<std::string, Tensor> model_state;

@@ -23,7 +23,9 @@ void write_text_atomically(const std::string& path, const std::string& text) {
       const int error = errno;
       ::close(fd);
       std::remove(temporary.c_str());
-      CHEX_FAIL("cannot write '", temporary, "': ", std::strerror(error), " ('", path, "' is unchanged)");
+      CHEX_FAIL("cannot write '", path, "': ", std::strerror(error),
+                " (the previous version is unchanged); free some space or choose another --out, then run again "
+                "with --resume");
     }
     written += static_cast<size_t>(n);
   }

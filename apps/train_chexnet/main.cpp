@@ -1,20 +1,24 @@
 // train_chexnet: trains and evaluates CheXNet. See --help, or trainer.cpp for the run's shape.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
 #include <vector>
 
+#include "chex/error.h"
 #include "chex/parallel.h"
 #include "options.h"
 #include "trainer.h"
 
 int main(int argc, char** argv) {
   chex::prefer_passive_openmp_waiting(argv);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  const bool verbose = std::find(args.begin(), args.end(), "--verbose") != args.end();
   try {
-    const chex::train::Options options = chex::train::parse_options(std::vector<std::string>(argv + 1, argv + argc));
+    const chex::train::Options options = chex::train::parse_options(args);
     return chex::train::run_training(options);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "train_chexnet: error: %s\n", e.what());
+    chex::print_error("train_chexnet", e, verbose);
     return 1;
   }
 }

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -58,6 +59,8 @@ Output and checkpoints (in --out DIR, default train_out)
   --resume              continue exactly from OUT/checkpoint.safetensors (same options needed)
   --bootstrap N         bootstrap resamples for the final report's confidence intervals (default 1000)
   --log-interval S      seconds between progress lines when stdout is not a terminal (default 10)
+  --verbose             on an error, also print the failed check and its source line (for a bug
+                        report); CHEX_DEBUG=1 in the environment does the same
   -h, --help            this text
 
 For tests: --crash-after-step N (SIGKILL itself after step N), --interrupt-after-step N (SIGINT) and
@@ -65,6 +68,8 @@ For tests: --crash-after-step N (SIGKILL itself after step N), --interrupt-after
 
 Ctrl-C stops after writing a checkpoint (a second Ctrl-C stops at once); --resume continues.
 A NaN or infinite loss stops training and keeps the last good checkpoint.
+
+exit status: 0 done, 1 error, 3 stopped by a NaN or infinite loss, 130 stopped by Ctrl-C
 )";
 
 template <typename T>
@@ -110,6 +115,7 @@ Options parse_options(const std::vector<std::string>& args) {
     else if (arg == "--split") o.split = value();
     else if (arg == "--cache") o.cache = value();
     else if (arg == "--strict") o.strict = true;
+    else if (arg == "--verbose") continue;  // main() reads it: it applies to the errors of parsing too
     else if (arg == "--patience") o.patience = number<int>(arg, value());
     else if (arg == "--max-plateaus") o.max_plateaus = number<int>(arg, value());
     else if (arg == "--checkpoint-every") o.checkpoint_every = number<int64_t>(arg, value());
@@ -140,6 +146,10 @@ Options parse_options(const std::vector<std::string>& args) {
   CHEX_CHECK(o.patience >= 1 && o.max_plateaus >= 1, "--patience and --max-plateaus must be at least 1");
   CHEX_CHECK(o.demo_images >= 28, "--demo-images must be at least 28 (two of each finding)");
   CHEX_CHECK(o.bootstrap >= 0, "--bootstrap cannot be negative");
+  // Found out now rather than after the data folder has been read.
+  CHEX_CHECK(o.pretrained.empty() || std::filesystem::is_regular_file(o.pretrained),
+             "--pretrained: there is no file '", o.pretrained,
+             "'; give ImageNet weights as safetensors (README, Weights: convert_checkpoint.py makes them)");
   return o;
 }
 

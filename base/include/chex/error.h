@@ -1,6 +1,9 @@
 #pragma once
-// Errors: every check throws chex::Error carrying the failing statement, file and line, so a user
-// sees what went wrong and where without a debugger. Programs catch it at main().
+// Errors: every check throws chex::Error. Its what() is the sentence for the user (what is wrong and
+// what to do); details() is for whoever debugs: the failed check and its source file and line.
+// Programs catch it at main() and print the sentence, and the details only when asked (--verbose or
+// CHEX_DEBUG=1): see print_error below.
+#include <exception>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -9,8 +12,25 @@ namespace chex {
 
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& message, std::string details = {})
+      : std::runtime_error(message), details_(std::move(details)) {}
+  // "check failed: <expression>; at <file>:<line>", or empty for an error built without one.
+  const std::string& details() const noexcept { return details_; }
+
+ private:
+  std::string details_;
 };
+
+// True when the environment variable CHEX_DEBUG is set to anything but "" or "0".
+bool debug_requested();
+
+// What a program prints for an error caught at main(): the sentence, then, when `verbose`, the
+// details on a second line. Errors that are not chex::Error are worded too (out of memory, a
+// filesystem error).
+std::string describe_error(const std::exception& e, bool verbose);
+
+// Prints "<program>: error: <describe_error>\n" to stderr; verbose = `verbose || debug_requested()`.
+void print_error(const char* program, const std::exception& e, bool verbose);
 
 namespace detail {
 [[noreturn]] void throw_error(const char* statement, const char* file, int line, const std::string& message);
@@ -26,7 +46,8 @@ std::string concat(const Args&... args) {
 
 }  // namespace chex
 
-// CHEX_CHECK(condition, message parts...): throws chex::Error naming the condition, file and line.
+// CHEX_CHECK(condition, message parts...): throws chex::Error with the message as its what() and
+// the condition, file and line as its details().
 #define CHEX_CHECK(cond, ...)                                                                     \
   do {                                                                                            \
     if (!(cond)) [[unlikely]]                                                                     \

@@ -62,7 +62,7 @@ std::vector<BoxRecord> parse_box_csv(std::string_view text, const std::string& o
 }
 
 std::vector<BoxRecord> read_box_file(const std::string& path) {
-  return parse_box_csv(detail::read_text_file(path), path);
+  return parse_box_csv(detail::read_text_file(path, "the box file"), path);
 }
 
 }  // namespace chex::data

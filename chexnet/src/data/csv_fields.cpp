@@ -56,12 +56,12 @@ std::vector<std::string_view> split_lines(std::string_view text) {
   return lines;
 }
 
-std::string read_text_file(const std::string& path) {
+std::string read_text_file(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
-  CHEX_CHECK(in, "cannot open '", path, "': ", std::strerror(errno));
+  CHEX_CHECK(in, "cannot open ", what, " '", path, "': ", std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
-  CHEX_CHECK(!in.bad(), "cannot read '", path, "'");
+  CHEX_CHECK(!in.bad(), "cannot read ", what, " '", path, "': ", std::strerror(errno));
   return std::move(text).str();
 }
 

@@ -20,6 +20,6 @@ std::vector<std::string_view> split_lines(std::string_view text);
 std::string_view trim_blanks(std::string_view s);
 
 // Reads a whole file; errors name the path.
-std::string read_text_file(const std::string& path);
+std::string read_text_file(const std::string& path, const char* what = "the file");
 
 }  // namespace chex::data::detail

@@ -42,7 +42,8 @@ class Writer {
   explicit Writer(std::ostream& out) : out_(out) {}
   void bytes(const void* data, size_t n) {
     out_.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
-    CHEX_CHECK(out_, "writing the image cache failed (disk full?)");
+    CHEX_CHECK(out_, "writing the image cache failed (disk full?); free some space, give --cache a folder on a "
+                     "disk with room, or train without --cache");
     position_ += n;
   }
   template <typename T>
@@ -236,7 +237,8 @@ std::shared_ptr<const ImageCache> ImageCache::open_or_build(const std::string& d
                                                             int image_size, int workers, const Notice& notice) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  CHEX_CHECK(fs::is_directory(dir), "cannot create the cache folder '", dir, "': ", ec.message());
+  CHEX_CHECK(fs::is_directory(dir), "cannot create the cache folder '", dir, "': ", ec.message(),
+             "; give --cache a folder you can write");
   const std::string path = (fs::path(dir) / kFileName).string();
   std::string why;
   if (fs::exists(path)) {

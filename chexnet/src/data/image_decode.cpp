@@ -75,12 +75,12 @@ Image decode_image(std::span<const uint8_t> bytes, const std::string& origin, co
 
 Image load_image(const std::string& path, const DecodeLimits& limits, ImageSource* source) {
   std::error_code ec;
-  CHEX_CHECK(!std::filesystem::exists(path, ec) || std::filesystem::is_regular_file(path, ec), "cannot read image '",
-             path, "': not a regular file");
+  CHEX_CHECK(!std::filesystem::exists(path, ec) || std::filesystem::is_regular_file(path, ec), "image '", path,
+             "': not a regular file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  CHEX_CHECK(in, "cannot open image '", path, "': ", std::strerror(errno));
+  CHEX_CHECK(in, "image '", path, "': cannot open it (", std::strerror(errno), ")");
   const std::streamoff size = in.tellg();
-  CHEX_CHECK(size >= 0 && size <= INT_MAX, "cannot read image '", path, "': ",
+  CHEX_CHECK(size >= 0 && size <= INT_MAX, "image '", path, "': ",
              size < 0 ? "its size is unknown" : "the file is larger than 2 GiB");
   in.seekg(0);
   std::vector<uint8_t> bytes(static_cast<size_t>(size));

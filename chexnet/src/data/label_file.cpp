@@ -121,7 +121,7 @@ LabelTable parse_label_csv(std::string_view text, const std::string& origin) {
 }
 
 LabelTable read_label_file(const std::string& path) {
-  return parse_label_csv(detail::read_text_file(path), path);
+  return parse_label_csv(detail::read_text_file(path, "the label file"), path);
 }
 
 }  // namespace chex::data

@@ -145,7 +145,8 @@ std::optional<Batch> DataLoader::next() {
     }
     if (prepared.error) std::rethrow_exception(prepared.error);
     for (const auto& [image, why] : prepared.failures) {
-      if (options_.strict) CHEX_FAIL("cannot read image '", image, "' (strict mode: corrupt images are errors): ", why);
+      if (options_.strict) CHEX_FAIL("cannot read image '", image, "': ", why,
+                                      "; replace the file, or leave out --strict to skip unreadable images");
       if (skipped_.insert(image).second) options_.warn("skipping unreadable image '" + image + "': " + why);
     }
     if (prepared.batch.names.empty()) continue;

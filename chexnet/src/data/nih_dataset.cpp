@@ -25,10 +25,21 @@ void add_folder(const fs::path& folder, std::unordered_map<std::string, std::str
   }
 }
 
+constexpr const char* kLayoutHint =
+    "give --data the NIH ChestX-ray14 folder, the one that holds images/ (or images_001/images/, ...) and "
+    "Data_Entry_2017_v2020.csv";
+
+void require_data_folder(const std::string& root) {
+  std::error_code ec;
+  if (fs::is_directory(root, ec)) return;
+  CHEX_CHECK(fs::exists(root, ec), "the data folder '", root, "' does not exist; ", kLayoutHint);
+  CHEX_FAIL("the data folder '", root, "' is a file, not a folder; ", kLayoutHint);
+}
+
 }  // namespace
 
 std::unordered_map<std::string, std::string> discover_images(const std::string& root) {
-  CHEX_CHECK(fs::is_directory(root), "data folder '", root, "' does not exist or is not a folder");
+  require_data_folder(root);
   std::vector<fs::path> folders;
   if (fs::is_directory(fs::path(root) / "images")) folders.push_back(fs::path(root) / "images");
   for (const fs::directory_entry& entry : fs::directory_iterator(root)) {
@@ -36,8 +47,9 @@ std::unordered_map<std::string, std::string> discover_images(const std::string& 
     if (entry.is_directory() && name.starts_with("images_") && fs::is_directory(entry.path() / "images"))
       folders.push_back(entry.path() / "images");
   }
-  CHEX_CHECK(!folders.empty(), "no image folder in '", root,
-             "': expected images/ or images_001/images/, images_002/images/, ... (the NIH layout)");
+  CHEX_CHECK(!folders.empty(), "no image folder in the data folder '", root,
+             "': expected images/ or images_001/images/, images_002/images/, ... as NIH's archives unpack; ",
+             kLayoutHint);
   std::sort(folders.begin(), folders.end());  // the same "present twice" message whatever the listing order
   std::unordered_map<std::string, std::string> images;
   for (const fs::path& folder : folders) add_folder(folder, images);
@@ -73,7 +85,7 @@ NihDataset make_nih_dataset(const LabelTable& labels, const std::unordered_map<s
 }
 
 NihDataset open_nih_dataset(const std::string& root) {
-  CHEX_CHECK(fs::is_directory(root), "data folder '", root, "' does not exist or is not a folder");
+  require_data_folder(root);
   std::string label_file;
   for (const char* name : {"Data_Entry_2017_v2020.csv", "Data_Entry_2017.csv"}) {
     if (fs::is_regular_file(fs::path(root) / name)) {
@@ -81,15 +93,16 @@ NihDataset open_nih_dataset(const std::string& root) {
       break;
     }
   }
-  CHEX_CHECK(!label_file.empty(), "no label file in '", root,
-             "': expected Data_Entry_2017_v2020.csv or Data_Entry_2017.csv (the NIH layout)");
+  CHEX_CHECK(!label_file.empty(), "no label file in the data folder '", root,
+             "': expected NIH's Data_Entry_2017_v2020.csv (or Data_Entry_2017.csv) there; download it beside images/, "
+             "or give --data the folder that holds it");
   NihDataset dataset = make_nih_dataset(read_label_file(label_file), discover_images(root));
   dataset.root = root;
   return dataset;
 }
 
 std::vector<std::string> read_image_list(const std::string& path) {
-  return parse_image_list(detail::read_text_file(path));
+  return parse_image_list(detail::read_text_file(path, "the image list"));
 }
 
 std::vector<std::string> parse_image_list(std::string_view text) {

@@ -150,7 +150,8 @@ DemoSummary make_demo_dataset(const DemoOptions& options) {
   const fs::path root(options.out), image_dir = root / "images";
   std::error_code ec;
   fs::create_directories(image_dir, ec);
-  CHEX_CHECK(!ec && fs::is_directory(image_dir), "make-demo: cannot create '", image_dir.string(), "': ", ec.message());
+  CHEX_CHECK(!ec && fs::is_directory(image_dir), "cannot create the demo's image folder '", image_dir.string(), "': ",
+             ec.message(), "; choose an output folder you can write");
   const int total = static_cast<int>(images.size());
   std::vector<std::vector<Box>> boxes(images.size());
   std::atomic<int> done{0};

@@ -31,7 +31,8 @@ Predictions read_predictions(const std::string& path) {
   Predictions p;
   for (std::size_t c = 1; c < header.size(); ++c) {
     CHEX_CHECK(header[c].rfind("prob_", 0) == 0 && header[c].size() > 5, path, ":1: column ", c + 1, " is '",
-               header[c], "'; every column after 'Image Index' must be prob_LABEL");
+               header[c], "'; every column after 'Image Index' must be prob_LABEL (is --preds the CSV chex predict ",
+               "wrote?)");
     p.classes.push_back(header[c].substr(5));
   }
   CHEX_CHECK(!p.classes.empty(), path, ":1: no prob_ columns");
@@ -40,7 +41,7 @@ Predictions read_predictions(const std::string& path) {
     if (line.empty() || line == "\r") continue;
     const auto fields = fields_of(line, path, number);
     CHEX_CHECK(fields.size() == header.size(), path, ":", number, ": ", fields.size(), " fields, the header has ",
-               header.size());
+               header.size(), " (a cut-short or hand-edited file? write it again with chex predict)");
     CHEX_CHECK(seen.insert(fields[0]).second, path, ":", number, ": image '", fields[0], "' is listed twice");
     std::vector<double> row;
     for (std::size_t c = 1; c < fields.size(); ++c) {

@@ -157,7 +157,7 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
     try {
       grad_in = node->apply(grad_out);
     } catch (const Error& e) {
-      throw Error("in the backward of '" + node->name() + "': " + e.what());
+      throw Error("in the backward of '" + node->name() + "': " + e.what(), e.details());
     }
     if (!retain_graph) node->release();
     const auto& next = node->next();

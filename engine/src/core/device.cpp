@@ -40,7 +40,8 @@ void require_device(Device device) {
   CHEX_CHECK(count > 0, "device ", device.str(), " requested, but no usable GPU was found (",
              backend::runtime(device).unavailable_reason(), "); use --device cpu");
   CHEX_CHECK(device.index >= 0 && device.index < count, "device ", device.str(), " requested, but only ",
-             count, " GPU(s) are present");
+             count, " GPU(s) are present; use --device cuda:0",
+             count > 1 ? " to cuda:" + std::to_string(count - 1) : "");
 }
 
 void synchronize(Device device) {

@@ -65,7 +65,13 @@ class CudaPoolAllocator final : public CountingAllocator {
     const size_t size = allocation_size_class(bytes);
     void* ptr = nullptr;
     CHEX_CUDA_CHECK(cudaSetDevice(device_));
-    CHEX_CUDA_CHECK(cudaMallocAsync(&ptr, size, stream(device_)));
+    const cudaError_t status = cudaMallocAsync(&ptr, size, stream(device_));
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // clear it: the device stays usable
+      CHEX_FAIL("GPU cuda:", device_, " ran out of memory (", size >> 20, " MiB more asked for); use a smaller "
+                "--batch-size or --image-size, or a GPU with more memory");
+    }
+    CHEX_CUDA_CHECK(status);
     std::lock_guard lock(mutex_);
     ++stats_.system_allocations;
     count_allocation_locked(size);

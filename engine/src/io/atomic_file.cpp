@@ -22,7 +22,8 @@ void write_file_atomically(const std::string& path, const std::function<void(std
   const std::string temporary = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    CHEX_CHECK(out, "cannot create '", temporary, "': ", std::strerror(errno));
+    CHEX_CHECK(out, "cannot write '", path, "': creating '", temporary, "' failed: ", std::strerror(errno),
+               "; check that the folder exists and that you can write there");
     try {
       write(out);
     } catch (...) {
@@ -35,17 +36,20 @@ void write_file_atomically(const std::string& path, const std::function<void(std
     out.close();
     if (!ok || out.fail()) {
       std::remove(temporary.c_str());
-      CHEX_FAIL("writing '", path, "' failed (disk full or not writable); the previous file, if any, is untouched");
+      CHEX_FAIL("writing '", path, "' failed (disk full or not writable); the previous file, if any, is untouched: "
+                "free some space or write elsewhere, then try again");
     }
   }
   // Make the data durable before the rename makes it visible.
   const int fd = ::open(temporary.c_str(), O_RDONLY);
   if (fd >= 0) {
     const int rc = ::fsync(fd);
+    const int error = errno;  // before close() and remove() can change it
     ::close(fd);
     if (rc != 0) {
       std::remove(temporary.c_str());
-      CHEX_FAIL("writing '", path, "' failed: fsync: ", std::strerror(errno));
+      CHEX_FAIL("writing '", path, "' failed: ", std::strerror(error),
+                " while flushing it to disk; the previous file, if any, is untouched");
     }
   }
   if (std::rename(temporary.c_str(), path.c_str()) != 0) {

@@ -46,11 +46,14 @@ void convert(const std::string& dtype, const char* src, float* dst, int64_t coun
 
 SafetensorsFile parse_safetensors(const std::vector<char>& bytes, const std::string& origin) {
   const std::string where = "safetensors file '" + origin + "'";
-  CHEX_CHECK(bytes.size() >= 8, where, " is truncated: ", bytes.size(), " bytes, fewer than the 8-byte header length");
+  CHEX_CHECK(bytes.size() >= 8, where, " is truncated: ", bytes.size(),
+             " bytes, fewer than the 8-byte header length; copy or download it again");
   uint64_t header_length = 0;
   std::memcpy(&header_length, bytes.data(), 8);
   CHEX_CHECK(header_length <= bytes.size() - 8, where, ": the header length ", header_length,
-             " runs past the end of the file (", bytes.size(), " bytes); the file is truncated or not safetensors");
+             " runs past the end of the file (", bytes.size(),
+             " bytes): the file is truncated or not safetensors; copy or download it again, or convert a PyTorch "
+             "checkpoint with apps/convert_checkpoint.py");
   const char* header_begin = bytes.data() + 8;
   const size_t data_begin = 8 + header_length;
   const size_t data_size = bytes.size() - data_begin;
@@ -109,7 +112,8 @@ SafetensorsFile parse_safetensors(const std::vector<char>& bytes, const std::str
                what, ": data_offsets must be two non-negative integers");
     const uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
     CHEX_CHECK(begin <= end && end <= data_size, what, ": data_offsets [", begin, ", ", end,
-               ") lie outside the data section of ", data_size, " bytes");
+               ") lie outside the data section of ", data_size,
+               " bytes: the file is truncated or damaged; copy or download it again");
     CHEX_CHECK(end - begin == count * element_size, what, ": data_offsets cover ", end - begin, " bytes but shape ",
                shape_str(shape), " of ", dtype, " needs ", count * element_size);
     spans.push_back({begin, end, name});
@@ -128,7 +132,7 @@ SafetensorsFile parse_safetensors(const std::vector<char>& bytes, const std::str
 
 SafetensorsFile load_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  CHEX_CHECK(in, "cannot open safetensors file '", path, "': ", std::strerror(errno));
+  CHEX_CHECK(in, "cannot open the safetensors file '", path, "': ", std::strerror(errno));
   const std::streamsize size = in.tellg();
   in.seekg(0);
   std::vector<char> bytes(static_cast<size_t>(std::max<std::streamsize>(size, 0)));

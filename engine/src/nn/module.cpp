@@ -168,8 +168,8 @@ LoadStateDictResult Module::load_state_dict(const std::map<std::string, Tensor>&
       for (const auto& name : result.missing_keys) report += "\n  missing: " + name;
       for (const auto& name : result.unexpected_keys) report += "\n  unexpected: " + name;
     }
-    CHEX_FAIL("load_state_dict into ", type_name(), ": the state dict does not fit the model (", problems,
-              " problem", problems == 1 ? "" : "s", "; nothing was loaded):", report, "\n");
+    CHEX_FAIL("the state dict does not fit the model ", type_name(), " (", problems, " problem",
+              problems == 1 ? "" : "s", "; nothing was loaded):", report);
   }
 
   NoGradGuard no_grad;
