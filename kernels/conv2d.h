@@ -141,10 +141,19 @@ struct Conv2dBackwardWeightNormalizedArgs {
 
 // y = conv(x', weight) + bias in bf16: x' (x normalised by *norm when norm is set, else x) and the
 // weight rounded to bf16 (nearest even), products accumulated in fp32; bias may be null. Overwrites y.
-// Inference only (nothing keeps the bf16 operands for a backward). workspace:
-// conv2d_bf16_workspace_bytes(geometry).
+// Inference only (nothing keeps the bf16 operands for a backward). x and y are NCHW images, or
+// channels-last ([N, H, W, C], each image dense) where the flags say so: the dense block keeps its
+// bottleneck channels-last between conv1 and conv2, where bf16's convolutions want it, so that
+// neither transposes it. workspace: conv2d_bf16_workspace_bytes(geometry, layout).
+struct Bf16Layout {
+  bool x_channels_last = false;
+  bool y_channels_last = false;
+  int64_t y_batch_stride = 0;  // the y.batch_stride the call will pass (it shapes oneDNN's primitive)
+  bool operator==(const Bf16Layout&) const = default;
+};
 struct Conv2dForwardBf16Args {
   Conv2dGeometry geometry;
+  Bf16Layout layout;
   StridedIn x;
   const InputNormalization* norm = nullptr;
   const float* weight = nullptr;
@@ -191,7 +200,7 @@ struct Conv2dForwardBf16Args {
   X(void, conv2d_forward_normalized, const Conv2dForwardNormalizedArgs& a)                     \
   X(void, conv2d_backward_data_normalized, const Conv2dBackwardDataNormalizedArgs& a)          \
   X(void, conv2d_backward_weight_normalized, const Conv2dBackwardWeightNormalizedArgs& a)      \
-  X(size_t, conv2d_bf16_workspace_bytes, const Conv2dGeometry& g)                              \
+  X(size_t, conv2d_bf16_workspace_bytes, const Conv2dGeometry& g, const Bf16Layout& layout)  \
   X(void, conv2d_forward_bf16, const Conv2dForwardBf16Args& a)
 
 namespace chex::kernels::cpu {

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -59,11 +60,20 @@ TEST_CASE("bf16 rounding is to nearest even, keeps infinities and NaNs", "[bf16]
   CHECK(std::isnan(bf16_to_float(float_to_bf16(low_nan))));
 }
 
+// [N, C, P] -> [N, P, C] (or back, with c and p swapped), dense.
+std::vector<float> transposed(const std::vector<float>& v, int64_t n, int64_t c, int64_t p) {
+  std::vector<float> out(v.size());
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t i = 0; i < c; ++i)
+      for (int64_t j = 0; j < p; ++j) out[(s * p + j) * c + i] = v[(s * c + i) * p + j];
+  return out;
+}
+
 TEST_CASE("conv2d_forward_bf16 equals the fp32 convolution of the bf16-rounded operands", "[bf16][conv]") {
   // Products of two bf16 values are exact in fp32 (8 + 8 mantissa bits), so the bf16 kernel and the
   // fp32 kernel on operands rounded beforehand differ only in the order of the fp32 sums: 2e-5 of
   // max(|ref|, 1). And against the unrounded fp32 convolution the error is bf16's: between 1e-4
-  // (the test is not vacuous) and 1e-2 (norm-relative).
+  // (the test is not vacuous) and 1e-2 (norm-relative). Every layout: NCHW or channels-last x and y.
   namespace k = kernels::cpu;
   struct Case {
     const char* name;
@@ -73,18 +83,17 @@ TEST_CASE("conv2d_forward_bf16 equals the fp32 convolution of the bf16-rounded o
   const testing::ThreadCount thread_count(threads);
   const bool normalised = GENERATE(false, true);
   const bool with_bias = GENERATE(false, true);
+  const bool x_channels_last = GENERATE(false, true);
+  const bool y_channels_last = GENERATE(false, true);
   const Case c = GENERATE(Case{"DenseNet 1x1, batch 3", 3, 96, 7, 9, 32, 1, 1, 0},
                           Case{"DenseNet 3x3, batch 2", 2, 128, 8, 8, 32, 3, 1, 1},
                           Case{"stem 7x7 stride 2 pad 3", 2, 3, 19, 17, 16, 7, 2, 3},
                           Case{"1x1 stride 2, batch 1, odd sizes", 1, 20, 9, 11, 5, 1, 2, 0});
-  INFO(c.name << ", " << threads << " threads, normalised " << normalised << ", bias " << with_bias);
+  INFO(c.name << ", " << threads << " threads, normalised " << normalised << ", bias " << with_bias
+              << ", x channels-last " << x_channels_last << ", y channels-last " << y_channels_last);
   const auto g = kernels::Conv2dGeometry::make(c.batch, c.in_channels, c.height, c.width, c.out_channels, c.kernel,
                                                c.kernel, c.stride, c.padding);
   Generator gen(41);
-  // x is a channel slice of a wider buffer and y is written into a wider one, as in a dense block.
-  const int64_t extra = 2, x_stride = (c.in_channels + extra) * g.in_plane(), y_stride = g.out_sample() + 2 * g.out_plane();
-  const Tensor buffer = Tensor::randn({c.batch, c.in_channels + extra, c.height, c.width}, gen, 0.3f, 1.5f);
-  const float* x = buffer.data() + g.in_plane();
   const Tensor mean = Tensor::randn({c.in_channels}, gen, 0.3f, 0.5f);
   const Tensor invstd = Tensor::uniform({c.in_channels}, gen, 0.5f, 1.5f);
   const Tensor gamma = Tensor::uniform({c.in_channels}, gen, -1.5f, 1.5f);
@@ -92,29 +101,50 @@ TEST_CASE("conv2d_forward_bf16 equals the fp32 convolution of the bf16-rounded o
   const kernels::InputNormalization norm{mean.data(), invstd.data(), gamma.data(), beta.data()};
   const Tensor weight = Tensor::randn({c.out_channels, c.in_channels, c.kernel, c.kernel}, gen, 0.f, 0.3f);
   const Tensor bias = Tensor::randn({c.out_channels}, gen);
+  const float* b = with_bias ? bias.data() : nullptr;
 
-  // x' as the kernel reads it, in fp32.
-  const Tensor applied = Tensor::empty({c.batch, c.in_channels, c.height, c.width});
-  if (normalised) {
-    k::batch_norm_apply({}, {.shape = {c.batch, c.in_channels, g.in_plane()},
-                             .x = {x, x_stride},
+  // x (NCHW) is a channel slice of a wider buffer, as in a dense block; a channels-last x is dense
+  // per image, with a gap between images.
+  const int64_t extra = 2, plane = g.in_plane();
+  const Tensor buffer = Tensor::randn({c.batch, c.in_channels + extra, c.height, c.width}, gen, 0.3f, 1.5f);
+  std::vector<float> x_nchw;  // x alone, dense
+  for (int64_t n = 0; n < c.batch; ++n) {
+    const float* image = buffer.data() + (n * (c.in_channels + extra) + 1) * plane;
+    x_nchw.insert(x_nchw.end(), image, image + g.in_sample());
+  }
+  const int64_t cl_stride = g.in_sample() + 5;
+  std::vector<float> cl_buffer(static_cast<size_t>(c.batch * cl_stride), 0.f);
+  const std::vector<float> x_nhwc = transposed(x_nchw, c.batch, c.in_channels, plane);
+  for (int64_t n = 0; n < c.batch; ++n)
+    std::copy_n(x_nhwc.begin() + n * g.in_sample(), g.in_sample(), cl_buffer.begin() + n * cl_stride);
+  const kernels::StridedIn x = x_channels_last
+                                   ? kernels::StridedIn{cl_buffer.data(), cl_stride}
+                                   : kernels::StridedIn{buffer.data() + plane, (c.in_channels + extra) * plane};
+
+  // x' as the kernel reads it, in fp32, NCHW.
+  const Tensor x_tensor = Tensor::from_vector(x_nchw, {c.batch, c.in_channels, c.height, c.width});
+  const Tensor applied = Tensor::empty(x_tensor.shape());
+  if (normalised)
+    k::batch_norm_apply({}, {.shape = {c.batch, c.in_channels, plane},
+                             .x = {x_tensor.data(), g.in_sample()},
                              .y = {applied.data(), g.in_sample()},
                              .mean = mean.data(),
                              .invstd = invstd.data(),
                              .gamma = gamma.data(),
                              .beta = beta.data(),
                              .fuse_relu = true});
-  } else {
-    for (int64_t n = 0; n < c.batch; ++n)
-      std::memcpy(applied.data() + n * g.in_sample(), x + n * x_stride, sizeof(float) * g.in_sample());
-  }
+  else
+    applied.copy_(x_tensor);
   const Tensor applied_bf16 = Tensor::from_vector(rounded(applied.to_vector()), applied.shape());
   const Tensor weight_bf16 = Tensor::from_vector(rounded(weight.to_vector()), weight.shape());
-  const float* b = with_bias ? bias.data() : nullptr;
 
-  const Tensor wide_y = Tensor::full({c.batch, y_stride}, 7.f);  // 7: a sentinel around the output
-  const Tensor workspace = Tensor::empty({static_cast<int64_t>(k::conv2d_bf16_workspace_bytes({}, g) / 4 + 1)});
-  k::conv2d_forward_bf16({}, {g, {x, x_stride}, normalised ? &norm : nullptr, weight.data(), b,
+  // y is written into a wider buffer: one plane of sentinels before and after each image.
+  const int64_t y_stride = g.out_sample() + 2 * g.out_plane();
+  const kernels::Bf16Layout layout{x_channels_last, y_channels_last, y_stride};
+  const Tensor wide_y = Tensor::full({c.batch, y_stride}, 7.f);
+  const Tensor workspace =
+      Tensor::empty({static_cast<int64_t>(k::conv2d_bf16_workspace_bytes({}, g, layout) / 4 + 1)});
+  k::conv2d_forward_bf16({}, {g, layout, x, normalised ? &norm : nullptr, weight.data(), b,
                               {wide_y.data() + g.out_plane(), y_stride}, workspace.data()});
   std::vector<float> y;
   const std::vector<float> wide = wide_y.to_vector();
@@ -126,6 +156,7 @@ TEST_CASE("conv2d_forward_bf16 equals the fp32 convolution of the bf16-rounded o
     }
     y.insert(y.end(), row + g.out_plane(), row + g.out_plane() + g.out_sample());
   }
+  if (y_channels_last) y = transposed(y, c.batch, g.out_plane(), c.out_channels);  // back to NCHW
 
   const Tensor conv_workspace = Tensor::empty({std::max<int64_t>(1, k::conv2d_workspace_size(g))});
   auto fp32_conv = [&](const Tensor& input, const Tensor& w) {
