@@ -55,8 +55,8 @@ PrecisionPlan plan_precision(Precision asked, Device device, bool training) {
     case Precision::tf32: return {Precision::fp32, "TF32 is a GPU tensor-core mode; the CPU computes in fp32"};
     case Precision::bf16:
       CHEX_CHECK(!training,
-                 "bf16 training is not available on the CPU (bf16 covers inference there): train with --precision "
-                 "fp32, or on a GPU");
+                 "bf16 training is not available yet (bf16 covers inference, on the CPU): train with --precision "
+                 "fp32 (or tf32 on a GPU)");
       if (!cpu_has_native_bf16())
         return {Precision::fp32,
                 "this CPU has no AVX512_BF16 or AMX, where bf16 would be slower than fp32: computing in fp32"};
