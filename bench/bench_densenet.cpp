@@ -4,6 +4,8 @@
 // process's peak RSS. Prints a readable line, then one JSON line. On a GPU each timed step ends
 // with a synchronisation of the device, so a step's time is the device's, not the host's enqueueing.
 // bench/densenet_torch_peer.py measures PyTorch on the same step for comparison.
+// --precision fp32,bf16 times several precisions in one run, their steps interleaved (one of each
+// per round, so that load from elsewhere falls on all alike), and prints their ratio.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include "chex/ops.h"
 #include "chex/optim/adam.h"
 #include "chex/parallel.h"
+#include "chex/precision.h"
 #include "chex/random.h"
 #include "models/densenet.h"
 
@@ -36,18 +39,23 @@ struct Options {
   int threads = 0;  // 0: the engine's default
   std::string device = "cpu";
   bool memory_efficient = true;
+  std::vector<Precision> precisions{Precision::fp32};
 };
 
 void print_help() {
   std::printf(
       "usage: bench_densenet [--mode train|infer] [--batch N] [--size S] [--steps N] [--warmup N]\n"
       "                      [--threads N] [--device cpu|cuda] [--no-memory-efficient]\n"
+      "                      [--precision fp32|tf32|bf16[,...]]\n"
       "\n"
       "Times DenseNet-121 (14 classes) on synthetic images, on the CPU or a GPU (each step timed to the\n"
       "end of its device work): a training step is forward, weighted BCE,\n"
       "backward and an Adam step; inference is a forward in eval mode without autograd. GFLOP/s counts\n"
       "2.833 GMAC per image for a forward at 224x224, scaled by (S/224)^2, and a training step as three\n"
-      "forwards. Defaults: train, batch 16, 224x224, 5 timed steps after 1 warm-up.\n"
+      "forwards. Defaults: train, batch 16, 224x224, 5 timed steps after 1 warm-up, fp32.\n"
+      "--precision with several values (e.g. fp32,bf16) times each on the same model and images, one\n"
+      "step of each per round, and prints the speed-up of each over the first. bf16 on the CPU is\n"
+      "inference only (--mode infer); tf32 is a GPU mode (the CPU computes fp32).\n"
       "CHEX_DEBUG=1 in the environment adds an error's failed check and source line.\n");
 }
 
@@ -95,6 +103,14 @@ Options parse_options(int argc, char** argv) {
       o.threads = static_cast<int>(parse_int("--threads", value(), 1));
     } else if (arg == "--device") {
       o.device = value();
+    } else if (arg == "--precision") {
+      o.precisions.clear();
+      std::string list = value();
+      for (size_t start = 0; start <= list.size();) {
+        const size_t comma = std::min(list.find(',', start), list.size());
+        o.precisions.push_back(parse_precision(list.substr(start, comma - start)));
+        start = comma + 1;
+      }
     } else if (arg == "--no-memory-efficient") {
       o.memory_efficient = false;
     } else {
@@ -136,9 +152,24 @@ int run(const Options& o) {
   optim::Adam adam(model.parameters(), {.lr = 1e-4});
   model.train(o.train);
 
+  // What each precision computes in here (say so when it is not what was asked).
+  std::vector<Precision> effective;
+  for (Precision asked : o.precisions) {
+    const PrecisionPlan plan = plan_precision(asked, device, o.train);
+    if (!plan.note.empty()) std::printf("note: %s\n", plan.note.c_str());
+    effective.push_back(plan.precision);
+  }
+  if (device.is_cuda()) {
+    const bool tf32 = std::find(effective.begin(), effective.end(), Precision::tf32) != effective.end();
+    if (tf32 && std::any_of(effective.begin(), effective.end(), [](Precision p) { return p != Precision::tf32; }))
+      throw Error("tf32 is process-wide on CUDA: time it in a run of its own (--precision tf32)");
+    set_cuda_tf32(tf32);
+  }
+
   // A step queues its work and starts copying its loss (or first output) to the host; it is read
   // after the step's timing, so the step itself never waits on a read (only on synchronize()).
-  auto step = [&]() -> HostCopy {
+  auto step = [&](Precision precision) -> HostCopy {
+    const PrecisionScope scope(precision);
     if (o.train) {
       adam.zero_grad();
       Tensor loss = ops::bce_with_logits(model(images), targets, pos_weight, neg_weight);
@@ -151,46 +182,64 @@ int run(const Options& o) {
     return model(images).narrow(1, 0, 1).narrow(0, 0, 1).to_host_async();
   };
 
-  float last_loss = 0.f;
-  for (int i = 0; i < o.warmup; ++i) last_loss = step().values()[0];
+  const size_t count = effective.size();
+  std::vector<float> last(count, 0.f);
+  for (int i = 0; i < o.warmup; ++i)
+    for (size_t p = 0; p < count; ++p) last[p] = step(effective[p]).values()[0];
   synchronize(device);
   Allocator& allocator = allocator_for(device);
   allocator.reset_peak();
-  std::vector<double> seconds;
-  for (int i = 0; i < o.steps; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    const HostCopy value = step();
-    synchronize(device);
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    last_loss = value.values()[0];
-  }
+  std::vector<std::vector<double>> seconds(count);
+  for (int i = 0; i < o.steps; ++i)
+    for (size_t p = 0; p < count; ++p) {
+      const auto start = std::chrono::steady_clock::now();
+      const HostCopy value = step(effective[p]);
+      synchronize(device);
+      seconds[p].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      last[p] = value.values()[0];
+    }
 
-  const double median_s = median(seconds);
-  // The fastest step too: on a shared machine, noise only ever adds time, so for comparing two
-  // builds the minimum over enough steps is the steadier figure.
-  const double min_s = *std::min_element(seconds.begin(), seconds.end());
-  const double images_per_s = static_cast<double>(o.batch) / median_s;
-  const double scale = static_cast<double>(o.size * o.size) / (224.0 * 224.0);
-  const double gflop_per_image = 2.0 * 2.833 * scale * (o.train ? 3.0 : 1.0);
-  const double gflops = gflop_per_image * images_per_s;
   const AllocatorStats stats = allocator.stats();
   const size_t rss = peak_rss_bytes();
   const char* mode = o.train ? "train" : "infer";
   const double gib = 1024.0 * 1024.0 * 1024.0;
-  std::printf(
-      "densenet121 %s, batch %lld, %lldx%lld, %s, %d threads, %s dense blocks: median %.3f s/step, %.1f images/s, "
-      "%.1f GFLOP/s; allocator peak %.2f GiB, peak RSS %.2f GiB (last loss/output %.5f)\n",
-      mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), static_cast<long long>(o.size),
-      device.str().c_str(), num_threads(), o.memory_efficient ? "memory-efficient" : "concatenating", median_s,
-      images_per_s, gflops, static_cast<double>(stats.peak_bytes) / gib, static_cast<double>(rss) / gib,
-      static_cast<double>(last_loss));
-  std::printf(
-      "{\"bench\": \"densenet121\", \"mode\": \"%s\", \"batch\": %lld, \"size\": %lld, \"device\": \"%s\", "
-      "\"threads\": %d, \"memory_efficient\": %s, \"steps\": %d, \"median_s\": %.6f, \"min_s\": %.6f, "
-      "\"images_per_s\": %.3f, "
-      "\"gflops\": %.2f, \"alloc_peak_bytes\": %zu, \"peak_rss_bytes\": %zu}\n",
-      mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), device.str().c_str(), num_threads(),
-      o.memory_efficient ? "true" : "false", o.steps, median_s, min_s, images_per_s, gflops, stats.peak_bytes, rss);
+  std::vector<double> medians;
+  for (size_t p = 0; p < count; ++p) {
+    const double median_s = median(seconds[p]);
+    medians.push_back(median_s);
+    // The fastest step too: on a shared machine, noise only ever adds time, so for comparing two
+    // builds the minimum over enough steps is the steadier figure.
+    const double min_s = *std::min_element(seconds[p].begin(), seconds[p].end());
+    const double images_per_s = static_cast<double>(o.batch) / median_s;
+    const double scale = static_cast<double>(o.size * o.size) / (224.0 * 224.0);
+    const double gflop_per_image = 2.0 * 2.833 * scale * (o.train ? 3.0 : 1.0);
+    const double gflops = gflop_per_image * images_per_s;
+    const std::string precision(precision_name(effective[p]));
+    std::printf(
+        "densenet121 %s, batch %lld, %lldx%lld, %s, %s, %d threads, %s dense blocks: median %.3f s/step, %.1f "
+        "images/s, %.1f GFLOP/s; allocator peak %.2f GiB, peak RSS %.2f GiB (last loss/output %.5f)\n",
+        mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), static_cast<long long>(o.size),
+        device.str().c_str(), precision.c_str(), num_threads(), o.memory_efficient ? "memory-efficient" : "concatenating",
+        median_s, images_per_s, gflops, static_cast<double>(stats.peak_bytes) / gib, static_cast<double>(rss) / gib,
+        static_cast<double>(last[p]));
+    std::printf(
+        "{\"bench\": \"densenet121\", \"mode\": \"%s\", \"batch\": %lld, \"size\": %lld, \"device\": \"%s\", "
+        "\"precision\": \"%s\", \"threads\": %d, \"memory_efficient\": %s, \"steps\": %d, \"median_s\": %.6f, "
+        "\"min_s\": %.6f, \"images_per_s\": %.3f, \"gflops\": %.2f, \"alloc_peak_bytes\": %zu, "
+        "\"peak_rss_bytes\": %zu}\n",
+        mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), device.str().c_str(), precision.c_str(),
+        num_threads(), o.memory_efficient ? "true" : "false", o.steps, median_s, min_s, images_per_s, gflops,
+        stats.peak_bytes, rss);
+  }
+  for (size_t p = 1; p < count; ++p) {
+    const std::string base(precision_name(effective[0])), other(precision_name(effective[p]));
+    std::printf("%s is %.2fx as fast as %s (median step %.3f s against %.3f s, interleaved)\n", other.c_str(),
+                medians[0] / medians[p], base.c_str(), medians[p], medians[0]);
+    std::printf("{\"bench\": \"densenet121_precision_ratio\", \"mode\": \"%s\", \"batch\": %lld, \"size\": %lld, "
+                "\"device\": \"%s\", \"baseline\": \"%s\", \"precision\": \"%s\", \"speedup\": %.4f}\n",
+                mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), device.str().c_str(),
+                base.c_str(), other.c_str(), medians[0] / medians[p]);
+  }
   return 0;
 }
 

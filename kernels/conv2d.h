@@ -139,6 +139,29 @@ struct Conv2dBackwardWeightNormalizedArgs {
   void* workspace = nullptr;
 };
 
+// y = conv(x', weight) + bias in bf16: x' (x normalised by *norm when norm is set, else x) and the
+// weight rounded to bf16 (nearest even), products accumulated in fp32; bias may be null. Overwrites y.
+// Inference only (nothing keeps the bf16 operands for a backward). x and y are NCHW images, or
+// channels-last ([N, H, W, C], each image dense) where the flags say so: the dense block keeps its
+// bottleneck channels-last between conv1 and conv2, where bf16's convolutions want it, so that
+// neither transposes it. workspace: conv2d_bf16_workspace_bytes(geometry, layout).
+struct Bf16Layout {
+  bool x_channels_last = false;
+  bool y_channels_last = false;
+  int64_t y_batch_stride = 0;  // the y.batch_stride the call will pass (it shapes oneDNN's primitive)
+  bool operator==(const Bf16Layout&) const = default;
+};
+struct Conv2dForwardBf16Args {
+  Conv2dGeometry geometry;
+  Bf16Layout layout;
+  StridedIn x;
+  const InputNormalization* norm = nullptr;
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  StridedOut y;
+  void* workspace = nullptr;
+};
+
 }  // namespace chex::kernels
 
 // The kernels of this family that both backends provide (engine/src/backend/backend.h; the
@@ -169,12 +192,16 @@ struct Conv2dBackwardWeightNormalizedArgs {
 //     batch_norm_backward_statistics_term), which is the caller's to add. Overwrites the sums.
 //   conv2d_backward_weight_normalized: the weight gradient of a convolution that read its input
 //     normalised: x' is recomputed from x as it is read, with the same statistics.
+//   conv2d_forward_bf16: the forward in bf16 with fp32 accumulation (Conv2dForwardBf16Args), for
+//     inference at --precision bf16; worth calling where cpu_has_native_bf16().
 #define CHEX_CONV2D_OPTIONAL_KERNELS(X)                                                        \
   X(size_t, conv2d_normalized_workspace_bytes, const Conv2dGeometry& g)                        \
   X(size_t, conv2d_normalized_backward_workspace_bytes, const Conv2dGeometry& g)               \
   X(void, conv2d_forward_normalized, const Conv2dForwardNormalizedArgs& a)                     \
   X(void, conv2d_backward_data_normalized, const Conv2dBackwardDataNormalizedArgs& a)          \
-  X(void, conv2d_backward_weight_normalized, const Conv2dBackwardWeightNormalizedArgs& a)
+  X(void, conv2d_backward_weight_normalized, const Conv2dBackwardWeightNormalizedArgs& a)      \
+  X(size_t, conv2d_bf16_workspace_bytes, const Conv2dGeometry& g, const Bf16Layout& layout)  \
+  X(void, conv2d_forward_bf16, const Conv2dForwardBf16Args& a)
 
 namespace chex::kernels::cpu {
 
@@ -191,5 +218,13 @@ int64_t conv2d_backward_workspace_size(const Conv2dGeometry& g);
 // thread); the backward size covers conv2d_backward_data and conv2d_backward_data_normalized too.
 int64_t conv2d_normalized_workspace_size(const Conv2dGeometry& g);
 int64_t conv2d_normalized_backward_workspace_size(const Conv2dGeometry& g);
+
+// Whether this CPU computes bf16 products natively (AVX512_BF16 or AMX, as oneDNN sees it): the
+// bf16 convolutions run anywhere oneDNN does, but are only faster than fp32 where this holds.
+// False in a build without oneDNN (CHEX_GEMM=openblas), whose bf16 kernels refuse to run.
+bool cpu_has_native_bf16();
+// bf16 rounding (to nearest even; NaN stays NaN) and back, as the bf16 kernels round.
+uint16_t float_to_bf16(float value);
+float bf16_to_float(uint16_t value);
 
 }  // namespace chex::kernels::cpu

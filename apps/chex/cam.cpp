@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kHelp = R"(usage: chex cam --weights FILE.safetensors (--images DIR | FILE...) --out DIR
                 [--class NAME|all|top3] [--method cam|gradcam] [--threshold F]
-                [--device cpu|cuda] [--batch-size N] [--threads N]
+                [--device cpu|cuda] [--batch-size N] [--threads N] [--precision P]
 
 Where CheXNet looks: class activation maps (Zhou et al. 2016) M_c = sum_k w_ck f_k of the final
 feature maps f (after the last batch norm and ReLU; 1024 x 7 x 7 for DenseNet-121 at 224) and the
@@ -138,6 +138,7 @@ int run_cam(const std::vector<std::string>& argv) {
     const RadiographBatch batch = load_radiographs(files, begin, std::min(begin + o.batch_size, files.size()), o.image_size);
     skipped += batch.skipped;
     if (!batch.images.empty()) {
+      const PrecisionScope scope(o.precision);
       const models::CamOutputs cams = models::compute_cams(*model, batch.input(o.device), o.method);
       const std::vector<float> logits = cams.logits.to(Device::cpu()).to_vector();
       const Tensor maps = cams.maps.to(Device::cpu());

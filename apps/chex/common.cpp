@@ -114,7 +114,7 @@ std::string csv_field(const std::string& text) {
 }
 
 std::vector<OptionSpec> with_cam_options(std::vector<OptionSpec> own) {
-  for (const char* name : {"method", "threshold", "image-size", "device", "batch-size", "threads"})
+  for (const char* name : {"method", "threshold", "image-size", "device", "batch-size", "threads", "precision"})
     own.push_back({name});
   own.push_back({"help", false, 'h'});
   return own;
@@ -137,7 +137,21 @@ CamOptions parse_cam_options(const Args& args) {
   } catch (const Error& e) {
     throw UsageError(e.what(), e.details());
   }
+  o.precision = inference_precision(args, o.device);
   return o;
+}
+
+Precision inference_precision(const Args& args, Device device) {
+  Precision asked = Precision::fp32;
+  try {
+    asked = parse_precision(args.value("precision").value_or("fp32"));
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  const PrecisionPlan plan = plan_precision(asked, device, /*training=*/false);
+  if (!plan.note.empty()) std::fprintf(stderr, "chex: note: %s\n", plan.note.c_str());
+  if (device.is_cuda()) set_cuda_tf32(plan.precision == Precision::tf32);
+  return plan.precision;
 }
 
 std::unique_ptr<models::DenseNet> load_densenet_14(const std::string& weights, Device device) {

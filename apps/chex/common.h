@@ -8,6 +8,7 @@
 #include "args.h"
 #include "chex/data/image.h"
 #include "chex/device.h"
+#include "chex/precision.h"
 #include "models/cam.h"
 #include "models/densenet.h"
 
@@ -42,6 +43,7 @@ struct CamOptions {
   size_t batch_size = 8;
   int threads = 0;  // 0: the default
   Device device = Device::cpu();
+  Precision precision = Precision::fp32;  // as planned for the device (inference_precision)
 };
 CamOptions parse_cam_options(const Args& args);
 // A command's own options followed by the ones parse_cam_options reads (and --help), so that the
@@ -54,7 +56,17 @@ std::vector<OptionSpec> with_cam_options(std::vector<OptionSpec> own);
   "  --device D        cpu (default) or cuda (cuda:N for another GPU)\n"                              \
   "  --batch-size N    images per forward pass (default 8)\n"                                         \
   "  --threads N       CPU threads (default: CHEX_NUM_THREADS, or every core)\n"                      \
+  CHEX_PRECISION_HELP                                                                                 \
   "  -h, --help        this text\n"
+// --precision for the inference commands: parsed (UsageError on a bad name), planned for `device`
+// (plan_precision: a note on stderr when it does not hold as asked there, an error when it cannot
+// run), and TF32 switched on for a CUDA device. Returns what the forwards then run in, for a
+// PrecisionScope around them.
+Precision inference_precision(const Args& args, Device device);
+#define CHEX_PRECISION_HELP                                                                           \
+  "  --precision P     fp32 (default); bf16: convolutions in bf16 with fp32 sums, on CPUs with\n"      \
+  "                    AVX512_BF16 or AMX (fp32 elsewhere, with a note); tf32: CUDA tensor cores\n"
+
 // A 14-class DenseNet of any depth and width (densenet_config_of) loaded with load_chexnet: what
 // predict, cam and localize run, so that a model train_chexnet made at any --arch works in all three.
 std::unique_ptr<models::DenseNet> load_densenet_14(const std::string& weights, Device device);

@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kHelp = R"(usage: chex localize --weights FILE.safetensors --data DIR --bbox BBox_List_2017.csv
                      [--json FILE] [--method cam|gradcam] [--threshold F]
-                     [--device cpu|cuda] [--batch-size N] [--threads N]
+                     [--device cpu|cuda] [--batch-size N] [--threads N] [--precision P]
 
 Scores CheXNet's class activation maps against NIH's hand-drawn boxes (BBox_List_2017.csv, whose
 'Infiltrate' is the label file's 'Infiltration'), as Wang et al. 2017 (ChestX-ray8) do. For every
@@ -147,6 +147,7 @@ int run_localize(const std::vector<std::string>& argv) {
       if (j < batch.indices.size() && batch.indices[j] == i) ++j;
       else skipped_boxes += static_cast<int64_t>(by_image[order[i]].size());
     if (!batch.images.empty()) {
+      const PrecisionScope scope(o.precision);
       const Tensor maps = models::compute_cams(*model, batch.input(o.device), o.method).maps.to(Device::cpu());
       for (size_t i = 0; i < batch.images.size(); ++i) {
         const data::Image& image = batch.images[i];

@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kHelp = R"(usage: chex predict --weights FILE.safetensors (--images DIR | FILE...) --out preds.csv
                     [--image-size N] [--device cpu|cuda] [--batch-size N] [--threads N]
-                    [--tta none|tencrop]
+                    [--tta none|tencrop] [--precision fp32|bf16|tf32]
 
 Runs CheXNet (DenseNet-121, 14 outputs; or any DenseNet the weights describe) on chest X-ray images and writes the probability of each
 finding, one CSV row per image:
@@ -49,7 +49,7 @@ options:
   --tta MODE        none (default): Resize((224, 224));
                     tencrop: Resize(256) + TenCrop(224), the ten crops' probabilities averaged,
                     as arnoweng/CheXNet evaluates
-  -h, --help        this text
+)" CHEX_PRECISION_HELP R"(  -h, --help        this text
 
 Images (PNG or JPEG; grey, grey + alpha, RGB or RGBA; 8 or 16 bits) are read as PIL's
 Image.open(f).convert('RGB') reads them, resized exactly as torchvision's Resize does on PIL
@@ -116,7 +116,7 @@ std::string csv_header() {
 int run_predict(const std::vector<std::string>& argv) {
   const Args args(argv,
                   {{"weights"}, {"images"}, {"out"}, {"device"}, {"batch-size"}, {"threads"}, {"tta"},
-                   {"image-size"}, {"help", false, 'h'}},
+                   {"image-size"}, {"precision"}, {"help", false, 'h'}},
                   "predict");
   if (args.help(kHelp)) return kExitOk;
   const std::string weights = args.required("weights");
@@ -136,6 +136,7 @@ int run_predict(const std::vector<std::string>& argv) {
     throw UsageError("--tta tencrop is Resize(256) + TenCrop(224), defined for 224-px models only; with --image-size " +
                      std::to_string(size) + " use --tta none");
   const std::vector<std::string> files = collect_images(args);
+  const Precision precision = inference_precision(args, device);
 
   require_device(device);
   if (threads > 0) set_num_threads(threads);
@@ -167,6 +168,7 @@ int run_predict(const std::vector<std::string>& argv) {
       Tensor logits;
       {
         NoGradGuard no_grad;
+        const PrecisionScope scope(precision);
         logits = model->forward(input);
       }
       const std::vector<float> p = probabilities(logits, batch.paths.size(), views);

@@ -48,6 +48,9 @@ Training
                         epochs (default 1)
   --max-plateaus N      stop at the N-th plateau (default 3)
   --device cpu|cuda     where to train (default cpu)
+  --precision P         fp32 (default) or tf32 (CUDA tensor cores for the convolutions and GEMMs;
+                        weights, optimizer state and checkpoints stay fp32). bf16 is inference-only
+                        so far (chex predict --precision bf16 on the CPU)
   --threads N           CPU threads (default: all cores, or $CHEX_NUM_THREADS)
   --seed N              seeds the split, the initial weights, the order and the flips (default 1)
 
@@ -101,6 +104,7 @@ Options parse_options(const std::vector<std::string>& args) {
     else if (arg == "--demo-images") o.demo_images = number<int>(arg, value());
     else if (arg == "--out") o.out = value();
     else if (arg == "--device") o.device = value();
+    else if (arg == "--precision") o.precision = value();
     else if (arg == "--threads") o.threads = number<int>(arg, value());
     else if (arg == "--workers") o.workers = number<int>(arg, value());
     else if (arg == "--seed") o.seed = number<uint64_t>(arg, value());

@@ -22,6 +22,7 @@
 #include "chex/error.h"
 #include "chex/metrics/f1.h"
 #include "chex/metrics/report.h"
+#include "chex/precision.h"
 #include "chex/optim/adam.h"
 #include "chex/parallel.h"
 #include "chex/random.h"
@@ -151,6 +152,10 @@ void Run::build_model() {
 }
 
 int Run::go() {
+  // Before the first CUDA operation: TF32 is chosen once per process.
+  const PrecisionPlan precision = plan_precision(parse_precision(o_.precision), device_, /*training=*/true);
+  if (!precision.note.empty()) std::printf("note: %s\n", precision.note.c_str());
+  if (device_.is_cuda()) set_cuda_tf32(precision.precision == Precision::tf32);
   require_device(device_);
   if (o_.threads > 0) set_num_threads(o_.threads);
   fs::create_directories(o_.out);

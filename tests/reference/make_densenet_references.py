@@ -70,13 +70,19 @@ def class_weights(targets):
     return (n - positives) / n, positives / n
 
 
+def autocast_bf16_logits(model, x):
+    """The logits under PyTorch's CPU bf16 autocast (convolutions and the classifier in bf16)."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return model(x).float()
+
+
 def eval_cases(out, model, nih_dir):
     model.eval()
     with torch.no_grad():
         x = torch.randn(2, 3, 224, 224)
         features = F.relu(model.features(x))
         save(os.path.join(out, "eval_random.safetensors"),
-             {"images": x, "features": features, "logits": model(x)})
+             {"images": x, "features": features, "logits": model(x), "logits_bf16": autocast_bf16_logits(model, x)})
         files = sorted(glob.glob(os.path.join(nih_dir, "*.png")))[:2]
         if files:
             preprocess = transforms.Compose([
@@ -85,7 +91,8 @@ def eval_cases(out, model, nih_dir):
             images = [preprocess(Image.open(path).convert("RGB")) for path in files]
             x = torch.stack(images)
             features = F.relu(model.features(x))
-            save(os.path.join(out, "eval_nih.safetensors"), {"images": x, "features": features, "logits": model(x)},
+            save(os.path.join(out, "eval_nih.safetensors"),
+                 {"images": x, "features": features, "logits": model(x), "logits_bf16": autocast_bf16_logits(model, x)},
                  {"files": ",".join(os.path.basename(p) for p in files)})
 
 

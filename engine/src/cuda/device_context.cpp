@@ -1,6 +1,7 @@
 #include "device_context.h"
 
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -14,7 +15,12 @@
 namespace chex::cuda {
 namespace {
 
+// -1 until read: then the environment's setting, or set_tf32_allowed's.
+std::atomic<int> tf32_state{-1};
+std::atomic<bool> any_context{false};
+
 std::unique_ptr<DeviceContext> make_context(int device) {
+  any_context = true;
   auto ctx = std::make_unique<DeviceContext>();
   ctx->device = device;
   ctx->stream = stream(device);
@@ -44,11 +50,20 @@ const DeviceContext& context(int device) {
 }
 
 bool tf32_allowed() {
-  static const bool allowed = [] {
+  int state = tf32_state.load();
+  if (state < 0) {
     const char* value = std::getenv("CHEX_CUDA_TF32");
-    return value && std::strcmp(value, "1") == 0;
-  }();
-  return allowed;
+    int from_environment = value && std::strcmp(value, "1") == 0 ? 1 : 0;
+    tf32_state.compare_exchange_strong(state, from_environment);
+    state = tf32_state.load();
+  }
+  return state == 1;
+}
+
+void set_tf32_allowed(bool allowed) {
+  CHEX_CHECK(!any_context.load() || allowed == tf32_allowed(),
+             "TF32 can only be switched before the first CUDA operation: choose the precision first");
+  tf32_state = allowed ? 1 : 0;
 }
 
 }  // namespace chex::cuda

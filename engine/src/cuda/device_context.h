@@ -19,7 +19,11 @@ struct DeviceContext {
 const DeviceContext& context(int device);
 
 // TF32 tensor-core math for convolutions and GEMMs: off unless the environment sets
-// CHEX_CUDA_TF32=1, so that CUDA results stay close to the CPU's and PyTorch's float32.
+// CHEX_CUDA_TF32=1 or set_tf32_allowed(true) was called (--precision tf32), so that CUDA results
+// stay close to the CPU's and PyTorch's float32.
 bool tf32_allowed();
+// Process-wide, before the first device context exists (cuBLAS handles take their math mode when
+// created, and chosen convolution algorithms are cached): an error after it.
+void set_tf32_allowed(bool allowed);
 
 }  // namespace chex::cuda

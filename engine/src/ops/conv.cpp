@@ -47,6 +47,15 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dO
   const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
 
   Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, x.device());
+  if (detail::bf16_convolution("conv2d", x.device(), any_requires_grad({x, weight, bias}))) {
+    const backend::Backend be = backend::backend(x.device());
+    const k::Bf16Layout nchw{.y_batch_stride = g.out_sample()};
+    const backend::Workspace workspace = be.workspace(be.conv2d_bf16_workspace_bytes(g, nchw));
+    be.conv2d_forward_bf16(k::Conv2dForwardBf16Args{g, nchw, {input.data(), detail::batch_stride(input)}, nullptr,
+                                                    w.data(), data_or_null(b), {y.data(), g.out_sample()},
+                                                    workspace.get()});
+    return y;
+  }
   {
     const backend::Backend be = backend::backend(x.device());
     const backend::Workspace workspace = be.workspace(be.conv2d_workspace_bytes(g));  // back to the allocator at once

@@ -149,6 +149,7 @@ struct ForwardBlock {
   bool backward_follows = false;
   Tensor features;
   Tensor bottlenecks;
+  bool bf16 = false;  // the convolutions in bf16 (inference under a bf16 PrecisionScope, fused path)
 
   Device device() const { return features.device(); }
   float* bottleneck(int64_t l) const {
@@ -206,8 +207,11 @@ class FusedForward {
 
   explicit FusedForward(const ForwardBlock& b) : b_(b) {
     const BlockGeometry& g = b.g;
-    const int64_t workspace_size = floats_for(std::max(b.be.conv2d_normalized_workspace_bytes(g.conv2()),
-                                                       b.be.conv2d_normalized_workspace_bytes(g.conv1(g.layers - 1))));
+    const int64_t workspace_size =
+        b.bf16 ? floats_for(std::max(b.be.conv2d_bf16_workspace_bytes(g.conv2(), conv2_bf16_layout()),
+                                     b.be.conv2d_bf16_workspace_bytes(g.conv1(g.layers - 1), conv1_bf16_layout())))
+               : floats_for(std::max(b.be.conv2d_normalized_workspace_bytes(g.conv2()),
+                                     b.be.conv2d_normalized_workspace_bytes(g.conv1(g.layers - 1))));
     workspace_ = empty_if(workspace_size > 0, {workspace_size}, b.device());
     if (b.training) {
       buffer_mean_.resize(static_cast<size_t>(g.out_channels()));
@@ -222,9 +226,9 @@ class FusedForward {
   void bottleneck_forward(int64_t l, const DenseLayerTensors& w, const LayerStatistics& saved) const {
     const BlockGeometry& g = b_.g;
     statistics(w.norm1, buffer_mean_.data(), buffer_var_.data(), g.layer_in_channels(l), saved.mean1, saved.invstd1);
-    b_.be.conv2d_forward_normalized(kernels::Conv2dForwardNormalizedArgs{
-        g.conv1(l), {b_.features.data(), g.image()}, input_normalization(w.norm1, saved.mean1, saved.invstd1),
-        w.conv1_weight.data(), nullptr, {b_.bottleneck(l), g.bottleneck_image()}, data_or_null(workspace_)});
+    convolve(g.conv1(l), conv1_bf16_layout(), {b_.features.data(), g.image()},
+             input_normalization(w.norm1, saved.mean1, saved.invstd1), w.conv1_weight,
+             {b_.bottleneck(l), g.bottleneck_image()});
   }
 
   // z's moments and norm2's statistics, then the new channels = conv2 reading relu2(norm2(z)), and
@@ -238,13 +242,32 @@ class FusedForward {
                                                              .mean = bottleneck_mean_.data(),
                                                              .var = bottleneck_var_.data()});
     statistics(w.norm2, bottleneck_mean_.data(), bottleneck_var_.data(), g.bottleneck, saved.mean2, saved.invstd2);
-    b_.be.conv2d_forward_normalized(kernels::Conv2dForwardNormalizedArgs{
-        g.conv2(), {z, g.bottleneck_image()}, input_normalization(w.norm2, saved.mean2, saved.invstd2),
-        w.conv2_weight.data(), nullptr, {b_.new_channels(l), g.image()}, data_or_null(workspace_)});
+    convolve(g.conv2(), conv2_bf16_layout(), {z, g.bottleneck_image()},
+             input_normalization(w.norm2, saved.mean2, saved.invstd2), w.conv2_weight, {b_.new_channels(l), g.image()});
     if (b_.training) add_buffer_moments(g.layer_in_channels(l), g.growth);
   }
 
  private:
+  // In bf16 the bottleneck is kept channels-last, as conv1 writes it and conv2 reads it (see
+  // kernels/conv2d.h, Bf16Layout): nothing else reads it in inference.
+  kernels::Bf16Layout conv1_bf16_layout() const {
+    return {.x_channels_last = false, .y_channels_last = true, .y_batch_stride = b_.g.bottleneck_image()};
+  }
+  kernels::Bf16Layout conv2_bf16_layout() const {
+    return {.x_channels_last = true, .y_channels_last = false, .y_batch_stride = b_.g.image()};
+  }
+
+  // y = conv(x normalised, weight): fp32, or bf16 (Conv2dForwardBf16Args) under a bf16 scope.
+  void convolve(const kernels::Conv2dGeometry& geometry, const kernels::Bf16Layout& bf16_layout, kernels::StridedIn x,
+                const kernels::InputNormalization& norm, const Tensor& weight, kernels::StridedOut y) const {
+    if (b_.bf16)
+      b_.be.conv2d_forward_bf16(kernels::Conv2dForwardBf16Args{geometry, bf16_layout, x, &norm, weight.data(), nullptr,
+                                                               y, data_or_null(workspace_)});
+    else
+      b_.be.conv2d_forward_normalized(
+          kernels::Conv2dForwardNormalizedArgs{geometry, x, norm, weight.data(), nullptr, y, data_or_null(workspace_)});
+  }
+
   // The batch moments of `channels` of the block buffer from `first`, computed once, when written.
   void add_buffer_moments(int64_t first, int64_t channels) {
     const BlockGeometry& g = b_.g;
@@ -326,7 +349,11 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
   }
   const Tensor bottlenecks =
       Tensor::empty({backward_follows ? g.layers : 1, g.batch, g.bottleneck, g.height, g.width}, device);
-  const ForwardBlock b{g, be, training, backward_follows, features, bottlenecks};
+  const bool bf16 = detail::bf16_convolution(kOp, device, backward_follows);
+  CHEX_CHECK(!bf16 || fuses_normalization(be), kOp, ": bf16 needs the fused path's normalising convolutions");
+  CHEX_CHECK(!bf16 || !training, kOp,
+             ": bf16 dense blocks normalise with the running statistics only: put the model in eval mode");
+  const ForwardBlock b{g, be, training, backward_follows, features, bottlenecks, bf16};
   std::vector<Tensor> statistics = fuses_normalization(be) ? forward_layers(b, layers, FusedForward(b))
                                                              : forward_layers(b, layers, UnfusedForward(b));
   if (!backward_follows) return features;

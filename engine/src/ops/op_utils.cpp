@@ -1,5 +1,8 @@
 #include "op_utils.h"
 
+#include "backend/backend.h"
+#include "chex/precision.h"
+
 namespace chex::ops::detail {
 
 void check_float(const char* op, const char* arg, const Tensor& t) {
@@ -40,6 +43,15 @@ int64_t batch_stride(const Tensor& t) {
   const int64_t image = t.size(0) > 0 ? t.numel() / t.size(0) : 0;
   // With a single image the dimension-0 stride is arbitrary and never used.
   return t.size(0) > 1 ? t.stride(0) : image;
+}
+
+bool bf16_convolution(const char* op, Device device, bool records_graph) {
+  if (current_precision() != Precision::bf16) return false;
+  CHEX_CHECK(backend::backend(device).has(&backend::KernelTable::conv2d_forward_bf16), op,
+             ": bf16 convolutions are not available on ", device.str(), ": use tf32 or fp32 there");
+  CHEX_CHECK(!records_graph, op,
+             ": bf16 convolutions are inference-only: run the model under a NoGradGuard, or train in fp32");
+  return true;
 }
 
 }  // namespace chex::ops::detail

@@ -1,0 +1,62 @@
+#pragma once
+// Compute precision (--precision fp32|tf32|bf16). Parameters, optimizer state, batch-norm
+// statistics, losses and reductions stay fp32 whatever is chosen; the choice changes how the
+// convolutions multiply:
+//   fp32  plain float32 products (the default; parity with PyTorch's fp32 and the CPU twins).
+//   tf32  CUDA only: convolutions and GEMMs on TF32 tensor cores (10-bit mantissas in, fp32
+//         accumulation). Process-wide, like CHEX_CUDA_TF32=1: set_cuda_tf32() before the first CUDA
+//         operation. CPUs have no TF32; there it computes fp32.
+//   bf16  convolutions with bf16 operands (8-bit mantissas) and fp32 accumulation, inside a
+//         PrecisionScope, the way torch.autocast scopes it. On the CPU, inference only (oneDNN's
+//         bf16 convolutions on AVX512_BF16 / AMX; cpu_has_native_bf16() says whether they are
+//         faster there); a recorded graph (training) inside a bf16 scope is an error. Not yet
+//         available on CUDA devices (an error names tf32 instead).
+#include <string>
+#include <string_view>
+
+#include "chex/device.h"
+
+namespace chex {
+
+enum class Precision { fp32, tf32, bf16 };
+
+std::string_view precision_name(Precision precision);
+// "fp32", "tf32" or "bf16"; anything else is an error that lists them.
+Precision parse_precision(std::string_view text);
+
+// The precision the convolutions use on this thread: fp32 unless a PrecisionScope says otherwise.
+Precision current_precision();
+
+// Sets this thread's precision for its lifetime, then restores the previous one:
+//   chex::PrecisionScope bf16(chex::Precision::bf16);
+//   const chex::Tensor logits = model.forward(images);   // under a NoGradGuard
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(Precision precision);
+  ~PrecisionScope();
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  Precision previous_;
+};
+
+// Whether this CPU multiplies bf16 natively (AVX512_BF16 or AMX): where it does not, bf16
+// convolutions still run (oneDNN emulates them) but slower than fp32.
+bool cpu_has_native_bf16();
+
+// TF32 tensor-core math for CUDA's fp32 convolutions and GEMMs, for the whole process (the same as
+// CHEX_CUDA_TF32=1). Must be called before the first CUDA operation: an error after it. Without a
+// CUDA backend it does nothing.
+void set_cuda_tf32(bool allowed);
+
+// What a program does with a --precision choice on a device, in one sentence for the user when the
+// choice does not hold as asked (e.g. "the CPU has no TF32: computing in fp32"), else empty. Throws
+// for a choice that cannot run (bf16 on CUDA; bf16 training on the CPU when `training`).
+struct PrecisionPlan {
+  Precision precision = Precision::fp32;  // what the program then computes in
+  std::string note;                       // empty when the choice holds as asked
+};
+PrecisionPlan plan_precision(Precision asked, Device device, bool training);
+
+}  // namespace chex

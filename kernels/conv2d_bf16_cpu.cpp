@@ -1,0 +1,358 @@
+// bf16 convolutions on the CPU (conv2d_forward_bf16, kernels/conv2d.h): oneDNN's primitives with
+// bf16 inputs and weights and fp32 accumulation, which run on AMX tiles or AVX512_BF16 dot products
+// where the CPU has them (5x the fp32 GEMM rate on DenseNet's 1x1s here, measured with oneDNN 2.6
+// on 2 Zen-class cores with AMX). The operands are packed into bf16 first (x normalised on the way
+// when asked), in the layout the primitive wants:
+// - a 1x1 stride-1 convolution is a matrix product per image (oneDNN's matmul): Y = W X' with X'
+//   [C_in, H W] as stored in NCHW, or channels-last Y^T = X'^T W^T, whichever layouts x and y have,
+//   so no image is ever transposed;
+// - any other convolution is oneDNN's convolution on channels-last images (its fast bf16 kernels
+//   want them): an NCHW x is transposed while it is packed, and an NCHW y is written from the
+//   channels-last result. The dense block avoids both for its 3x3s by keeping the bottleneck
+//   channels-last (Bf16Layout); a transpose is then left only on its 32 new channels.
+// Memory traffic, not multiplication, bounds this: DenseNet's dense layers read far more
+// activations than they compute on, and a bf16 forward that transposed every convolution's input
+// and output spent 60% of its time on the transposes.
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
+#include "chex/error.h"
+#include "conv2d.h"
+#include "conv2d_cpu_internal.h"
+
+#if defined(CHEX_GEMM_ONEDNN)
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace chex::kernels::cpu {
+
+namespace {
+// Round to nearest even; a NaN stays a (quiet) NaN. Without branches, so that loops vectorise.
+inline uint16_t to_bf16(float value) {
+  const uint32_t bits = std::bit_cast<uint32_t>(value);
+  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (bits >> 16) | 0x40u;
+  return static_cast<uint16_t>((bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+}
+}  // namespace
+
+uint16_t float_to_bf16(float value) { return to_bf16(value); }
+
+float bf16_to_float(uint16_t value) { return std::bit_cast<float>(static_cast<uint32_t>(value) << 16); }
+
+#if defined(CHEX_GEMM_ONEDNN)
+
+bool cpu_has_native_bf16() {
+  // oneDNN's ISA values are bit sets: AVX512_BF16's bits are contained in AMX's.
+  const auto isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
+  return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+}
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using Type = memory::data_type;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+constexpr size_t kAlign = 64;
+size_t aligned(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+
+// One (geometry, layout)'s oneDNN primitive and the layout of its workspace: x' packed in bf16, the
+// weight in bf16 (for a convolution, reordered into oneDNN's own layout), the bias (a zero one when
+// there is none), the fp32 result where it cannot be written into y directly, and oneDNN's
+// scratchpad.
+struct Bf16Primitive {
+  bool matmul = false;           // a 1x1 stride-1 convolution as a matrix product per image
+  bool result_in_y = false;      // the primitive writes y itself
+  dnnl::primitive primitive;
+  memory::desc src, weights, bias, dst, scratchpad;
+  memory::desc user_weight;      // f32 [O, I, kh, kw] as chex stores it (convolutions)
+  dnnl::reorder weight_reorder;  // into `weights` (convolutions)
+  size_t weight_offset = 0, bias_offset = 0, dst_offset = 0, scratch_offset = 0, bytes = 0;
+
+  Bf16Primitive(const Conv2dGeometry& g, const Bf16Layout& layout) {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // from chex's workspace, not oneDNN's own
+    const int64_t n = g.batch, c = g.in_channels, o = g.out_channels, p = g.out_plane();
+    matmul = g.is_pointwise();
+    if (matmul) {
+      // Per image: Y [O, P] = W [O, C] X' [C, P], or channels-last Y^T [P, O] = X'^T [P, C] W^T [C, O].
+      // x' is packed as x is laid out; a dense y is written in place.
+      const memory::desc x_packed = layout.x_channels_last
+                                        ? memory::desc({n, p, c}, Type::bf16, memory::dims{p * c, c, 1})
+                                        : memory::desc({n, c, p}, Type::bf16, memory::dims{c * p, p, 1});
+      const int64_t ys = layout.y_batch_stride;
+      result_in_y = ys >= o * p;
+      if (layout.y_channels_last) {
+        src = layout.x_channels_last ? x_packed : memory::desc({n, p, c}, Type::bf16, memory::dims{c * p, 1, p});
+        weights = memory::desc({1, c, o}, Type::bf16, memory::dims{o * c, 1, c});  // W^T, W as stored
+        dst = memory::desc({n, p, o}, Type::f32, memory::dims{result_in_y ? ys : p * o, o, 1});
+      } else {
+        // Y = W X': oneDNN's src is W, broadcast over the images, and its weights are X'.
+        src = memory::desc({1, o, c}, Type::bf16, memory::dims{o * c, c, 1});
+        weights = layout.x_channels_last ? memory::desc({n, c, p}, Type::bf16, memory::dims{p * c, 1, c}) : x_packed;
+        dst = memory::desc({n, o, p}, Type::f32, memory::dims{result_in_y ? ys : o * p, p, 1});
+      }
+      // No bias in the product: oneDNN 2.6 has no fast kernel for Y = W X' with a bias along Y's rows
+      // (it falls back to its reference code, 1000x slower); a bias is added afterwards instead.
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, dst), attr, cpu_engine());
+      primitive = dnnl::matmul(pd);
+      scratchpad = pd.scratchpad_desc();
+    } else {
+      // A convolution on channels-last images; y is written from its result.
+      const memory::dims src_dims{n, c, g.height, g.width}, weight_dims{o, c, g.kernel_h, g.kernel_w},
+          dst_dims{n, o, g.out_height, g.out_width};
+      const memory::desc conv_src(src_dims, Type::bf16, Tag::nhwc), conv_weights(weight_dims, Type::bf16, Tag::any),
+          conv_bias({o}, Type::f32, Tag::a), conv_dst(dst_dims, Type::f32, Tag::nhwc);
+      const dnnl::convolution_forward::primitive_desc pd(
+          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                          conv_src, conv_weights, conv_bias, conv_dst, {g.stride, g.stride},
+                                          {g.padding, g.padding}, {g.padding, g.padding}),
+          attr, cpu_engine());
+      primitive = dnnl::convolution_forward(pd);
+      src = pd.src_desc();
+      weights = pd.weights_desc();
+      bias = pd.bias_desc();
+      dst = pd.dst_desc();
+      scratchpad = pd.scratchpad_desc();
+      user_weight = memory::desc(weight_dims, Type::f32, Tag::oihw);
+      weight_reorder =
+          dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), user_weight, cpu_engine(), pd.weights_desc()));
+    }
+    // The packed x' first (a matmul's may be its src or its weights, sized alike), then the rest.
+    const size_t x_bytes = static_cast<size_t>(n * c * g.in_plane()) * sizeof(uint16_t);
+    const size_t weight_bytes = matmul ? static_cast<size_t>(o * c) * sizeof(uint16_t) : weights.get_size();
+    weight_offset = aligned(x_bytes);
+    bias_offset = weight_offset + aligned(weight_bytes);
+    dst_offset = bias_offset + aligned(static_cast<size_t>(o) * sizeof(float));
+    scratch_offset = dst_offset + (result_in_y ? 0 : aligned(static_cast<size_t>(n * o * p) * sizeof(float)));
+    bytes = scratch_offset + aligned(scratchpad.get_size()) + kAlign;  // + kAlign: to align the base
+  }
+};
+
+// Primitives are built once per geometry and layout (a DenseNet forward has about 30 distinct ones)
+// and kept for the life of the process; oneDNN's primitives may execute concurrently.
+const Bf16Primitive& primitive_for(const Conv2dGeometry& g, const Bf16Layout& layout) {
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool,
+                         int64_t>;
+  static std::mutex mutex;
+  static std::map<Key, std::unique_ptr<Bf16Primitive>> cache;
+  // The y stride shapes only a primitive that writes y itself (a matmul's).
+  const int64_t y_stride = g.is_pointwise() ? layout.y_batch_stride : 0;
+  const Key key{g.batch,    g.in_channels, g.height,   g.width,
+                g.out_channels, g.kernel_h, g.kernel_w, g.stride,
+                g.padding,  layout.x_channels_last, layout.y_channels_last, y_stride};
+  const std::lock_guard lock(mutex);
+  auto& entry = cache[key];
+  if (!entry) entry = std::make_unique<Bf16Primitive>(g, layout);
+  return *entry;
+}
+
+// ---- Packing x' into bf16, and writing y from a channels-last result
+
+// Transposes go by tiles of 16 channels x 64 pixels through a small buffer, so that both sides
+// move runs of contiguous values. An image is megabytes, read a tile's width of each channel at a
+// time: hundreds of streams, more than the hardware prefetchers follow, so each channel's next
+// run is prefetched by hand while this one is used.
+constexpr int64_t kTileChannels = 16, kTilePixels = 64;
+
+void prefetch_run(const float* run, int64_t count) {
+  for (int64_t i = 0; i < count; i += 16) __builtin_prefetch(run + i);
+}
+
+// packed[c, p] = bf16(x'[c, p]) for one NCHW image: channel by channel, no transpose.
+void pack_planar(const Conv2dGeometry& g, const float* image, const InputNormalization* norm, uint16_t* packed) {
+  const int64_t plane = g.in_plane();
+  float row[kTilePixels];
+  for (int64_t c = 0; c < g.in_channels; ++c)
+    for (int64_t p0 = 0; p0 < plane; p0 += kTilePixels) {
+      const int64_t pixels = std::min(kTilePixels, plane - p0);
+      conv2d_detail::read_channel(norm, c, image + c * plane + p0, 1, row, pixels);
+      uint16_t* out = packed + c * plane + p0;
+#pragma omp simd
+      for (int64_t i = 0; i < pixels; ++i) out[i] = to_bf16(row[i]);
+    }
+}
+
+// packed[p, c] = bf16(x'[p, c]) for one channels-last image: pixel by pixel, no transpose.
+void pack_channels_last(const Conv2dGeometry& g, const float* image, const InputNormalization* norm,
+                        uint16_t* packed) {
+  const int64_t channels = g.in_channels, count = g.in_sample();
+  if (!norm) {
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) packed[i] = to_bf16(image[i]);
+    return;
+  }
+  for (int64_t p = 0; p < g.in_plane(); ++p) {
+    const float* in = image + p * channels;
+    uint16_t* out = packed + p * channels;
+#pragma omp simd
+    for (int64_t c = 0; c < channels; ++c)
+      out[c] = to_bf16(batch_norm_relu(in[c], norm->mean[c], norm->invstd[c] * norm->gamma[c], norm->beta[c]));
+  }
+}
+
+// packed[p, c] = bf16(x'[c, p]) for one NCHW image: the transposing pack.
+void pack_transposed(const Conv2dGeometry& g, const float* image, const InputNormalization* norm, uint16_t* packed) {
+  const int64_t plane = g.in_plane(), channels = g.in_channels;
+  float row[kTilePixels];
+  uint16_t tile[kTilePixels][kTileChannels];
+  for (int64_t p0 = 0; p0 < plane; p0 += kTilePixels) {
+    const int64_t pixels = std::min(kTilePixels, plane - p0), next = std::min(kTilePixels, plane - p0 - pixels);
+    for (int64_t c0 = 0; c0 < channels; c0 += kTileChannels) {
+      const int64_t width = std::min(kTileChannels, channels - c0);
+      for (int64_t j = 0; j < width; ++j) {
+        const float* run = image + (c0 + j) * plane + p0;
+        prefetch_run(run + pixels, next);
+        conv2d_detail::read_channel(norm, c0 + j, run, 1, row, pixels);
+#pragma omp simd
+        for (int64_t i = 0; i < pixels; ++i) tile[i][j] = to_bf16(row[i]);
+      }
+      for (int64_t i = 0; i < pixels; ++i)
+        std::memcpy(packed + (p0 + i) * channels + c0, tile[i], static_cast<size_t>(width) * sizeof(uint16_t));
+    }
+  }
+}
+
+// y[c, p] = result[p, c] for one image.
+void unpack_transposed(const Conv2dGeometry& g, const float* result, float* y) {
+  const int64_t plane = g.out_plane(), channels = g.out_channels;
+  float tile[kTileChannels][kTilePixels];
+  for (int64_t p0 = 0; p0 < plane; p0 += kTilePixels) {
+    const int64_t pixels = std::min(kTilePixels, plane - p0);
+    for (int64_t c0 = 0; c0 < channels; c0 += kTileChannels) {
+      const int64_t width = std::min(kTileChannels, channels - c0);
+      for (int64_t i = 0; i < pixels; ++i) {
+        const float* src = result + (p0 + i) * channels + c0;
+        for (int64_t j = 0; j < width; ++j) tile[j][i] = src[j];
+      }
+      for (int64_t j = 0; j < width; ++j)
+        std::memcpy(y + (c0 + j) * plane + p0, tile[j], static_cast<size_t>(pixels) * sizeof(float));
+    }
+  }
+}
+
+// result[n, o, p] (or [n, p, o] channels-last) += bias[o].
+void add_bias(const Conv2dGeometry& g, const Bf16Layout& layout, const float* bias, float* result, int64_t stride) {
+  const int64_t o = g.out_channels, p = g.out_plane();
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n) {
+    float* image = result + n * stride;
+    if (layout.y_channels_last) {
+      for (int64_t i = 0; i < p; ++i)
+#pragma omp simd
+        for (int64_t c = 0; c < o; ++c) image[i * o + c] += bias[c];
+    } else {
+      for (int64_t c = 0; c < o; ++c)
+#pragma omp simd
+        for (int64_t i = 0; i < p; ++i) image[c * p + i] += bias[c];
+    }
+  }
+}
+
+}  // namespace
+
+size_t conv2d_bf16_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& g, const Bf16Layout& layout) {
+  return primitive_for(g, layout).bytes;
+}
+
+void conv2d_forward_bf16(const Queue& /*q*/, const Conv2dForwardBf16Args& a) {
+  const Conv2dGeometry& g = a.geometry;
+  const Bf16Layout& layout = a.layout;
+  CHEX_CHECK(a.workspace != nullptr, "conv2d_forward_bf16: needs conv2d_bf16_workspace_bytes of workspace");
+  CHEX_CHECK(!g.is_pointwise() || layout.y_batch_stride == a.y.batch_stride,
+             "conv2d_forward_bf16: the layout's y_batch_stride ", layout.y_batch_stride, " is not y's ",
+             a.y.batch_stride);
+  const Bf16Primitive& prim = primitive_for(g, layout);
+  const uintptr_t raw = reinterpret_cast<uintptr_t>(a.workspace);
+  auto* base = reinterpret_cast<char*>((raw + kAlign - 1) / kAlign * kAlign);
+  auto* packed = reinterpret_cast<uint16_t*>(base);
+  auto* weight = base + prim.weight_offset;
+  auto* bias = reinterpret_cast<float*>(base + prim.bias_offset);
+  float* result = prim.result_in_y ? a.y.data : reinterpret_cast<float*>(base + prim.dst_offset);
+
+  // x' into bf16, as the primitive reads it: a matmul reads the image in its own layout; a
+  // convolution reads it channels-last.
+  const bool transposes = !prim.matmul && !layout.x_channels_last;
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n) {
+    const float* image = a.x.data + n * a.x.batch_stride;
+    uint16_t* out = packed + n * g.in_sample();
+    if (transposes)
+      pack_transposed(g, image, a.norm, out);
+    else if (layout.x_channels_last)
+      pack_channels_last(g, image, a.norm, out);
+    else
+      pack_planar(g, image, a.norm, out);
+  }
+  if (a.bias)
+    std::memcpy(bias, a.bias, static_cast<size_t>(g.out_channels) * sizeof(float));
+  else
+    std::memset(bias, 0, static_cast<size_t>(g.out_channels) * sizeof(float));
+
+  dnnl::stream stream(cpu_engine());
+  const dnnl::engine& engine = cpu_engine();
+  if (prim.matmul) {
+    auto* w = reinterpret_cast<uint16_t*>(weight);
+    const int64_t count = g.out_channels * g.in_channels;
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) w[i] = to_bf16(a.weight[i]);
+    // Y = W X' takes W as oneDNN's src and X' as its weights; the channels-last form the other way.
+    void* src = layout.y_channels_last ? static_cast<void*>(packed) : weight;
+    void* weights = layout.y_channels_last ? weight : static_cast<void*>(packed);
+    prim.primitive.execute(stream, {{DNNL_ARG_SRC, memory(prim.src, engine, src)},
+                                    {DNNL_ARG_WEIGHTS, memory(prim.weights, engine, weights)},
+                                    {DNNL_ARG_DST, memory(prim.dst, engine, result)},
+                                    {DNNL_ARG_SCRATCHPAD, memory(prim.scratchpad, engine, base + prim.scratch_offset)}});
+  } else {
+    memory user_weight(prim.user_weight, engine, const_cast<float*>(a.weight));
+    memory reordered(prim.weights, engine, weight);
+    prim.weight_reorder.execute(stream, user_weight, reordered);
+    prim.primitive.execute(stream, {{DNNL_ARG_SRC, memory(prim.src, engine, packed)},
+                                    {DNNL_ARG_WEIGHTS, reordered},
+                                    {DNNL_ARG_BIAS, memory(prim.bias, engine, bias)},
+                                    {DNNL_ARG_DST, memory(prim.dst, engine, result)},
+                                    {DNNL_ARG_SCRATCHPAD, memory(prim.scratchpad, engine, base + prim.scratch_offset)}});
+  }
+  stream.wait();
+  if (prim.matmul && a.bias) add_bias(g, layout, a.bias, result, prim.result_in_y ? a.y.batch_stride : g.out_sample());
+  if (prim.result_in_y) return;
+
+  // y from the dense result: a matmul's is in y's layout already, a convolution's channels-last.
+  const bool copies = prim.matmul || layout.y_channels_last;
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n) {
+    const float* image = result + n * g.out_sample();
+    float* out = a.y.data + n * a.y.batch_stride;
+    if (copies)
+      std::memcpy(out, image, static_cast<size_t>(g.out_sample()) * sizeof(float));
+    else
+      unpack_transposed(g, image, out);
+  }
+}
+
+#else  // an OpenBLAS build has no oneDNN: no bf16 convolutions (Backend::has() says so)
+
+bool cpu_has_native_bf16() { return false; }
+size_t conv2d_bf16_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& /*g*/, const Bf16Layout& /*layout*/) {
+  return 0;
+}
+void conv2d_forward_bf16(const Queue& /*q*/, const Conv2dForwardBf16Args& /*a*/) {
+  CHEX_FAIL("bf16 convolutions need oneDNN; this chex was built with CHEX_GEMM=openblas: rebuild with "
+            "-DCHEX_GEMM=onednn or use --precision fp32");
+}
+
+#endif
+
+}  // namespace chex::kernels::cpu

@@ -1,0 +1,219 @@
+// bf16 inference on the CPU (--precision bf16, chex/precision.h): the rounding, the bf16
+// convolution kernel against the fp32 one on bf16-rounded operands, and DenseNet-121's logits in
+// bf16 against fp32.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "chex/autograd.h"
+#include "chex/ops.h"
+#include "chex/precision.h"
+#include "kernels/batchnorm.h"
+#include "kernels/conv2d.h"
+#include "models/densenet.h"
+#include "support/gradcheck.h"
+#include "support/thread_count.h"
+
+using namespace chex;
+
+namespace {
+
+float round_bf16(float v) { return kernels::cpu::bf16_to_float(kernels::cpu::float_to_bf16(v)); }
+
+std::vector<float> rounded(std::vector<float> v) {
+  for (float& x : v) x = round_bf16(x);
+  return v;
+}
+
+// ||a - b|| / ||b||
+double norm_relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    ref += double(b[i]) * b[i];
+  }
+  return std::sqrt(diff / ref);
+}
+
+}  // namespace
+
+TEST_CASE("bf16 rounding is to nearest even, keeps infinities and NaNs", "[bf16]") {
+  using kernels::cpu::bf16_to_float;
+  using kernels::cpu::float_to_bf16;
+  CHECK(float_to_bf16(1.f) == 0x3f80);
+  CHECK(float_to_bf16(-2.f) == 0xc000);
+  // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1).
+  CHECK(float_to_bf16(1.f + std::ldexp(1.f, -8)) == 0x3f80);
+  // 1 + 3 * 2^-8 lies halfway between 1 + 2^-7 (odd) and 1 + 2^-6 (even).
+  CHECK(bf16_to_float(float_to_bf16(1.f + 3 * std::ldexp(1.f, -8))) == 1.f + std::ldexp(1.f, -6));
+  // Just above halfway rounds up.
+  CHECK(bf16_to_float(float_to_bf16(1.f + std::ldexp(1.f, -8) + std::ldexp(1.f, -20))) == 1.f + std::ldexp(1.f, -7));
+  CHECK(std::isinf(bf16_to_float(float_to_bf16(std::numeric_limits<float>::infinity()))));
+  CHECK(std::isinf(bf16_to_float(float_to_bf16(std::numeric_limits<float>::max()))));  // rounds past the largest
+  CHECK(std::isnan(bf16_to_float(float_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
+  // A NaN whose payload lies only in the low bits must not round to infinity.
+  const float low_nan = std::bit_cast<float>(0x7f800001u);
+  CHECK(std::isnan(bf16_to_float(float_to_bf16(low_nan))));
+}
+
+// [N, C, P] -> [N, P, C] (or back, with c and p swapped), dense.
+std::vector<float> transposed(const std::vector<float>& v, int64_t n, int64_t c, int64_t p) {
+  std::vector<float> out(v.size());
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t i = 0; i < c; ++i)
+      for (int64_t j = 0; j < p; ++j) out[(s * p + j) * c + i] = v[(s * c + i) * p + j];
+  return out;
+}
+
+TEST_CASE("conv2d_forward_bf16 equals the fp32 convolution of the bf16-rounded operands", "[bf16][conv]") {
+  // Products of two bf16 values are exact in fp32 (8 + 8 mantissa bits), so the bf16 kernel and the
+  // fp32 kernel on operands rounded beforehand differ only in the order of the fp32 sums: 2e-5 of
+  // max(|ref|, 1). And against the unrounded fp32 convolution the error is bf16's: between 1e-4
+  // (the test is not vacuous) and 1e-2 (norm-relative). Every layout: NCHW or channels-last x and y.
+  namespace k = kernels::cpu;
+  struct Case {
+    const char* name;
+    int64_t batch, in_channels, height, width, out_channels, kernel, stride, padding;
+  };
+  const int threads = GENERATE(1, 2);
+  const testing::ThreadCount thread_count(threads);
+  const bool normalised = GENERATE(false, true);
+  const bool with_bias = GENERATE(false, true);
+  const bool x_channels_last = GENERATE(false, true);
+  const bool y_channels_last = GENERATE(false, true);
+  const Case c = GENERATE(Case{"DenseNet 1x1, batch 3", 3, 96, 7, 9, 32, 1, 1, 0},
+                          Case{"DenseNet 3x3, batch 2", 2, 128, 8, 8, 32, 3, 1, 1},
+                          Case{"stem 7x7 stride 2 pad 3", 2, 3, 19, 17, 16, 7, 2, 3},
+                          Case{"1x1 stride 2, batch 1, odd sizes", 1, 20, 9, 11, 5, 1, 2, 0});
+  INFO(c.name << ", " << threads << " threads, normalised " << normalised << ", bias " << with_bias
+              << ", x channels-last " << x_channels_last << ", y channels-last " << y_channels_last);
+  const auto g = kernels::Conv2dGeometry::make(c.batch, c.in_channels, c.height, c.width, c.out_channels, c.kernel,
+                                               c.kernel, c.stride, c.padding);
+  Generator gen(41);
+  const Tensor mean = Tensor::randn({c.in_channels}, gen, 0.3f, 0.5f);
+  const Tensor invstd = Tensor::uniform({c.in_channels}, gen, 0.5f, 1.5f);
+  const Tensor gamma = Tensor::uniform({c.in_channels}, gen, -1.5f, 1.5f);
+  const Tensor beta = Tensor::uniform({c.in_channels}, gen, -0.5f, 1.f);
+  const kernels::InputNormalization norm{mean.data(), invstd.data(), gamma.data(), beta.data()};
+  const Tensor weight = Tensor::randn({c.out_channels, c.in_channels, c.kernel, c.kernel}, gen, 0.f, 0.3f);
+  const Tensor bias = Tensor::randn({c.out_channels}, gen);
+  const float* b = with_bias ? bias.data() : nullptr;
+
+  // x (NCHW) is a channel slice of a wider buffer, as in a dense block; a channels-last x is dense
+  // per image, with a gap between images.
+  const int64_t extra = 2, plane = g.in_plane();
+  const Tensor buffer = Tensor::randn({c.batch, c.in_channels + extra, c.height, c.width}, gen, 0.3f, 1.5f);
+  std::vector<float> x_nchw;  // x alone, dense
+  for (int64_t n = 0; n < c.batch; ++n) {
+    const float* image = buffer.data() + (n * (c.in_channels + extra) + 1) * plane;
+    x_nchw.insert(x_nchw.end(), image, image + g.in_sample());
+  }
+  const int64_t cl_stride = g.in_sample() + 5;
+  std::vector<float> cl_buffer(static_cast<size_t>(c.batch * cl_stride), 0.f);
+  const std::vector<float> x_nhwc = transposed(x_nchw, c.batch, c.in_channels, plane);
+  for (int64_t n = 0; n < c.batch; ++n)
+    std::copy_n(x_nhwc.begin() + n * g.in_sample(), g.in_sample(), cl_buffer.begin() + n * cl_stride);
+  const kernels::StridedIn x = x_channels_last
+                                   ? kernels::StridedIn{cl_buffer.data(), cl_stride}
+                                   : kernels::StridedIn{buffer.data() + plane, (c.in_channels + extra) * plane};
+
+  // x' as the kernel reads it, in fp32, NCHW.
+  const Tensor x_tensor = Tensor::from_vector(x_nchw, {c.batch, c.in_channels, c.height, c.width});
+  const Tensor applied = Tensor::empty(x_tensor.shape());
+  if (normalised)
+    k::batch_norm_apply({}, {.shape = {c.batch, c.in_channels, plane},
+                             .x = {x_tensor.data(), g.in_sample()},
+                             .y = {applied.data(), g.in_sample()},
+                             .mean = mean.data(),
+                             .invstd = invstd.data(),
+                             .gamma = gamma.data(),
+                             .beta = beta.data(),
+                             .fuse_relu = true});
+  else
+    applied.copy_(x_tensor);
+  const Tensor applied_bf16 = Tensor::from_vector(rounded(applied.to_vector()), applied.shape());
+  const Tensor weight_bf16 = Tensor::from_vector(rounded(weight.to_vector()), weight.shape());
+
+  // y is written into a wider buffer: one plane of sentinels before and after each image.
+  const int64_t y_stride = g.out_sample() + 2 * g.out_plane();
+  const kernels::Bf16Layout layout{x_channels_last, y_channels_last, y_stride};
+  const Tensor wide_y = Tensor::full({c.batch, y_stride}, 7.f);
+  const Tensor workspace =
+      Tensor::empty({static_cast<int64_t>(k::conv2d_bf16_workspace_bytes({}, g, layout) / 4 + 1)});
+  k::conv2d_forward_bf16({}, {g, layout, x, normalised ? &norm : nullptr, weight.data(), b,
+                              {wide_y.data() + g.out_plane(), y_stride}, workspace.data()});
+  std::vector<float> y;
+  const std::vector<float> wide = wide_y.to_vector();
+  for (int64_t n = 0; n < c.batch; ++n) {
+    const float* row = wide.data() + n * y_stride;
+    for (int64_t i = 0; i < g.out_plane(); ++i) {
+      REQUIRE(row[i] == 7.f);                                  // the plane before is untouched
+      REQUIRE(row[g.out_plane() + g.out_sample() + i] == 7.f);  // and the plane after
+    }
+    y.insert(y.end(), row + g.out_plane(), row + g.out_plane() + g.out_sample());
+  }
+  if (y_channels_last) y = transposed(y, c.batch, g.out_plane(), c.out_channels);  // back to NCHW
+
+  const Tensor conv_workspace = Tensor::empty({std::max<int64_t>(1, k::conv2d_workspace_size(g))});
+  auto fp32_conv = [&](const Tensor& input, const Tensor& w) {
+    const Tensor out = Tensor::empty({c.batch, c.out_channels, g.out_height, g.out_width});
+    k::conv2d_forward({}, {g, {input.data(), g.in_sample()}, w.data(), b, {out.data(), g.out_sample()},
+                           conv_workspace.data()});
+    return out.to_vector();
+  };
+  CHECK(testing::max_scaled_error(y, fp32_conv(applied_bf16, weight_bf16)) <= 2e-5);
+  const std::vector<float> exact = fp32_conv(applied, weight);
+  CHECK(norm_relative_error(y, exact) < 1e-2);
+  CHECK(norm_relative_error(y, exact) > 1e-4);
+}
+
+TEST_CASE("DenseNet-121's logits in bf16 are within 2e-2 of fp32's", "[bf16][densenet]") {
+  // Issue 16's bound for the whole network, norm-relative, on a small input (64 px, batch 2) with
+  // running statistics made non-trivial so that every batch norm scales and shifts.
+  Generator gen(3);
+  models::DenseNet model(models::DenseNetConfig::densenet121(14), gen);
+  for (auto& [name, t] : model.state_dict()) {
+    if (name.ends_with("running_mean")) t.copy_(Tensor::randn(t.shape(), gen, 0.f, 0.1f));
+    if (name.ends_with("running_var")) t.copy_(Tensor::uniform(t.shape(), gen, 0.5f, 1.5f));
+  }
+  model.eval();
+  const Tensor images = Tensor::randn({2, 3, 64, 64}, gen);
+  const NoGradGuard no_grad;
+  const std::vector<float> fp32 = model.forward(images).to_vector();
+  std::vector<float> bf16;
+  {
+    const PrecisionScope scope(Precision::bf16);
+    CHECK(current_precision() == Precision::bf16);
+    bf16 = model.forward(images).to_vector();
+  }
+  CHECK(current_precision() == Precision::fp32);  // the scope restored it
+  INFO("norm-relative error " << norm_relative_error(bf16, fp32));
+  CHECK(norm_relative_error(bf16, fp32) < 2e-2);
+  CHECK(norm_relative_error(bf16, fp32) > 1e-5);  // bf16 did run
+}
+
+TEST_CASE("bf16 convolutions refuse to record a graph, and --precision choices are planned per device", "[bf16]") {
+  Generator gen(5);
+  const Tensor x = Tensor::randn({1, 4, 6, 6}, gen);
+  Tensor w = Tensor::randn({3, 4, 3, 3}, gen);
+  w.set_requires_grad(true);
+  const PrecisionScope scope(Precision::bf16);
+  CHECK_THROWS_WITH(ops::conv2d(x, w, Tensor(), {.stride = 1, .padding = 1}),
+                    Catch::Contains("inference-only") && Catch::Contains("NoGradGuard"));
+  {
+    const NoGradGuard no_grad;
+    CHECK(ops::conv2d(x, w, Tensor(), {.stride = 1, .padding = 1}).shape() == Shape{1, 3, 6, 6});
+  }
+  CHECK(parse_precision("bf16") == Precision::bf16);
+  CHECK_THROWS_WITH(parse_precision("fp16"), Catch::Contains("fp32, tf32 or bf16"));
+  CHECK(plan_precision(Precision::tf32, Device::cpu(), false).precision == Precision::fp32);
+  CHECK_FALSE(plan_precision(Precision::tf32, Device::cpu(), false).note.empty());
+  CHECK_THROWS_WITH(plan_precision(Precision::bf16, Device::cpu(), true), Catch::Contains("--precision fp32"));
+  CHECK_THROWS_WITH(plan_precision(Precision::bf16, Device::cuda(0), false), Catch::Contains("tf32"));
+  const PrecisionPlan cpu_bf16 = plan_precision(Precision::bf16, Device::cpu(), false);
+  CHECK(cpu_bf16.precision == (cpu_has_native_bf16() ? Precision::bf16 : Precision::fp32));
+}
