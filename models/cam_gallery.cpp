@@ -40,6 +40,8 @@ std::vector<report::GalleryRow> cam_gallery(DenseNet& model, const metrics::Scor
   int unreadable = 0;
   for (std::size_t c = 0; c < table.classes(); ++c) {
     const std::string label = table.class_names()[c];
+    // Both rows of a finding or neither, so that the page pairs them side by side.
+    std::vector<report::GalleryRow> pair;
     for (const bool positive : {true, false}) {
       report::GalleryRow row;
       row.title = label + (positive ? ": most confident true positives" : ": worst false positives");
@@ -68,8 +70,9 @@ std::vector<report::GalleryRow> cam_gallery(DenseNet& model, const metrics::Scor
         row.images.push_back({names[i] + "  " + caption,
                               io::encode_png(overlay.width, overlay.height, data::Image::kChannels, overlay.pixels, names[i])});
       }
-      if (!row.images.empty()) rows.push_back(std::move(row));
+      pair.push_back(std::move(row));
     }
+    if (!pair[0].images.empty() || !pair[1].images.empty()) rows.insert(rows.end(), pair.begin(), pair.end());
   }
   if (skipped) *skipped = unreadable;
   return rows;

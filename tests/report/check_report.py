@@ -12,7 +12,10 @@ another from the run's predictions. Both pages are
     present in quantity and the CAM gallery's images in the run's page.
 Exit 77 (CTest: skipped) when chromium, html5lib or tidy is missing.
 
-usage: check_report.py CHEX TRAIN_CHEXNET WORK_DIR
+When the NIH sample (100 real radiographs, ../shared/data/nih-sample) is at hand, the same checks
+run on a few steps of training on it and `chex eval --html` of its test predictions.
+
+usage: check_report.py CHEX TRAIN_CHEXNET WORK_DIR [NIH_SAMPLE_DIR]
 """
 import csv
 import json
@@ -156,15 +159,15 @@ def screenshot(page, out, height):
     return png_pixels.read_png(out)
 
 
-def check_screenshot(image, name, gallery):
+def check_screenshot(image, name, gallery, curve_pixels=1500):
     width, height, channels, rows = image
     non_white = sum(1 for row in rows for i in range(0, width * channels, channels * 4)
                     if row[i] + row[i + 1] + row[i + 2] < 720)
     fraction = non_white / (width * height / 4)
     check(fraction > 0.03, f'{name}: the page looks blank ({fraction:.3%} non-white)')
     blue, green = colour_count(image, (0x00, 0x72, 0xB2)), colour_count(image, (0x00, 0x9E, 0x73))
-    check(blue > 1500, f'{name}: too few ROC-curve pixels ({blue})')
-    check(green > 1500, f'{name}: too few precision-recall-curve pixels ({green})')
+    check(blue > curve_pixels, f'{name}: too few ROC-curve pixels ({blue})')
+    check(green > curve_pixels, f'{name}: too few precision-recall-curve pixels ({green})')
     if gallery:
         # The CAM overlays: a grey radiograph under a viridis heatmap has thousands of distinct colours.
         bottom = set()
@@ -219,7 +222,34 @@ def main():
 
     check_screenshot(screenshot(report, os.path.join(work, 'run.png'), 6000), 'run report', gallery=True)
     check_screenshot(screenshot(page, os.path.join(work, 'eval.png'), 4500), 'eval report', gallery=False)
+
+    nih = sys.argv[4] if len(sys.argv) > 4 else ''
+    if nih and os.path.exists(os.path.join(nih, 'Data_Entry_2017_v2020.csv')):
+        check_nih_sample(chex, train, nih, os.path.join(work, 'nih'))
+    else:
+        print(f'NIH sample not found at {nih!r}: the real-data report was NOT checked')
     print('OK')
+
+
+def check_nih_sample(chex, train, nih, work):
+    """Real radiographs: a few steps on the NIH sample's official split, its report and chex eval's."""
+    out = os.path.join(work, 'run')
+    run(train, '--data', nih, '--split', 'official', '--arch', 'tiny', '--image-size', '64', '--batch-size', '8',
+        '--max-steps', '6', '--bootstrap', '200', '--workers', '0', '--out', out)
+    report = os.path.join(out, 'report.html')
+    document = parse(report)
+    check(len(document.findall('.//img')) > 0, 'the NIH run report has no CAM gallery')
+    page, curves, evaluation = (os.path.join(work, n) for n in ('eval.html', 'curves.csv', 'eval.json'))
+    run(chex, 'eval', '--preds', os.path.join(out, 'test_predictions.csv'), '--labels',
+        os.path.join(nih, 'Data_Entry_2017_v2020.csv'), '--val-preds', os.path.join(out, 'val_predictions.csv'),
+        '--bootstrap', '200', '--html', page, '--curves', curves, '--json', evaluation)
+    evaluation_json = json.load(open(evaluation))
+    check_roc_paths(parse(page), curves, evaluation_json)
+    check_roc_paths(document, curves, evaluation_json)
+    check_screenshot(screenshot(report, os.path.join(work, 'run.png'), 6000), 'NIH run report', gallery=True,
+                     curve_pixels=300)
+    check_screenshot(screenshot(page, os.path.join(work, 'eval.png'), 4500), 'NIH eval report', gallery=False,
+                     curve_pixels=300)
 
 
 if __name__ == '__main__':

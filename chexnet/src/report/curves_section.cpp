@@ -98,14 +98,12 @@ std::string calibration_section(const ReportInputs& in) {
     plot.marker(b.mean_score, b.fraction_positive, kOrange,
                 std::to_string(b.count) + " scores, mean " + format_number(b.mean_score, 3) + ", " +
                     format_number(b.fraction_positive, 3) + " positive");
-  plot.legend("model", kOrange);
-  plot.legend("perfectly calibrated", kGrey, true);
   return "<section id=\"calibration\"><h2>Calibration</h2><p class=\"note\">Every probability of every finding, in "
          "ten equal-width bins: the mean predicted probability against the fraction that were positive. Points "
          "below the diagonal: the model states higher probabilities than the frequencies it meets (train_chexnet's "
          "class-weighted loss does this for rare findings).</p>"
          "<figure class=\"plot\">" +
-         plot.str() + "</figure></section>\n";
+         plot.str() + legend_html({{"model", kOrange}, {"perfectly calibrated", kGrey, true}}) + "</figure></section>\n";
 }
 
 }  // namespace chex::report::detail

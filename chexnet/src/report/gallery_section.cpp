@@ -26,6 +26,7 @@ std::string gallery_section(const ReportInputs& in) {
   if (!in.gallery_note.empty()) out << "<p class=\"note\">" << escape(in.gallery_note) << "</p>\n";
   for (const GalleryRow& row : in.gallery) {
     out << "<div class=\"gallery-row\"><h3>" << escape(row.title) << "</h3><div class=\"gallery\">\n";
+    if (row.images.empty()) out << "<p class=\"note\">none among these images</p>\n";
     for (const GalleryImage& image : row.images)
       out << "<figure><img alt=\"" << escape(image.caption) << "\" src=\"data:image/png;base64," << base64(image.png)
           << "\"><figcaption>" << escape(image.caption) << "</figcaption></figure>\n";

@@ -25,12 +25,15 @@ td.worse { color: #b0400b; } td.better { color: #1b6e3a; } td.significant { font
 .ci { color: #777; font-size: 12px; }
 .grid { display: flex; flex-wrap: wrap; gap: 6px; }
 figure { margin: 0; }
-figure.plot { background: #fff; }
+figure.plot { background: #fff; display: inline-block; vertical-align: top; }
 figure.empty svg { opacity: 0.55; }
 figcaption { font-size: 12px; color: #555; text-align: center; max-width: 200px; }
+figcaption.legend { max-width: none; }
+figcaption.legend svg { vertical-align: middle; }
+figcaption.legend span { margin: 0 8px; white-space: nowrap; }
 svg .grid { stroke: #e6e6e6; stroke-width: 1; }
 svg .tick { font-size: 10px; fill: #555; }
-svg .axis-label, svg .legend { font-size: 11px; fill: #333; }
+svg .axis-label { font-size: 11px; fill: #333; }
 svg .plot-title { font-size: 13px; font-weight: bold; fill: #222; }
 svg .plot-subtitle { font-size: 11px; fill: #444; }
 .gallery-row { display: inline-block; vertical-align: top; width: 49%; }

@@ -48,6 +48,15 @@ std::string format_number(double value, int digits) {
   return text;
 }
 
+std::string legend_html(const std::vector<LegendEntry>& entries) {
+  std::string html = "<figcaption class=\"legend\">";
+  for (const LegendEntry& e : entries)
+    html += "<span><svg width=\"22\" height=\"8\" aria-hidden=\"true\"><line x1=\"0\" y1=\"4\" x2=\"22\" y2=\"4\" stroke=\"" +
+            e.colour + "\" stroke-width=\"2\"" + (e.dashed ? " stroke-dasharray=\"4 3\"" : "") + "/></svg> " +
+            escape(e.label) + "</span>";
+  return html + "</figcaption>";
+}
+
 SvgPlot::SvgPlot(int width, int height, Axis x, Axis y, const std::string& title)
     : width_(width), height_(height), x_(std::move(x)), y_(std::move(y)) {
   // A title of two lines ("name\nnumbers"): the second in plain type.
@@ -115,14 +124,6 @@ void SvgPlot::vertical_rule(double x, const std::string& colour, const std::stri
            "\" y2=\"" + coordinate(top_ + plot_height_) + "\" stroke=\"" + colour +
            "\" stroke-width=\"1.5\" stroke-dasharray=\"3 3\"/><text x=\"" + coordinate(px(x) + 3) + "\" y=\"" +
            coordinate(top_ + 10) + "\" class=\"tick\" fill=\"" + colour + "\">" + escape(label) + "</text>\n";
-}
-
-void SvgPlot::legend(const std::string& text, const std::string& colour, bool dashed) {
-  const double y = top_ + 12 + 14 * legend_entries_++, x = left_ + 8;
-  body_ += "<line x1=\"" + coordinate(x) + "\" y1=\"" + coordinate(y - 4) + "\" x2=\"" + coordinate(x + 18) +
-           "\" y2=\"" + coordinate(y - 4) + "\" stroke=\"" + colour + "\" stroke-width=\"2\"" +
-           (dashed ? " stroke-dasharray=\"4 3\"" : "") + "/><text x=\"" + coordinate(x + 22) + "\" y=\"" +
-           coordinate(y) + "\" class=\"legend\">" + escape(text) + "</text>\n";
 }
 
 std::string SvgPlot::str() const {

@@ -48,8 +48,6 @@ std::string training_section(const ReportInputs& in) {
   for (const auto& [x, y] : train) loss.marker(x, y, kBlue, "epoch " + format_number(x, 0) + ": training loss " + format_number(y, 4));
   for (const auto& [x, y] : val) loss.marker(x, y, kOrange, "epoch " + format_number(x, 0) + ": validation loss " + format_number(y, 4));
   mark_lr_drops(loss, epochs);
-  loss.legend("training", kBlue);
-  loss.legend("validation", kOrange);
   double auroc_low = 1;
   for (const auto& [x, y] : auroc) auroc_low = std::min(auroc_low, y);
   SvgPlot val_auroc(440, 300, epoch_axis, {std::max(0.0, std::floor(auroc_low * 10 - 0.5) / 10), 1, "mean AUROC", 5},
@@ -57,9 +55,12 @@ std::string training_section(const ReportInputs& in) {
   val_auroc.line(auroc, kGreen, 2, false, "class=\"val-auroc\"");
   for (const auto& [x, y] : auroc) val_auroc.marker(x, y, kGreen, "epoch " + format_number(x, 0) + ": " + format_number(y, 4));
   mark_lr_drops(val_auroc, epochs);
-  out << "<p class=\"note\">" << epochs.size() << " epochs from log.jsonl; red dashed rules: the learning rate was "
-      << "divided after that epoch (validation loss plateau).</p><div class=\"grid\"><figure class=\"plot\">"
-      << loss.str() << "</figure><figure class=\"plot\">" << val_auroc.str() << "</figure></div></section>\n";
+  out << "<p class=\"note\">" << epochs.size() << (epochs.size() == 1 ? " epoch" : " epochs") << " from log.jsonl"
+      << (std::any_of(epochs.begin(), epochs.end(), [](const TrainingEpoch& e) { return e.next_lr < e.lr; })
+              ? "; red dashed rules: the learning rate was divided after that epoch (validation loss plateau)"
+              : "; the learning rate was never divided")
+      << ".</p><div class=\"grid\"><figure class=\"plot\">"
+      << loss.str() << legend_html({{"training", kBlue}, {"validation", kOrange}}) << "</figure><figure class=\"plot\">" << val_auroc.str() << "</figure></div></section>\n";
   return out.str();
 }
 

@@ -34,8 +34,6 @@ class SvgPlot {
               const std::string& attributes = "");
   // A vertical rule across the plot with a small label at its top.
   void vertical_rule(double x, const std::string& colour, const std::string& label);
-  // A legend entry (top-left, stacked).
-  void legend(const std::string& text, const std::string& colour, bool dashed = false);
   std::string str() const;
 
   double px(double x) const;
@@ -46,12 +44,18 @@ class SvgPlot {
   Axis x_, y_;
   double left_, top_, plot_width_, plot_height_;
   std::string body_;
-  int legend_entries_ = 0;
 };
 
 // Text with &, <, >, " and ' escaped for HTML and SVG.
 std::string escape(const std::string& text);
 // A number with `digits` decimals ("–" for NaN).
 std::string format_number(double value, int digits);
+// A legend for under a plot (outside it, so that it never hides data): a short line in each colour
+// (dashed where marked) and its label, as HTML.
+struct LegendEntry {
+  std::string label, colour;
+  bool dashed = false;
+};
+std::string legend_html(const std::vector<LegendEntry>& entries);
 
 }  // namespace chex::report
