@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "chex/error.h"
+#include "chex/metrics/reader_study.h"
 
 namespace chex::train {
 namespace {
@@ -149,6 +150,8 @@ Options parse_options(const std::vector<std::string>& args) {
   CHEX_CHECK(o.patience >= 1 && o.max_plateaus >= 1, "--patience and --max-plateaus must be at least 1");
   CHEX_CHECK(o.demo_images >= 28, "--demo-images must be at least 28 (two of each finding)");
   CHEX_CHECK(o.bootstrap >= 0, "--bootstrap cannot be negative");
+  // Read now, so that a bad reader file stops the run before training rather than after it.
+  for (const auto& file : o.readers) metrics::read_reader_file(file);
   return o;
 }
 
