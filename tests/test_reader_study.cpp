@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "chex/metrics/auroc.h"
@@ -115,6 +116,15 @@ TEST_CASE("reader study: four readers and the model, F1 against the majority of 
   CHECK(e.model_f1.empty());
   REQUIRE_FALSE(study.notices.empty());
 
+  SECTION("the Markdown and JSON carry the same numbers") {
+    const nlohmann::json j = nlohmann::json::parse(reader_study_json(study));
+    CHECK(j["readers"] == nlohmann::json({"R1", "R2", "R3", "R4"}));
+    CHECK(j["classes"]["Pneumonia"]["reader_f1"][3].get<double>() == Approx(0.4).margin(1e-12));
+    CHECK(j["classes"]["Pneumonia"]["difference"].get<double>() == Approx(13.0 / 120).margin(1e-12));
+    CHECK(j["classes"]["Effusion"]["model_mean"].is_null());
+    const std::string markdown = reader_study_markdown(study);
+    CHECK_THAT(markdown, Contains("| Pneumonia | 0.500 | 0.800 | 0.800 | 0.400 | 0.625 | 0.733 | 0.108 |"));
+  }
   SECTION("the paired bootstrap: deterministic for a seed, intervals around resampled values") {
     in.bootstrap = {.resamples = 2000, .seed = 7};
     const ReaderStudy a = run_reader_study(in), b = run_reader_study(in);

@@ -80,6 +80,11 @@ ReaderStudy run_reader_study(const ReaderStudyInputs& in) {
 
   ReaderStudy study;
   for (const ReaderMarks& r : in.readers) study.readers.push_back(r.name);
+  // Reader marks on other images (e.g. a demo's readers cover every split, the predictions the test
+  // split) are simply not part of the study; say how many, so that a mismatch does not go unseen.
+  if (const std::size_t outside = in.readers.front().findings.size() - std::min(rows.size(), in.readers.front().findings.size()))
+    study.notices.push_back(std::to_string(outside) + " images of " + in.readers.front().name +
+                            " are not among the evaluated predictions (or not marked by every reader): left out");
   study.images = rows.size();
   study.threshold_source = in.threshold_source;
   study.bootstrap = in.bootstrap;
