@@ -48,6 +48,24 @@ std::string format_number(double value, int digits) {
   return text;
 }
 
+Axis nice_axis(double low, double high, const std::string& label, int ticks) {
+  if (!(high > low)) high = low + 1;
+  const double rough = (high - low) / ticks, power = std::pow(10.0, std::floor(std::log10(rough)));
+  double step = 10 * power;
+  for (const double m : {1.0, 2.0, 5.0})
+    if (m * power >= rough) {
+      step = m * power;
+      break;
+    }
+  Axis axis;
+  axis.min = std::floor(low / step + 1e-9) * step;
+  axis.max = std::ceil(high / step - 1e-9) * step;
+  axis.ticks = std::max(1, static_cast<int>(std::lround((axis.max - axis.min) / step)));
+  axis.label = label;
+  axis.tick_digits = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
+  return axis;
+}
+
 std::string legend_html(const std::vector<LegendEntry>& entries) {
   std::string html = "<figcaption class=\"legend\">";
   for (const LegendEntry& e : entries)

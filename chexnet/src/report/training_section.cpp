@@ -42,7 +42,7 @@ std::string training_section(const ReportInputs& in) {
   Axis epoch_axis{0.5, last + 0.5, "epoch", 1, {}, 0};
   const int every = static_cast<int>(std::ceil(last / 10));
   for (int e = 1; e <= last; e += every) epoch_axis.tick_values.push_back(e);
-  SvgPlot loss(440, 300, epoch_axis, {std::max(0.0, low - pad), high + pad, "loss", 5}, "Loss");
+  SvgPlot loss(440, 300, epoch_axis, nice_axis(std::max(0.0, low - pad), high + pad, "loss"), "Loss");
   loss.line(train, kBlue, 2, false, "class=\"train-loss\"");
   loss.line(val, kOrange, 2, false, "class=\"val-loss\"");
   for (const auto& [x, y] : train) loss.marker(x, y, kBlue, "epoch " + format_number(x, 0) + ": training loss " + format_number(y, 4));
@@ -50,7 +50,7 @@ std::string training_section(const ReportInputs& in) {
   mark_lr_drops(loss, epochs);
   double auroc_low = 1;
   for (const auto& [x, y] : auroc) auroc_low = std::min(auroc_low, y);
-  SvgPlot val_auroc(440, 300, epoch_axis, {std::max(0.0, std::floor(auroc_low * 10 - 0.5) / 10), 1, "mean AUROC", 5},
+  SvgPlot val_auroc(440, 300, epoch_axis, nice_axis(std::max(0.0, auroc_low - 0.02), 1.0, "mean AUROC"),
                     "Validation mean AUROC");
   val_auroc.line(auroc, kGreen, 2, false, "class=\"val-auroc\"");
   for (const auto& [x, y] : auroc) val_auroc.marker(x, y, kGreen, "epoch " + format_number(x, 0) + ": " + format_number(y, 4));

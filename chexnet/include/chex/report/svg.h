@@ -17,6 +17,10 @@ struct Axis {
   int tick_digits = -1;  // decimals of the tick labels (-1: as many as the spacing needs)
 };
 
+// An axis over [low, high] widened to round ticks: a step of 1, 2 or 5 times a power of ten giving
+// about `ticks` intervals, the ends on multiples of it.
+Axis nice_axis(double low, double high, const std::string& label, int ticks = 5);
+
 using Points = std::vector<std::pair<double, double>>;
 
 class SvgPlot {
