@@ -28,6 +28,8 @@ jobs="${CHEX_JOBS:-$(nproc)}"
 packages=(cmake ninja-build g++ pkg-config catch2 libstb-dev libjpeg-dev nlohmann-json3-dev libdnnl-dev ocl-icd-opencl-dev libopenblas-dev)
 # Reference tests compare against PyTorch; only the test mode needs it.
 [ "$mode" = test ] && packages+=(python3 python3-torch python3-torchvision python3-sklearn)
+# The HTML report's browser test: headless Chromium renders it, html5lib and tidy validate it.
+[ "$mode" = test ] && packages+=(chromium python3-html5lib tidy)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -78,3 +78,25 @@ bool Args::help(const char* usage) const {
 }
 
 }  // namespace chex::cli
+
+namespace chex::cli {
+
+std::vector<std::string> take_list_option(std::vector<std::string>& args, const std::string& name) {
+  std::vector<std::string> rest, values;
+  bool taking = false, given = false;
+  for (const std::string& a : args) {
+    if (a == "--" + name) {
+      taking = given = true;
+    } else if (taking && a.rfind("-", 0) != 0) {
+      values.push_back(a);
+    } else {
+      taking = false;
+      rest.push_back(a);
+    }
+  }
+  if (given && values.empty()) throw UsageError("--" + name + " needs at least one file");
+  args = std::move(rest);
+  return values;
+}
+
+}  // namespace chex::cli

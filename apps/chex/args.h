@@ -35,3 +35,11 @@ class Args {
 };
 
 }  // namespace chex::cli
+
+namespace chex::cli {
+
+// Removes "--name A B C" (the values up to the next option) from `args` and returns the values, for
+// options that take several files (chex eval --readers R1.csv R2.csv ...). Repeats accumulate.
+std::vector<std::string> take_list_option(std::vector<std::string>& args, const std::string& name);
+
+}  // namespace chex::cli

@@ -37,5 +37,6 @@ int run_eval(const std::vector<std::string>& args);
 int run_make_demo(const std::vector<std::string>& args);
 int run_cam(const std::vector<std::string>& args);
 int run_localize(const std::vector<std::string>& args);
+int run_report(const std::vector<std::string>& args);
 
 }  // namespace chex::cli

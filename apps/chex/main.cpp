@@ -18,6 +18,8 @@ constexpr Command kCommands[] = {
     {"cam", "class activation maps: heatmap overlays (PNG), raw maps (.npy) and boxes", chex::cli::run_cam},
     {"localize", "localization scores of the maps against NIH's boxes (IoU, IoBB, pointing game)",
      chex::cli::run_localize},
+    {"report", "a train_chexnet run's HTML report: curves, paper comparison, readers, CAM gallery",
+     chex::cli::run_report},
     {"make-demo", "write a synthetic chest X-ray dataset in the NIH layout", chex::cli::run_make_demo},
 };
 

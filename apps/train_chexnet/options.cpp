@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "chex/error.h"
+#include "chex/metrics/reader_study.h"
 
 namespace chex::train {
 namespace {
@@ -57,10 +58,15 @@ Training
 Output and checkpoints (in --out DIR, default train_out)
   --out DIR             log.jsonl (every step and epoch), checkpoint.safetensors + checkpoint.json
                         (the whole training state), best.safetensors (the best model's weights),
-                        test_predictions.csv and test_report.{md,json}
+                        test_predictions.csv, test_report.{md,json} and
+                        report.html (curves, paper comparison, readers, CAM gallery)
   --checkpoint-every N  also write the checkpoint every N steps (default: at epoch ends only)
   --resume              continue exactly from OUT/checkpoint.safetensors (same options needed)
   --bootstrap N         bootstrap resamples for the final report's confidence intervals (default 1000)
+  --readers FILE...     reader CSVs ('Image Index', 'Finding Labels', NIH names): the report adds the
+                        CheXNet paper's reader study on the test images they cover (with --demo:
+                        DATA/readers/reader_*.csv when present, as chex make-demo --readers writes)
+  --no-report           do not write OUT/report.html (the HTML report; chex report OUT makes it later)
   --log-interval S      seconds between progress lines when stdout is not a terminal (default 10)
   --verbose             on an error, also print the failed check and its source line (for a bug
                         report); CHEX_DEBUG=1 in the environment does the same
@@ -125,6 +131,10 @@ Options parse_options(const std::vector<std::string>& args) {
     else if (arg == "--checkpoint-every") o.checkpoint_every = number<int64_t>(arg, value());
     else if (arg == "--resume") o.resume = true;
     else if (arg == "--bootstrap") o.bootstrap = number<int>(arg, value());
+    else if (arg == "--readers") {
+      CHEX_CHECK(i + 1 < args.size() && args[i + 1].rfind("-", 0) != 0, "--readers needs at least one file (see --help)");
+      while (i + 1 < args.size() && args[i + 1].rfind("-", 0) != 0) o.readers.push_back(args[++i]);
+    } else if (arg == "--no-report") o.report = false;
     else if (arg == "--log-interval") o.log_interval = number<double>(arg, value());
     else if (arg == "--crash-after-step") o.crash_after_step = number<int64_t>(arg, value());
     else if (arg == "--interrupt-after-step") o.interrupt_after_step = number<int64_t>(arg, value());
@@ -154,6 +164,8 @@ Options parse_options(const std::vector<std::string>& args) {
   CHEX_CHECK(o.pretrained.empty() || std::filesystem::is_regular_file(o.pretrained),
              "--pretrained: there is no file '", o.pretrained,
              "'; give ImageNet weights as safetensors (README, Weights: convert_checkpoint.py makes them)");
+  // Read now, so that a bad reader file stops the run before training rather than after it.
+  for (const auto& file : o.readers) metrics::read_reader_file(file);
   return o;
 }
 

@@ -32,6 +32,8 @@ struct Options {
   int64_t checkpoint_every = 0;  // steps; 0: at epoch ends only
   bool resume = false;
   int bootstrap = 1000;
+  std::vector<std::string> readers;  // reader CSVs for the report's reader study (--demo: <data>/readers/ when absent)
+  bool report = true;                // write OUT/report.html at the end
   double log_interval = 10.0;    // seconds between plain progress lines (not a terminal)
   int64_t crash_after_step = 0;      // tests only: SIGKILL ourselves right after this step
   int64_t interrupt_after_step = 0;  // tests only: SIGINT ourselves right after this step

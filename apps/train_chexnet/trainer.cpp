@@ -31,6 +31,7 @@
 #include "interrupt.h"
 #include "loss.h"
 #include "models/densenet.h"
+#include "models/run_report.h"
 #include "models/weights.h"
 #include "progress.h"
 #include "train_step.h"
@@ -88,6 +89,7 @@ class Run {
   // Ends the epoch (whole, or cut short by --max-steps): validation, schedule, best model, checkpoint.
   void end_epoch();
   int final_evaluation();
+  void write_report();
   void checkpoint() { save_checkpoint(o_.out, state_, *model_, *optimizer_); }
   std::string out(const std::string& name) const { return (fs::path(o_.out) / name).string(); }
 
@@ -339,7 +341,31 @@ int Run::final_evaluation() {
   std::printf("test mean AUROC %.4f on %zu images; predictions in %s, report in %s\n",
               evaluation.mean_auroc.value_or(std::nan("")), test.images.size(), out("test_predictions.csv").c_str(),
               out("test_report.md").c_str());
+  write_report();
   return 0;
+}
+
+// OUT/run_info.json (what chex report needs to redo it) and OUT/report.html; with reader files,
+// the reader study is added to test_report.md and .json too.
+void Run::write_report() {
+  models::RunReportOptions ro;
+  ro.run_dir = o_.out;
+  ro.info = {.data = fs::absolute(o_.data).string(), .image_size = o_.image_size, .seed = o_.seed,
+             .bootstrap = o_.bootstrap, .readers = {}};
+  for (const auto& r : o_.readers) ro.info.readers.push_back(fs::absolute(r).string());
+  if (o_.demo && o_.readers.empty()) ro.info.readers = models::demo_reader_files(o_.data);
+  models::write_run_info(o_.out, ro.info);
+  if (!o_.report) return;
+  ro.model = model_.get();
+  ro.device = device_;
+  const models::RunReport report = models::write_run_report(ro);
+  if (report.readers) {
+    const std::string markdown = metrics::to_markdown(report.evaluation) + "\n" + metrics::reader_study_markdown(*report.readers);
+    write_text_atomically(out("test_report.md"), markdown);
+    metrics::write_json(report.evaluation, out("test_report.json"), &*report.readers);
+    std::printf("\n%s", metrics::reader_study_markdown(*report.readers).c_str());
+  }
+  std::printf("HTML report in %s\n", report.html_path.c_str());
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "chex/error.h"
 #include "csv_fields.h"
+#include "findings_field.h"
 
 namespace chex::data {
 namespace {
@@ -49,7 +50,9 @@ size_t find_column(const Header& header, std::string_view name, const std::strin
 
 using detail::trim_blanks;
 
-LabelSet parse_findings(std::string_view text, const std::string& origin, int line) {
+}  // namespace
+
+LabelSet detail::parse_findings(std::string_view text, const std::string& origin, int line) {
   LabelSet labels;
   bool no_finding = false;
   int count = 0;
@@ -74,6 +77,8 @@ LabelSet parse_findings(std::string_view text, const std::string& origin, int li
              "' cannot be combined with other findings ('", text, "')");
   return labels;
 }
+
+namespace {
 
 int64_t parse_patient(std::string_view text, const std::string& origin, int line) {
   text = trim_blanks(text);
@@ -109,7 +114,7 @@ LabelTable parse_label_csv(std::string_view text, const std::string& origin) {
     LabelRecord record;
     record.image = std::string(trim_blanks(fields[image_field]));
     CHEX_CHECK(!record.image.empty(), origin, ":", line, ": empty 'Image Index'");
-    record.labels = parse_findings(fields[findings_field], origin, line);
+    record.labels = detail::parse_findings(fields[findings_field], origin, line);
     record.patient = parse_patient(fields[patient_field], origin, line);
     record.line = line;
     const auto [it, inserted] = seen.emplace(record.image, line);

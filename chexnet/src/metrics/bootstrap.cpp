@@ -11,14 +11,6 @@
 namespace chex::metrics {
 namespace {
 
-// An independent stream per resample, so that resample b is the same whichever thread draws it.
-uint64_t stream_seed(uint64_t seed, uint64_t resample) {
-  uint64_t z = seed ^ (0x9e3779b97f4a7c15ull * (resample + 1));
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 constexpr double kUndefined = std::numeric_limits<double>::quiet_NaN();
 
 // Weighted F1 at a fixed decision per image: 2TP / (2TP + FP + FN); NaN where undefined.
@@ -34,6 +26,24 @@ double weighted_f1(const std::vector<uint8_t>& predicted, std::span<const uint8_
   return 2.0 * static_cast<double>(tp) / static_cast<double>(2 * tp + fp + fn);
 }
 
+}  // namespace
+
+// An independent stream per resample, so that resample b is the same whichever thread draws it.
+uint64_t resample_seed(uint64_t seed, uint64_t resample) {
+  uint64_t z = seed ^ (0x9e3779b97f4a7c15ull * (resample + 1));
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+std::vector<uint32_t>& draw_resample(uint64_t seed, uint64_t resample, std::vector<uint32_t>& weights) {
+  Generator generator(resample_seed(seed, resample));
+  const std::size_t n = weights.size();
+  std::fill(weights.begin(), weights.end(), 0u);
+  for (std::size_t k = 0; k < n; ++k) ++weights[generator.below(n)];
+  return weights;
+}
+
 std::optional<Interval> percentile_interval(std::vector<double> values, double confidence) {
   std::erase_if(values, [](double v) { return std::isnan(v); });
   if (values.empty()) return std::nullopt;
@@ -44,8 +54,6 @@ std::optional<Interval> percentile_interval(std::vector<double> values, double c
   interval.upper = quantile(values, 1.0 - tail);
   return interval;
 }
-
-}  // namespace
 
 double quantile(std::vector<double>& values, double q) {
   CHEX_CHECK(!values.empty(), "quantile of an empty set");
@@ -92,9 +100,7 @@ BootstrapResult bootstrap(const ScoreTable& table, const std::vector<std::option
     std::vector<uint32_t> weights(n);
 #pragma omp for schedule(static)
     for (std::size_t b = 0; b < resamples; ++b) {
-      Generator generator(stream_seed(options.seed, b));
-      std::fill(weights.begin(), weights.end(), 0u);
-      for (std::size_t k = 0; k < n; ++k) ++weights[generator.below(n)];
+      draw_resample(options.seed, b, weights);
       double sum = 0;
       bool mean_defined = any_in_mean;
       int in_sum = 0;

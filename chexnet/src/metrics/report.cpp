@@ -57,7 +57,7 @@ std::string to_markdown(const Evaluation& e) {
   return out.str();
 }
 
-std::string to_json(const Evaluation& e) {
+std::string to_json(const Evaluation& e, const ReaderStudy* study) {
   nlohmann::json j;
   j["images"] = e.images;
   j["mean_auroc"] = optional_number(e.mean_auroc);
@@ -75,11 +75,12 @@ std::string to_json(const Evaluation& e) {
   j["bootstrap"] = {{"resamples", e.bootstrap.resamples}, {"seed", e.bootstrap.seed},
                     {"confidence", e.bootstrap.confidence}};
   j["notices"] = e.notices;
+  if (study) j["reader_study"] = nlohmann::json::parse(reader_study_json(*study));
   return j.dump(2) + "\n";
 }
 
-void write_json(const Evaluation& evaluation, const std::string& path) {
-  const std::string text = to_json(evaluation);
+void write_json(const Evaluation& evaluation, const std::string& path, const ReaderStudy* study) {
+  const std::string text = to_json(evaluation, study);
   io::write_file_atomically(path, [&](std::ostream& out) { out << text; });
 }
 

@@ -37,6 +37,15 @@ struct BootstrapResult {
 BootstrapResult bootstrap(const ScoreTable& table, const std::vector<std::optional<double>>& thresholds,
                           const BootstrapOptions& options = {});
 
+// Resample b of a seed: how many times each of weights.size() images is drawn (n draws with
+// replacement from the resample's own generator). Fills and returns `weights`.
+uint64_t resample_seed(uint64_t seed, uint64_t resample);
+std::vector<uint32_t>& draw_resample(uint64_t seed, uint64_t resample, std::vector<uint32_t>& weights);
+
+// The percentile interval of a statistic's resampled values (NaN: undefined in that resample, left
+// out); nullopt when it is never defined.
+std::optional<Interval> percentile_interval(std::vector<double> values, double confidence);
+
 // The q-quantile (0..1) of values by linear interpolation between order statistics (numpy's
 // default). Sorts `values`.
 double quantile(std::vector<double>& values, double q);
