@@ -198,6 +198,9 @@ def good_cases(rng):
     ds.WindowCenter, ds.WindowWidth = 2048, 4096
     cases["mono2_12bit_implicit_vr"] = ds
 
+    ds = dataset(image(rng, shape, 0, 255, np.uint8), photometric="MONOCHROME1", syntax=uid.ImplicitVRLittleEndian)
+    cases["mono1_8bit_implicit_vr"] = ds  # 8-bit pixel data read as OW, the implicit VR's default
+
     # Compressed: RLE by pydicom's own encoder (decoded by pydicom's RLE handler for the reference).
     for name, pixels, bits in (("rle_16bit", image(rng, shape, 0, 65535, np.uint16), 16),
                                ("rle_12bit_mono1", image(rng, shape, 0, 4095, np.uint16), 12),

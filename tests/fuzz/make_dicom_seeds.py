@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """Writes fuzz_dicom's seeds into tests/fuzz/corpus/dicom/: the DICOM files of
 tests/dicom/make_dicom_cases.py (valid ones as seed-*, the bad ones as regress-*), each without its
-128-byte preamble and "DICM" (fuzz_dicom puts those back). Run once by hand (Debian's
+128-byte preamble and "DICM" (fuzz_dicom puts those back). The JPEG lossless and JPEG-LS
+seeds (seed-jpeg-lossless-*, seed-jpeg-ls-*) come from the test chex_dicom_tests instead, which
+compresses some of those files with DCMTK's encoders into BUILD/tests/dicom/cases/compressed/ (no
+Debian Python package writes them); they too are committed without their first 132 bytes.
+Run once by hand (Debian's
 python3-pydicom, python3-numpy, python3-pil); the outputs are committed.
 
     /usr/bin/python3 tests/fuzz/make_dicom_seeds.py
