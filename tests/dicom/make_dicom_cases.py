@@ -60,7 +60,8 @@ def dataset(pixels, *, photometric="MONOCHROME2", bits_stored=None, signed=False
     ds.PixelRepresentation = 1 if signed else 0
     if samples > 1:
         ds.PlanarConfiguration = 0
-    ds.PixelData = pixels.tobytes()
+    data = pixels.tobytes()
+    ds.PixelData = data + b"\0" * (len(data) % 2)  # values have an even length in DICOM
     return ds
 
 
