@@ -10,8 +10,9 @@
 namespace chex::data::detail {
 
 double DicomLut::lookup(double x) const {
-  const double index = std::clamp(std::floor(x) - static_cast<double>(first), 0.0,
-                                  static_cast<double>(values.size()) - 1);
+  double index = std::floor(x) - static_cast<double>(first);
+  if (!(index > 0)) index = 0;  // NaN too: a hostile rescale must not index out of the table
+  index = std::min(index, static_cast<double>(values.size()) - 1);
   return values[static_cast<size_t>(index)];
 }
 
@@ -71,7 +72,8 @@ std::vector<uint8_t> dicom_to_8bit(std::span<const int32_t> stored, const DicomG
 
   std::vector<uint8_t> out(stored.size());
   for (size_t i = 0; i < out.size(); ++i) {
-    const double f = std::clamp(fraction[i], 0.0, 1.0);
+    // NaN (an absurd rescale overflowing to infinity, say) becomes black rather than undefined.
+    const double f = std::isfinite(fraction[i]) ? std::clamp(fraction[i], 0.0, 1.0) : 0.0;
     const auto v = static_cast<uint8_t>(std::floor(f * 255 + 0.5));
     out[i] = g.monochrome1 ? static_cast<uint8_t>(255 - v) : v;
   }
