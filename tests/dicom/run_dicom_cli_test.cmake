@@ -1,5 +1,6 @@
 # The programs on DICOM files, end to end:
-#   train_chexnet trains on a demo set rewritten as .dcm files (a folder of DICOM with its CSV);
+#   train_chexnet trains on a demo set rewritten as .dcm files (a folder of DICOM with its CSV), and
+#   skips a truncated one by name;
 #   chex predict gives the same probabilities for each .dcm as for the PNG of the same pixels
 #   (the demo's 40 images, and the generated 12-bit MONOCHROME1 windowed image), and names and
 #   skips the bad DICOM files (exit status 3); chex cam draws an overlay of a .dcm.
@@ -18,6 +19,19 @@ run(ARGS ${PYTHON} ${SOURCE_DIR}/demo_to_dicom.py ${demo} ${dicom} EXPECT_RC 0 O
 run(ARGS ${TRAIN} --data ${dicom} --arch tiny --image-size 96 --max-steps 2 --epochs 1 --batch-size 8 --bootstrap 10
          --threads 2 --strict --out ${WORK_DIR}/run EXPECT_RC 0 OUT out ERR err)
 set(weights ${WORK_DIR}/run/best.safetensors)
+
+# A truncated .dcm among them is skipped by name and counted, as a bad PNG is.
+file(GLOB dcms ${dicom}/images/*.dcm)
+list(GET dcms 0 victim)
+get_filename_component(victim_name ${victim} NAME)
+file(COPY_FILE ${CASES}/bad/truncated_in_pixels.dcm ${victim})
+run(ARGS ${TRAIN} --data ${dicom} --arch tiny --image-size 96 --max-steps 2 --epochs 1 --batch-size 8 --bootstrap 10
+         --threads 2 --out ${WORK_DIR}/run-skip EXPECT_RC 0 OUT out ERR err)
+expect("${out}${err}" "skipping unreadable image '${victim_name}'")
+expect("${out}${err}" "truncated or corrupt")
+expect("${out}" "1 unreadable images were skipped")
+get_filename_component(victim_stem ${victim} NAME_WE)
+file(COPY_FILE ${demo}/images/${victim_stem}.png ${victim})  # a PNG under a .dcm name: read by its signature
 
 # Probabilities per file name stem, from a predictions CSV.
 function(read_predictions csv prefix)
