@@ -18,6 +18,7 @@ Exits 77 (CTest's skip) when pydicom or numpy is missing.
 import io
 import json
 import os
+import struct
 import sys
 
 try:
@@ -256,9 +257,18 @@ def bad_cases(rng, good_dir):
     ds.PixelData = ds.PixelData[:100]
     out.append(("short_pixel_data", ds, "truncated"))
 
-    # An element whose declared length runs far past the end of a small file.
-    cut = whole[:200] + b"\x10\x00\x10\x00PN\xf0\xff" + b"x" * 16
-    out.append(("lying_length", cut, "truncated"))
+    # Well-formed up to pixel data that declares 2 GB and holds 16 bytes (DCMTK alone would
+    # allocate the 2 GB before finding the end of the file).
+    ds = dataset(image(rng, shape, 0, 255, np.uint8))
+    del ds.PixelData
+    buffer = io.BytesIO()
+    ds.save_as(buffer, write_like_original=False)
+    lying = buffer.getvalue() + b"\xe0\x7f\x10\x00OB\0\0" + struct.pack("<I", 0x7FFFFFF0) + b"x" * 16
+    out.append(("lying_length", lying, "truncated"))
+
+    # Sequences nested 40 deep (each of undefined length, in an item of undefined length).
+    nested = b"\x40\x00\x30\xa7SQ\0\0\xff\xff\xff\xff\xfe\xff\x00\xe0\xff\xff\xff\xff" * 40
+    out.append(("deep_nesting", buffer.getvalue() + nested, "nests sequences more than"))
     return out
 
 

@@ -106,6 +106,7 @@ std::vector<int32_t> stored_values(const uint8_t* pixels, size_t count, int bits
 bool is_dicom(std::span<const uint8_t> b) { return b.size() >= 132 && std::memcmp(&b[128], "DICM", 4) == 0; }
 
 DicomLayout check_dicom_structure(std::span<const uint8_t> bytes, const std::string& where) {
+  check_dicom_lengths(bytes, where);
   init_dcmtk_once();
   CHEX_CHECK(dcmDataDict.isDictionaryLoaded(), where,
              ": cannot read DICOM files: DCMTK's data dictionary is missing (install the libdcmtk17 package, or "

@@ -52,7 +52,10 @@ struct DicomLayout {
 };
 // "DICM" at offset 128 (a DICOM Part 10 file; a bare data set without that header is refused).
 bool is_dicom(std::span<const uint8_t> bytes);
-// Parses the file and checks what chex can read: one greyscale frame (MONOCHROME1 or 2), 8-16
+// Every element, item and fragment inside the file, sequences at most 16 deep (dicom_structure.cpp),
+// before DCMTK allocates what the lengths declare.
+void check_dicom_lengths(std::span<const uint8_t> bytes, const std::string& where);
+// Walks the lengths, parses the file and checks what chex can read: one greyscale frame (MONOCHROME1 or 2), 8-16
 // bits stored, pixel data present, a transfer syntax DCMTK can decode.
 DicomLayout check_dicom_structure(std::span<const uint8_t> bytes, const std::string& where);
 Image decode_dicom(const DicomLayout& layout, const std::string& where);

@@ -1,6 +1,6 @@
 #pragma once
-// Decoding PNG, JPEG and DICOM files into 8-bit RGB exactly as PIL's Image.open(path).convert('RGB') does,
-// which is how every PyTorch chest X-ray pipeline reads its images:
+// Decoding PNG, JPEG and DICOM files into 8-bit RGB. PNG and JPEG exactly as PIL's
+// Image.open(path).convert('RGB') does, which is how every PyTorch chest X-ray pipeline reads them:
 //   - grey (8-bit, or 1/2/4-bit scaled to 0..255) is replicated into R = G = B;
 //   - grey + alpha and RGBA drop the alpha channel (no compositing over a background);
 //   - 16-bit RGB, RGBA and grey + alpha keep the high byte of each sample;
@@ -12,8 +12,8 @@
 // allocated; colour, multi-frame and JPEG 2000 files are refused.
 // PNG is decoded by stb_image (lossless: exact by construction) and JPEG by libjpeg-turbo with PIL's
 // settings (stb's JPEG decoder differs from it by up to 3 grey levels).
-// Files are treated as hostile: the format is recognised by its signature (only PNG and JPEG reach
-// the decoder), the structure is walked before decoding (truncation is an error, as in PIL), and
+// Files are treated as hostile: the format is recognised by its signature (only PNG, JPEG and DICOM
+// reach a decoder), the structure is walked before decoding (truncation is an error, as in PIL), and
 // the declared size is checked against the limits before any pixel memory is allocated.
 #include <cstdint>
 #include <span>
