@@ -20,6 +20,10 @@ import json
 import os
 import struct
 import sys
+import warnings
+
+# pydicom says so when it reads the mislabelled case as implicit VR, as it should.
+warnings.filterwarnings("ignore", "Expected explicit VR, but found implicit VR")
 
 try:
     import numpy as np
@@ -127,6 +131,14 @@ def write_pgm(path, pixels):
 
 
 def save(ds, path):
+    if getattr(ds, "mislabelled", False):  # implicit VR data under an explicit-VR file meta group
+        with open(path, "wb") as f:
+            f.write(ds.preamble + b"DICM")
+            pydicom.filewriter.write_file_meta_info(pydicom.filebase.DicomFileLike(f), ds.file_meta)
+            out = pydicom.filebase.DicomFileLike(f)
+            out.is_little_endian, out.is_implicit_VR = True, True
+            pydicom.filewriter.write_dataset(out, ds)
+        return
     ds.save_as(path, write_like_original=False)
 
 
@@ -202,6 +214,11 @@ def good_cases(rng):
 
     ds = dataset(image(rng, shape, 0, 255, np.uint8), photometric="MONOCHROME1", syntax=uid.ImplicitVRLittleEndian)
     cases["mono1_8bit_implicit_vr"] = ds  # 8-bit pixel data read as OW, the implicit VR's default
+
+    ds = dataset(image(rng, shape, 0, 4095, np.uint16), bits_stored=12)
+    ds.WindowCenter, ds.WindowWidth = 1000, 2000
+    ds.mislabelled = True
+    cases["mono2_12bit_implicit_vr_labelled_explicit"] = ds
 
     # Compressed: RLE by pydicom's own encoder (decoded by pydicom's RLE handler for the reference).
     for name, pixels, bits in (("rle_16bit", image(rng, shape, 0, 65535, np.uint16), 16),

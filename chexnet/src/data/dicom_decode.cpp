@@ -32,6 +32,9 @@ void init_dcmtk_once() {
   static std::once_flag once;
   std::call_once(once, [] {
     OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+    // Read a data set mislabelled in its file meta group (implicit VR labelled explicit, say) as
+    // what it is, as pydicom does; dicom_structure.cpp's walk makes the same guess.
+    dcmAutoDetectDatasetXfer.set(OFTrue);
     DcmRLEDecoderRegistration::registerCodecs();
     DJDecoderRegistration::registerCodecs();
     DJLSDecoderRegistration::registerCodecs();

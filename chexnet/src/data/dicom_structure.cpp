@@ -161,6 +161,12 @@ void check_dicom_lengths(std::span<const uint8_t> bytes, const std::string& wher
   Syntax syntax;
   if (uid == "1.2.840.10008.1.2") syntax.explicit_vr = false;
   if (uid == "1.2.840.10008.1.2.2") syntax.little_endian = false;
+  // Some writers label an implicit-VR data set explicit; DCMTK (and pydicom) read it anyway when the
+  // would-be VR is not two capital letters, so the walk does the same.
+  const auto capital = [](uint8_t c) { return c >= 'A' && c <= 'Z'; };
+  if (syntax.explicit_vr && meta_end + 6 <= bytes.size() &&
+      !(capital(bytes[meta_end + 4]) && capital(bytes[meta_end + 5])))
+    syntax.explicit_vr = false;
   walker.elements(meta_end, bytes.size(), syntax, 0, Until::RegionEnd);
 }
 
