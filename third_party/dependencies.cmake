@@ -30,6 +30,13 @@ if(NOT JPEG_FOUND)
   chex_missing("libjpeg-turbo (JPEG decoding)" "libjpeg-dev")
 endif()
 
+# DICOM: DCMTK parses the files and decodes their compressed pixel data (docs/dicom.md says why
+# DCMTK). Its CMake package names every module; chex links the reading and decoding ones.
+find_package(DCMTK QUIET CONFIG)
+if(NOT DCMTK_FOUND OR NOT TARGET DCMTK::dcmdata OR NOT TARGET DCMTK::dcmjpeg OR NOT TARGET DCMTK::dcmjpls)
+  chex_missing("DCMTK (DICOM reading)" "libdcmtk-dev")
+endif()
+
 # CPU GEMM. oneDNN's sgemm measured 1.06-1.63x OpenBLAS's on our (AVX2) machines; bench_gemm prints both.
 if(CHEX_GEMM STREQUAL "onednn")
   # Debian's oneDNN is built with its OpenCL runtime and its CMake package requires OpenCL, which

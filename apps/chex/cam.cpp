@@ -49,7 +49,7 @@ BBox_List_2017.csv.
 options:
   --weights FILE    safetensors weights of a DenseNet with 14 classes in torchvision's names
                     (DenseNet-121 for CheXNet; any depth train_chexnet makes, e.g. --arch tiny)
-  --images DIR      every .png, .jpg and .jpeg file directly in DIR, in name order
+  --images DIR      every .png, .jpg, .jpeg and .dcm file directly in DIR, in name order
   FILE...           images named one by one (may be combined with --images)
   --out DIR         the folder to write into (created if absent); each file appears complete
                     (written to a temporary name, then renamed)

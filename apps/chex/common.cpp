@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 bool is_image_name(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".dcm";
 }
 
 std::vector<std::string> collect_images(const Args& args) {
@@ -32,7 +32,7 @@ std::vector<std::string> collect_images(const Args& args) {
     std::vector<std::string> found;
     for (const auto& entry : fs::directory_iterator(*dir))
       if (is_image_name(entry.path().string()) && !entry.is_directory()) found.push_back(entry.path().string());
-    if (found.empty()) fail("no PNG or JPEG images (.png, .jpg, .jpeg) in '", *dir, "'");
+    if (found.empty()) fail("no PNG, JPEG or DICOM images (.png, .jpg, .jpeg, .dcm) in '", *dir, "'");
     std::sort(found.begin(), found.end());
     files.insert(files.end(), found.begin(), found.end());
   }
@@ -176,7 +176,7 @@ RadiographBatch load_radiographs(const std::vector<std::string>& files, size_t b
     try {
       data::ImageSource source;
       data::Image image = data::load_image(files[i], {}, &source);
-      if (source.bits_per_sample == 16 && source.channels == 1)
+      if (source.format == data::ImageFormat::PNG && source.bits_per_sample == 16 && source.channels == 1)
         std::fprintf(stderr, "chex: note: '%s' is 16-bit grey: read as PIL reads it, values above 255 clip to white\n",
                      files[i].c_str());
       const std::vector<float> v = models::chexnet_view(image, size);

@@ -14,7 +14,7 @@
 
 namespace chex::cli {
 
-// .png, .jpg or .jpeg (any case).
+// .png, .jpg, .jpeg or .dcm (any case).
 bool is_image_name(const std::string& path);
 // The images of --images DIR (in name order) followed by the positional arguments. Throws
 // UsageError when there are none, and a user error for a missing or empty folder.

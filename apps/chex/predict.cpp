@@ -39,7 +39,7 @@ options:
   --image-size N    the network's input, Resize((N, N)): the size the model was trained at
                     (default 224; train_chexnet --demo trains at 96). The weights do not record
                     it: another size runs, but predicts worse. --tta tencrop needs 224
-  --images DIR      every .png, .jpg and .jpeg file directly in DIR, in name order
+  --images DIR      every .png, .jpg, .jpeg and .dcm file directly in DIR, in name order
   FILE...           images named one by one (may be combined with --images)
   --out FILE        the CSV to write; it appears only when complete (written to a temporary
                     name, then renamed)
@@ -54,7 +54,9 @@ options:
 Images (PNG or JPEG; grey, grey + alpha, RGB or RGBA; 8 or 16 bits) are read as PIL's
 Image.open(f).convert('RGB') reads them, resized exactly as torchvision's Resize does on PIL
 images, and normalised with ImageNet's mean and standard deviation. Progress goes to stdout;
-images that cannot be read are named on stderr and skipped.
+images that cannot be read are named on stderr and skipped. DICOM files (.dcm; greyscale, one
+frame) are windowed to 8-bit grey first: Rescale Slope/Intercept, then the file's VOI LUT or
+Window Center/Width (else its own min-max), MONOCHROME1 inverted.
 
 exit status:
   0  every image was predicted
@@ -84,7 +86,7 @@ Batch prepare(const std::vector<std::string>& files, size_t begin, size_t end, m
           tta == models::TestTimeAugmentation::None ? models::chexnet_view(image, size) : models::chexnet_views(image, tta);
       b.views.insert(b.views.end(), views.begin(), views.end());
       b.paths.push_back(files[i]);
-      if (source.bits_per_sample == 16 && source.channels == 1)
+      if (source.format == data::ImageFormat::PNG && source.bits_per_sample == 16 && source.channels == 1)
         b.notes.push_back("'" + files[i] + "' is 16-bit grey: read as PIL reads it, values above 255 clip to white");
     } catch (const Error& e) {
       b.skipped.push_back(e.what());

@@ -21,7 +21,8 @@ the lowest validation loss, and evaluates it on the test split at the end.
 
 Data
   --data DIR            NIH ChestX-ray14 folder: images/ (or images_*/images/), Data_Entry_2017*.csv,
-                        optionally train_val_list.txt and test_list.txt
+                        optionally train_val_list.txt and test_list.txt; images are .png, .jpg or
+                        .dcm (DICOM, windowed to 8-bit grey as chex predict --help says)
   --demo                the built-in synthetic demo: makes the demo set in --data (default
                         demo-data) if it is absent, and uses demo-sized defaults (--image-size 96,
                         --epochs 4, --lr 1e-3, --patience 1) unless given

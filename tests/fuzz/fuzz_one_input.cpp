@@ -31,4 +31,11 @@ Outcome image_one_input(const uint8_t* data, size_t size) {
   }
 }
 
+Outcome dicom_one_input(const uint8_t* data, size_t size) {
+  std::vector<uint8_t> file(128, 0);
+  file.insert(file.end(), {'D', 'I', 'C', 'M'});
+  file.insert(file.end(), data, data + size);
+  return image_one_input(file.data(), file.size());
+}
+
 }  // namespace chex::fuzz

@@ -15,5 +15,8 @@ Outcome safetensors_one_input(const uint8_t* data, size_t size);
 // chex::data::decode_image with the default limits, then the predict pipeline's resize and
 // normalisation when it decodes.
 Outcome image_one_input(const uint8_t* data, size_t size);
+// The same on a DICOM Part 10 file whose bytes after the 128-byte preamble and "DICM" are `data`:
+// every input reaches DCMTK and chex's DICOM checks instead of failing the signature test.
+Outcome dicom_one_input(const uint8_t* data, size_t size);
 
 }  // namespace chex::fuzz

@@ -61,3 +61,10 @@ TEST_CASE("fuzz corpus: every image input decodes or is rejected with chex::Erro
   CHECK(r.parsed >= 11);  // the seeds
   CHECK(r.rejected >= 1);
 }
+
+TEST_CASE("fuzz corpus: every DICOM input decodes or is rejected with chex::Error", "[fuzz][image][dicom]") {
+  const Replay r = replay("dicom", fuzz::dicom_one_input);
+  INFO(r.parsed << " decoded, " << r.rejected << " rejected");
+  CHECK(r.parsed >= 19);  // the seeds
+  CHECK(r.rejected >= 10);
+}

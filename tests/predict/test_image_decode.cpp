@@ -76,8 +76,8 @@ TEST_CASE("decode: hostile and broken files are refused with an error naming the
   REQUIRE_NOTHROW(decode(good));
 
   fails_with({}, "empty");
-  fails_with({'G', 'I', 'F', '8', '9', 'a', 0, 0}, "not a PNG or JPEG");
-  fails_with({'B', 'M', 1, 2, 3, 4}, "not a PNG or JPEG");
+  fails_with({'G', 'I', 'F', '8', '9', 'a', 0, 0}, "not a PNG, JPEG or DICOM file");
+  fails_with({'B', 'M', 1, 2, 3, 4}, "not a PNG, JPEG or DICOM file");
   // Truncated anywhere: after the signature, inside IHDR, inside IDAT, just before IEND.
   for (size_t cut : {size_t{8}, size_t{20}, good.size() - 20, good.size() - 12, good.size() - 1}) {
     INFO("cut at " << cut << " of " << good.size());

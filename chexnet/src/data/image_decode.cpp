@@ -31,6 +31,7 @@ Image decode_image(std::span<const uint8_t> bytes, const std::string& origin, co
   ImageSource info;
   detail::PngLayout png;
   detail::JpegLayout jpeg;
+  detail::DicomLayout dicom;
   uint32_t width = 0, height = 0;
   if (detail::is_png(bytes)) {
     info.format = ImageFormat::PNG;
@@ -40,8 +41,12 @@ Image decode_image(std::span<const uint8_t> bytes, const std::string& origin, co
     info.format = ImageFormat::JPEG;
     jpeg = detail::check_jpeg_structure(bytes, where, limits.max_jpeg_scans);
     width = jpeg.width, height = jpeg.height;
+  } else if (detail::is_dicom(bytes)) {
+    info.format = ImageFormat::DICOM;
+    dicom = detail::check_dicom_structure(bytes, where);
+    width = dicom.width, height = dicom.height;
   } else {
-    CHEX_FAIL(where, ": not a PNG or JPEG file (unrecognised signature)");
+    CHEX_FAIL(where, ": not a PNG, JPEG or DICOM file (unrecognised signature)");
   }
 
   // Decoders allocate what the header asks for: check it first.
@@ -52,8 +57,9 @@ Image decode_image(std::span<const uint8_t> bytes, const std::string& origin, co
   const int64_t pixels = int64_t{width} * height;
   CHEX_CHECK(pixels <= limits.max_pixels, where, ": the image is ", width, "x", height, " (", pixels,
              " pixels), more than the limit of ", limits.max_pixels);
-  const int64_t density =
-      info.format == ImageFormat::PNG ? limits.max_png_pixels_per_byte : limits.max_jpeg_pixels_per_byte;
+  const int64_t density = info.format == ImageFormat::PNG    ? limits.max_png_pixels_per_byte
+                          : info.format == ImageFormat::JPEG ? limits.max_jpeg_pixels_per_byte
+                                                             : limits.max_dicom_pixels_per_byte;
   CHEX_CHECK(pixels <= density * static_cast<int64_t>(bytes.size()), where, ": the header declares ", width, "x",
              height, " pixels, more than a file of ", bytes.size(), " bytes can hold; the file is corrupt");
 
@@ -63,9 +69,13 @@ Image decode_image(std::span<const uint8_t> bytes, const std::string& origin, co
     image = detail::decode_png(bytes, where, png, channels);
     info.channels = png.color_type == 0 ? 1 : channels;  // a tRNS chunk makes stb add alpha to grey
     info.bits_per_sample = png.bit_depth == 16 ? 16 : 8;
-  } else {
+  } else if (info.format == ImageFormat::JPEG) {
     image = detail::decode_jpeg(bytes, where, jpeg);
     info.channels = jpeg.components;
+  } else {
+    image = detail::decode_dicom(dicom, where);
+    info.channels = 1;
+    info.bits_per_sample = dicom.bits_stored > 8 ? 16 : 8;
   }
   info.width = image.width;
   info.height = image.height;

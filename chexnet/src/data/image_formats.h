@@ -3,10 +3,13 @@
 // hostile or truncated one before any decoder runs, and the decoder itself (the same library PIL
 // uses for each format where that matters for exactness).
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
 #include "chex/data/image.h"
+
+class DcmFileFormat;  // DCMTK's parsed file (dicom_decode.cpp); kept out of this header
 
 namespace chex::data::detail {
 
@@ -40,5 +43,21 @@ bool is_jpeg(std::span<const uint8_t> bytes);
 // quietly fill the rest with grey).
 JpegLayout check_jpeg_structure(std::span<const uint8_t> bytes, const std::string& where, int max_scans);
 Image decode_jpeg(std::span<const uint8_t> bytes, const std::string& where, const JpegLayout& layout);
+
+// --- DICOM (parsed and decompressed by DCMTK, windowed to 8 bits by dicom_greyscale.h) ----------
+struct DicomLayout {
+  uint32_t width = 0, height = 0;
+  int bits_stored = 0;
+  std::shared_ptr<DcmFileFormat> file;  // parsed once, decoded by decode_dicom
+};
+// "DICM" at offset 128 (a DICOM Part 10 file; a bare data set without that header is refused).
+bool is_dicom(std::span<const uint8_t> bytes);
+// Every element, item and fragment inside the file, sequences at most 16 deep (dicom_structure.cpp),
+// before DCMTK allocates what the lengths declare.
+void check_dicom_lengths(std::span<const uint8_t> bytes, const std::string& where);
+// Walks the lengths, parses the file and checks what chex can read: one greyscale frame (MONOCHROME1 or 2), 8-16
+// bits stored, pixel data present, a transfer syntax DCMTK can decode.
+DicomLayout check_dicom_structure(std::span<const uint8_t> bytes, const std::string& where);
+Image decode_dicom(const DicomLayout& layout, const std::string& where);
 
 }  // namespace chex::data::detail

@@ -19,8 +19,8 @@ struct Sample {
   LabelSet labels;
 };
 
-// Image name -> path for every PNG or JPEG in root/images/ and root/images_*/images/. A name found in
-// two folders is an error naming both.
+// Image name -> path for every PNG, JPEG or DICOM (.dcm) in root/images/ and root/images_*/images/.
+// A name found in two folders is an error naming both.
 std::unordered_map<std::string, std::string> discover_images(const std::string& root);
 
 struct NihDataset {
