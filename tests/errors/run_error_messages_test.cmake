@@ -86,7 +86,7 @@ expect_error(EXIT 1 COMMAND ${TRAIN} --data ${WORK_DIR}/bad_label --out ${WORK_D
 file(WRITE ${WORK_DIR}/not_an_image.png "text, not pixels")
 expect_error(EXIT 3 COMMAND ${CHEX} predict --weights ${weights} --image-size 32 --out ${WORK_DIR}/p.csv
                             ${WORK_DIR}/not_an_image.png ${image}
-             PHRASES "chex: warning: skipped image '${WORK_DIR}/not_an_image.png': not a PNG or JPEG file")
+             PHRASES "chex: warning: skipped image '${WORK_DIR}/not_an_image.png': not a PNG, JPEG or DICOM file")
 
 # Wrong weights: a truncated file (an interrupted download), and another architecture's tensors.
 find_program(HEAD head REQUIRED)

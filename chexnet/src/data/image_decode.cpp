@@ -86,7 +86,7 @@ Image decode_image(std::span<const uint8_t> bytes, const std::string& origin, co
 Image load_image(const std::string& path, const DecodeLimits& limits, ImageSource* source) {
   std::error_code ec;
   CHEX_CHECK(!std::filesystem::exists(path, ec) || std::filesystem::is_regular_file(path, ec), "image '", path,
-             "': not a regular file");
+             "': cannot read it, it is not a regular file (a folder?)");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   CHEX_CHECK(in, "image '", path, "': cannot open it (", std::strerror(errno), ")");
   const std::streamoff size = in.tellg();
