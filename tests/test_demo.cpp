@@ -344,5 +344,5 @@ TEST_CASE("make_demo_dataset: rejects bad options with a message", "[demo]") {
   CHECK_THROWS_WITH(make_demo_dataset({.out = "", .images = 40, .size = 64, .seed = 1, .test_fraction = 0.2, .readers = 0, .progress = {}}),
                     Contains("no output folder"));
   CHECK_THROWS_WITH(make_demo_dataset({.out = "x", .images = 5, .size = 64, .seed = 1, .test_fraction = 0.2, .readers = 0, .progress = {}}),
-                    Contains("at least 28 images"));
+                    Contains("at least 20 images"));
 }

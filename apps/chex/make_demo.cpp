@@ -21,7 +21,7 @@ constexpr const char* kUsage =
     "\n"
     "options:\n"
     "  --out DIR      output folder (created; files already there are replaced)\n"
-    "  --images N     number of images (default 2000, at least 28)\n"
+    "  --images N     number of images (default 2000, at least 20)\n"
     "  --size S       image width and height in pixels (default 256: resized to 224 for training as\n"
     "                 the real 1024-pixel images are, while decoding stays cheap)\n"
     "  --seed S       random seed (default 1)\n"

@@ -256,6 +256,20 @@ float gaussian_bumps(const std::vector<Lobe>& lobes, float x, float y) {
   return v;
 }
 
+bool fills_airspace(FindingKind kind) {
+  switch (kind) {
+    case FindingKind::Atelectasis:
+    case FindingKind::Effusion:
+    case FindingKind::Infiltration:
+    case FindingKind::Pneumonia:
+    case FindingKind::Consolidation:
+    case FindingKind::Edema:
+    case FindingKind::Fibrosis:
+    case FindingKind::Pleural_Thickening: return true;
+    default: return false;
+  }
+}
+
 // Inside the triangle of the first three lobes' centres, with soft edges.
 float triangle(const std::vector<Lobe>& corners, float x, float y, float edge) {
   float inside = 1e9f;
@@ -438,7 +452,7 @@ Radiograph draw_radiograph(const Anatomy& anatomy, const View& view, const std::
             const float behind_heart = lung_side(thorax, x, y, 0.01f, f.side) - aerated;
             const float lost = static_cast<float>(x * f.side > 0) * diaphragm_moved(before, thorax, x, y, edge);
             e.presence = std::max(wedge * (aerated + behind_heart), lost);
-            e.delta = wedge * (0.95f * drawn.lung_air * aerated + 0.12f * behind_heart);
+            e.delta = wedge * (0.95f * drawn.lung_air * aerated + 0.06f * behind_heart);
             break;
           }
           case FindingKind::Pneumonia: {
@@ -521,15 +535,18 @@ Radiograph draw_radiograph(const Anatomy& anatomy, const View& view, const std::
         }
       }
       float att = anatomy_attenuation(drawn, thorax, x, y, heart_hw, lung, edge) + lung * vessel;
+      // Findings that fill the lung's air overlap without adding up past airless (water) density.
+      float fill = 0;
       for (std::size_t k = 0; k < findings.size(); ++k) {
-        att += effects[k].delta;
+        if (fills_airspace(findings[k].kind)) fill += effects[k].delta;
+        else att += effects[k].delta;
         if (effects[k].presence > 0.5f) {
           Extent& e = extents[k];
           e.x0 = std::min(e.x0, px), e.x1 = std::max(e.x1, px);
           e.y0 = std::min(e.y0, py), e.y1 = std::max(e.y1, py);
         }
       }
-      image[static_cast<std::size_t>(py) * size + px] = att;
+      image[static_cast<std::size_t>(py) * size + px] = att + std::min(fill, drawn.lung_air * lung + 0.1f);
     }
 
   // Exposure, then the detector's blur, then quantum noise (stronger where more photons arrive).

@@ -17,7 +17,8 @@
 
 namespace chex::demo {
 
-inline constexpr int kMinDemoImages = 2 * kFindingKinds;
+// Enough that each split holds an image; crowded images then carry what chance left out.
+inline constexpr int kMinDemoImages = 20;
 
 struct DemoOptions {
   std::string out;          // the folder to write (created if absent)
