@@ -29,12 +29,12 @@ struct Prevalence {
   float rate;
 };
 constexpr Prevalence kChronic[] = {
-    {FindingKind::Cardiomegaly, 0.075f}, {FindingKind::Emphysema, 0.07f},
-    {FindingKind::Fibrosis, 0.065f},     {FindingKind::Hernia, 0.06f}};
+    {FindingKind::Cardiomegaly, 0.08f}, {FindingKind::Emphysema, 0.07f},
+    {FindingKind::Fibrosis, 0.06f},     {FindingKind::Hernia, 0.045f}};
 // Drawn in this order so that co-occurrence can follow what is already there (see acute_rate).
 constexpr Prevalence kAcute[] = {
     {FindingKind::Effusion, 0.12f},      {FindingKind::Pneumothorax, 0.085f}, {FindingKind::Atelectasis, 0.10f},
-    {FindingKind::Edema, 0.045f},        {FindingKind::Pneumonia, 0.06f},     {FindingKind::Infiltration, 0.13f},
+    {FindingKind::Edema, 0.05f},        {FindingKind::Pneumonia, 0.06f},     {FindingKind::Infiltration, 0.13f},
     {FindingKind::Consolidation, 0.075f}, {FindingKind::Mass, 0.09f},        {FindingKind::Nodule, 0.10f},
     {FindingKind::Pleural_Thickening, 0.08f}};
 constexpr int kMaxImagesPerPatient = 6;
