@@ -516,7 +516,7 @@ Radiograph draw_radiograph(const Anatomy& anatomy, const View& view, const std::
             const float wall = soft_step(0.02f - std::abs(1.0f - d) * f.size, edge);
             const float fluid = soft_step(y - (f.y - 0.2f * f.size), 0.6f * edge);
             e.presence = sac;
-            e.delta = sac * (0.15f * fluid - 0.20f * (1.0f - fluid)) + 0.05f * wall;
+            e.delta = sac * (0.18f * fluid - 0.22f * (1.0f - fluid)) + 0.05f * wall;
             break;
           }
           case FindingKind::Pneumothorax: {

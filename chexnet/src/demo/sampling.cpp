@@ -93,7 +93,7 @@ SizeRange size_range(FindingKind kind) {
     case FindingKind::Emphysema: return {0.10f, 0.15f};          // extra lung air
     case FindingKind::Fibrosis: return {0.55f, 0.75f};           // how far up from the bases
     case FindingKind::Pleural_Thickening: return {0.07f, 0.10f}; // rim thickness
-    case FindingKind::Hernia: return {0.15f, 0.21f};             // radius
+    case FindingKind::Hernia: return {0.17f, 0.23f};             // radius
   }
   CHEX_FAIL("unknown finding kind ", static_cast<int>(kind));
 }
