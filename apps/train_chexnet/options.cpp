@@ -24,8 +24,9 @@ Data
                         optionally train_val_list.txt and test_list.txt; images are .png, .jpg or
                         .dcm (DICOM, windowed to 8-bit grey as chex predict --help says)
   --demo                the built-in synthetic demo: makes the demo set in --data (default
-                        demo-data) if it is absent, and uses demo-sized defaults (--image-size 96,
-                        --epochs 4, --lr 1e-3, --patience 1) unless given
+                        demo-data), with four simulated readers in readers/, if it is absent,
+                        and uses demo-sized defaults (--image-size 96, --epochs 4, --lr 1e-3,
+                        --patience 1) unless given
   --demo-images N       images in a demo set made by --demo (default 2000)
   --split random|official  random: patient-disjoint 70/10/20 drawn with --seed (default);
                         official: test_list.txt is the test set, validation 10% of the rest
@@ -146,8 +147,8 @@ Options parse_options(const std::vector<std::string>& args) {
     // Sized so that the CPU demo trains in a few minutes and still learns the findings.
     if (!given.count("--data")) o.data = "demo-data";
     if (!given.count("--image-size")) o.image_size = 96;
-    // Measured on 2 cores: validation mean AUROC 0.82, 0.88, 0.95, 0.96 over 4 epochs (the lr
-    // divided at the epoch-2 plateau), test 0.945, in about 4.5 minutes.
+    // Measured on 2 cores with the 14-finding phantom: validation mean AUROC 0.82, 0.85, 0.92,
+    // 0.93 over 4 epochs, test 0.934 (docs/performance.md), in about 4.5 minutes.
     if (!given.count("--epochs")) o.epochs = 4;
   }
   CHEX_CHECK(!o.data.empty(), "--data DIR is required (or --demo for the synthetic demo; see --help)");

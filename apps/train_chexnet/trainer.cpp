@@ -69,6 +69,7 @@ void make_demo_if_absent(const Options& o) {
   demo::DemoOptions demo;
   demo.out = o.data;
   demo.images = o.demo_images;
+  demo.readers = 4;  // simulated readers (readers/), so the demo holds the paper's reader study too
   const demo::DemoSummary summary = demo::make_demo_dataset(demo);
   std::printf("demo: %d images (%d train_val, %d test), %d boxes\n", summary.train_val.images + summary.test.images,
               summary.train_val.images, summary.test.images, summary.boxes);

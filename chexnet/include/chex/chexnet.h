@@ -18,6 +18,7 @@
 #include "chex/data/transforms.h"
 #include "chex/demo/demo_dataset.h"
 #include "chex/demo/phantom.h"
+#include "chex/demo/readers.h"
 #include "chex/metrics/auroc.h"
 #include "chex/metrics/bootstrap.h"
 #include "chex/metrics/evaluation.h"

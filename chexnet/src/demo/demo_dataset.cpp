@@ -14,22 +14,36 @@
 
 #include "chex/error.h"
 #include "chex/io/atomic_file.h"
+#include "chex/demo/readers.h"
 #include "png_writer.h"
+#include "thorax.h"
 
 namespace chex::demo {
 namespace {
 
-// Prevalences: high enough that a 10% validation split of the default 2,000 images still holds
-// dozens of each finding; about a third of the images have no finding.
-constexpr float kCardiomegalyPatients = 0.2f;
-constexpr float kFindingPerImage = 0.13f;
+// Prevalences, per image (chronic findings: per patient, on every one of their images). NIH's order
+// (Infiltration most common, Hernia rarest) compressed so that the default 2,000 images still hold
+// dozens of every finding in a 10% validation split; about a third of the images have no finding.
+struct Prevalence {
+  FindingKind kind;
+  float rate;
+};
+constexpr Prevalence kChronic[] = {
+    {FindingKind::Cardiomegaly, 0.08f}, {FindingKind::Emphysema, 0.07f},
+    {FindingKind::Fibrosis, 0.06f},     {FindingKind::Hernia, 0.045f}};
+// Drawn in this order so that co-occurrence can follow what is already there (see acute_rate).
+constexpr Prevalence kAcute[] = {
+    {FindingKind::Effusion, 0.12f},      {FindingKind::Pneumothorax, 0.085f}, {FindingKind::Atelectasis, 0.10f},
+    {FindingKind::Edema, 0.05f},        {FindingKind::Pneumonia, 0.06f},     {FindingKind::Infiltration, 0.13f},
+    {FindingKind::Consolidation, 0.075f}, {FindingKind::Mass, 0.09f},        {FindingKind::Nodule, 0.10f},
+    {FindingKind::Pleural_Thickening, 0.08f}};
 constexpr int kMaxImagesPerPatient = 6;
 constexpr float kFieldOfViewMm = 430.0f;  // a 43 cm detector
 
 struct PatientPlan {
   int id = 0;
   Anatomy anatomy;
-  std::optional<Finding> cardiomegaly;  // a trait of the patient, on every one of their images
+  std::vector<Finding> chronic;  // traits of the patient, on every one of their images
   int age = 50;
   bool test = false;
   uint64_t seed = 0;
@@ -56,14 +70,38 @@ std::string image_name(const PatientPlan& p, int follow_up) {
 }
 
 std::vector<Finding> all_findings(const PatientPlan& p, const ImagePlan& image) {
-  std::vector<Finding> findings;
-  if (p.cardiomegaly) findings.push_back(*p.cardiomegaly);
+  std::vector<Finding> findings = p.chronic;
   findings.insert(findings.end(), image.findings.begin(), image.findings.end());
   return findings;
 }
 
 bool has(const std::vector<Finding>& findings, FindingKind kind) {
   return std::any_of(findings.begin(), findings.end(), [&](const Finding& f) { return f.kind == kind; });
+}
+
+bool is_chronic(FindingKind kind) {
+  return std::any_of(std::begin(kChronic), std::end(kChronic), [&](const Prevalence& p) { return p.kind == kind; });
+}
+
+// Plausible company: edema with a large heart, atelectasis beside an effusion, a pneumothorax from
+// emphysema's bullae, infiltrates and consolidation with pneumonia; edema and pneumonia rarely together.
+float acute_rate(const Prevalence& p, const std::vector<Finding>& present) {
+  const auto with = [&](FindingKind k) { return has(present, k); };
+  switch (p.kind) {
+    case FindingKind::Edema: return p.rate * (with(FindingKind::Cardiomegaly) ? 4.0f : 0.8f);
+    case FindingKind::Effusion: return p.rate * (with(FindingKind::Cardiomegaly) ? 2.0f : 1.0f);
+    case FindingKind::Atelectasis: return p.rate * (with(FindingKind::Effusion) ? 2.5f : 0.85f);
+    case FindingKind::Pneumothorax: return p.rate * (with(FindingKind::Emphysema) ? 2.5f : 0.9f);
+    case FindingKind::Pneumonia: return p.rate * (with(FindingKind::Edema) ? 0.3f : 1.0f);
+    case FindingKind::Infiltration:
+    case FindingKind::Consolidation: return p.rate * (with(FindingKind::Pneumonia) ? 3.0f : 0.85f);
+    default: return p.rate;
+  }
+}
+
+// A finding of `kind` placed among `present`, in the anatomy as they have reshaped it.
+Finding place(FindingKind kind, const Anatomy& anatomy, const std::vector<Finding>& present, Generator& g) {
+  return random_finding(kind, detail::with_volume_changes(anatomy, present), present, g);
 }
 
 std::string label_field(const std::vector<Finding>& findings) {
@@ -76,12 +114,55 @@ std::string label_field(const std::vector<Finding>& findings) {
   return field;
 }
 
+// Each reader's file, and its tally against the truth. A reader's marks on an image depend only on
+// the seed, the reader and the image, so adding readers leaves the others' files unchanged.
+void write_readers(const DemoOptions& options, const std::vector<PatientPlan>& patients,
+                   const std::vector<ImagePlan>& images, const std::filesystem::path& root, DemoSummary& summary) {
+  if (options.readers == 0) return;
+  const std::filesystem::path dir = root / "readers";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  CHEX_CHECK(!ec && std::filesystem::is_directory(dir), "make-demo: cannot create '", dir.string(), "': ", ec.message());
+  for (int r = 1; r <= options.readers; ++r) {
+    const ReaderModel model = reader_model(r, options.seed);
+    ReaderSummary& tally = summary.readers.emplace_back();
+    const std::string name = "reader_" + std::to_string(r) + ".csv";
+    io::write_file_atomically((dir / name).string(), [&](std::ostream& out) {
+      out << "Image Index,Finding Labels\n";
+      for (std::size_t i = 0; i < images.size(); ++i) {
+        const ImagePlan& im = images[i];
+        const PatientPlan& p = patients[static_cast<std::size_t>(im.patient)];
+        const std::vector<Finding> truth = all_findings(p, im);
+        Generator g(mix(mix(options.seed, 0x7eade7 + static_cast<uint64_t>(r)), i));
+        const std::vector<FindingKind> marked = read_image(model, truth, g);
+        std::vector<Finding> as_findings;
+        for (const FindingKind k : marked) as_findings.push_back(Finding{.kind = k});
+        out << image_name(p, im.follow_up) << ',' << label_field(as_findings) << '\n';
+        for (std::size_t k = 0; k < kFindingKinds; ++k) {
+          const FindingKind kind = kAllFindings[k];
+          const bool said = std::find(marked.begin(), marked.end(), kind) != marked.end();
+          const auto it = std::find_if(truth.begin(), truth.end(), [&](const Finding& f) { return f.kind == kind; });
+          if (it != truth.end()) {
+            ++tally.positives, tally.misses += !said;
+            tally.expected_misses += 1.0 - detection_probability(model, *it);
+          } else {
+            ++tally.negatives, tally.false_marks += said;
+            tally.expected_false_marks += model.false_mark_rate[k];
+          }
+        }
+      }
+    });
+  }
+}
+
 }  // namespace
 
 DemoSummary make_demo_dataset(const DemoOptions& options) {
   CHEX_CHECK(!options.out.empty(), "make-demo: no output folder given");
-  CHEX_CHECK(options.images >= 2 * kFindingKinds, "make-demo: at least ", 2 * kFindingKinds,
+  CHEX_CHECK(options.images >= kMinDemoImages, "make-demo: at least ", kMinDemoImages,
              " images are needed so that every finding has positives in both splits, got ", options.images);
+  CHEX_CHECK(options.readers >= 0 && options.readers <= 100, "make-demo: the number of readers ", options.readers,
+             " is outside [0, 100]");
   CHEX_CHECK(options.size >= 64 && options.size <= 2048, "make-demo: image size ", options.size,
              " is outside [64, 2048]");
   CHEX_CHECK(options.test_fraction > 0 && options.test_fraction < 1, "make-demo: test fraction ",
@@ -98,7 +179,11 @@ DemoSummary make_demo_dataset(const DemoOptions& options) {
     Generator g(p.seed);
     p.anatomy = random_anatomy(g);
     p.age = 20 + static_cast<int>(g.below(65));
-    if (g.uniform() < kCardiomegalyPatients) p.cardiomegaly = random_finding(FindingKind::Cardiomegaly, p.anatomy, {}, g);
+    for (const Prevalence& c : kChronic) {
+      // Emphysema and fibrosis pull the lungs opposite ways: one or the other.
+      if (c.kind == FindingKind::Fibrosis && has(p.chronic, FindingKind::Emphysema)) continue;
+      if (g.uniform() < c.rate) p.chronic.push_back(place(c.kind, p.anatomy, p.chronic, g));
+    }
     const int count = std::min(1 + static_cast<int>(master.below(kMaxImagesPerPatient)),
                                options.images - static_cast<int>(images.size()));
     for (int k = 0; k < count; ++k) {
@@ -107,9 +192,11 @@ DemoSummary make_demo_dataset(const DemoOptions& options) {
       image.follow_up = k;
       Generator gi(mix(p.seed, static_cast<uint64_t>(k)));
       image.view = random_view(gi);
-      for (const FindingKind kind : kAllFindings) {
-        if (kind == FindingKind::Cardiomegaly || gi.uniform() >= kFindingPerImage) continue;
-        image.findings.push_back(random_finding(kind, p.anatomy, image.findings, gi));
+      std::vector<Finding> present = p.chronic;
+      for (const Prevalence& a : kAcute) {
+        if (gi.uniform() >= acute_rate(a, present)) continue;
+        present.push_back(place(a.kind, p.anatomy, present, gi));
+        image.findings.push_back(present.back());
       }
     }
   }
@@ -140,8 +227,9 @@ DemoSummary make_demo_dataset(const DemoOptions& options) {
           target = &im;
       CHEX_CHECK(target != nullptr, "make-demo: no image left to carry a ", label_name(kind));
       PatientPlan& p = patients[static_cast<std::size_t>(target->patient)];
-      if (kind == FindingKind::Cardiomegaly) p.cardiomegaly = random_finding(kind, p.anatomy, {}, fixer);
-      else target->findings.push_back(random_finding(kind, p.anatomy, target->findings, fixer));
+      const Finding added = place(kind, p.anatomy, all_findings(p, *target), fixer);
+      if (is_chronic(kind)) p.chronic.push_back(added);
+      else target->findings.push_back(added);
     }
   }
 
@@ -219,6 +307,7 @@ DemoSummary make_demo_dataset(const DemoOptions& options) {
       }
     });
   }
+  write_readers(options, patients, images, root, summary);
   return summary;
 }
 

@@ -12,6 +12,7 @@ namespace chex::demo {
 
 std::string_view label_name(FindingKind kind) {
   switch (kind) {
+    case FindingKind::Atelectasis: return "Atelectasis";
     case FindingKind::Cardiomegaly: return "Cardiomegaly";
     case FindingKind::Effusion: return "Effusion";
     case FindingKind::Infiltration: return "Infiltration";
@@ -19,6 +20,12 @@ std::string_view label_name(FindingKind kind) {
     case FindingKind::Nodule: return "Nodule";
     case FindingKind::Pneumothorax: return "Pneumothorax";
     case FindingKind::Consolidation: return "Consolidation";
+    case FindingKind::Pneumonia: return "Pneumonia";
+    case FindingKind::Edema: return "Edema";
+    case FindingKind::Emphysema: return "Emphysema";
+    case FindingKind::Fibrosis: return "Fibrosis";
+    case FindingKind::Pleural_Thickening: return "Pleural_Thickening";
+    case FindingKind::Hernia: return "Hernia";
   }
   CHEX_FAIL("unknown finding kind ", static_cast<int>(kind));
 }
@@ -133,10 +140,22 @@ struct Lobe {
 
 // Per-finding shape details drawn once from the finding's seed.
 struct Shape {
-  std::vector<Lobe> lobes;      // nodule, mass; bumps of a consolidation; patches of an infiltration
-  std::vector<Segment> lines;   // air bronchograms
+  std::vector<Lobe> lobes;      // nodule, mass; bumps of a consolidation; patches of an infiltration;
+                                // the wedge's corners (atelectasis)
+  std::vector<Segment> lines;   // air bronchograms; reticulation (fibrosis)
   std::vector<float> line_layer;
+  int lobe = 1;                 // pneumonia: -1 the lobe above the fissure, +1 the one below
+  float phase[2] = {0, 0};      // undulation of a margin
+  std::vector<float> kerley;    // edema: lengths of the septal lines, from the lowest up
 };
+
+// Dark branches running out from the hilar side of a region: air bronchograms.
+void add_bronchograms(Shape& shape, const Finding& f, float cx, float cy, float extent, const Thorax& thorax,
+                      Generator& g) {
+  const float angle = std::atan2(cy - thorax.hilum_y(), std::abs(cx - thorax.hilum_x(f.side))) + 0.3f * (g.uniform() - 0.5f);
+  grow_tree(shape.lines, cx - f.side * 0.5f * extent, cy - 0.3f * extent * std::sin(angle), angle, 0.45f * extent,
+            0.012f, 1.0f, 2, f.side, g);
+}
 
 Shape make_shape(const Finding& f, const Thorax& thorax, const Frame& frame, int size) {
   Shape shape;
@@ -158,14 +177,56 @@ Shape make_shape(const Finding& f, const Thorax& thorax, const Frame& frame, int
         const float a = g.uniform() * 2 * kPi, d = g.uniform() * 0.6f * f.size;
         shape.lobes.push_back({f.x + std::cos(a) * d, f.y + std::sin(a) * d, f.size * (0.35f + 0.2f * g.uniform())});
       }
-      // Air bronchograms: dark branches running out from the hilar side of the region.
-      const float angle = std::atan2(f.y - thorax.hilum_y(), std::abs(f.x - thorax.hilum_x(f.side))) +
-                          0.3f * (g.uniform() - 0.5f);
-      grow_tree(shape.lines, f.x - f.side * 0.5f * f.size, f.y - 0.3f * f.size * std::sin(angle), angle,
-                0.45f * f.size, 0.012f, 1.0f, 2, f.side, g);
+      add_bronchograms(shape, f, f.x, f.y, f.size, thorax, g);
       shape.line_layer = rasterise(shape.lines, frame, size);
       break;
     }
+    case FindingKind::Pneumonia: {
+      shape.lobe = g.uniform() < 0.5f ? -1 : 1;
+      shape.phase[0] = g.uniform() * 2 * kPi, shape.phase[1] = g.uniform() * 2 * kPi;
+      const float cy = f.y + shape.lobe * 0.5f * f.size;
+      add_bronchograms(shape, f, f.side * 0.55f, cy, f.size, thorax, g);
+      shape.line_layer = rasterise(shape.lines, frame, size);
+      break;
+    }
+    case FindingKind::Atelectasis: {
+      // A lower lobe collapsed against the mediastinum: a wedge from the hilum down to the dome.
+      const float hx = thorax.hilum_x(f.side), hy = thorax.hilum_y();
+      const float medial = f.side * 0.12f, lateral = f.side * (0.58f + 0.14f * g.uniform());
+      shape.lobes = {{hx, hy - 0.04f, 0}, {medial, thorax.diaphragm(medial) + 0.02f, 0},
+                     {lateral, thorax.diaphragm(lateral) + 0.02f, 0}};
+      break;
+    }
+    case FindingKind::Fibrosis: {
+      // Reticulation: a jittered mesh of thin lines, kept only where the basal region is.
+      const float spacing = 0.055f;
+      const int columns = 38, rows = static_cast<int>(thorax.height() / spacing) + 2;
+      std::vector<std::pair<float, float>> nodes;
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < columns; ++c)
+          nodes.emplace_back(-1.04f + c * spacing + 0.8f * spacing * (g.uniform() - 0.5f),
+                             r * spacing + 0.8f * spacing * (g.uniform() - 0.5f));
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < columns; ++c) {
+          const auto [x, y] = nodes[static_cast<std::size_t>(r * columns + c)];
+          if (c + 1 < columns && g.uniform() < 0.7f) {
+            const auto [x2, y2] = nodes[static_cast<std::size_t>(r * columns + c + 1)];
+            shape.lines.push_back({x, y, x2, y2, 0.007f, 1.0f});
+          }
+          if (r + 1 < rows && g.uniform() < 0.7f) {
+            const auto [x2, y2] = nodes[static_cast<std::size_t>((r + 1) * columns + c)];
+            shape.lines.push_back({x, y, x2, y2, 0.007f, 1.0f});
+          }
+        }
+      shape.line_layer = rasterise(shape.lines, frame, size);
+      break;
+    }
+    case FindingKind::Edema:
+      for (int k = 0; k < 8; ++k) shape.kerley.push_back(0.05f + 0.07f * g.uniform());
+      break;
+    case FindingKind::Pleural_Thickening:
+      shape.phase[0] = g.uniform() * 2 * kPi;
+      break;
     case FindingKind::Infiltration:
       for (int k = 0; k < 24; ++k) {
         const float a = g.uniform() * 2 * kPi, d = std::sqrt(g.uniform()) * f.size;
@@ -195,9 +256,44 @@ float gaussian_bumps(const std::vector<Lobe>& lobes, float x, float y) {
   return v;
 }
 
+bool fills_airspace(FindingKind kind) {
+  switch (kind) {
+    case FindingKind::Atelectasis:
+    case FindingKind::Effusion:
+    case FindingKind::Infiltration:
+    case FindingKind::Pneumonia:
+    case FindingKind::Consolidation:
+    case FindingKind::Edema:
+    case FindingKind::Fibrosis:
+    case FindingKind::Pleural_Thickening: return true;
+    default: return false;
+  }
+}
+
+// Inside the triangle of the first three lobes' centres, with soft edges.
+float triangle(const std::vector<Lobe>& corners, float x, float y, float edge) {
+  float inside = 1e9f;
+  const float area = (corners[1].x - corners[0].x) * (corners[2].y - corners[0].y) -
+                     (corners[2].x - corners[0].x) * (corners[1].y - corners[0].y);
+  const float orientation = area > 0 ? 1.0f : -1.0f;
+  for (int k = 0; k < 3; ++k) {
+    const Lobe& a = corners[static_cast<std::size_t>(k)];
+    const Lobe& b = corners[static_cast<std::size_t>((k + 1) % 3)];
+    const float length = std::hypot(b.x - a.x, b.y - a.y);
+    inside = std::min(inside, orientation * ((b.x - a.x) * (y - a.y) - (b.y - a.y) * (x - a.x)) / length);
+  }
+  return soft_step(inside, edge);
+}
+
 // The lung on one side only.
 float lung_side(const Thorax& t, float x, float y, float heart_half_width, int side) {
   return (x * static_cast<float>(side) > 0) ? t.lung(x, y, heart_half_width) : 0.0f;
+}
+
+// The air in the stomach's fundus, under the left dome.
+float gastric_bubble(const Thorax& t, float x, float y) {
+  const float bx = (x - 0.55f) / 0.12f, by = (y - t.diaphragm(0.55f) - 0.08f) / 0.06f;
+  return soft_step(1.0f - std::sqrt(bx * bx + by * by), 0.2f);
 }
 
 // Everything the anatomy contributes at (x, y), except the lung markings.
@@ -256,9 +352,16 @@ float anatomy_attenuation(const Anatomy& a, const Thorax& t, float x, float y, f
     att += 0.07f * soft_step(1.0f - std::sqrt(dx * dx + dy * dy), 0.25f) * soft_step(y - 0.85f * h, 0.1f);
   }
   if (x < 0) att += 0.03f * (1.0f - above_diaphragm);
-  const float bx = (x - 0.55f) / 0.12f, by = (y - t.diaphragm(0.55f) - 0.08f) / 0.06f;
-  att -= 0.16f * soft_step(1.0f - std::sqrt(bx * bx + by * by), 0.2f);
+  att -= 0.16f * gastric_bubble(t, x, y);
   return std::max(att, 0.0f);
+}
+
+// What a moved diaphragm changes: the band between its old and new place across the body (lung
+// given up or gained, ribs, mediastinum and liver), and the gastric bubble that follows the left dome.
+float diaphragm_moved(const Thorax& before, const Thorax& after, float x, float y, float edge) {
+  const float band = std::abs(soft_step(before.diaphragm(x) - y, edge) - soft_step(after.diaphragm(x) - y, edge));
+  const float bubble = std::abs(gastric_bubble(before, x, y) - gastric_bubble(after, x, y));
+  return std::max(band * after.body(x, y), bubble);
 }
 
 }  // namespace
@@ -269,13 +372,16 @@ Radiograph draw_radiograph(const Anatomy& anatomy, const View& view, const std::
   const Frame frame(view, anatomy.height, size);
   const float pixel = 1.0f / frame.pixels_per_unit();
   const float edge = std::max(0.012f, 1.2f * pixel);
-  const Thorax thorax(anatomy, edge);
+  // The patient as the findings reshaped them (volume loss, hyperexpansion), and as they were: the
+  // difference is what those findings visibly change.
+  const Anatomy drawn = detail::with_volume_changes(anatomy, findings);
+  const Thorax thorax(drawn, edge), before(anatomy, edge);
 
   float heart_hw = anatomy.heart_half_width;
   for (const Finding& f : findings)
     if (f.kind == FindingKind::Cardiomegaly) heart_hw = f.size;
 
-  const std::vector<float> markings = rasterise(vessel_segments(anatomy, thorax), frame, size);
+  const std::vector<float> markings = rasterise(vessel_segments(drawn, thorax), frame, size);
   std::vector<Shape> shapes;
   for (const Finding& f : findings) shapes.push_back(make_shape(f, thorax, frame, size));
 
@@ -291,7 +397,8 @@ Radiograph draw_radiograph(const Anatomy& anatomy, const View& view, const std::
     for (int px = 0; px < size; ++px) {
       const auto [x, y] = frame.to_patient(px + 0.5f, py + 0.5f);
       const float lung = thorax.lung(x, y, heart_hw);
-      float vessel = markings[static_cast<std::size_t>(py) * size + px];
+      const std::size_t at = static_cast<std::size_t>(py) * size + px;
+      float vessel = markings[at];
       std::fill(effects.begin(), effects.end(), Effect{});
       for (std::size_t k = 0; k < findings.size(); ++k) {
         const Finding& f = findings[k];
@@ -314,9 +421,9 @@ Radiograph draw_radiograph(const Anatomy& anatomy, const View& view, const std::
           case FindingKind::Consolidation: {
             const float region = soft_step(gaussian_bumps(s.lobes, x, y) - 0.6f, 0.08f);
             const float here = region * lung_side(thorax, x, y, heart_hw, f.side);
-            const float bronchus = s.line_layer[static_cast<std::size_t>(py) * size + px];
+            const float bronchus = s.line_layer[at];
             e.presence = here;
-            e.delta = here * (anatomy.lung_air * 0.9f + 0.05f - 0.14f * bronchus);
+            e.delta = here * (drawn.lung_air * 0.9f + 0.05f - 0.14f * bronchus);
             break;
           }
           case FindingKind::Infiltration: {
@@ -334,7 +441,82 @@ Radiograph draw_radiograph(const Anatomy& anatomy, const View& view, const std::
                                  soft_step(thorax.cage_half_width(y) + 0.01f - std::abs(x), edge) *
                                  soft_step(y - top, 1.5f * edge) * soft_step(thorax.height() + 0.05f - y, edge);
             e.presence = region * lung;
-            e.delta = region * (anatomy.lung_air * lung + 0.07f);
+            e.delta = region * lung * (drawn.lung_air + 0.07f);
+            break;
+          }
+          case FindingKind::Atelectasis: {
+            // The airless wedge, and the lung given up to the raised hemidiaphragm.
+            // Behind the heart the wedge adds to its density (the left lower lobe's "sail").
+            const float wedge = triangle(s.lobes, x, y, edge);
+            const float aerated = lung_side(thorax, x, y, heart_hw, f.side);
+            const float behind_heart = lung_side(thorax, x, y, 0.01f, f.side) - aerated;
+            const float lost = static_cast<float>(x * f.side > 0) * diaphragm_moved(before, thorax, x, y, edge);
+            e.presence = std::max(wedge * (aerated + behind_heart), lost);
+            e.delta = wedge * (0.95f * drawn.lung_air * aerated + 0.06f * behind_heart);
+            break;
+          }
+          case FindingKind::Pneumonia: {
+            // A lobe filled with exudate: sharp against the fissure, fluffy at its other margin.
+            const float fluff = 0.05f * std::sin(17.0f * x + s.phase[0]) + 0.03f * std::sin(31.0f * x + s.phase[1]);
+            const float beyond = s.lobe * (y - f.y);  // distance into the lobe from the fissure
+            const float region = soft_step(beyond, edge) * soft_step(f.size + fluff - beyond, 0.05f);
+            const float here = region * lung_side(thorax, x, y, heart_hw, f.side);
+            e.presence = here;
+            e.delta = here * (drawn.lung_air * 0.95f + 0.05f - 0.14f * s.line_layer[at]);
+            break;
+          }
+          case FindingKind::Edema: {
+            // Bat-wing haze about both hila, sparing the periphery; Kerley B lines at the lateral bases.
+            const float ax = std::abs(x);
+            const float d = std::hypot((ax - 0.22f) / (0.9f * f.size), (y - thorax.hilum_y()) / (1.15f * f.size));
+            const float haze = soft_step(0.7f - d, 0.3f) * lung;
+            const float from_wall = thorax.cage_half_width(y) - 0.035f - ax;
+            float septa = 0;
+            for (std::size_t line = 0; line < s.kerley.size(); ++line) {
+              const float line_y = thorax.diaphragm(x) - 0.05f - 0.045f * static_cast<float>(line);
+              septa = std::max(septa, soft_step(0.008f - std::abs(y - line_y), edge * 0.6f) *
+                                          soft_step(s.kerley[line] - from_wall, edge));
+            }
+            septa *= lung;
+            e.presence = std::max(std::min(1.0f, 2.0f * haze), septa);
+            e.delta = 0.24f * haze + 0.10f * septa;
+            break;
+          }
+          case FindingKind::Emphysema: {
+            // Darker, longer lungs over flattened domes (with_volume_changes), and fewer vessels.
+            e.presence = std::max({lung, before.lung(x, y, heart_hw), diaphragm_moved(before, thorax, x, y, edge)});
+            vessel *= 0.4f;
+            break;
+          }
+          case FindingKind::Fibrosis: {
+            // Reticular lines, basal and peripheral, on both sides.
+            const float basal = soft_step(y - thorax.height() * (1.0f - f.size), 0.12f);
+            const float peripheral = 0.35f + 0.65f * soft_step(std::abs(x) - 0.5f, 0.15f);
+            const float region = basal * peripheral * lung;
+            e.presence = std::min(1.0f, 2.0f * region);
+            e.delta = region * (0.06f + 0.22f * s.line_layer[at]);
+            break;
+          }
+          case FindingKind::Pleural_Thickening: {
+            // A smooth dense rim inside the chest wall from the apex down, tapering at its lower end.
+            const float ax = std::abs(x);
+            const float from_wall = std::min(thorax.cage_half_width(y) - 0.035f - ax, y - thorax.apex(x));
+            const float thickness = f.size * soft_step(f.y - y, 0.08f) * (1.0f + 0.15f * std::sin(11.0f * y + s.phase[0]));
+            const float rim = soft_step(thickness - from_wall, edge) * soft_step(thickness - 0.01f, edge) *
+                              lung_side(thorax, x, y, heart_hw, f.side);
+            e.presence = rim;
+            e.delta = rim * (drawn.lung_air + 0.06f);
+            break;
+          }
+          case FindingKind::Hernia: {
+            // Hiatal hernia: a rounded retrocardiac sac, gas above a sharp air-fluid level, fluid below.
+            const float dx = (x - f.x) / (1.2f * f.size), dy = (y - f.y) / f.size;
+            const float d = std::sqrt(dx * dx + dy * dy);
+            const float sac = soft_step((1.0f - d) * f.size, edge);
+            const float wall = soft_step(0.02f - std::abs(1.0f - d) * f.size, edge);
+            const float fluid = soft_step(y - (f.y - 0.2f * f.size), 0.6f * edge);
+            e.presence = sac;
+            e.delta = sac * (0.18f * fluid - 0.22f * (1.0f - fluid)) + 0.05f * wall;
             break;
           }
           case FindingKind::Pneumothorax: {
@@ -352,16 +534,19 @@ Radiograph draw_radiograph(const Anatomy& anatomy, const View& view, const std::
           }
         }
       }
-      float att = anatomy_attenuation(anatomy, thorax, x, y, heart_hw, lung, edge) + lung * vessel;
+      float att = anatomy_attenuation(drawn, thorax, x, y, heart_hw, lung, edge) + lung * vessel;
+      // Findings that fill the lung's air overlap without adding up past airless (water) density.
+      float fill = 0;
       for (std::size_t k = 0; k < findings.size(); ++k) {
-        att += effects[k].delta;
+        if (fills_airspace(findings[k].kind)) fill += effects[k].delta;
+        else att += effects[k].delta;
         if (effects[k].presence > 0.5f) {
           Extent& e = extents[k];
           e.x0 = std::min(e.x0, px), e.x1 = std::max(e.x1, px);
           e.y0 = std::min(e.y0, py), e.y1 = std::max(e.y1, py);
         }
       }
-      image[static_cast<std::size_t>(py) * size + px] = att;
+      image[static_cast<std::size_t>(py) * size + px] = att + std::min(fill, drawn.lung_air * lung + 0.1f);
     }
 
   // Exposure, then the detector's blur, then quantum noise (stronger where more photons arrive).

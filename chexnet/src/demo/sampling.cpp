@@ -1,7 +1,9 @@
 // Random patients, exposures and findings for the demo dataset: plausible variation, and findings
 // conspicuous enough to learn quickly (DESIGN.md: nodules of at least 5-6% of the image width with
 // clear contrast were learned in minutes; subtle small ones never were).
+#include <algorithm>
 #include <cmath>
+#include <initializer_list>
 
 #include "chex/demo/phantom.h"
 #include "chex/error.h"
@@ -68,29 +70,91 @@ View random_view(Generator& g) {
   return v;
 }
 
+namespace {
+
+// The range each kind's size is drawn from (see Finding::size): the faint end still learnable.
+struct SizeRange {
+  float lo, hi;
+  bool larger_is_plainer = true;
+};
+
+SizeRange size_range(FindingKind kind) {
+  switch (kind) {
+    case FindingKind::Atelectasis: return {0.12f, 0.18f};        // hemidiaphragm lift
+    case FindingKind::Cardiomegaly: return {0.60f, 0.70f};       // cardiothoracic ratio about 0.6-0.7
+    case FindingKind::Effusion: return {0.40f, 0.58f};           // depth of the fluid
+    case FindingKind::Infiltration: return {0.28f, 0.36f};
+    case FindingKind::Mass: return {0.15f, 0.21f};
+    case FindingKind::Nodule: return {0.075f, 0.10f};
+    case FindingKind::Pneumonia: return {0.34f, 0.46f};          // depth from the fissure
+    case FindingKind::Pneumothorax: return {0.55f, 0.70f, false};  // collapsed lung's linear scale
+    case FindingKind::Consolidation: return {0.26f, 0.34f};
+    case FindingKind::Edema: return {0.50f, 0.62f};              // reach of the haze from the hila
+    case FindingKind::Emphysema: return {0.10f, 0.15f};          // extra lung air
+    case FindingKind::Fibrosis: return {0.55f, 0.75f};           // how far up from the bases
+    case FindingKind::Pleural_Thickening: return {0.07f, 0.10f}; // rim thickness
+    case FindingKind::Hernia: return {0.17f, 0.23f};             // radius
+  }
+  CHEX_FAIL("unknown finding kind ", static_cast<int>(kind));
+}
+
+}  // namespace
+
+float conspicuity(const Finding& f) {
+  const SizeRange r = size_range(f.kind);
+  const float t = std::clamp((f.size - r.lo) / (r.hi - r.lo), 0.0f, 1.0f);
+  return r.larger_is_plainer ? t : 1.0f - t;
+}
+
 Finding random_finding(FindingKind kind, const Anatomy& anatomy, const std::vector<Finding>& placed, Generator& g) {
   const detail::Thorax thorax(anatomy, 0.012f);
   Finding f;
   f.kind = kind;
   f.seed = g.next_u64();
   f.side = random_side(g);
+  const SizeRange range = size_range(kind);
+  f.size = between(g, range.lo, range.hi);
+  const auto used_side = [&](std::initializer_list<FindingKind> kinds) {
+    for (const Finding& p : placed)
+      for (const FindingKind k : kinds)
+        if (p.kind == k) return p.side;
+    return 0;
+  };
   switch (kind) {
     case FindingKind::Cardiomegaly:
-      f.size = between(g, 0.60f, 0.70f);  // cardiothoracic ratio about 0.6-0.7
-      return f;
+    case FindingKind::Edema:
+    case FindingKind::Emphysema:
+    case FindingKind::Fibrosis: return f;
     case FindingKind::Effusion:
     case FindingKind::Pneumothorax: {
       // One of each per hemithorax at most: a pneumothorax and an effusion go to opposite sides.
-      for (const Finding& p : placed)
-        if (p.kind == FindingKind::Effusion || p.kind == FindingKind::Pneumothorax) f.side = -p.side;
-      f.size = kind == FindingKind::Effusion ? between(g, 0.40f, 0.58f)   // depth of the fluid
-                                             : between(g, 0.55f, 0.70f);  // collapsed lung's linear scale
+      if (const int s = used_side({FindingKind::Effusion, FindingKind::Pneumothorax})) f.side = -s;
       return f;
     }
-    case FindingKind::Nodule: f.size = between(g, 0.075f, 0.10f); break;
-    case FindingKind::Mass: f.size = between(g, 0.15f, 0.21f); break;
-    case FindingKind::Consolidation: f.size = between(g, 0.26f, 0.34f); break;
-    case FindingKind::Infiltration: f.size = between(g, 0.28f, 0.36f); break;
+    case FindingKind::Atelectasis:
+      // Often beside an effusion (compressive), never on the side of a pneumothorax.
+      if (const int s = used_side({FindingKind::Effusion})) f.side = s;
+      if (const int s = used_side({FindingKind::Pneumothorax})) f.side = -s;
+      return f;
+    case FindingKind::Pneumonia:
+      // The fissure: the horizontal one (upper lobe above, lower below) at about the hilum's level.
+      f.y = between(g, 0.42f, 0.52f) * anatomy.height;
+      if (const int s = used_side({FindingKind::Pneumothorax})) f.side = -s;
+      return f;
+    case FindingKind::Pleural_Thickening:
+      // From the apex down the lateral wall to between mid and lower zones.
+      f.y = between(g, 0.55f, 0.85f) * anatomy.height;
+      return f;
+    case FindingKind::Hernia: {
+      // Hiatal: behind the heart, just left of the midline, sitting on the diaphragm.
+      f.x = between(g, 0.02f, 0.12f);
+      f.y = thorax.diaphragm(f.x) - 0.7f * f.size;
+      return f;
+    }
+    case FindingKind::Nodule:
+    case FindingKind::Mass:
+    case FindingKind::Consolidation:
+    case FindingKind::Infiltration: break;
   }
   // Lesions: rejection-sample a site inside a lung field.
   const float margin = kind == FindingKind::Mass ? 1.1f * f.size : kind == FindingKind::Nodule ? f.size : 0.08f;

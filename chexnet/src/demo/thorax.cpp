@@ -24,11 +24,12 @@ float Thorax::mediastinum_half_width(float y) const { return 0.16f + 0.06f * std
 
 float Thorax::diaphragm(float x) const {
   const float ax = std::abs(x);
-  const float peak = a_.height - a_.dome_rise - (x < 0 ? a_.right_dome_lift : 0.0f);
+  const float peak = a_.height - a_.dome_rise - (x < 0 ? a_.right_dome_lift : a_.left_dome_lift);
   const float dome_x = 0.45f;
   if (ax >= dome_x) {
-    // Down to the costophrenic angle, deepest at the lateral chest wall.
-    const float t = (ax - dome_x) / (1.0f - dome_x);
+    // Down to the costophrenic angle, deepest at the lateral chest wall (and level beyond it, so
+    // that a dome's height changes nothing outside the rib cage).
+    const float t = std::min(1.0f, (ax - dome_x) / (1.0f - dome_x));
     return peak + (a_.height + 0.03f - peak) * t * t;
   }
   const float t = (dome_x - ax) / dome_x;
@@ -56,6 +57,28 @@ float Thorax::body_half_width(float y) const {
   if (y >= shoulders_end) return a_.body_width;
   const float t = (y - shoulders_start) / (shoulders_end - shoulders_start);
   return neck + (a_.body_width - neck) * std::sqrt(t * (2.0f - t));
+}
+
+float Thorax::apex(float x) const {
+  // Inverse of cage_half_width above its widest level, at the lung's lateral edge.
+  const float w = std::min(std::abs(x) + 0.035f, 1.0f);
+  const float widest = 0.8f * a_.height;
+  return widest - std::sqrt(1.0f - w * w) * (widest + 0.12f);
+}
+
+Anatomy with_volume_changes(const Anatomy& anatomy, const std::vector<Finding>& findings) {
+  Anatomy a = anatomy;
+  for (const Finding& f : findings) {
+    if (f.kind == FindingKind::Atelectasis) (f.side < 0 ? a.right_dome_lift : a.left_dome_lift) += f.size;
+    if (f.kind == FindingKind::Emphysema) {
+      // Hyperexpanded: flattened domes pushed down, and darker (more air, fewer vessels).
+      a.right_dome_lift *= 0.3f;
+      a.left_dome_lift *= 0.3f;
+      a.dome_rise *= 0.3f;
+      a.lung_air += f.size;
+    }
+  }
+  return a;
 }
 
 float Thorax::body(float x, float y) const { return soft_step(body_half_width(y) - std::abs(x), 2.0f * edge_); }

@@ -9,6 +9,10 @@ namespace chex::demo::detail {
 // 0 below a - e, 1 above a + e, smooth in between.
 float soft_step(float value, float edge);
 
+// The anatomy as findings reshape it: atelectasis raises its hemidiaphragm (volume loss),
+// emphysema flattens and lowers both and darkens the lungs (hyperexpansion).
+Anatomy with_volume_changes(const Anatomy& anatomy, const std::vector<Finding>& findings);
+
 class Thorax {
  public:
   Thorax(const Anatomy& anatomy, float edge);
@@ -16,6 +20,8 @@ class Thorax {
   float height() const { return a_.height; }
   // Inner half-width of the rib cage at height y (0 above the apices).
   float cage_half_width(float y) const;
+  // Height of the top of the lung at x (the apex's curve), the inverse of cage_half_width above it.
+  float apex(float x) const;
   float mediastinum_half_width(float y) const;
   // Height of the top of the diaphragm at x (the right dome, x < 0, sits higher).
   float diaphragm(float x) const;

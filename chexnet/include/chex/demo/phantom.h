@@ -16,15 +16,22 @@
 
 namespace chex::demo {
 
-enum class FindingKind { Cardiomegaly, Effusion, Infiltration, Mass, Nodule, Pneumothorax, Consolidation };
-inline constexpr int kFindingKinds = 7;
+// The 14 ChestX-ray14 findings, in NIH's order.
+enum class FindingKind {
+  Atelectasis, Cardiomegaly, Effusion, Infiltration, Mass, Nodule, Pneumonia,
+  Pneumothorax, Consolidation, Edema, Emphysema, Fibrosis, Pleural_Thickening, Hernia
+};
+inline constexpr int kFindingKinds = 14;
 inline constexpr std::array<FindingKind, kFindingKinds> kAllFindings = {
-    FindingKind::Cardiomegaly, FindingKind::Effusion,     FindingKind::Infiltration, FindingKind::Mass,
-    FindingKind::Nodule,       FindingKind::Pneumothorax, FindingKind::Consolidation};
+    FindingKind::Atelectasis,   FindingKind::Cardiomegaly, FindingKind::Effusion,  FindingKind::Infiltration,
+    FindingKind::Mass,          FindingKind::Nodule,       FindingKind::Pneumonia, FindingKind::Pneumothorax,
+    FindingKind::Consolidation, FindingKind::Edema,        FindingKind::Emphysema, FindingKind::Fibrosis,
+    FindingKind::Pleural_Thickening, FindingKind::Hernia};
 
 // The label file's spelling (one of the 14 ChestX-ray14 labels).
 std::string_view label_name(FindingKind kind);
-// The box file's spelling: NIH's BBox_List_2017.csv says "Infiltrate" for Infiltration.
+// The box file's spelling: NIH's BBox_List_2017.csv says "Infiltrate" for Infiltration (it has boxes
+// for 8 findings only; the others keep their label name).
 std::string_view box_label_name(FindingKind kind);
 
 // One patient's body: stays the same across that patient's radiographs.
@@ -35,6 +42,7 @@ struct Anatomy {
   float heart_center_x = 0.14f;   // the heart sits towards the patient's left (image right)
   float dome_rise = 0.22f;        // how far the diaphragm domes rise above the angles
   float right_dome_lift = 0.06f;  // the right dome (liver side) sits higher
+  float left_dome_lift = 0.0f;    // raised only by volume loss (atelectasis) in the left lung
   float rib_phase = 0.0f;         // where the first rib sits, as a fraction of the rib spacing
   float lung_air = 0.40f;         // how dark the lungs are against soft tissue
   bool female = false;            // breast shadows over the lower zones
@@ -58,10 +66,13 @@ struct View {
 struct Finding {
   FindingKind kind = FindingKind::Nodule;
   int side = 1;             // -1: image left (patient's right), +1: image right
-  float x = 0, y = 0;       // centre in the patient frame (lesions)
-  float size = 0.1f;        // radius (nodule, mass), extent (consolidation, infiltration, effusion depth,
-                            // pneumothorax collapse fraction), heart half-width (cardiomegaly)
-  uint64_t seed = 1;        // shape details (lobulation, bronchograms, patches)
+  float x = 0, y = 0;       // centre in the patient frame (lesions, hernia); fissure level (pneumonia);
+                            // lowest point of the rim (pleural thickening)
+  float size = 0.1f;        // radius (nodule, mass, hernia), extent (consolidation, infiltration, effusion
+                            // depth, pneumonia depth, edema, fibrosis), pneumothorax collapse fraction,
+                            // heart half-width (cardiomegaly), diaphragm lift (atelectasis), extra
+                            // lucency (emphysema), rim thickness (pleural thickening)
+  uint64_t seed = 1;        // shape details (lobulation, bronchograms, patches, lobe, reticulation)
 };
 
 // A box in image pixels, (x, y) the top-left corner, as in BBox_List_2017.csv.
@@ -87,5 +98,8 @@ View random_view(Generator& generator);
 // enough that a CNN learns it in minutes on a CPU.
 Finding random_finding(FindingKind kind, const Anatomy& anatomy, const std::vector<Finding>& placed,
                        Generator& generator);
+// How conspicuous a finding is among those of its kind, 0 (the faintest random_finding draws) to 1
+// (the plainest): a small nodule is 0, a large one 1. The simulated readers miss faint ones more.
+float conspicuity(const Finding& finding);
 
 }  // namespace chex::demo
