@@ -4,6 +4,7 @@
 #include "chex/autograd.h"
 #include "chex/ops.h"
 #include "backend/backend.h"
+#include "batchnorm_groups.h"
 #include "kernels/batchnorm.h"
 #include "op_utils.h"
 
@@ -37,6 +38,12 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, c
     CHEX_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), op,
                ": the running statistics must be contiguous to be updated in place");
   }
+
+  CHEX_CHECK(options.groups >= 1, op, ": groups must be at least 1, got ", options.groups);
+  CHEX_CHECK(!(options.sync && options.groups > 1), op, ": sync and ghost batch norm exclude each other");
+  if (options.training && options.sync) return detail::sync_batch_norm2d(x, weight, bias, running_mean, running_var, options);
+  if (options.training && options.groups > 1)
+    return detail::ghost_batch_norm2d(x, weight, bias, running_mean, running_var, options);
 
   const Tensor input = detail::detached_batch_strided(x);
   const Tensor gamma = weight.detach().contiguous();
