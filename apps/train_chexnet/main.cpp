@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "chex/distributed.h"
 #include "chex/parallel.h"
 #include "options.h"
 #include "trainer.h"
@@ -15,6 +16,8 @@ int main(int argc, char** argv) {
     return chex::train::run_training(options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_chexnet: error: %s\n", e.what());
+    std::fflush(stderr);
+    chex::distributed::abort_job_if_distributed(1);  // under mpirun: the other ranks stop now too
     return 1;
   }
 }

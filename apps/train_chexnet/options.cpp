@@ -50,6 +50,15 @@ Training
   --threads N           CPU threads (default: all cores, or $CHEX_NUM_THREADS)
   --seed N              seeds the split, the initial weights, the order and the flips (default 1)
 
+Several GPUs or machines (data-parallel; under mpirun, see the README)
+  mpirun -np N train_chexnet ... trains one model on N ranks: --batch-size stays the global batch
+                        (it must divide by N), each rank takes its share; --device cuda uses
+                        cuda:<the rank's local rank>. Rank 0 alone writes --out and prints.
+  --sync-bn             batch norm with the statistics of the whole global batch (a collective per
+                        BN layer; CPU only so far); default: each rank normalises its own share
+  --collective-timeout S  a rank waiting longer than S seconds for the others ends the job with an
+                        error (default 60)
+
 Output and checkpoints (in --out DIR, default train_out)
   --out DIR             log.jsonl (every step and epoch), checkpoint.safetensors + checkpoint.json
                         (the whole training state), best.safetensors (the best model's weights),
@@ -61,7 +70,9 @@ Output and checkpoints (in --out DIR, default train_out)
   -h, --help            this text
 
 For tests: --crash-after-step N (SIGKILL itself after step N), --interrupt-after-step N (SIGINT) and
---nan-input-at-step N (a NaN pixel in step N's batch, which makes the loss NaN).
+--nan-input-at-step N (a NaN pixel in step N's batch, which makes the loss NaN); under mpirun the
+crash is the last rank's alone, and --hang-after-step N makes the last rank stop answering;
+--bn-groups G normalises G equal slices of each batch on their own (what G ranks without --sync-bn do).
 
 Ctrl-C stops after writing a checkpoint (a second Ctrl-C stops at once); --resume continues.
 A NaN or infinite loss stops training and keeps the last good checkpoint.
@@ -119,6 +130,10 @@ Options parse_options(const std::vector<std::string>& args) {
     else if (arg == "--crash-after-step") o.crash_after_step = number<int64_t>(arg, value());
     else if (arg == "--interrupt-after-step") o.interrupt_after_step = number<int64_t>(arg, value());
     else if (arg == "--nan-input-at-step") o.nan_input_at_step = number<int64_t>(arg, value());
+    else if (arg == "--sync-bn") o.sync_bn = true;
+    else if (arg == "--collective-timeout") o.collective_timeout = number<double>(arg, value());
+    else if (arg == "--bn-groups") o.bn_groups = number<int>(arg, value());
+    else if (arg == "--hang-after-step") o.hang_after_step = number<int64_t>(arg, value());
     else CHEX_FAIL("unknown option '", arg, "' (see --help)");
   }
   if (o.demo) {
@@ -140,6 +155,9 @@ Options parse_options(const std::vector<std::string>& args) {
   CHEX_CHECK(o.patience >= 1 && o.max_plateaus >= 1, "--patience and --max-plateaus must be at least 1");
   CHEX_CHECK(o.demo_images >= 28, "--demo-images must be at least 28 (two of each finding)");
   CHEX_CHECK(o.bootstrap >= 0, "--bootstrap cannot be negative");
+  CHEX_CHECK(o.collective_timeout > 0, "--collective-timeout must be positive");
+  CHEX_CHECK(o.bn_groups >= 1 && o.batch_size % o.bn_groups == 0, "--bn-groups must divide --batch-size");
+  CHEX_CHECK(!(o.sync_bn && o.bn_groups > 1), "--sync-bn and --bn-groups exclude each other");
   return o;
 }
 
@@ -148,6 +166,9 @@ std::string fingerprint(const Options& o) {
   out.precision(17);
   out << "arch=" << o.arch << " image_size=" << o.image_size << " batch_size=" << o.batch_size << " seed=" << o.seed
       << " loss=" << o.loss << " split=" << o.split << " lr=" << o.lr << " pretrained=" << (o.pretrained.empty() ? "no" : "yes");
+  // Only when set, so that the checkpoints of earlier versions still resume.
+  if (o.sync_bn) out << " sync_bn=yes";
+  if (o.bn_groups > 1) out << " bn_groups=" << o.bn_groups;
   return out.str();
 }
 

@@ -61,6 +61,11 @@ int launched_ranks();
 // machine cannot join them.
 std::shared_ptr<Communicator> init(Device device, const CommunicatorOptions& options = {});
 
+// Ends every rank of the job at once (MPI_Abort) when this process is one of several ranks;
+// returns otherwise. For an error on one rank: the others would wait for it in their next
+// collective until the timeout, and a normal exit would wait for them in MPI_Finalize.
+void abort_job_if_distributed(int exit_code);
+
 // A communicator of one rank: every collective is the identity.
 std::shared_ptr<Communicator> single_process();
 
@@ -88,8 +93,11 @@ class DataParallel {
   Tensor forward(const Tensor& input);
   // After backward, before the optimizer: each parameter's gradient becomes the mean over the ranks,
   // all-reduced in buckets of ~bucket_bytes in reverse parameter order (the order backward finishes
-  // them). A parameter without a gradient on every rank counts as zero.
-  void synchronize_gradients();
+  // them). A parameter without a gradient on every rank counts as zero. `weight`: this rank's share
+  // of the global loss when the shares differ (n_rank / n_global for a mean over n_global images
+  // of which this rank had n_rank); the gradients are then summed with these weights. Default:
+  // 1 / size, the plain mean.
+  void synchronize_gradients(double weight = -1);
   // Rank 0's parameters and buffers to every rank (after loading a checkpoint on rank 0 only, say).
   void broadcast_state();
   void broadcast_buffers();

@@ -45,6 +45,14 @@ int launched_ranks() {
   return 1;
 }
 
+void abort_job_if_distributed(int exit_code) {
+#if defined(CHEX_HAVE_MPI)
+  abort_mpi_job(exit_code);
+#else
+  (void)exit_code;
+#endif
+}
+
 std::shared_ptr<Communicator> single_process() { return std::make_shared<SingleProcess>(); }
 
 std::shared_ptr<Communicator> init(Device device, const CommunicatorOptions& options) {

@@ -62,14 +62,14 @@ Tensor DataParallel::forward(const Tensor& input) {
 }
 
 // Each bucket: the gradients packed into one flat tensor on their device, one all-reduce, scaled by
-// 1 / size, unpacked. Packing costs a copy of each gradient but makes ~360 small messages a few
+// the rank's weight, unpacked. Packing costs a copy of each gradient but makes ~360 small messages a few
 // large ones, which is what the interconnect's bandwidth needs.
-void DataParallel::synchronize_gradients() {
+void DataParallel::synchronize_gradients(double weight) {
   if (comm_->size() == 1) return;
   Stopwatch watch(communication_seconds_);
   NoGradGuard no_grad;
   std::vector<Tensor> params = model_.parameters();
-  const float inverse_size = 1.f / static_cast<float>(comm_->size());
+  const float factor = weight >= 0 ? static_cast<float>(weight) : 1.f / static_cast<float>(comm_->size());
   size_t i = params.size();
   while (i > 0) {
     // The next bucket: parameters from the back, on one device, up to bucket_bytes (at least one).
@@ -89,11 +89,11 @@ void DataParallel::synchronize_gradients() {
       flat.narrow(0, offset, p.numel()).copy_(p.grad().reshape({p.numel()}));
       offset += p.numel();
     }
+    flat = ops::scale(flat, factor);  // before the sum, so that unequal weights are possible
     comm_->all_reduce_sum(flat.data(), static_cast<size_t>(numel), device);
-    const Tensor mean = ops::scale(flat, inverse_size);
     offset = 0;
     for (const Tensor& p : bucket) {
-      p.grad().copy_(mean.narrow(0, offset, p.numel()).reshape(p.shape()));
+      p.grad().copy_(flat.narrow(0, offset, p.numel()).reshape(p.shape()));
       offset += p.numel();
     }
   }

@@ -126,6 +126,15 @@ class MpiCommunicator final : public Communicator {
 
 }  // namespace
 
+void abort_mpi_job(int exit_code) {
+  int initialized = 0, finalized = 0, size = 1;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized) return;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
+}
+
 std::shared_ptr<Communicator> make_mpi_communicator(const CommunicatorOptions& options) {
   return std::make_shared<MpiCommunicator>(options);
 }

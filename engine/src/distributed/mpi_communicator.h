@@ -8,6 +8,7 @@
 namespace chex::distributed {
 
 std::shared_ptr<Communicator> make_mpi_communicator(const CommunicatorOptions& options);
+void abort_mpi_job(int exit_code);  // MPI_Abort when MPI is up with several ranks
 
 #if defined(CHEX_HAVE_CUDA)
 // NCCL for CUDA buffers on `device`, the MPI communicator `host` for the rest (nccl_communicator.cpp).

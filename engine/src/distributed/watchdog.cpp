@@ -47,7 +47,7 @@ void Watchdog::watch() {
     if (wake_.wait_until(lock, deadline) == std::cv_status::timeout && armed_ && deadline_ == deadline &&
         std::chrono::steady_clock::now() >= deadline) {
       std::fprintf(stderr,
-                   "chex: error: rank %d: %s did not complete within %.0f s: another rank has probably died or "
+                   "\nchex: error: rank %d: %s did not complete within %.0f s: another rank has probably died or "
                    "stopped answering; ending this rank (raise the limit with --collective-timeout if a step is "
                    "legitimately that slow)\n",
                    rank_, what_.c_str(), armed_timeout_);

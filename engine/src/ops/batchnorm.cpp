@@ -32,7 +32,8 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, c
   CHEX_CHECK(options.momentum >= 0.f && options.momentum <= 1.f, op, ": momentum must be in [0, 1], got ",
              options.momentum);
   if (options.training) {
-    CHEX_CHECK(batch * spatial > 1, op, ": expected more than 1 value per channel when training, got input size ",
+    // Sync batch norm needs more than one value over all the ranks, which it checks itself.
+    CHEX_CHECK(batch * spatial > 1 || options.sync, op, ": expected more than 1 value per channel when training, got input size ",
                shape_str(x.shape()));
     // Updated in place through their data pointers.
     CHEX_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), op,

@@ -52,6 +52,8 @@ Tensor sync_batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bi
   sums[2 * cs] = local_count;
   comm->all_reduce_sum(sums.data(), sums.size());
   const double total = sums[2 * cs];
+  CHEX_CHECK(total > 1, "sync batch_norm2d: expected more than 1 value per channel over all ranks when training, got ",
+             total);
   for (size_t i = 0; i < cs; ++i) {
     mean[i] = sums[i] / total;
     var[i] = std::max(0.0, sums[cs + i] / total - mean[i] * mean[i]);
