@@ -1,5 +1,6 @@
 // DataParallel and convert_sync_batch_norm (chex/distributed.h).
 #include <chrono>
+#include <functional>
 
 #include "chex/autograd.h"
 #include "chex/distributed.h"
@@ -20,12 +21,42 @@ class Stopwatch {
   std::chrono::steady_clock::time_point start_;
 };
 
-// Broadcasts each tensor from rank 0 in place (contiguous leaves; chex's parameters and buffers).
-void broadcast_tensors(Communicator& comm, const nn::NamedTensors& tensors) {
-  for (const auto& [name, t] : tensors) {
-    CHEX_CHECK(t.is_contiguous(), "DataParallel: '", name, "' is not contiguous");
-    comm.broadcast(t.raw_data(), static_cast<size_t>(t.numel()) * sizeof(float), 0, t.device());
+// Tensors taken from the back in buckets of at most `bucket_bytes` (at least one tensor each), on
+// one device, each packed into one flat tensor for `exchange`, then unpacked: ~360 small messages
+// become a few large ones, which is what an interconnect's bandwidth needs.
+void for_each_bucket(std::vector<Tensor> tensors, size_t bucket_bytes, const std::function<void(Tensor&)>& exchange) {
+  size_t i = tensors.size();
+  while (i > 0) {
+    std::vector<Tensor> bucket;
+    int64_t numel = 0;
+    const Device device = tensors[i - 1].device();
+    while (i > 0 && tensors[i - 1].device() == device &&
+           (bucket.empty() || static_cast<size_t>(numel + tensors[i - 1].numel()) * sizeof(float) <= bucket_bytes)) {
+      numel += tensors[i - 1].numel();
+      bucket.push_back(tensors[--i]);
+    }
+    Tensor flat = Tensor::empty({numel}, device);
+    int64_t offset = 0;
+    for (const Tensor& t : bucket) {
+      flat.narrow(0, offset, t.numel()).copy_(t.reshape({t.numel()}));
+      offset += t.numel();
+    }
+    exchange(flat);
+    offset = 0;
+    for (const Tensor& t : bucket) {
+      t.copy_(flat.narrow(0, offset, t.numel()).reshape(t.shape()));
+      offset += t.numel();
+    }
   }
+}
+
+// Rank 0's values of the tensors to every rank, in place.
+void broadcast_tensors(Communicator& comm, const nn::NamedTensors& named, size_t bucket_bytes) {
+  std::vector<Tensor> tensors;
+  for (const auto& [name, t] : named) tensors.push_back(t);
+  for_each_bucket(std::move(tensors), bucket_bytes, [&](Tensor& flat) {
+    comm.broadcast(flat.raw_data(), static_cast<size_t>(flat.numel()) * sizeof(float), 0, flat.device());
+  });
 }
 
 }  // namespace
@@ -46,14 +77,14 @@ DataParallel::DataParallel(nn::Module& model, std::shared_ptr<Communicator> comm
 void DataParallel::broadcast_state() {
   if (comm_->size() == 1) return;
   Stopwatch watch(communication_seconds_);
-  broadcast_tensors(*comm_, model_.named_parameters());
-  broadcast_tensors(*comm_, model_.named_buffers());
+  broadcast_tensors(*comm_, model_.named_parameters(), options_.bucket_bytes);
+  broadcast_tensors(*comm_, model_.named_buffers(), options_.bucket_bytes);
 }
 
 void DataParallel::broadcast_buffers() {
   if (comm_->size() == 1) return;
   Stopwatch watch(communication_seconds_);
-  broadcast_tensors(*comm_, model_.named_buffers());
+  broadcast_tensors(*comm_, model_.named_buffers(), options_.bucket_bytes);
 }
 
 Tensor DataParallel::forward(const Tensor& input) {
@@ -61,42 +92,22 @@ Tensor DataParallel::forward(const Tensor& input) {
   return model_(input);
 }
 
-// Each bucket: the gradients packed into one flat tensor on their device, one all-reduce, scaled by
-// the rank's weight, unpacked. Packing costs a copy of each gradient but makes ~360 small messages a few
-// large ones, which is what the interconnect's bandwidth needs.
+// In reverse parameter order (the order backward finishes them), each bucket scaled by this rank's
+// weight, then summed over the ranks.
 void DataParallel::synchronize_gradients(double weight) {
   if (comm_->size() == 1) return;
   Stopwatch watch(communication_seconds_);
   NoGradGuard no_grad;
-  std::vector<Tensor> params = model_.parameters();
   const float factor = weight >= 0 ? static_cast<float>(weight) : 1.f / static_cast<float>(comm_->size());
-  size_t i = params.size();
-  while (i > 0) {
-    // The next bucket: parameters from the back, on one device, up to bucket_bytes (at least one).
-    std::vector<Tensor> bucket;
-    int64_t numel = 0;
-    const Device device = params[i - 1].device();
-    while (i > 0 && params[i - 1].device() == device &&
-           (bucket.empty() || static_cast<size_t>(numel + params[i - 1].numel()) * sizeof(float) <= options_.bucket_bytes)) {
-      Tensor& p = params[--i];
-      if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.device()));  // every rank sends the same sizes
-      numel += p.numel();
-      bucket.push_back(p);
-    }
-    Tensor flat = Tensor::empty({numel}, device);
-    int64_t offset = 0;
-    for (const Tensor& p : bucket) {
-      flat.narrow(0, offset, p.numel()).copy_(p.grad().reshape({p.numel()}));
-      offset += p.numel();
-    }
-    flat = ops::scale(flat, factor);  // before the sum, so that unequal weights are possible
-    comm_->all_reduce_sum(flat.data(), static_cast<size_t>(numel), device);
-    offset = 0;
-    for (const Tensor& p : bucket) {
-      p.grad().copy_(flat.narrow(0, offset, p.numel()).reshape(p.shape()));
-      offset += p.numel();
-    }
+  std::vector<Tensor> grads;
+  for (const Tensor& p : model_.parameters()) {
+    if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.device()));  // every rank sends the same sizes
+    grads.push_back(p.grad());
   }
+  for_each_bucket(std::move(grads), options_.bucket_bytes, [&](Tensor& flat) {
+    flat = ops::scale(flat, factor);  // before the sum, so that unequal weights are possible
+    comm_->all_reduce_sum(flat.data(), static_cast<size_t>(flat.numel()), flat.device());
+  });
 }
 
 }  // namespace chex::distributed
