@@ -6,7 +6,8 @@
 // 28 MB), as seconds, algorithm bandwidth (bytes / time) and NCCL's "bus bandwidth" (algorithm
 // bandwidth * 2 (N - 1) / N, the per-link traffic of a ring all-reduce), and (2) whole training
 // steps (this rank's share of the global batch: forward, weighted BCE, backward, gradient
-// all-reduce, Adam), the all-reduce's share of the step. Rank 0 prints a line and one JSON line.
+// all-reduce, Adam), the all-reduce's share of the step, and the step with the all-reduce started
+// bucket by bucket during the backward instead of after it. Rank 0 prints a line and one JSON line.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -117,36 +118,44 @@ int run(const Options& o) {
   const Tensor images = Tensor::randn({share, 3, o.size, o.size}, gen).to(device);
   const Tensor targets = Tensor::zeros({share, 14}, device);
   optim::Adam adam(model.parameters(), {.lr = 1e-4});
-  std::vector<double> step_times, comm_times;
-  for (int i = 0; i <= o.steps; ++i) {
+  // Alternately: the all-reduce after the backward (synchronize_gradients), and started bucket by
+  // bucket during it (backward + finish_gradients).
+  std::vector<double> step_times, comm_times, overlapped_times;
+  for (int i = 0; i <= 2 * o.steps + 1; ++i) {
+    const bool overlapped = i % 2 == 1;
     comm->barrier();
     const double comm_before = ddp.communication_seconds();
     const auto t = std::chrono::steady_clock::now();
     Tensor loss = ops::bce_with_logits(ddp.forward(images), targets);
     adam.zero_grad();
-    loss.backward();
-    ddp.synchronize_gradients();
+    if (overlapped) {
+      ddp.backward(loss);
+      ddp.finish_gradients();
+    } else {
+      loss.backward();
+      ddp.synchronize_gradients();
+    }
     adam.step();
     (void)loss.item();  // the step's end on a GPU
-    if (i == 0) continue;  // warm-up
-    step_times.push_back(seconds_since(t));
-    comm_times.push_back(ddp.communication_seconds() - comm_before);
+    if (i < 2) continue;  // warm-up
+    (overlapped ? overlapped_times : step_times).push_back(seconds_since(t));
+    if (!overlapped) comm_times.push_back(ddp.communication_seconds() - comm_before);
   }
-  const double step = median(step_times), communication = median(comm_times);
+  const double step = median(step_times), communication = median(comm_times), overlapped = median(overlapped_times);
   if (comm->rank() == 0) {
     std::printf("bench_allreduce: %d ranks (%s), %lld gradients (%.1f MB): all-reduce %.2f ms, algbw %.2f GB/s, busbw "
                 "%.2f GB/s; training step (global batch %lld, %lld per rank, %lldx%lld) %.3f s, of which "
-                "communication %.3f s (%.1f%%)\n",
+                "communication %.3f s (%.1f%%); with the all-reduce overlapping the backward %.3f s\n",
                 n, comm->description().c_str(), static_cast<long long>(floats), bytes / 1e6, sync * 1e3, algbw, busbw,
                 static_cast<long long>(o.batch), static_cast<long long>(share), static_cast<long long>(o.size),
-                static_cast<long long>(o.size), step, communication, 100.0 * communication / step);
+                static_cast<long long>(o.size), step, communication, 100.0 * communication / step, overlapped);
     std::printf("{\"bench\":\"allreduce\",\"ranks\":%d,\"device\":\"%s\",\"threads\":%d,\"gradients\":%lld,\"bytes\":%.0f,"
                 "\"allreduce_seconds\":%.6f,\"algbw_gbps\":%.4f,\"busbw_gbps\":%.4f,\"global_batch\":%lld,"
                 "\"image_size\":%lld,\"step_seconds\":%.6f,\"communication_seconds\":%.6f,"
-                "\"communication_fraction\":%.5f}\n",
+                "\"communication_fraction\":%.5f,\"overlapped_step_seconds\":%.6f}\n",
                 n, device.str().c_str(), num_threads(), static_cast<long long>(floats), bytes, sync, algbw, busbw,
                 static_cast<long long>(o.batch), static_cast<long long>(o.size), step, communication,
-                communication / step);
+                communication / step, overlapped);
   }
   return 0;
 }

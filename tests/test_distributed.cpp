@@ -108,3 +108,33 @@ TEST_CASE("the launcher's rank count comes from its environment; one process nee
                                       Tensor::zeros({1}), Tensor::ones({1}), {.groups = 2}),
                     Catch::Contains("does not split into 2"));
 }
+
+TEST_CASE("backward reports each accumulation into a leaf, as often as leaf_accumulations predicts", "[distributed]") {
+  Tensor a = Tensor::from_vector({1.f, 2.f}, {2}), b = Tensor::from_vector({3.f, 4.f}, {2});
+  a.set_requires_grad(true);
+  b.set_requires_grad(true);
+  const Tensor loss = ops::sum(ops::add(ops::mul(a, b), ops::mul(a, a)));  // a used three times, b once
+  int64_t predicted_a = 0, predicted_b = 0;
+  for (const Tensor& leaf : leaf_accumulations(loss)) {
+    predicted_a += leaf.impl() == a.impl();
+    predicted_b += leaf.impl() == b.impl();
+  }
+  CHECK(predicted_a == 3);
+  CHECK(predicted_b == 1);
+  int64_t seen_a = 0, seen_b = 0;
+  std::vector<float> a_grad_when_final;
+  {
+    GradientAccumulatedHookGuard hook([&](const Tensor& leaf) {
+      if (leaf.impl() == a.impl() && ++seen_a == 3) a_grad_when_final = leaf.grad().to_vector();
+      seen_b += leaf.impl() == b.impl();
+    });
+    loss.backward();
+  }
+  CHECK(seen_a == 3);
+  CHECK(seen_b == 1);
+  CHECK(a_grad_when_final == std::vector<float>{3.f + 2.f, 4.f + 4.f});  // b + 2a: complete at the last report
+  // Outside the guard nothing is reported.
+  a.set_grad(Tensor());
+  ops::sum(ops::mul(a, a)).backward();
+  CHECK(seen_a == 3);
+}

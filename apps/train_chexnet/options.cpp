@@ -58,6 +58,8 @@ Several GPUs or machines (data-parallel; under mpirun, see the README)
                         BN layer; CPU only so far); default: each rank normalises its own share
   --collective-timeout S  a rank waiting longer than S seconds for the others ends the job with an
                         error (default 60)
+  --bucket-mb X         gradients all-reduced together, started as the backward finishes them
+                        (default 25, as PyTorch's bucket_cap_mb)
 
 Output and checkpoints (in --out DIR, default train_out)
   --out DIR             log.jsonl (every step and epoch), checkpoint.safetensors + checkpoint.json
@@ -132,6 +134,7 @@ Options parse_options(const std::vector<std::string>& args) {
     else if (arg == "--nan-input-at-step") o.nan_input_at_step = number<int64_t>(arg, value());
     else if (arg == "--sync-bn") o.sync_bn = true;
     else if (arg == "--collective-timeout") o.collective_timeout = number<double>(arg, value());
+    else if (arg == "--bucket-mb") o.bucket_mb = number<double>(arg, value());
     else if (arg == "--bn-groups") o.bn_groups = number<int>(arg, value());
     else if (arg == "--hang-after-step") o.hang_after_step = number<int64_t>(arg, value());
     else CHEX_FAIL("unknown option '", arg, "' (see --help)");
@@ -156,6 +159,7 @@ Options parse_options(const std::vector<std::string>& args) {
   CHEX_CHECK(o.demo_images >= 28, "--demo-images must be at least 28 (two of each finding)");
   CHEX_CHECK(o.bootstrap >= 0, "--bootstrap cannot be negative");
   CHEX_CHECK(o.collective_timeout > 0, "--collective-timeout must be positive");
+  CHEX_CHECK(o.bucket_mb > 0, "--bucket-mb must be positive");
   CHEX_CHECK(o.bn_groups >= 1 && o.batch_size % o.bn_groups == 0, "--bn-groups must divide --batch-size");
   CHEX_CHECK(!(o.sync_bn && o.bn_groups > 1), "--sync-bn and --bn-groups exclude each other");
   return o;

@@ -223,7 +223,8 @@ int Run::go() {
                "' already holds a training run; continue it with --resume or choose another --out");
   }
   // The same start on every rank: rank 0's weights (a fresh model is the same on all anyway).
-  ddp_ = std::make_unique<distributed::DataParallel>(*model_, comm_);
+  ddp_ = std::make_unique<distributed::DataParallel>(
+      *model_, comm_, distributed::DataParallelOptions{.bucket_bytes = static_cast<size_t>(o_.bucket_mb * 1e6)});
   if (leader_) log_ = std::make_unique<JsonLog>(out("log.jsonl"));
   write_log({{"event", o_.resume ? "resume" : "start"}, {"step", state_.step}, {"options", fingerprint(o_)},
                {"device", device_.str()}, {"ranks", comm_->size()}, {"threads", num_threads()}, {"workers", o_.workers},
@@ -256,19 +257,25 @@ int Run::go() {
       // run stops without writing them, so the files keep the last good state.
       auto n = static_cast<int64_t>(batch->names.size());
       bool stop = interrupt_requested();
-      // Several ranks: agree on the global loss and on stopping, then average the gradients.
+      // Several ranks: the backward starts summing n_rank * gradient over the ranks as it goes; then
+      // the ranks agree on the global loss, image count and stopping, and the sum is divided by the
+      // global count: the gradient of the global batch's mean loss, even for unequal shares.
       float value = 0;
-      auto agree = [&](HostCopy& local) {
-        const StepAgreement global = agree_on_step(*comm_, n, local.item(), interrupt_requested(), batch->index);
-        ddp_->synchronize_gradients(static_cast<double>(n) / static_cast<double>(global.images));
-        n = global.images;
-        value = static_cast<float>(global.loss);
-        stop = global.stop;
-      };
       const bool several = comm_->size() > 1;
+      DistributedStep distributed;
+      if (several) {
+        distributed.forward = [&](const Tensor& x) { return ddp_->forward(x); };
+        distributed.backward = [&](const Tensor& l) { ddp_->backward(l, static_cast<double>(n)); };
+        distributed.before_step = [&](HostCopy& local) {
+          const StepAgreement global = agree_on_step(*comm_, n, local.item(), interrupt_requested(), batch->index);
+          ddp_->finish_gradients(static_cast<double>(global.images));
+          n = global.images;
+          value = static_cast<float>(global.loss);
+          stop = global.stop;
+        };
+      }
       HostCopy loss = train_step(*model_, std::cref(*loss_), *optimizer_, batch->images.to(device_),
-                                 batch->labels.to(device_), [&](const Tensor& x) { return ddp_->forward(x); },
-                                 several ? train::BeforeStep(agree) : train::BeforeStep());
+                                 batch->labels.to(device_), distributed);
       if (!several) value = loss.item();
       if (!std::isfinite(value)) {
         progress.finish();

@@ -22,6 +22,14 @@
 
 namespace chex::distributed {
 
+// A collective in flight (Communicator::start_all_reduce_sum).
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  virtual void wait() = 0;     // until it completed, under the communicator's deadline
+  virtual void progress() {}   // lets the library move it on while the caller computes (MPI)
+};
+
 // The ranks of one job. Collectives must be called by every rank in the same order. Each has a
 // deadline (CommunicatorOptions::timeout_seconds): a collective that does not complete in time
 // (a rank died or hangs) ends this process with a message naming the collective, rather than
@@ -35,6 +43,9 @@ class Communicator {
   // Sums `count` values over the ranks, in place. `data` is in `device`'s memory (NCCL for CUDA).
   virtual void all_reduce_sum(float* data, size_t count, Device device) = 0;
   virtual void all_reduce_sum(double* data, size_t count) = 0;  // host memory
+  // Starts the float sum and returns at once where the library can (MPI_Iallreduce); `data` must
+  // stay untouched until wait(). The default runs all_reduce_sum and returns a finished one.
+  virtual std::unique_ptr<PendingCollective> start_all_reduce_sum(float* data, size_t count, Device device);
   // Rank `root`'s bytes to every rank, in place.
   virtual void broadcast(void* data, size_t bytes, int root, Device device) = 0;
   // timeout_seconds <= 0: the communicator's own deadline.
@@ -91,6 +102,14 @@ class DataParallel {
   DataParallel(nn::Module& model, std::shared_ptr<Communicator> comm, DataParallelOptions options = {});
 
   Tensor forward(const Tensor& input);
+  // loss.backward(), starting each bucket's all-reduce as soon as the backward has finished all its
+  // gradients (so that communication overlaps the rest of the backward), each gradient scaled by
+  // `scale` first (default 1 / size). Then finish_gradients() before the optimizer.
+  void backward(const Tensor& loss, double scale = -1);
+  // Waits for the all-reduces that backward() started; each gradient becomes the sum divided by
+  // `divisor`. backward(loss) then finish_gradients() is synchronize_gradients() overlapped;
+  // backward(loss, n_rank) then finish_gradients(n_global) weights unequal shares.
+  void finish_gradients(double divisor = 1);
   // After backward, before the optimizer: each parameter's gradient becomes the mean over the ranks,
   // all-reduced in buckets of ~bucket_bytes in reverse parameter order (the order backward finishes
   // them). A parameter without a gradient on every rank counts as zero. `weight`: this rank's share
@@ -102,6 +121,10 @@ class DataParallel {
   void broadcast_state();
   void broadcast_buffers();
 
+  ~DataParallel();
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
+
   nn::Module& module() { return model_; }
   Communicator& communicator() { return *comm_; }
   double communication_seconds() const { return communication_seconds_; }  // summed over calls
@@ -111,6 +134,8 @@ class DataParallel {
   std::shared_ptr<Communicator> comm_;
   DataParallelOptions options_;
   double communication_seconds_ = 0;
+  struct Overlap;  // the buckets of one backward() in flight
+  std::unique_ptr<Overlap> overlap_;
 };
 
 }  // namespace chex::distributed

@@ -24,12 +24,22 @@ class SingleProcess final : public Communicator {
   std::string description() const override { return "single process"; }
 };
 
+class Finished final : public PendingCollective {
+ public:
+  void wait() override {}
+};
+
 int env_int(const char* name) {
   const char* value = std::getenv(name);
   return value && *value ? std::atoi(value) : 0;
 }
 
 }  // namespace
+
+std::unique_ptr<PendingCollective> Communicator::start_all_reduce_sum(float* data, size_t count, Device device) {
+  all_reduce_sum(data, count, device);
+  return std::make_unique<Finished>();
+}
 
 bool mpi_compiled() {
 #if defined(CHEX_HAVE_MPI)

@@ -1,6 +1,7 @@
 // DataParallel and convert_sync_batch_norm (chex/distributed.h).
 #include <chrono>
 #include <functional>
+#include <unordered_map>
 
 #include "chex/autograd.h"
 #include "chex/distributed.h"
@@ -59,7 +60,31 @@ void broadcast_tensors(Communicator& comm, const nn::NamedTensors& named, size_t
   });
 }
 
+struct Bucket {
+  std::vector<size_t> params;  // indices into the parameter list, in reverse order
+  int64_t numel = 0;
+  int64_t waiting = 0;         // gradient accumulations still to come
+  Tensor flat;
+  std::unique_ptr<PendingCollective> pending;
+};
+
 }  // namespace
+
+// The state of one backward(): the buckets (reverse parameter order, as for_each_bucket cuts them),
+// the accumulations each parameter still expects, and the next bucket to start. Buckets start in
+// their order only (a ready bucket waits for the ones before it), so that every rank issues the
+// same collectives in the same order whatever the backward's timing.
+struct DataParallel::Overlap {
+  std::vector<Tensor> params;
+  std::unordered_map<const TensorImpl*, size_t> index;
+  std::vector<int64_t> uses;      // per parameter: accumulations still to come
+  std::vector<size_t> bucket_of;  // per parameter
+  std::vector<Bucket> buckets;
+  size_t next_to_start = 0;
+  float scale = 1;
+};
+
+DataParallel::~DataParallel() = default;
 
 void convert_sync_batch_norm(nn::Module& model, std::shared_ptr<Communicator> comm) {
   CHEX_CHECK(comm != nullptr, "convert_sync_batch_norm: no communicator");
@@ -108,6 +133,97 @@ void DataParallel::synchronize_gradients(double weight) {
     flat = ops::scale(flat, factor);  // before the sum, so that unequal weights are possible
     comm_->all_reduce_sum(flat.data(), static_cast<size_t>(flat.numel()), flat.device());
   });
+}
+
+void DataParallel::backward(const Tensor& loss, double scale) {
+  CHEX_CHECK(!overlap_, "DataParallel::backward twice without finish_gradients() in between");
+  if (comm_->size() == 1) {
+    loss.backward();
+    return;
+  }
+  auto o = std::make_unique<Overlap>();
+  o->params = model_.parameters();
+  o->scale = scale >= 0 ? static_cast<float>(scale) : 1.f / static_cast<float>(comm_->size());
+  const size_t n = o->params.size();
+  o->uses.assign(n, 0);
+  o->bucket_of.assign(n, 0);
+  for (size_t i = 0; i < n; ++i) o->index.emplace(o->params[i].impl(), i);
+  for (const Tensor& leaf : leaf_accumulations(loss))
+    if (auto it = o->index.find(leaf.impl()); it != o->index.end()) ++o->uses[it->second];
+  for (size_t i = n; i > 0;) {  // the same cut as for_each_bucket
+    Bucket b;
+    const Device device = o->params[i - 1].device();
+    while (i > 0 && o->params[i - 1].device() == device &&
+           (b.params.empty() ||
+            static_cast<size_t>(b.numel + o->params[i - 1].numel()) * sizeof(float) <= options_.bucket_bytes)) {
+      --i;
+      b.params.push_back(i);
+      b.numel += o->params[i].numel();
+      b.waiting += o->uses[i];
+      o->bucket_of[i] = o->buckets.size();
+    }
+    o->buckets.push_back(std::move(b));
+  }
+
+  // Packs and starts the buckets that are complete, in order.
+  auto start_ready = [this, &o](bool all) {
+    NoGradGuard no_grad;
+    while (o->next_to_start < o->buckets.size() && (all || o->buckets[o->next_to_start].waiting == 0)) {
+      Bucket& b = o->buckets[o->next_to_start++];
+      const Device device = o->params[b.params.front()].device();
+      b.flat = Tensor::empty({b.numel}, device);
+      int64_t offset = 0;
+      for (size_t i : b.params) {
+        Tensor& p = o->params[i];
+        if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.device()));  // every rank sends the same sizes
+        b.flat.narrow(0, offset, p.numel()).copy_(p.grad().reshape({p.numel()}));
+        offset += p.numel();
+      }
+      b.flat = ops::scale(b.flat, o->scale);
+      b.pending = comm_->start_all_reduce_sum(b.flat.data(), static_cast<size_t>(b.numel), device);
+    }
+  };
+  {
+    Stopwatch watch(communication_seconds_);
+    start_ready(false);  // buckets whose parameters the loss does not reach
+  }
+  {
+    GradientAccumulatedHookGuard hook([&](const Tensor& leaf) {
+      const auto it = o->index.find(leaf.impl());
+      if (it == o->index.end()) return;
+      Stopwatch watch(communication_seconds_);
+      if (o->uses[it->second] > 0) {
+        --o->uses[it->second];
+        --o->buckets[o->bucket_of[it->second]].waiting;
+      }
+      start_ready(false);
+      for (size_t k = 0; k < o->next_to_start; ++k)
+        if (o->buckets[k].pending) o->buckets[k].pending->progress();
+    });
+    loss.backward();
+  }
+  Stopwatch watch(communication_seconds_);
+  start_ready(true);  // anything left (a parameter used but not reached, say)
+  overlap_ = std::move(o);
+}
+
+void DataParallel::finish_gradients(double divisor) {
+  if (comm_->size() == 1) return;
+  CHEX_CHECK(overlap_, "DataParallel::finish_gradients without backward() before it");
+  CHEX_CHECK(divisor > 0, "DataParallel::finish_gradients: the divisor must be positive, got ", divisor);
+  Stopwatch watch(communication_seconds_);
+  NoGradGuard no_grad;
+  const std::unique_ptr<Overlap> o = std::move(overlap_);
+  for (Bucket& b : o->buckets) {
+    b.pending->wait();
+    const Tensor mean = divisor == 1 ? b.flat : ops::scale(b.flat, static_cast<float>(1.0 / divisor));
+    int64_t offset = 0;
+    for (size_t i : b.params) {
+      const Tensor& p = o->params[i];
+      p.grad().copy_(mean.narrow(0, offset, p.numel()).reshape(p.shape()));
+      offset += p.numel();
+    }
+  }
 }
 
 }  // namespace chex::distributed

@@ -30,6 +30,25 @@ void finalize_at_exit() {
   if (!finalized) MPI_Finalize();
 }
 
+class MpiPending final : public PendingCollective {
+ public:
+  MpiPending(MPI_Request request, Watchdog& watchdog, size_t count)
+      : request_(request), watchdog_(watchdog), count_(count) {}
+  void wait() override {
+    Watchdog::Guard guard(watchdog_, "an all-reduce of " + std::to_string(count_) + " values");
+    check(MPI_Wait(&request_, MPI_STATUS_IGNORE), "MPI_Wait (all-reduce)");
+  }
+  void progress() override {
+    int done = 0;
+    check(MPI_Test(&request_, &done, MPI_STATUS_IGNORE), "MPI_Test (all-reduce)");
+  }
+
+ private:
+  MPI_Request request_;
+  Watchdog& watchdog_;
+  size_t count_;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   explicit MpiCommunicator(const CommunicatorOptions& options) {
@@ -68,6 +87,14 @@ class MpiCommunicator final : public Communicator {
     reduce(data, count, MPI_FLOAT);
   }
   void all_reduce_sum(double* data, size_t count) override { reduce(data, count, MPI_DOUBLE); }
+
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(float* data, size_t count, Device device) override {
+    if (!device.is_cpu() || count >= (1u << 30)) return Communicator::start_all_reduce_sum(data, count, device);
+    MPI_Request request;
+    check(MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &request),
+          "MPI_Iallreduce");
+    return std::make_unique<MpiPending>(request, *watchdog_, count);
+  }
 
   void broadcast(void* data, size_t bytes, int root, Device device) override {
     CHEX_CHECK(device.is_cpu(), "the MPI communicator broadcasts host memory, not ", device.str());
