@@ -3,8 +3,8 @@
 //
 //   auto comm = chex::distributed::init(device);        // MPI (and NCCL for CUDA), or one rank
 //   chex::distributed::DataParallel ddp(model, comm);    // broadcasts rank 0's weights
-//   loss(ddp.forward(images), labels).backward();        // images: this rank's share of the batch
-//   ddp.synchronize_gradients();                         // the mean of the ranks' gradients
+//   ddp.backward(loss(ddp.forward(images), labels));     // images: this rank's share of the batch
+//   ddp.finish_gradients();                              // the mean of the ranks' gradients
 //   optimizer.step();                                    // the same step on every rank
 //
 // The communication is MPI's (Open MPI; CPU tensors: MPI_Allreduce on host memory) and NCCL's
