@@ -89,11 +89,7 @@ Device rank_device(const std::string& text) {
 
 class Run {
  public:
-  explicit Run(const Options& o)
-      : o_(o),
-        device_(rank_device(o.device)),
-        comm_(distributed::init(device_, {.timeout_seconds = o.collective_timeout})),
-        leader_(comm_->rank() == 0) {}
+  explicit Run(const Options& o) : o_(o), device_(rank_device(o.device)) {}
   int go();
 
  private:
@@ -117,7 +113,7 @@ class Run {
   Options o_;
   Device device_;
   std::shared_ptr<distributed::Communicator> comm_;
-  bool leader_;  // rank 0: the one that writes files and prints
+  bool leader_ = true;  // rank 0: the one that writes files and prints
   std::unique_ptr<distributed::DataParallel> ddp_;
   data::DatasetSplits splits_;
   std::shared_ptr<const data::ImageCache> cache_;
@@ -194,6 +190,9 @@ void Run::build_model() {
 
 int Run::go() {
   require_device(device_);
+  // The ranks (NCCL's set-up is the first CUDA work on a GPU rank), or one.
+  comm_ = distributed::init(device_, {.timeout_seconds = o_.collective_timeout});
+  leader_ = comm_->rank() == 0;
   CHEX_CHECK(o_.batch_size % comm_->size() == 0, "--batch-size ", o_.batch_size, " does not divide among ",
              comm_->size(), " ranks: it is the global batch; use a multiple of ", comm_->size());
   CHEX_CHECK(o_.batch_size / comm_->size() >= 2 || o_.sync_bn, "--batch-size ", o_.batch_size, " over ",
