@@ -41,6 +41,16 @@ class NcclCommunicator final : public Communicator {
   }
   void all_reduce_sum(double* data, size_t count) override { host_->all_reduce_sum(data, count); }
 
+  // Queued on the device's stream behind the backward's kernels that made the gradients; the host
+  // goes on queueing the rest of the backward, and wait() polls for the end (and the deadline).
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(float* data, size_t count, Device device) override {
+    if (device.is_cpu()) return host_->start_all_reduce_sum(data, count, device);
+    check_device(device);
+    const cudaStream_t stream = cuda::context(device_.index).stream;
+    check(nccl::library().all_reduce(data, data, count, nccl::kFloat32, nccl::kSum, comm_, stream), "ncclAllReduce");
+    return std::make_unique<Pending>(*this, stream, "an NCCL all-reduce of " + std::to_string(count) + " floats");
+  }
+
   void broadcast(void* data, size_t bytes, int root, Device device) override {
     if (device.is_cpu()) return host_->broadcast(data, bytes, root, device);
     check_device(device);
@@ -56,6 +66,18 @@ class NcclCommunicator final : public Communicator {
   std::string description() const override { return "NCCL on " + device_.str() + ", " + host_->description(); }
 
  private:
+  class Pending final : public PendingCollective {
+   public:
+    Pending(NcclCommunicator& owner, cudaStream_t stream, std::string what)
+        : owner_(owner), stream_(stream), what_(std::move(what)) {}
+    void wait() override { owner_.wait(stream_, what_); }
+
+   private:
+    NcclCommunicator& owner_;
+    cudaStream_t stream_;
+    std::string what_;
+  };
+
   void check(nccl::Result result, const char* what) const {
     CHEX_CHECK(result == nccl::kSuccess, what, " failed: ", nccl::library().error_string(result));
   }
