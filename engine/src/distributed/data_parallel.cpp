@@ -22,32 +22,43 @@ class Stopwatch {
   std::chrono::steady_clock::time_point start_;
 };
 
-// Tensors taken from the back in buckets of at most `bucket_bytes` (at least one tensor each), on
-// one device, each packed into one flat tensor for `exchange`, then unpacked: ~360 small messages
-// become a few large ones, which is what an interconnect's bandwidth needs.
-void for_each_bucket(std::vector<Tensor> tensors, size_t bucket_bytes, const std::function<void(Tensor&)>& exchange) {
-  size_t i = tensors.size();
-  while (i > 0) {
-    std::vector<Tensor> bucket;
-    int64_t numel = 0;
+// Buckets of indices into `tensors`, taken from the back (the order a backward finishes
+// parameters), each on one device and of at most `bucket_bytes` (at least one tensor): ~360 small
+// messages become a few large ones, which is what an interconnect's bandwidth needs.
+std::vector<std::vector<size_t>> cut_buckets(const std::vector<Tensor>& tensors, size_t bucket_bytes) {
+  std::vector<std::vector<size_t>> buckets;
+  for (size_t i = tensors.size(); i > 0;) {
+    std::vector<size_t> bucket;
+    size_t bytes = 0;
     const Device device = tensors[i - 1].device();
     while (i > 0 && tensors[i - 1].device() == device &&
-           (bucket.empty() || static_cast<size_t>(numel + tensors[i - 1].numel()) * sizeof(float) <= bucket_bytes)) {
-      numel += tensors[i - 1].numel();
-      bucket.push_back(tensors[--i]);
+           (bucket.empty() || bytes + static_cast<size_t>(tensors[i - 1].numel()) * sizeof(float) <= bucket_bytes)) {
+      --i;
+      bucket.push_back(i);
+      bytes += static_cast<size_t>(tensors[i].numel()) * sizeof(float);
     }
-    Tensor flat = Tensor::empty({numel}, device);
-    int64_t offset = 0;
-    for (const Tensor& t : bucket) {
-      flat.narrow(0, offset, t.numel()).copy_(t.reshape({t.numel()}));
-      offset += t.numel();
-    }
-    exchange(flat);
-    offset = 0;
-    for (const Tensor& t : bucket) {
-      t.copy_(flat.narrow(0, offset, t.numel()).reshape(t.shape()));
-      offset += t.numel();
-    }
+    buckets.push_back(std::move(bucket));
+  }
+  return buckets;
+}
+
+// The bucket's tensors, one after the other in one flat tensor on their device, and back.
+Tensor pack(const std::vector<Tensor>& tensors, const std::vector<size_t>& bucket) {
+  int64_t numel = 0;
+  for (size_t i : bucket) numel += tensors[i].numel();
+  Tensor flat = Tensor::empty({numel}, tensors[bucket.front()].device());
+  int64_t offset = 0;
+  for (size_t i : bucket) {
+    flat.narrow(0, offset, tensors[i].numel()).copy_(tensors[i].reshape({tensors[i].numel()}));
+    offset += tensors[i].numel();
+  }
+  return flat;
+}
+void unpack(const Tensor& flat, const std::vector<Tensor>& tensors, const std::vector<size_t>& bucket) {
+  int64_t offset = 0;
+  for (size_t i : bucket) {
+    tensors[i].copy_(flat.narrow(0, offset, tensors[i].numel()).reshape(tensors[i].shape()));
+    offset += tensors[i].numel();
   }
 }
 
@@ -55,14 +66,32 @@ void for_each_bucket(std::vector<Tensor> tensors, size_t bucket_bytes, const std
 void broadcast_tensors(Communicator& comm, const nn::NamedTensors& named, size_t bucket_bytes) {
   std::vector<Tensor> tensors;
   for (const auto& [name, t] : named) tensors.push_back(t);
-  for_each_bucket(std::move(tensors), bucket_bytes, [&](Tensor& flat) {
+  for (const std::vector<size_t>& bucket : cut_buckets(tensors, bucket_bytes)) {
+    const Tensor flat = pack(tensors, bucket);
     comm.broadcast(flat.raw_data(), static_cast<size_t>(flat.numel()) * sizeof(float), 0, flat.device());
-  });
+    unpack(flat, tensors, bucket);
+  }
+}
+
+// The gradients of params[i] for i in `which` (at the same positions; the others undefined), zeros
+// where a parameter has none, so that every rank sends the same.
+std::vector<Tensor> gradients(const std::vector<Tensor>& params, const std::vector<size_t>& which) {
+  std::vector<Tensor> grads(params.size());
+  for (size_t i : which) {
+    const Tensor& p = params[i];
+    if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.device()));
+    grads[i] = p.grad();
+  }
+  return grads;
+}
+std::vector<size_t> all_of(const std::vector<Tensor>& params) {
+  std::vector<size_t> which(params.size());
+  for (size_t i = 0; i < which.size(); ++i) which[i] = i;
+  return which;
 }
 
 struct Bucket {
   std::vector<size_t> params;  // indices into the parameter list, in reverse order
-  int64_t numel = 0;
   int64_t waiting = 0;         // gradient accumulations still to come
   Tensor flat;
   std::unique_ptr<PendingCollective> pending;
@@ -70,7 +99,7 @@ struct Bucket {
 
 }  // namespace
 
-// The state of one backward(): the buckets (reverse parameter order, as for_each_bucket cuts them),
+// The state of one backward(): the buckets (cut_buckets of the parameters),
 // the accumulations each parameter still expects, and the next bucket to start. Buckets start in
 // their order only (a ready bucket waits for the ones before it), so that every rank issues the
 // same collectives in the same order whatever the backward's timing.
@@ -124,15 +153,13 @@ void DataParallel::synchronize_gradients(double weight) {
   Stopwatch watch(communication_seconds_);
   NoGradGuard no_grad;
   const float factor = weight >= 0 ? static_cast<float>(weight) : 1.f / static_cast<float>(comm_->size());
-  std::vector<Tensor> grads;
-  for (const Tensor& p : model_.parameters()) {
-    if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.device()));  // every rank sends the same sizes
-    grads.push_back(p.grad());
-  }
-  for_each_bucket(std::move(grads), options_.bucket_bytes, [&](Tensor& flat) {
-    flat = ops::scale(flat, factor);  // before the sum, so that unequal weights are possible
+  const std::vector<Tensor> params = model_.parameters();
+  const std::vector<Tensor> grads = gradients(params, all_of(params));
+  for (const std::vector<size_t>& bucket : cut_buckets(grads, options_.bucket_bytes)) {
+    const Tensor flat = ops::scale(pack(grads, bucket), factor);  // before the sum: unequal weights are possible
     comm_->all_reduce_sum(flat.data(), static_cast<size_t>(flat.numel()), flat.device());
-  });
+    unpack(flat, grads, bucket);
+  }
 }
 
 void DataParallel::backward(const Tensor& loss, double scale) {
@@ -150,18 +177,13 @@ void DataParallel::backward(const Tensor& loss, double scale) {
   for (size_t i = 0; i < n; ++i) o->index.emplace(o->params[i].impl(), i);
   for (const Tensor& leaf : leaf_accumulations(loss))
     if (auto it = o->index.find(leaf.impl()); it != o->index.end()) ++o->uses[it->second];
-  for (size_t i = n; i > 0;) {  // the same cut as for_each_bucket
+  for (std::vector<size_t>& indices : cut_buckets(o->params, options_.bucket_bytes)) {
     Bucket b;
-    const Device device = o->params[i - 1].device();
-    while (i > 0 && o->params[i - 1].device() == device &&
-           (b.params.empty() ||
-            static_cast<size_t>(b.numel + o->params[i - 1].numel()) * sizeof(float) <= options_.bucket_bytes)) {
-      --i;
-      b.params.push_back(i);
-      b.numel += o->params[i].numel();
+    for (size_t i : indices) {
       b.waiting += o->uses[i];
       o->bucket_of[i] = o->buckets.size();
     }
+    b.params = std::move(indices);
     o->buckets.push_back(std::move(b));
   }
 
@@ -170,17 +192,8 @@ void DataParallel::backward(const Tensor& loss, double scale) {
     NoGradGuard no_grad;
     while (o->next_to_start < o->buckets.size() && (all || o->buckets[o->next_to_start].waiting == 0)) {
       Bucket& b = o->buckets[o->next_to_start++];
-      const Device device = o->params[b.params.front()].device();
-      b.flat = Tensor::empty({b.numel}, device);
-      int64_t offset = 0;
-      for (size_t i : b.params) {
-        Tensor& p = o->params[i];
-        if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.device()));  // every rank sends the same sizes
-        b.flat.narrow(0, offset, p.numel()).copy_(p.grad().reshape({p.numel()}));
-        offset += p.numel();
-      }
-      b.flat = ops::scale(b.flat, o->scale);
-      b.pending = comm_->start_all_reduce_sum(b.flat.data(), static_cast<size_t>(b.numel), device);
+      b.flat = ops::scale(pack(gradients(o->params, b.params), b.params), o->scale);
+      b.pending = comm_->start_all_reduce_sum(b.flat.data(), static_cast<size_t>(b.flat.numel()), b.flat.device());
     }
   };
   {
@@ -214,15 +227,10 @@ void DataParallel::finish_gradients(double divisor) {
   Stopwatch watch(communication_seconds_);
   NoGradGuard no_grad;
   const std::unique_ptr<Overlap> o = std::move(overlap_);
+  const std::vector<Tensor> grads = gradients(o->params, all_of(o->params));
   for (Bucket& b : o->buckets) {
     b.pending->wait();
-    const Tensor mean = divisor == 1 ? b.flat : ops::scale(b.flat, static_cast<float>(1.0 / divisor));
-    int64_t offset = 0;
-    for (size_t i : b.params) {
-      const Tensor& p = o->params[i];
-      p.grad().copy_(mean.narrow(0, offset, p.numel()).reshape(p.shape()));
-      offset += p.numel();
-    }
+    unpack(divisor == 1 ? b.flat : ops::scale(b.flat, static_cast<float>(1.0 / divisor)), grads, b.params);
   }
 }
 
