@@ -190,6 +190,8 @@ void Run::build_model() {
 
 int Run::go() {
   require_device(device_);
+  CHEX_CHECK(!o_.sync_bn || device_.is_cpu(), "--sync-bn runs on CPU ranks only so far (the CUDA backend lacks the "
+             "batch-norm parts it is built from); train on GPUs without it");
   // The ranks (NCCL's set-up is the first CUDA work on a GPU rank), or one.
   comm_ = distributed::init(device_, {.timeout_seconds = o_.collective_timeout});
   leader_ = comm_->rank() == 0;
@@ -280,7 +282,8 @@ int Run::go() {
         progress.finish();
         write_log({{"event", "non_finite_loss"}, {"step", state_.step + 1}, {"epoch", state_.epoch + 1},
                      {"loss", std::isnan(value) ? "nan" : "inf"}});
-        std::fprintf(stderr,
+        if (leader_)  // every rank sees the same global loss; one says so
+          std::fprintf(stderr,
                      "train_chexnet: error: the loss became %s at step %lld (epoch %lld, batch %lld); training "
                      "stopped.\nThe last good checkpoint is %s (step %lld) and the best model %s; try --resume with "
                      "a lower --lr.\n",
