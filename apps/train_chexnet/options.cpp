@@ -54,8 +54,8 @@ Several GPUs or machines (data-parallel; under mpirun, see the README)
   mpirun -np N train_chexnet ... trains one model on N ranks: --batch-size stays the global batch
                         (it must divide by N), each rank takes its share; --device cuda uses
                         cuda:<the rank's local rank>. Rank 0 alone writes --out and prints.
-  --sync-bn             batch norm with the statistics of the whole global batch (a collective per
-                        BN layer; CPU only so far); default: each rank normalises its own share
+  --sync-bn             batch norm with the statistics of the whole global batch (collectives in
+                        every BN layer); default: each rank normalises its own share
   --collective-timeout S  a rank waiting longer than S seconds for the others ends the job with an
                         error (default 60)
   --bucket-mb X         gradients all-reduced together, started as the backward finishes them

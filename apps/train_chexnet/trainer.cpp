@@ -190,8 +190,6 @@ void Run::build_model() {
 
 int Run::go() {
   require_device(device_);
-  CHEX_CHECK(!o_.sync_bn || device_.is_cpu(), "--sync-bn runs on CPU ranks only so far (the CUDA backend lacks the "
-             "batch-norm parts it is built from); train on GPUs without it");
   // The ranks (NCCL's set-up is the first CUDA work on a GPU rank), or one.
   comm_ = distributed::init(device_, {.timeout_seconds = o_.collective_timeout});
   leader_ = comm_->rank() == 0;

@@ -82,8 +82,8 @@ std::shared_ptr<Communicator> single_process();
 
 // Every BatchNorm2d in `model` normalises with the moments of the global batch (summed over
 // `comm`'s ranks), forward and backward: N ranks compute what one process computes on the whole
-// batch (PyTorch's SyncBatchNorm). Needs the CPU backend's batch-norm parts (not on CUDA yet), and
-// layers that call batch_norm2d (DenseNet with memory_efficient = false).
+// batch (PyTorch's SyncBatchNorm). Needs layers that call batch_norm2d (DenseNet with
+// memory_efficient = false).
 void convert_sync_batch_norm(nn::Module& model, std::shared_ptr<Communicator> comm);
 
 struct DataParallelOptions {

@@ -28,7 +28,8 @@ struct BatchNormOptions {
   bool fuse_relu = false; // apply ReLU to the result in the same pass
   // Training only. Sync batch norm: the batch moments, and the two sums of the backward, are summed
   // over `sync`'s ranks, so that each rank normalises with the statistics of the global batch
-  // (chex/distributed.h). Needs the backend's batch-norm parts (the CPU's; not CUDA yet).
+  // (chex/distributed.h). The per-channel statistics pass through the host (on a GPU, a wait per
+  // BN forward and backward).
   distributed::Communicator* sync = nullptr;
   // Training only. Ghost batch norm: the batch is cut into `groups` equal slices, each normalised
   // with its own statistics (what `groups` ranks without sync do; the running statistics move with
