@@ -1,5 +1,6 @@
 # 2 ranks: a run killed (SIGKILL of one rank) or interrupted (SIGINT, as Ctrl-C on mpirun) and
-# resumed at 2 ranks ends with the same files, bit for bit, as one uninterrupted 2-rank run.
+# resumed at 2 ranks ends with the same files, bit for bit, as one uninterrupted 2-rank run, with
+# --sync-bn and without.
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 set(common --demo --demo-images 80 --data ${WORK_DIR}/demo --arch tiny --image-size 32 --batch-size 8 --epochs 2
@@ -24,4 +25,11 @@ endif()
 mpi_train(0 2 --out ${WORK_DIR}/interrupted --resume)
 same_file(${WORK_DIR}/whole/checkpoint.safetensors ${WORK_DIR}/interrupted/checkpoint.safetensors "${why}")
 same_file(${WORK_DIR}/whole/best.safetensors ${WORK_DIR}/interrupted/best.safetensors "${why}")
+# Without --sync-bn too (each rank's own BN statistics, rank 0's running statistics broadcast).
+list(REMOVE_ITEM common --sync-bn)
+mpi_train(0 2 --out ${WORK_DIR}/whole_plain)
+mpi_train(fail 2 --out ${WORK_DIR}/killed_plain --crash-after-step 5)
+mpi_train(0 2 --out ${WORK_DIR}/killed_plain --resume)
+same_file(${WORK_DIR}/whole_plain/checkpoint.safetensors ${WORK_DIR}/killed_plain/checkpoint.safetensors "${why}")
+same_file(${WORK_DIR}/whole_plain/test_predictions.csv ${WORK_DIR}/killed_plain/test_predictions.csv "${why}")
 message(STATUS "mpi resume test passed")

@@ -38,7 +38,8 @@ DataLoader::~DataLoader() {
 
 int64_t DataLoader::batches_per_epoch() const {
   const int64_t whole = size() / options_.batch_size, rest = size() % options_.batch_size;
-  const bool keeps_rest = rest > 0 && !(options_.shuffle && rest < options_.shards);
+  // Sharded training: every share of the last batch needs two images for its batch norm.
+  const bool keeps_rest = rest > 0 && !(options_.shuffle && options_.shards > 1 && rest < 2 * options_.shards);
   return whole + (keeps_rest ? 1 : 0);
 }
 

@@ -41,7 +41,7 @@ struct LoaderOptions {
   // Data-parallel training: this loader delivers only share `shard` of `shards` of each batch
   // (batch_size stays the global batch, the order is the one all shards share), so that each rank
   // decodes only its own images. A shuffled (training) epoch leaves out a last batch with fewer
-  // images than shards, which some shard would have none of.
+  // than two images per shard (a rank's batch norm needs two).
   int shard = 0;
   int shards = 1;
 };
