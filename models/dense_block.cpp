@@ -16,7 +16,7 @@ void count_batch(nn::BatchNorm2d& norm) {
 Tensor batch_norm_relu(nn::BatchNorm2d& norm, const Tensor& x) {
   const bool training = norm.is_training();
   Tensor y = ops::batch_norm2d(x, norm.weight(), norm.bias(), norm.running_mean(), norm.running_var(),
-                               {.training = training, .momentum = norm.momentum(), .eps = norm.eps(), .fuse_relu = true});
+                               norm.options(/*fuse_relu=*/true));
   if (training) count_batch(norm);
   return y;
 }
@@ -74,6 +74,11 @@ Tensor DenseBlock::forward_memory_efficient(const Tensor& x) {
   tensors.reserve(layers_.size());
   for (const auto& layer : layers_) tensors.push_back(layer->tensors());
   const bool training = is_training();
+  if (training) {
+    const ops::BatchNormOptions first = layers_.front()->norm1().options();
+    CHEX_CHECK(!first.sync && first.groups == 1, "sync and ghost batch norm are not in the memory-efficient dense "
+               "block; build the DenseNet with memory_efficient = false");
+  }
   Tensor y = ops::memory_efficient_dense_block(x, tensors, training);
   if (training)
     for (const auto& layer : layers_) {

@@ -81,3 +81,17 @@ if(CHEX_BUILD_TESTS)
     endif()
   endif()
 endif()
+
+# MPI, optional: with it, train_chexnet and chex::distributed run one process per device under
+# mpirun (data-parallel training); without it, a request for several ranks is one clear error.
+option(CHEX_MPI "Build data-parallel training over MPI (and NCCL, loaded at run time, for CUDA)" ON)
+set(CHEX_HAVE_MPI OFF)
+if(CHEX_MPI)
+  enable_language(C)  # FindMPI's C component compiles a C test program
+  find_package(MPI QUIET COMPONENTS C)
+  if(MPI_C_FOUND)
+    set(CHEX_HAVE_MPI ON)
+  else()
+    message(STATUS "chex: MPI not found: data-parallel training is off (apt-get install libopenmpi-dev openmpi-bin)")
+  endif()
+endif()

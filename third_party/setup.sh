@@ -25,7 +25,7 @@ build="${BUILD_DIR:-$root/build}"
 jobs="${CHEX_JOBS:-$(nproc)}"
 
 # --- System packages -----------------------------------------------------------------------------
-packages=(cmake ninja-build g++ pkg-config catch2 libstb-dev libjpeg-dev nlohmann-json3-dev libdnnl-dev ocl-icd-opencl-dev libopenblas-dev libdcmtk-dev)
+packages=(cmake ninja-build g++ pkg-config catch2 libstb-dev libjpeg-dev nlohmann-json3-dev libdnnl-dev ocl-icd-opencl-dev libopenblas-dev libdcmtk-dev libopenmpi-dev openmpi-bin)
 # Reference tests compare against PyTorch; only the test mode needs it.
 [ "$mode" = test ] && packages+=(python3 python3-torch python3-torchvision python3-sklearn python3-pydicom python3-pil)
 # The HTML report's browser test: headless Chromium renders it, html5lib and tidy validate it.

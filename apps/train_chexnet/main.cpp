@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "chex/error.h"
+#include "chex/distributed.h"
 #include "chex/parallel.h"
 #include "options.h"
 #include "trainer.h"
@@ -19,6 +20,8 @@ int main(int argc, char** argv) {
     return chex::train::run_training(options);
   } catch (const std::exception& e) {
     chex::print_error("train_chexnet", e, verbose);
+    std::fflush(stderr);
+    chex::distributed::abort_job_if_distributed(1);  // under mpirun: the other ranks stop now too
     return 1;
   }
 }

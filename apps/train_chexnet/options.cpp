@@ -57,6 +57,17 @@ Training
   --threads N           CPU threads (default: all cores, or $CHEX_NUM_THREADS)
   --seed N              seeds the split, the initial weights, the order and the flips (default 1)
 
+Several GPUs or machines (data-parallel; under mpirun, see the README)
+  mpirun -np N train_chexnet ... trains one model on N ranks: --batch-size stays the global batch
+                        (it must divide by N), each rank takes its share; --device cuda uses
+                        cuda:<the rank's local rank>. Rank 0 alone writes --out and prints.
+  --sync-bn             batch norm with the statistics of the whole global batch (collectives in
+                        every BN layer); default: each rank normalises its own share
+  --collective-timeout S  a rank waiting longer than S seconds for the others ends the job with an
+                        error (default 60)
+  --bucket-mb X         gradients all-reduced together, started as the backward finishes them
+                        (default 25, as PyTorch's bucket_cap_mb)
+
 Output and checkpoints (in --out DIR, default train_out)
   --out DIR             log.jsonl (every step and epoch), checkpoint.safetensors + checkpoint.json
                         (the whole training state), best.safetensors (the best model's weights),
@@ -75,7 +86,9 @@ Output and checkpoints (in --out DIR, default train_out)
   -h, --help            this text
 
 For tests: --crash-after-step N (SIGKILL itself after step N), --interrupt-after-step N (SIGINT) and
---nan-input-at-step N (a NaN pixel in step N's batch, which makes the loss NaN).
+--nan-input-at-step N (a NaN pixel in step N's batch, which makes the loss NaN); under mpirun the
+crash is the last rank's alone, and --hang-after-step N makes the last rank stop answering;
+--bn-groups G normalises G equal slices of each batch on their own (what G ranks without --sync-bn do).
 
 Ctrl-C stops after writing a checkpoint (a second Ctrl-C stops at once); --resume continues.
 A NaN or infinite loss stops training and keeps the last good checkpoint.
@@ -141,6 +154,11 @@ Options parse_options(const std::vector<std::string>& args) {
     else if (arg == "--crash-after-step") o.crash_after_step = number<int64_t>(arg, value());
     else if (arg == "--interrupt-after-step") o.interrupt_after_step = number<int64_t>(arg, value());
     else if (arg == "--nan-input-at-step") o.nan_input_at_step = number<int64_t>(arg, value());
+    else if (arg == "--sync-bn") o.sync_bn = true;
+    else if (arg == "--collective-timeout") o.collective_timeout = number<double>(arg, value());
+    else if (arg == "--bucket-mb") o.bucket_mb = number<double>(arg, value());
+    else if (arg == "--bn-groups") o.bn_groups = number<int>(arg, value());
+    else if (arg == "--hang-after-step") o.hang_after_step = number<int64_t>(arg, value());
     else CHEX_FAIL("unknown option '", arg, "' (see --help)");
   }
   if (o.demo) {
@@ -168,6 +186,10 @@ Options parse_options(const std::vector<std::string>& args) {
              "'; give ImageNet weights as safetensors (README, Weights: convert_checkpoint.py makes them)");
   // Read now, so that a bad reader file stops the run before training rather than after it.
   for (const auto& file : o.readers) metrics::read_reader_file(file);
+  CHEX_CHECK(o.collective_timeout > 0, "--collective-timeout must be positive");
+  CHEX_CHECK(o.bucket_mb > 0, "--bucket-mb must be positive");
+  CHEX_CHECK(o.bn_groups >= 1 && o.batch_size % o.bn_groups == 0, "--bn-groups must divide --batch-size");
+  CHEX_CHECK(!(o.sync_bn && o.bn_groups > 1), "--sync-bn and --bn-groups exclude each other");
   return o;
 }
 
@@ -176,6 +198,9 @@ std::string fingerprint(const Options& o) {
   out.precision(17);
   out << "arch=" << o.arch << " image_size=" << o.image_size << " batch_size=" << o.batch_size << " seed=" << o.seed
       << " loss=" << o.loss << " split=" << o.split << " lr=" << o.lr << " pretrained=" << (o.pretrained.empty() ? "no" : "yes");
+  // Only when set, so that the checkpoints of earlier versions still resume.
+  if (o.sync_bn) out << " sync_bn=yes";
+  if (o.bn_groups > 1) out << " bn_groups=" << o.bn_groups;
   return out.str();
 }
 

@@ -38,6 +38,11 @@ struct Options {
   int64_t crash_after_step = 0;      // tests only: SIGKILL ourselves right after this step
   int64_t interrupt_after_step = 0;  // tests only: SIGINT ourselves right after this step
   int64_t nan_input_at_step = 0;     // tests only: a NaN pixel in this step's batch (a real NaN loss)
+  bool sync_bn = false;              // data-parallel: batch norm over the global batch
+  double collective_timeout = 60;    // seconds a rank waits for the others before ending the job
+  double bucket_mb = 25;             // data-parallel: gradients all-reduced together
+  int bn_groups = 1;                 // tests only: ghost batch norm over this many slices of a batch
+  int64_t hang_after_step = 0;       // tests only (mpirun): the last rank stops answering after this step
 };
 
 // Parses argv; prints --help and exits 0 when asked. Throws chex::Error on a bad option.

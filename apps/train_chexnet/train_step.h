@@ -13,14 +13,27 @@ namespace chex::train {
 
 using LossFunction = std::function<Tensor(const Tensor& logits, const Tensor& targets)>;
 
-// images and labels already on the model's device.
+// images and labels already on the model's device. Data-parallel training replaces `forward`
+// (default: model(x)) and `backward` (default: loss.backward()) with DataParallel's, and gives
+// `before_step`, which runs between the backward and the optimizer step with the loss's host copy
+// (the ranks agree on the step and finish averaging the gradients).
+using Forward = std::function<Tensor(const Tensor& images)>;
+using Backward = std::function<void(const Tensor& loss)>;
+using BeforeStep = std::function<void(HostCopy& loss)>;
+struct DistributedStep {
+  Forward forward;
+  Backward backward;
+  BeforeStep before_step;
+};
 inline HostCopy train_step(nn::Module& model, const LossFunction& loss_function, optim::Optimizer& optimizer,
-                           const Tensor& images, const Tensor& labels) {
-  const Tensor logits = model(images);
+                           const Tensor& images, const Tensor& labels, const DistributedStep& distributed = {}) {
+  const Tensor logits = distributed.forward ? distributed.forward(images) : model(images);
   const Tensor loss = loss_function(logits, labels);
   HostCopy value = loss.detach().to_host_async();
   optimizer.zero_grad();
-  loss.backward();
+  if (distributed.backward) distributed.backward(loss);
+  else loss.backward();
+  if (distributed.before_step) distributed.before_step(value);
   optimizer.step();
   return value;
 }

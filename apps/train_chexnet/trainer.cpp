@@ -3,11 +3,13 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +21,7 @@
 #include "chex/data/loader.h"
 #include "chex/data/splits.h"
 #include "chex/demo/demo_dataset.h"
+#include "chex/distributed.h"
 #include "chex/error.h"
 #include "chex/metrics/f1.h"
 #include "chex/metrics/report.h"
@@ -34,6 +37,7 @@
 #include "models/run_report.h"
 #include "models/weights.h"
 #include "progress.h"
+#include "ranks.h"
 #include "train_step.h"
 
 namespace chex::train {
@@ -79,9 +83,16 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// --device cuda under mpirun: the rank's GPU, from its local rank.
+Device rank_device(const std::string& text) {
+  if (text != "cuda" || distributed::launched_ranks() == 1) return Device::parse(text);
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  return Device::cuda(local ? std::atoi(local) : 0);
+}
+
 class Run {
  public:
-  explicit Run(const Options& o) : o_(o), device_(Device::parse(o.device)) {}
+  explicit Run(const Options& o) : o_(o), device_(rank_device(o.device)) {}
   int go();
 
  private:
@@ -91,11 +102,23 @@ class Run {
   void end_epoch();
   int final_evaluation();
   void write_report();
-  void checkpoint() { save_checkpoint(o_.out, state_, *model_, *optimizer_); }
+  void checkpoint() {
+    if (leader_) save_checkpoint(o_.out, state_, *model_, *optimizer_);
+  }
+  void write_log(const nlohmann::json& entry) {
+    if (log_) log_->write(entry);
+  }
+  // The split evaluated in shards, gathered on every rank in the split's order.
+  SplitPredictions predict(data::DataLoader& loader, const std::vector<data::Sample>& split) {
+    return gather_predictions(*comm_, predict_split(*model_, loader, *loss_, device_), split);
+  }
   std::string out(const std::string& name) const { return (fs::path(o_.out) / name).string(); }
 
   Options o_;
   Device device_;
+  std::shared_ptr<distributed::Communicator> comm_;
+  bool leader_ = true;  // rank 0: the one that writes files and prints
+  std::unique_ptr<distributed::DataParallel> ddp_;
   data::DatasetSplits splits_;
   std::shared_ptr<const data::ImageCache> cache_;
   std::unique_ptr<data::DataLoader> train_, val_, test_;
@@ -108,7 +131,8 @@ class Run {
 };
 
 void Run::prepare_data() {
-  if (o_.demo) make_demo_if_absent(o_);
+  if (o_.demo && leader_) make_demo_if_absent(o_);
+  comm_->barrier(24 * 3600.0);  // the others wait for rank 0's demo set
   const data::NihDataset dataset = data::open_nih_dataset(o_.data);
   if (const std::string notice = dataset.missing_notice(); !notice.empty()) std::printf("%s\n", notice.c_str());
   splits_ = data::make_splits(dataset, data::parse_split_method(o_.split), o_.seed);
@@ -122,8 +146,14 @@ void Run::prepare_data() {
     std::vector<data::Sample> all = splits_.train;
     all.insert(all.end(), splits_.val.begin(), splits_.val.end());
     all.insert(all.end(), splits_.test.begin(), splits_.test.end());
-    cache_ = data::ImageCache::open_or_build(o_.cache, all, o_.image_size, std::max(o_.workers, 1),
-                                             [](const std::string& s) { std::printf("cache: %s\n", s.c_str()); });
+    // Rank 0 builds the cache once; the others open it when it is there.
+    auto open = [&] {
+      cache_ = data::ImageCache::open_or_build(o_.cache, all, o_.image_size, std::max(o_.workers, 1),
+                                               [](const std::string& s) { std::printf("cache: %s\n", s.c_str()); });
+    };
+    if (leader_) open();
+    comm_->barrier(24 * 3600.0);
+    if (!leader_) open();
   }
   auto loader = [&](const std::vector<data::Sample>& samples, bool training) {
     data::LoaderOptions lo;
@@ -134,6 +164,8 @@ void Run::prepare_data() {
     lo.seed = o_.seed;
     lo.strict = o_.strict;
     lo.cache = cache_;
+    lo.shard = comm_->rank();
+    lo.shards = comm_->size();
     return std::make_unique<data::DataLoader>(samples, lo);
   };
   train_ = loader(splits_.train, true);
@@ -144,7 +176,13 @@ void Run::prepare_data() {
 
 void Run::build_model() {
   manual_seed(o_.seed);  // the initial weights
-  model_ = std::make_unique<models::DenseNet>(architecture(o_.arch));
+  models::DenseNetConfig config = architecture(o_.arch);
+  // Sync and ghost batch norm go through batch_norm2d, which the memory-efficient block does not call.
+  if (o_.sync_bn || o_.bn_groups > 1) config.memory_efficient = false;
+  model_ = std::make_unique<models::DenseNet>(config);
+  if (o_.sync_bn) distributed::convert_sync_batch_norm(*model_, comm_);
+  for (auto& [name, module] : model_->named_modules())
+    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(module)) bn->set_groups(o_.bn_groups);
   if (!o_.pretrained.empty()) {
     const models::WeightLoadReport report = models::load_weights(*model_, o_.pretrained);
     std::printf("%s\n", report.summary().c_str());
@@ -160,8 +198,21 @@ int Run::go() {
   if (!precision.note.empty()) std::printf("note: %s\n", precision.note.c_str());
   if (device_.is_cuda()) set_cuda_tf32(precision.precision == Precision::tf32);
   require_device(device_);
+  // The ranks (NCCL's set-up is the first CUDA work on a GPU rank), or one.
+  comm_ = distributed::init(device_, {.timeout_seconds = o_.collective_timeout});
+  leader_ = comm_->rank() == 0;
+  CHEX_CHECK(o_.batch_size % comm_->size() == 0, "--batch-size ", o_.batch_size, " does not divide among ",
+             comm_->size(), " ranks: it is the global batch; use a multiple of ", comm_->size());
+  CHEX_CHECK(o_.batch_size / comm_->size() >= 2 || o_.sync_bn, "--batch-size ", o_.batch_size, " over ",
+             comm_->size(), " ranks leaves each fewer than 2 images for its batch norm; use a larger batch or --sync-bn");
+  // One voice: the other ranks' progress would repeat rank 0's (their errors still reach stderr).
+  if (!leader_ && !std::freopen("/dev/null", "w", stdout)) std::fprintf(stderr, "warning: rank %d prints too\n", comm_->rank());
   if (o_.threads > 0) set_num_threads(o_.threads);
-  fs::create_directories(o_.out);
+  if (leader_) fs::create_directories(o_.out);
+  if (comm_->size() > 1)
+    std::printf("data-parallel: %d ranks over %s, %lld images per rank per step%s\n", comm_->size(),
+                comm_->description().c_str(), static_cast<long long>(o_.batch_size / comm_->size()),
+                o_.sync_bn ? ", sync batch norm" : "");
   prepare_data();
   build_model();
 
@@ -174,13 +225,16 @@ int Run::go() {
     std::printf("resumed from %s: epoch %lld, batch %lld, step %lld, lr %g\n", checkpoint_path(o_.out).c_str(),
                 static_cast<long long>(state_.epoch + 1), static_cast<long long>(state_.next_batch),
                 static_cast<long long>(state_.step), state_.lr);
-  } else {
+  } else if (leader_) {
     CHEX_CHECK(!fs::exists(checkpoint_path(o_.out)), "'", o_.out,
                "' already holds a training run; continue it with --resume or choose another --out");
   }
-  log_ = std::make_unique<JsonLog>(out("log.jsonl"));
-  log_->write({{"event", o_.resume ? "resume" : "start"}, {"step", state_.step}, {"options", fingerprint(o_)},
-               {"device", device_.str()}, {"threads", num_threads()}, {"workers", o_.workers},
+  // The same start on every rank: rank 0's weights (a fresh model is the same on all anyway).
+  ddp_ = std::make_unique<distributed::DataParallel>(
+      *model_, comm_, distributed::DataParallelOptions{.bucket_bytes = static_cast<size_t>(o_.bucket_mb * 1e6)});
+  if (leader_) log_ = std::make_unique<JsonLog>(out("log.jsonl"));
+  write_log({{"event", o_.resume ? "resume" : "start"}, {"step", state_.step}, {"options", fingerprint(o_)},
+               {"device", device_.str()}, {"ranks", comm_->size()}, {"threads", num_threads()}, {"workers", o_.workers},
                {"train_images", splits_.train.size()}, {"val_images", splits_.val.size()},
                {"test_images", splits_.test.size()}});
   install_interrupt_handler();
@@ -208,14 +262,34 @@ int Run::go() {
       // The step queues all its work before the loss is read (on a GPU the read waits; mid-step it
       // would stall the queue); a non-finite loss has then updated the weights in memory, but the
       // run stops without writing them, so the files keep the last good state.
-      const HostCopy loss = train_step(*model_, std::cref(*loss_), *optimizer_, batch->images.to(device_),
-                                       batch->labels.to(device_));
-      const float value = loss.item();
+      auto n = static_cast<int64_t>(batch->names.size());
+      bool stop = interrupt_requested();
+      // Several ranks: the backward starts summing n_rank * gradient over the ranks as it goes; then
+      // the ranks agree on the global loss, image count and stopping, and the sum is divided by the
+      // global count: the gradient of the global batch's mean loss, even for unequal shares.
+      float value = 0;
+      const bool several = comm_->size() > 1;
+      DistributedStep distributed;
+      if (several) {
+        distributed.forward = [&](const Tensor& x) { return ddp_->forward(x); };
+        distributed.backward = [&](const Tensor& l) { ddp_->backward(l, static_cast<double>(n)); };
+        distributed.before_step = [&](HostCopy& local) {
+          const StepAgreement global = agree_on_step(*comm_, n, local.item(), interrupt_requested(), batch->index);
+          ddp_->finish_gradients(static_cast<double>(global.images));
+          n = global.images;
+          value = static_cast<float>(global.loss);
+          stop = global.stop;
+        };
+      }
+      HostCopy loss = train_step(*model_, std::cref(*loss_), *optimizer_, batch->images.to(device_),
+                                 batch->labels.to(device_), distributed);
+      if (!several) value = loss.item();
       if (!std::isfinite(value)) {
         progress.finish();
-        log_->write({{"event", "non_finite_loss"}, {"step", state_.step + 1}, {"epoch", state_.epoch + 1},
+        write_log({{"event", "non_finite_loss"}, {"step", state_.step + 1}, {"epoch", state_.epoch + 1},
                      {"loss", std::isnan(value) ? "nan" : "inf"}});
-        std::fprintf(stderr,
+        if (leader_)  // every rank sees the same global loss; one says so
+          std::fprintf(stderr,
                      "train_chexnet: error: the loss became %s at step %lld (epoch %lld, batch %lld); training "
                      "stopped.\nThe last good checkpoint is %s (step %lld) and the best model %s; try --resume with "
                      "a lower --lr.\n",
@@ -228,23 +302,26 @@ int Run::go() {
       state_.next_batch = batch->index + 1;
       state_.epoch_loss_sum += value;
       ++state_.epoch_loss_batches;
-      const auto n = static_cast<int64_t>(batch->names.size());
       epoch_images += n;
       const double step_seconds = seconds_since(step_start);
       const double rate = static_cast<double>(epoch_images) / seconds_since(epoch_start_);
-      log_->write({{"event", "step"}, {"step", state_.step}, {"epoch", state_.epoch + 1}, {"batch", batch->index + 1},
+      write_log({{"event", "step"}, {"step", state_.step}, {"epoch", state_.epoch + 1}, {"batch", batch->index + 1},
                    {"loss", value}, {"lr", state_.lr}, {"images", n}, {"step_seconds", step_seconds},
                    {"images_per_s", rate}, {"allocator_peak_bytes", allocator_for(device_).stats().peak_bytes}});
       progress.update(batch->index, state_.epoch_loss_sum / static_cast<double>(state_.epoch_loss_batches), state_.lr,
                       rate);
-      if (o_.crash_after_step && state_.step == o_.crash_after_step) std::raise(SIGKILL);  // tests: a hard crash
+      // Tests: a hard crash, or (under mpirun) the last rank stopping to answer.
+      const bool last_rank = comm_->rank() == comm_->size() - 1;
+      if (o_.crash_after_step && state_.step == o_.crash_after_step && last_rank) std::raise(SIGKILL);
+      if (o_.hang_after_step && state_.step == o_.hang_after_step && last_rank)
+        for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
       if (o_.interrupt_after_step && state_.step == o_.interrupt_after_step) std::raise(SIGINT);
 
       if (o_.checkpoint_every && state_.step % o_.checkpoint_every == 0) checkpoint();
-      if (interrupt_requested()) {
+      if (stop || (!several && interrupt_requested())) {
         progress.finish();
         checkpoint();
-        log_->write({{"event", "interrupted"}, {"step", state_.step}});
+        write_log({{"event", "interrupted"}, {"step", state_.step}});
         std::printf("interrupted: checkpoint written at step %lld; continue with --resume\n",
                     static_cast<long long>(state_.step));
         return kExitInterrupted;
@@ -268,7 +345,7 @@ int Run::go() {
 void Run::end_epoch() {
   const double train_loss = state_.epoch_loss_batches ? state_.epoch_loss_sum / static_cast<double>(state_.epoch_loss_batches)
                                                       : std::numeric_limits<double>::quiet_NaN();
-  const SplitPredictions val = predict_split(*model_, *val_, *loss_, device_);
+  const SplitPredictions val = predict(*val_, splits_.val);
   model_->train();
   const double auroc = mean_auroc(val);
   const bool improved = std::isfinite(val.mean_loss) && (!state_.has_best || val.mean_loss < state_.best_val_loss);
@@ -278,7 +355,7 @@ void Run::end_epoch() {
     state_.best_val_loss = val.mean_loss;
     state_.best_epoch = state_.epoch;
     state_.epochs_without_improvement = 0;
-    models::save_weights(*model_, out("best.safetensors"));
+    if (leader_) models::save_weights(*model_, out("best.safetensors"));
   } else if (++state_.epochs_without_improvement >= o_.patience) {
     plateau = true;
     state_.epochs_without_improvement = 0;
@@ -296,7 +373,7 @@ void Run::end_epoch() {
               plateau ? (stop ? "; plateau, stopping" : "; plateau, lr / 10") : "",
               format_duration(seconds_since(epoch_start_)).c_str());
   std::fflush(stdout);
-  log_->write({{"event", "epoch"}, {"epoch", state_.epoch + 1}, {"step", state_.step}, {"train_loss", train_loss},
+  write_log({{"event", "epoch"}, {"epoch", state_.epoch + 1}, {"step", state_.step}, {"train_loss", train_loss},
                {"val_loss", val.mean_loss}, {"val_mean_auroc", std::isfinite(auroc) ? nlohmann::json(auroc) : nlohmann::json()},
                {"lr", epoch_lr}, {"next_lr", state_.lr}, {"improved", improved}, {"plateaus", state_.plateaus},
                {"seconds", seconds_since(epoch_start_)}, {"skipped_images", train_->skipped_images()},
@@ -311,12 +388,16 @@ void Run::end_epoch() {
 
 int Run::final_evaluation() {
   const std::string best = out("best.safetensors");
-  CHEX_CHECK(fs::exists(best), "no best model to evaluate: '", best, "' is missing");
-  models::load_weights(*model_, best);
+  if (leader_) {
+    CHEX_CHECK(fs::exists(best), "no best model to evaluate: '", best, "' is missing");
+    models::load_weights(*model_, best);
+  }
+  ddp_->broadcast_state();  // rank 0's best model on every rank
   std::printf("evaluating the best model (epoch %lld, val loss %.4f) on the test split\n",
               static_cast<long long>(state_.best_epoch + 1), state_.best_val_loss);
-  const SplitPredictions val = predict_split(*model_, *val_, *loss_, device_);
-  const SplitPredictions test = predict_split(*model_, *test_, *loss_, device_);
+  const SplitPredictions val = predict(*val_, splits_.val);
+  const SplitPredictions test = predict(*test_, splits_.test);
+  if (!leader_) return 0;  // rank 0 writes the predictions and the reports
   write_predictions_csv(out("val_predictions.csv"), val);
   write_predictions_csv(out("test_predictions.csv"), test);
 
@@ -336,7 +417,7 @@ int Run::final_evaluation() {
   std::printf("%s", markdown.c_str());
   const int64_t skipped = train_->skipped_images() + val_->skipped_images() + test_->skipped_images();
   if (skipped) std::printf("%lld unreadable images were skipped\n", static_cast<long long>(skipped));
-  log_->write({{"event", "test"}, {"images", test.images.size()}, {"test_loss", test.mean_loss},
+  write_log({{"event", "test"}, {"images", test.images.size()}, {"test_loss", test.mean_loss},
                {"mean_auroc", evaluation.mean_auroc ? nlohmann::json(*evaluation.mean_auroc) : nlohmann::json()},
                {"skipped_images", skipped}});
   std::printf("test mean AUROC %.4f on %zu images; predictions in %s, report in %s\n",

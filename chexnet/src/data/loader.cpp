@@ -14,6 +14,8 @@ DataLoader::DataLoader(std::vector<Sample> samples, LoaderOptions options)
     : samples_(std::move(samples)), options_(std::move(options)) {
   CHEX_CHECK(!samples_.empty(), "the data loader has no images (an empty split?)");
   CHEX_CHECK(options_.batch_size > 0, "the batch size must be positive, not ", options_.batch_size);
+  CHEX_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards, "loader shard ",
+             options_.shard, " of ", options_.shards, " does not exist");
   CHEX_CHECK(options_.image_size > 0, "the image size must be positive, not ", options_.image_size);
   CHEX_CHECK(options_.workers >= 0, "the worker count cannot be negative");
   CHEX_CHECK(options_.prefetch > 0, "the prefetch depth must be positive");
@@ -34,7 +36,12 @@ DataLoader::~DataLoader() {
   workers_.clear();  // joins
 }
 
-int64_t DataLoader::batches_per_epoch() const { return (size() + options_.batch_size - 1) / options_.batch_size; }
+int64_t DataLoader::batches_per_epoch() const {
+  const int64_t whole = size() / options_.batch_size, rest = size() % options_.batch_size;
+  // Sharded training: every share of the last batch needs two images for its batch norm.
+  const bool keeps_rest = rest > 0 && !(options_.shuffle && options_.shards > 1 && rest < 2 * options_.shards);
+  return whole + (keeps_rest ? 1 : 0);
+}
 
 void DataLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   CHEX_CHECK(epoch >= 0, "the epoch cannot be negative");
@@ -62,8 +69,11 @@ void DataLoader::start_epoch(int64_t epoch, int64_t first_batch) {
 DataLoader::Prepared DataLoader::prepare(int64_t epoch, int64_t index, const std::vector<int64_t>& order) const {
   Prepared out;
   try {
-    const int64_t first = index * options_.batch_size;
-    const int64_t n = std::min(options_.batch_size, size() - first);
+    const int64_t global_first = index * options_.batch_size;
+    const int64_t global_n = std::min(options_.batch_size, size() - global_first);
+    // This shard's consecutive part of the batch (all of it with one shard).
+    const int64_t first = global_first + global_n * options_.shard / options_.shards;
+    const int64_t n = global_first + global_n * (options_.shard + 1) / options_.shards - first;
     const int64_t s = options_.image_size, image_floats = 3 * s * s;
     Tensor images = Tensor::empty({n, 3, s, s});
     Tensor labels = Tensor::zeros({n, kNumLabels});

@@ -30,6 +30,9 @@ class Node {
   virtual std::vector<Tensor> apply(const Tensor& grad_output) = 0;
   // Frees the tensors saved for backward.
   virtual void release() {}
+  // The leaf whose grad() this node accumulates into, for the end of the graph at a leaf (one such
+  // node per use of the leaf); null otherwise.
+  virtual const Tensor* accumulates_into() const { return nullptr; }
 
   const std::string& name() const { return name_; }
   const std::vector<Edge>& next() const { return next_; }
@@ -56,6 +59,24 @@ Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>&
 
 // True when an op with these inputs must record a node.
 bool any_requires_grad(const std::vector<Tensor>& inputs);
+
+// Called on backward()'s thread each time it has added a gradient into a leaf's grad() (once per use
+// of the leaf in the graph): DataParallel starts a bucket's all-reduce once its gradients are final.
+// Thread-local, set for a scope by the guard.
+using GradientAccumulatedHook = std::function<void(const Tensor& leaf)>;
+class GradientAccumulatedHookGuard {
+ public:
+  explicit GradientAccumulatedHookGuard(GradientAccumulatedHook hook);
+  ~GradientAccumulatedHookGuard();
+  GradientAccumulatedHookGuard(const GradientAccumulatedHookGuard&) = delete;
+  GradientAccumulatedHookGuard& operator=(const GradientAccumulatedHookGuard&) = delete;
+
+ private:
+  GradientAccumulatedHook previous_;
+};
+
+// The leaves that backward() from `root` accumulates into, each as many times as it will.
+std::vector<Tensor> leaf_accumulations(const Tensor& root);
 
 // Gradient mode (thread-local): inside a NoGradGuard no graph is recorded.
 struct GradMode {

@@ -6,6 +6,10 @@
 
 #include "chex/tensor.h"
 
+namespace chex::distributed {
+class Communicator;
+}
+
 namespace chex::ops {
 
 // --- Convolution, normalisation, activation ----------------------------------------------------
@@ -22,6 +26,15 @@ struct BatchNormOptions {
   float momentum = 0.1f;  // running = (1 - momentum) * running + momentum * batch statistic
   float eps = 1e-5f;
   bool fuse_relu = false; // apply ReLU to the result in the same pass
+  // Training only. Sync batch norm: the batch moments, and the two sums of the backward, are summed
+  // over `sync`'s ranks, so that each rank normalises with the statistics of the global batch
+  // (chex/distributed.h). The per-channel statistics pass through the host (on a GPU, a wait per
+  // BN forward and backward).
+  distributed::Communicator* sync = nullptr;
+  // Training only. Ghost batch norm: the batch is cut into `groups` equal slices, each normalised
+  // with its own statistics (what `groups` ranks without sync do; the running statistics move with
+  // the first slice's, as rank 0's would).
+  int64_t groups = 1;
 };
 // x [N, C, H, W]; weight, bias, running_mean, running_var [C]. In training, normalises with the
 // batch statistics and updates the running statistics in place (running_var from the unbiased

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <queue>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 
 #include "chex/error.h"
 #include "chex/ops.h"
@@ -12,6 +14,7 @@ namespace chex {
 namespace {
 
 thread_local bool grad_enabled = true;
+thread_local GradientAccumulatedHook accumulated_hook;
 std::atomic<uint64_t> next_sequence{0};
 
 }  // namespace
@@ -55,8 +58,10 @@ class AccumulateGrad final : public Node {
 
   std::vector<Tensor> apply(const Tensor& grad) override {
     accumulate_leaf_grad(leaf_, grad);
+    if (accumulated_hook) accumulated_hook(leaf_);
     return {};
   }
+  const Tensor* accumulates_into() const override { return &leaf_; }
 
  private:
   Tensor leaf_;
@@ -82,6 +87,25 @@ Node::Node(std::string name, std::vector<Edge> next, Shape output_shape, Device 
       output_shape_(std::move(output_shape)),
       output_device_(output_device),
       sequence_(next_sequence.fetch_add(1)) {}
+
+GradientAccumulatedHookGuard::GradientAccumulatedHookGuard(GradientAccumulatedHook hook)
+    : previous_(std::exchange(accumulated_hook, std::move(hook))) {}
+GradientAccumulatedHookGuard::~GradientAccumulatedHookGuard() { accumulated_hook = std::move(previous_); }
+
+std::vector<Tensor> leaf_accumulations(const Tensor& root) {
+  std::vector<Tensor> leaves;
+  if (!root.grad_fn()) return leaves;
+  std::unordered_set<Node*> seen{root.grad_fn().get()};
+  std::vector<Node*> stack{root.grad_fn().get()};
+  while (!stack.empty()) {
+    Node* node = stack.back();
+    stack.pop_back();
+    if (const Tensor* leaf = node->accumulates_into()) leaves.push_back(*leaf);
+    for (const Edge& edge : node->next())
+      if (edge.node && seen.insert(edge.node.get()).second) stack.push_back(edge.node.get());
+  }
+  return leaves;
+}
 
 bool GradMode::enabled() { return grad_enabled; }
 void GradMode::set_enabled(bool enabled) { grad_enabled = enabled; }

@@ -55,10 +55,14 @@ BatchNorm2d::BatchNorm2d(int64_t channels, float eps, float momentum) : eps_(eps
   num_batches_tracked_ = register_buffer("num_batches_tracked", Tensor::zeros({}));
 }
 
+ops::BatchNormOptions BatchNorm2d::options(bool fuse_relu) const {
+  return {.training = is_training(), .momentum = momentum_, .eps = eps_, .fuse_relu = fuse_relu, .sync = sync_.get(),
+          .groups = groups_};
+}
+
 Tensor BatchNorm2d::forward(const Tensor& x) {
   const bool training = is_training();
-  Tensor y = ops::batch_norm2d(x, weight_, bias_, running_mean_, running_var_,
-                               {.training = training, .momentum = momentum_, .eps = eps_});
+  Tensor y = ops::batch_norm2d(x, weight_, bias_, running_mean_, running_var_, options());
   if (training) {
     NoGradGuard no_grad;
     ops::add_scalar_(num_batches_tracked_, 1.f);  // on the device: reading it back would synchronise

@@ -4,6 +4,7 @@
 #include "chex/autograd.h"
 #include "chex/ops.h"
 #include "backend/backend.h"
+#include "batchnorm_groups.h"
 #include "kernels/batchnorm.h"
 #include "op_utils.h"
 
@@ -31,12 +32,19 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, c
   CHEX_CHECK(options.momentum >= 0.f && options.momentum <= 1.f, op, ": momentum must be in [0, 1], got ",
              options.momentum);
   if (options.training) {
-    CHEX_CHECK(batch * spatial > 1, op, ": expected more than 1 value per channel when training, got input size ",
+    // Sync batch norm needs more than one value over all the ranks, which it checks itself.
+    CHEX_CHECK(batch * spatial > 1 || options.sync, op, ": expected more than 1 value per channel when training, got input size ",
                shape_str(x.shape()));
     // Updated in place through their data pointers.
     CHEX_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), op,
                ": the running statistics must be contiguous to be updated in place");
   }
+
+  CHEX_CHECK(options.groups >= 1, op, ": groups must be at least 1, got ", options.groups);
+  CHEX_CHECK(!(options.sync && options.groups > 1), op, ": sync and ghost batch norm exclude each other");
+  if (options.training && options.sync) return detail::sync_batch_norm2d(x, weight, bias, running_mean, running_var, options);
+  if (options.training && options.groups > 1)
+    return detail::ghost_batch_norm2d(x, weight, bias, running_mean, running_var, options);
 
   const Tensor input = detail::detached_batch_strided(x);
   const Tensor gamma = weight.detach().contiguous();

@@ -38,6 +38,12 @@ struct LoaderOptions {
   bool strict = false;       // a corrupt image is an error, not skipped
   std::shared_ptr<const ImageCache> cache;  // read resized pixels from here instead of decoding
   std::function<void(const std::string&)> warn;  // default: "warning: ..." on stderr
+  // Data-parallel training: this loader delivers only share `shard` of `shards` of each batch
+  // (batch_size stays the global batch, the order is the one all shards share), so that each rank
+  // decodes only its own images. A shuffled (training) epoch leaves out a last batch with fewer
+  // than two images per shard (a rank's batch norm needs two).
+  int shard = 0;
+  int shards = 1;
 };
 
 struct Batch {

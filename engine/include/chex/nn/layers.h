@@ -8,6 +8,7 @@
 #include <string>
 
 #include "chex/nn/module.h"
+#include "chex/ops.h"
 #include "chex/random.h"
 
 namespace chex::nn {
@@ -54,9 +55,19 @@ class BatchNorm2d : public Module {
   float eps() const { return eps_; }
   float momentum() const { return momentum_; }
 
+  // Training statistics from the global batch over `comm`'s ranks (distributed::
+  // convert_sync_batch_norm), or from `groups` slices of the batch each (ghost batch norm); see
+  // ops::BatchNormOptions.
+  void set_sync(std::shared_ptr<distributed::Communicator> comm) { sync_ = std::move(comm); }
+  void set_groups(int64_t groups) { groups_ = groups; }
+  // The options batch_norm2d is called with in the current mode.
+  ops::BatchNormOptions options(bool fuse_relu = false) const;
+
  private:
   Tensor weight_, bias_, running_mean_, running_var_, num_batches_tracked_;
   float eps_, momentum_;
+  std::shared_ptr<distributed::Communicator> sync_;
+  int64_t groups_ = 1;
 };
 
 class ReLU : public Module {
