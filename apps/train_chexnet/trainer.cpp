@@ -263,6 +263,14 @@ int Run::go() {
       // would stall the queue); a non-finite loss has then updated the weights in memory, but the
       // run stops without writing them, so the files keep the last good state.
       auto n = static_cast<int64_t>(batch->names.size());
+      if (comm_->size() == 1 && n < 2) {
+        // Unreadable images left fewer than the two that batch norm needs: the batch is passed over.
+        std::printf("\nnote: batch %lld of epoch %lld has %lld readable image%s, fewer than batch norm needs: "
+                    "skipped\n", static_cast<long long>(batch->index + 1), static_cast<long long>(state_.epoch + 1),
+                    static_cast<long long>(n), n == 1 ? "" : "s");
+        state_.next_batch = batch->index + 1;
+        continue;
+      }
       bool stop = interrupt_requested();
       // Several ranks: the backward starts summing n_rank * gradient over the ranks as it goes; then
       // the ranks agree on the global loss, image count and stopping, and the sum is divided by the

@@ -1,5 +1,6 @@
 #include "chex/data/loader.h"
 
+#include <algorithm>
 #include <iostream>
 #include <numeric>
 
@@ -38,8 +39,10 @@ DataLoader::~DataLoader() {
 
 int64_t DataLoader::batches_per_epoch() const {
   const int64_t whole = size() / options_.batch_size, rest = size() % options_.batch_size;
-  // Sharded training: every share of the last batch needs two images for its batch norm.
-  const bool keeps_rest = rest > 0 && !(options_.shuffle && options_.shards > 1 && rest < 2 * options_.shards);
+  // Training (shuffled): batch norm needs two images, so a last batch that would leave a share (the
+  // whole batch, without sharding) with fewer is dropped; the next epoch's shuffle gives its images
+  // their turn.
+  const bool keeps_rest = rest > 0 && !(options_.shuffle && rest < 2 * std::max(options_.shards, 1));
   return whole + (keeps_rest ? 1 : 0);
 }
 
