@@ -89,7 +89,7 @@ TEST_CASE("ghost batch norm equals batch norm on each slice of the batch on its 
   CHECK(max_scaled_error(run_bn(x, w, {.fuse_relu = true}).y, ghost.y) > 1e-3);
 }
 
-TEST_CASE("the launcher's rank count comes from its environment; one process needs no MPI", "[distributed]") {
+TEST_CASE("the launcher's rank count comes from its environment, and one process needs no MPI", "[distributed]") {
   const char* saved = std::getenv("OMPI_COMM_WORLD_SIZE");
   if (!saved) {
     CHECK(distributed::launched_ranks() == 1);

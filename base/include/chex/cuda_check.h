@@ -5,17 +5,27 @@
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 
+#include <string_view>
+
 #include "chex/error.h"
 
-// One library status check: `statement` must give `ok`; otherwise chex::Error names the statement,
-// file and line, the library, the status number and describe(status).
-#define CHEX_STATUS_CHECK(statement, ok, library, describe)                                            \
-  do {                                                                                                \
-    const auto chex_status_ = (statement);                                                            \
-    if (chex_status_ != (ok)) [[unlikely]]                                                            \
-      ::chex::detail::throw_error(#statement, __FILE__, __LINE__,                                     \
-                                  ::chex::detail::concat(library " error ", static_cast<int>(chex_status_), \
-                                                         " (", describe(chex_status_), ")"));          \
+namespace chex::detail {
+// "cudnnCreate(&handle)" -> "cudnnCreate": the call a failed status check names in its message (the
+// whole statement, file and line go to the error's details).
+inline std::string_view called_function(std::string_view statement) { return statement.substr(0, statement.find('(')); }
+}  // namespace chex::detail
+
+// One library status check: `statement` must give `ok`; otherwise chex::Error says which library
+// call failed, with the status number and describe(status); its details name the statement, file
+// and line.
+#define CHEX_STATUS_CHECK(statement, ok, library, describe)                                                     \
+  do {                                                                                                         \
+    const auto chex_status_ = (statement);                                                                     \
+    if (chex_status_ != (ok)) [[unlikely]]                                                                     \
+      ::chex::detail::throw_error(                                                                             \
+          #statement, __FILE__, __LINE__,                                                                      \
+          ::chex::detail::concat(library " error ", static_cast<int>(chex_status_), " (", describe(chex_status_), \
+                                 ") from ", ::chex::detail::called_function(#statement)));                    \
   } while (0)
 
 #define CHEX_CUDA_CHECK(statement) CHEX_STATUS_CHECK(statement, cudaSuccess, "CUDA", cudaGetErrorString)
