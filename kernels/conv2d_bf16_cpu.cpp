@@ -171,77 +171,80 @@ void prefetch_run(const float* run, int64_t count) {
   for (int64_t i = 0; i < count; i += 16) __builtin_prefetch(run + i);
 }
 
-// packed[c, p] = bf16(x'[c, p]) for one NCHW image: channel by channel, no transpose.
-void pack_planar(const Conv2dGeometry& g, const float* image, const InputNormalization* norm, uint16_t* packed) {
+// The packs and the unpack work on units of one image, so that the threads share out images and
+// units alike (a batch of one still uses every thread): a channel of a planar image, a tile of
+// kTilePixels pixels of a channels-last or transposed one.
+
+// packed[c, p] = bf16(x'[c, p]) for channel c of one NCHW image: no transpose.
+void pack_planar(const Conv2dGeometry& g, const float* image, const InputNormalization* norm, uint16_t* packed,
+                 int64_t c) {
   const int64_t plane = g.in_plane();
   float row[kTilePixels];
-  for (int64_t c = 0; c < g.in_channels; ++c)
-    for (int64_t p0 = 0; p0 < plane; p0 += kTilePixels) {
-      const int64_t pixels = std::min(kTilePixels, plane - p0);
-      conv2d_detail::read_channel(norm, c, image + c * plane + p0, 1, row, pixels);
-      uint16_t* out = packed + c * plane + p0;
-#pragma omp simd
-      for (int64_t i = 0; i < pixels; ++i) out[i] = to_bf16(row[i]);
-    }
-}
-
-// packed[p, c] = bf16(x'[p, c]) for one channels-last image: pixel by pixel, no transpose.
-void pack_channels_last(const Conv2dGeometry& g, const float* image, const InputNormalization* norm,
-                        uint16_t* packed) {
-  const int64_t channels = g.in_channels, count = g.in_sample();
-  if (!norm) {
-#pragma omp simd
-    for (int64_t i = 0; i < count; ++i) packed[i] = to_bf16(image[i]);
-    return;
-  }
-  for (int64_t p = 0; p < g.in_plane(); ++p) {
-    const float* in = image + p * channels;
-    uint16_t* out = packed + p * channels;
-#pragma omp simd
-    for (int64_t c = 0; c < channels; ++c)
-      out[c] = to_bf16(batch_norm_relu(in[c], norm->mean[c], norm->invstd[c] * norm->gamma[c], norm->beta[c]));
-  }
-}
-
-// packed[p, c] = bf16(x'[c, p]) for one NCHW image: the transposing pack.
-void pack_transposed(const Conv2dGeometry& g, const float* image, const InputNormalization* norm, uint16_t* packed) {
-  const int64_t plane = g.in_plane(), channels = g.in_channels;
-  float row[kTilePixels];
-  uint16_t tile[kTilePixels][kTileChannels];
-  for (int64_t p0 = 0; p0 < plane; p0 += kTilePixels) {
-    const int64_t pixels = std::min(kTilePixels, plane - p0), next = std::min(kTilePixels, plane - p0 - pixels);
-    for (int64_t c0 = 0; c0 < channels; c0 += kTileChannels) {
-      const int64_t width = std::min(kTileChannels, channels - c0);
-      for (int64_t j = 0; j < width; ++j) {
-        const float* run = image + (c0 + j) * plane + p0;
-        prefetch_run(run + pixels, next);
-        conv2d_detail::read_channel(norm, c0 + j, run, 1, row, pixels);
-#pragma omp simd
-        for (int64_t i = 0; i < pixels; ++i) tile[i][j] = to_bf16(row[i]);
-      }
-      for (int64_t i = 0; i < pixels; ++i)
-        std::memcpy(packed + (p0 + i) * channels + c0, tile[i], static_cast<size_t>(width) * sizeof(uint16_t));
-    }
-  }
-}
-
-// y[c, p] = result[p, c] for one image.
-void unpack_transposed(const Conv2dGeometry& g, const float* result, float* y) {
-  const int64_t plane = g.out_plane(), channels = g.out_channels;
-  float tile[kTileChannels][kTilePixels];
   for (int64_t p0 = 0; p0 < plane; p0 += kTilePixels) {
     const int64_t pixels = std::min(kTilePixels, plane - p0);
-    for (int64_t c0 = 0; c0 < channels; c0 += kTileChannels) {
-      const int64_t width = std::min(kTileChannels, channels - c0);
-      for (int64_t i = 0; i < pixels; ++i) {
-        const float* src = result + (p0 + i) * channels + c0;
-        for (int64_t j = 0; j < width; ++j) tile[j][i] = src[j];
-      }
-      for (int64_t j = 0; j < width; ++j)
-        std::memcpy(y + (c0 + j) * plane + p0, tile[j], static_cast<size_t>(pixels) * sizeof(float));
+    conv2d_detail::read_channel(norm, c, image + c * plane + p0, 1, row, pixels);
+    uint16_t* out = packed + c * plane + p0;
+#pragma omp simd
+    for (int64_t i = 0; i < pixels; ++i) out[i] = to_bf16(row[i]);
+  }
+}
+
+// packed[p, c] = bf16(x'[p, c]) for the pixels of tile t of one channels-last image: no transpose.
+void pack_channels_last(const Conv2dGeometry& g, const float* image, const InputNormalization* norm,
+                        uint16_t* packed, int64_t t) {
+  const int64_t channels = g.in_channels, p0 = t * kTilePixels, p1 = std::min(g.in_plane(), p0 + kTilePixels);
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* in = image + p * channels;
+    uint16_t* out = packed + p * channels;
+    if (!norm) {
+#pragma omp simd
+      for (int64_t c = 0; c < channels; ++c) out[c] = to_bf16(in[c]);
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < channels; ++c)
+        out[c] = to_bf16(batch_norm_relu(in[c], norm->mean[c], norm->invstd[c] * norm->gamma[c], norm->beta[c]));
     }
   }
 }
+
+// packed[p, c] = bf16(x'[c, p]) for the pixels of tile t of one NCHW image: the transposing pack.
+void pack_transposed(const Conv2dGeometry& g, const float* image, const InputNormalization* norm, uint16_t* packed,
+                     int64_t t) {
+  const int64_t plane = g.in_plane(), channels = g.in_channels, p0 = t * kTilePixels;
+  const int64_t pixels = std::min(kTilePixels, plane - p0), next = std::min(kTilePixels, plane - p0 - pixels);
+  float row[kTilePixels];
+  uint16_t tile[kTilePixels][kTileChannels];
+  for (int64_t c0 = 0; c0 < channels; c0 += kTileChannels) {
+    const int64_t width = std::min(kTileChannels, channels - c0);
+    for (int64_t j = 0; j < width; ++j) {
+      const float* run = image + (c0 + j) * plane + p0;
+      prefetch_run(run + pixels, next);
+      conv2d_detail::read_channel(norm, c0 + j, run, 1, row, pixels);
+#pragma omp simd
+      for (int64_t i = 0; i < pixels; ++i) tile[i][j] = to_bf16(row[i]);
+    }
+    for (int64_t i = 0; i < pixels; ++i)
+      std::memcpy(packed + (p0 + i) * channels + c0, tile[i], static_cast<size_t>(width) * sizeof(uint16_t));
+  }
+}
+
+// y[c, p] = result[p, c] for the pixels of tile t of one image.
+void unpack_transposed(const Conv2dGeometry& g, const float* result, float* y, int64_t t) {
+  const int64_t plane = g.out_plane(), channels = g.out_channels, p0 = t * kTilePixels;
+  const int64_t pixels = std::min(kTilePixels, plane - p0);
+  float tile[kTileChannels][kTilePixels];
+  for (int64_t c0 = 0; c0 < channels; c0 += kTileChannels) {
+    const int64_t width = std::min(kTileChannels, channels - c0);
+    for (int64_t i = 0; i < pixels; ++i) {
+      const float* src = result + (p0 + i) * channels + c0;
+      for (int64_t j = 0; j < width; ++j) tile[j][i] = src[j];
+    }
+    for (int64_t j = 0; j < width; ++j)
+      std::memcpy(y + (c0 + j) * plane + p0, tile[j], static_cast<size_t>(pixels) * sizeof(float));
+  }
+}
+
+int64_t pixel_tiles(int64_t plane) { return (plane + kTilePixels - 1) / kTilePixels; }
 
 // result[n, o, p] (or [n, p, o] channels-last) += bias[o].
 void add_bias(const Conv2dGeometry& g, const Bf16Layout& layout, const float* bias, float* result, int64_t stride) {
@@ -284,18 +287,20 @@ void conv2d_forward_bf16(const Queue& /*q*/, const Conv2dForwardBf16Args& a) {
 
   // x' into bf16, as the primitive reads it: a matmul reads the image in its own layout; a
   // convolution reads it channels-last.
-  const bool transposes = !prim.matmul && !layout.x_channels_last;
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < g.batch; ++n) {
-    const float* image = a.x.data + n * a.x.batch_stride;
-    uint16_t* out = packed + n * g.in_sample();
-    if (transposes)
-      pack_transposed(g, image, a.norm, out);
-    else if (layout.x_channels_last)
-      pack_channels_last(g, image, a.norm, out);
-    else
-      pack_planar(g, image, a.norm, out);
-  }
+  const bool transposes = !prim.matmul && !layout.x_channels_last, planar = prim.matmul && !layout.x_channels_last;
+  const int64_t units = planar ? g.in_channels : pixel_tiles(g.in_plane());
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t u = 0; u < units; ++u) {
+      const float* image = a.x.data + n * a.x.batch_stride;
+      uint16_t* out = packed + n * g.in_sample();
+      if (transposes)
+        pack_transposed(g, image, a.norm, out, u);
+      else if (planar)
+        pack_planar(g, image, a.norm, out, u);
+      else
+        pack_channels_last(g, image, a.norm, out, u);
+    }
   if (a.bias)
     std::memcpy(bias, a.bias, static_cast<size_t>(g.out_channels) * sizeof(float));
   else
@@ -330,16 +335,17 @@ void conv2d_forward_bf16(const Queue& /*q*/, const Conv2dForwardBf16Args& a) {
   if (prim.result_in_y) return;
 
   // y from the dense result: a matmul's is in y's layout already, a convolution's channels-last.
-  const bool copies = prim.matmul || layout.y_channels_last;
+  if (prim.matmul || layout.y_channels_last) {
 #pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < g.batch; ++n) {
-    const float* image = result + n * g.out_sample();
-    float* out = a.y.data + n * a.y.batch_stride;
-    if (copies)
-      std::memcpy(out, image, static_cast<size_t>(g.out_sample()) * sizeof(float));
-    else
-      unpack_transposed(g, image, out);
+    for (int64_t n = 0; n < g.batch; ++n)
+      std::memcpy(a.y.data + n * a.y.batch_stride, result + n * g.out_sample(),
+                  static_cast<size_t>(g.out_sample()) * sizeof(float));
+    return;
   }
+  const int64_t tiles = pixel_tiles(g.out_plane());
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t t = 0; t < tiles; ++t) unpack_transposed(g, result + n * g.out_sample(), a.y.data + n * a.y.batch_stride, t);
 }
 
 #else  // an OpenBLAS build has no oneDNN: no bf16 convolutions (Backend::has() says so)
