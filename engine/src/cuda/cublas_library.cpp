@@ -5,6 +5,7 @@
 #include <string>
 
 #include "chex/error.h"
+#include "core/runtime_library.h"
 
 namespace chex::cuda {
 namespace {
@@ -29,9 +30,8 @@ void* open_library() {
 
 template <class Function>
 void resolve(void* handle, const char* name, Function& function) {
-  function = reinterpret_cast<Function>(dlsym(handle, name));
-  CHEX_CHECK(function != nullptr, "cuBLAS has no function ", name, " (", dlerror(),
-             "): the installed libcublas is older than the toolkit chex was built with");
+  detail::resolve_function(handle, "cuBLAS", name, "the installed libcublas is older than the toolkit chex was built with",
+                           function);
 }
 
 CublasLibrary load() {

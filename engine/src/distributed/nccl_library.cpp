@@ -4,14 +4,14 @@
 #include <dlfcn.h>
 
 #include "chex/error.h"
+#include "core/runtime_library.h"
 
 namespace chex::distributed::nccl {
 namespace {
 
 template <class Function>
 void resolve(void* handle, const char* name, Function& function) {
-  function = reinterpret_cast<Function>(dlsym(handle, name));
-  CHEX_CHECK(function != nullptr, "libnccl.so.2 has no function ", name, " (", dlerror(), "): NCCL 2.x is needed");
+  detail::resolve_function(handle, "libnccl.so.2", name, "NCCL 2.x is needed", function);
 }
 
 Library load() {
