@@ -1,3 +1,6 @@
+# same_file() (and train(), for single-process runs) from the training tests.
+include(${CMAKE_CURRENT_LIST_DIR}/../train/train_support.cmake)
+
 # Shared by the mpi test scripts. mpi_train(expected_rc ranks args...) runs train_chexnet ${common}
 # args... under mpirun with `ranks` ranks (0: without mpirun); "fail" expects any non-zero status.
 # Leaves stdout+stderr in last_output and the wall time in seconds in last_seconds.
@@ -31,11 +34,4 @@ function(close_weights a b tolerance why)
     message(FATAL_ERROR "${why}: ${out}")
   endif()
   message(STATUS "${out}")
-endfunction()
-
-function(same_file a b why)
-  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${a} ${b} RESULT_VARIABLE differ)
-  if(differ)
-    message(FATAL_ERROR "${a} and ${b} differ: ${why}")
-  endif()
 endfunction()
