@@ -108,7 +108,7 @@ RunReport write_run_report(const RunReportOptions& o) {
     eo.thresholds = validation_thresholds(val_path, table.class_names(), inputs.labels, inputs.labels_path);
     threshold_source = "thresholds maximising F1 on the validation predictions";
   }
-  result.evaluation = metrics::evaluate(table, eo);
+  result.evaluation = o.evaluation ? *o.evaluation : metrics::evaluate(table, eo);
 
   report::ReportInputs page;
   page.title = "CheXNet run report";

@@ -33,6 +33,9 @@ struct RunReportOptions {
   DenseNet* model = nullptr;
   std::string no_model_reason = "the weights are not at hand";
   Device device = Device::cpu();
+  // The test evaluation when the caller has it already (train_chexnet, from the same predictions,
+  // thresholds and bootstrap seed): not computed a second time. Null: computed from the files.
+  const metrics::Evaluation* evaluation = nullptr;
 };
 
 struct RunReport {

@@ -101,7 +101,7 @@ class Run {
   // Ends the epoch (whole, or cut short by --max-steps): validation, schedule, best model, checkpoint.
   void end_epoch();
   int final_evaluation();
-  void write_report();
+  void write_report(const metrics::Evaluation& evaluation);
   void checkpoint() {
     if (leader_) save_checkpoint(o_.out, state_, *model_, *optimizer_);
   }
@@ -431,13 +431,13 @@ int Run::final_evaluation() {
   std::printf("test mean AUROC %.4f on %zu images; predictions in %s, report in %s\n",
               evaluation.mean_auroc.value_or(std::nan("")), test.images.size(), out("test_predictions.csv").c_str(),
               out("test_report.md").c_str());
-  write_report();
+  write_report(evaluation);
   return 0;
 }
 
 // OUT/run_info.json (what chex report needs to redo it) and OUT/report.html; with reader files,
 // the reader study is added to test_report.md and .json too.
-void Run::write_report() {
+void Run::write_report(const metrics::Evaluation& evaluation) {
   models::RunReportOptions ro;
   ro.run_dir = o_.out;
   ro.info = {.data = fs::absolute(o_.data).string(), .image_size = o_.image_size, .seed = o_.seed,
@@ -448,6 +448,7 @@ void Run::write_report() {
   if (!o_.report) return;
   ro.model = model_.get();
   ro.device = device_;
+  ro.evaluation = &evaluation;  // the test split's, just computed: its bootstrap is not run twice
   const models::RunReport report = models::write_run_report(ro);
   if (report.readers) {
     const std::string markdown = metrics::to_markdown(report.evaluation) + "\n" + metrics::reader_study_markdown(*report.readers);
