@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <utility>
 
 #include "chex/demo/phantom.h"
 #include "chex/error.h"
@@ -364,6 +365,177 @@ float diaphragm_moved(const Thorax& before, const Thorax& after, float x, float 
   return std::max(band * after.body(x, y), bubble);
 }
 
+// What finding f does at patient point (x, y): how much it changes the attenuation there (delta)
+// and whether it visibly covers the point (presence, for its box). May thin the lung markings.
+struct PixelContext {
+  float x, y;
+  std::size_t at;   // the pixel's index, for the shapes' rasterised lines
+  float lung;       // the aerated lung here
+  float heart_hw;   // the heart's half width as drawn
+  float edge;       // the soft edge's width
+};
+Effect finding_effect(const Finding& f, const Shape& s, const PixelContext& c, const Anatomy& drawn,
+                      const Thorax& thorax, const Thorax& before, float& vessel) {
+  const float x = c.x, y = c.y, lung = c.lung, heart_hw = c.heart_hw, edge = c.edge;
+  const std::size_t at = c.at;
+  Effect e;
+  switch (f.kind) {
+    case FindingKind::Cardiomegaly:
+      e.presence = thorax.heart(x, y, heart_hw) * soft_step(thorax.diaphragm(x) + 0.03f - y, edge);
+      break;
+    case FindingKind::Nodule: {
+      const float d = std::hypot(x - f.x, y - f.y) / f.size;
+      e.presence = soft_step(f.size * (1.0f - d), edge);
+      e.delta = 0.30f * e.presence * (0.75f + 0.25f * std::sqrt(std::max(0.0f, 1.0f - d * d)));
+      break;
+    }
+    case FindingKind::Mass:
+      e.presence = lobes_max(s.lobes, x, y, edge);
+      e.delta = 0.34f * e.presence;
+      break;
+    case FindingKind::Consolidation: {
+      const float region = soft_step(gaussian_bumps(s.lobes, x, y) - 0.6f, 0.08f);
+      const float here = region * lung_side(thorax, x, y, heart_hw, f.side);
+      const float bronchus = s.line_layer[at];
+      e.presence = here;
+      e.delta = here * (drawn.lung_air * 0.9f + 0.05f - 0.14f * bronchus);
+      break;
+    }
+    case FindingKind::Infiltration: {
+      const float patches = std::min(1.0f, gaussian_bumps(s.lobes, x, y));
+      const float in_lung = lung_side(thorax, x, y, heart_hw, f.side);
+      e.presence = soft_step(patches - 0.35f, 0.1f) * in_lung;
+      e.delta = 0.20f * patches * in_lung;
+      break;
+    }
+    case FindingKind::Effusion: {
+      // Fluid layering at the base with a meniscus climbing the lateral chest wall.
+      const float lateral = std::clamp((std::abs(x) - 0.2f) / 0.8f, 0.0f, 1.0f);
+      const float top = thorax.height() - f.size - 0.30f * lateral * std::sqrt(lateral);
+      const float region = soft_step(x * static_cast<float>(f.side) - 0.04f, edge) *
+                           soft_step(thorax.cage_half_width(y) + 0.01f - std::abs(x), edge) *
+                           soft_step(y - top, 1.5f * edge) * soft_step(thorax.height() + 0.05f - y, edge);
+      e.presence = region * lung;
+      e.delta = region * lung * (drawn.lung_air + 0.07f);
+      break;
+    }
+    case FindingKind::Atelectasis: {
+      // The airless wedge, and the lung given up to the raised hemidiaphragm.
+      // Behind the heart the wedge adds to its density (the left lower lobe's "sail").
+      const float wedge = triangle(s.lobes, x, y, edge);
+      const float aerated = lung_side(thorax, x, y, heart_hw, f.side);
+      const float behind_heart = lung_side(thorax, x, y, 0.01f, f.side) - aerated;
+      const float lost = static_cast<float>(x * f.side > 0) * diaphragm_moved(before, thorax, x, y, edge);
+      e.presence = std::max(wedge * (aerated + behind_heart), lost);
+      e.delta = wedge * (0.95f * drawn.lung_air * aerated + 0.06f * behind_heart);
+      break;
+    }
+    case FindingKind::Pneumonia: {
+      // A lobe filled with exudate: sharp against the fissure, fluffy at its other margin.
+      const float fluff = 0.05f * std::sin(17.0f * x + s.phase[0]) + 0.03f * std::sin(31.0f * x + s.phase[1]);
+      const float beyond = s.lobe * (y - f.y);  // distance into the lobe from the fissure
+      const float region = soft_step(beyond, edge) * soft_step(f.size + fluff - beyond, 0.05f);
+      const float here = region * lung_side(thorax, x, y, heart_hw, f.side);
+      e.presence = here;
+      e.delta = here * (drawn.lung_air * 0.95f + 0.05f - 0.14f * s.line_layer[at]);
+      break;
+    }
+    case FindingKind::Edema: {
+      // Bat-wing haze about both hila, sparing the periphery; Kerley B lines at the lateral bases.
+      const float ax = std::abs(x);
+      const float d = std::hypot((ax - 0.22f) / (0.9f * f.size), (y - thorax.hilum_y()) / (1.15f * f.size));
+      const float haze = soft_step(0.7f - d, 0.3f) * lung;
+      const float from_wall = thorax.cage_half_width(y) - 0.035f - ax;
+      float septa = 0;
+      for (std::size_t line = 0; line < s.kerley.size(); ++line) {
+        const float line_y = thorax.diaphragm(x) - 0.05f - 0.045f * static_cast<float>(line);
+        septa = std::max(septa, soft_step(0.008f - std::abs(y - line_y), edge * 0.6f) *
+                                    soft_step(s.kerley[line] - from_wall, edge));
+      }
+      septa *= lung;
+      e.presence = std::max(std::min(1.0f, 2.0f * haze), septa);
+      e.delta = 0.24f * haze + 0.10f * septa;
+      break;
+    }
+    case FindingKind::Emphysema: {
+      // Darker, longer lungs over flattened domes (with_volume_changes), and fewer vessels.
+      e.presence = std::max({lung, before.lung(x, y, heart_hw), diaphragm_moved(before, thorax, x, y, edge)});
+      vessel *= 0.4f;
+      break;
+    }
+    case FindingKind::Fibrosis: {
+      // Reticular lines, basal and peripheral, on both sides.
+      const float basal = soft_step(y - thorax.height() * (1.0f - f.size), 0.12f);
+      const float peripheral = 0.35f + 0.65f * soft_step(std::abs(x) - 0.5f, 0.15f);
+      const float region = basal * peripheral * lung;
+      e.presence = std::min(1.0f, 2.0f * region);
+      e.delta = region * (0.06f + 0.22f * s.line_layer[at]);
+      break;
+    }
+    case FindingKind::Pleural_Thickening: {
+      // A smooth dense rim inside the chest wall from the apex down, tapering at its lower end.
+      const float ax = std::abs(x);
+      const float from_wall = std::min(thorax.cage_half_width(y) - 0.035f - ax, y - thorax.apex(x));
+      const float thickness = f.size * soft_step(f.y - y, 0.08f) * (1.0f + 0.15f * std::sin(11.0f * y + s.phase[0]));
+      const float rim = soft_step(thickness - from_wall, edge) * soft_step(thickness - 0.01f, edge) *
+                        lung_side(thorax, x, y, heart_hw, f.side);
+      e.presence = rim;
+      e.delta = rim * (drawn.lung_air + 0.06f);
+      break;
+    }
+    case FindingKind::Hernia: {
+      // Hiatal hernia: a rounded retrocardiac sac, gas above a sharp air-fluid level, fluid below.
+      const float dx = (x - f.x) / (1.2f * f.size), dy = (y - f.y) / f.size;
+      const float d = std::sqrt(dx * dx + dy * dy);
+      const float sac = soft_step((1.0f - d) * f.size, edge);
+      const float wall = soft_step(0.02f - std::abs(1.0f - d) * f.size, edge);
+      const float fluid = soft_step(y - (f.y - 0.2f * f.size), 0.6f * edge);
+      e.presence = sac;
+      e.delta = sac * (0.18f * fluid - 0.22f * (1.0f - fluid)) + 0.05f * wall;
+      break;
+    }
+    case FindingKind::Pneumothorax: {
+      // The lung shrinks towards its hilum; air without vessel markings fills the gap, edged by
+      // the thin white visceral pleural line.
+      const float hx = thorax.hilum_x(f.side), hy = thorax.hilum_y();
+      const float collapsed =
+          lung_side(thorax, hx + (x - hx) / f.size, hy + (y - hy) / f.size, heart_hw, f.side);
+      const float side_lung = lung_side(thorax, x, y, heart_hw, f.side);
+      const float gap = side_lung * (1.0f - collapsed);
+      e.presence = gap;
+      e.delta = -0.10f * gap + 0.16f * 4.0f * collapsed * (1.0f - collapsed) * side_lung;
+      vessel *= 1.0f - gap;
+      break;
+    }
+  }
+  return e;
+}
+
+// The film: exposure (gain, offset, gamma), the detector's blur, then quantum noise (stronger where
+// more photons arrive), to 8 bits.
+std::vector<uint8_t> expose(std::vector<float> image, const View& view, int size) {
+  const std::size_t n = static_cast<std::size_t>(size) * size;
+  for (float& v : image) v = std::pow(std::clamp(view.gain * v + view.offset + 0.04f, 0.0f, 1.0f), view.gamma);
+  std::vector<float> blurred(n);
+  for (int py = 0; py < size; ++py)
+    for (int px = 0; px < size; ++px) {
+      float sum = 0;
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) {
+          const int qx = std::clamp(px + dx, 0, size - 1), qy = std::clamp(py + dy, 0, size - 1);
+          sum += image[static_cast<std::size_t>(qy) * size + qx] * static_cast<float>((2 - std::abs(dx)) * (2 - std::abs(dy)));
+        }
+      blurred[static_cast<std::size_t>(py) * size + px] = sum / 16.0f;
+    }
+  Generator noise(view.noise_seed);
+  std::vector<uint8_t> pixels(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = blurred[i] + view.noise * (0.5f + 0.5f * std::sqrt(blurred[i])) * noise.normal();
+    pixels[i] = static_cast<uint8_t>(std::lround(std::clamp(v, 0.0f, 1.0f) * 255.0f));
+  }
+  return pixels;
+}
+
 }  // namespace
 
 Radiograph draw_radiograph(const Anatomy& anatomy, const View& view, const std::vector<Finding>& findings, int size) {
@@ -399,141 +571,9 @@ Radiograph draw_radiograph(const Anatomy& anatomy, const View& view, const std::
       const float lung = thorax.lung(x, y, heart_hw);
       const std::size_t at = static_cast<std::size_t>(py) * size + px;
       float vessel = markings[at];
-      std::fill(effects.begin(), effects.end(), Effect{});
-      for (std::size_t k = 0; k < findings.size(); ++k) {
-        const Finding& f = findings[k];
-        const Shape& s = shapes[k];
-        Effect& e = effects[k];
-        switch (f.kind) {
-          case FindingKind::Cardiomegaly:
-            e.presence = thorax.heart(x, y, heart_hw) * soft_step(thorax.diaphragm(x) + 0.03f - y, edge);
-            break;
-          case FindingKind::Nodule: {
-            const float d = std::hypot(x - f.x, y - f.y) / f.size;
-            e.presence = soft_step(f.size * (1.0f - d), edge);
-            e.delta = 0.30f * e.presence * (0.75f + 0.25f * std::sqrt(std::max(0.0f, 1.0f - d * d)));
-            break;
-          }
-          case FindingKind::Mass:
-            e.presence = lobes_max(s.lobes, x, y, edge);
-            e.delta = 0.34f * e.presence;
-            break;
-          case FindingKind::Consolidation: {
-            const float region = soft_step(gaussian_bumps(s.lobes, x, y) - 0.6f, 0.08f);
-            const float here = region * lung_side(thorax, x, y, heart_hw, f.side);
-            const float bronchus = s.line_layer[at];
-            e.presence = here;
-            e.delta = here * (drawn.lung_air * 0.9f + 0.05f - 0.14f * bronchus);
-            break;
-          }
-          case FindingKind::Infiltration: {
-            const float patches = std::min(1.0f, gaussian_bumps(s.lobes, x, y));
-            const float in_lung = lung_side(thorax, x, y, heart_hw, f.side);
-            e.presence = soft_step(patches - 0.35f, 0.1f) * in_lung;
-            e.delta = 0.20f * patches * in_lung;
-            break;
-          }
-          case FindingKind::Effusion: {
-            // Fluid layering at the base with a meniscus climbing the lateral chest wall.
-            const float lateral = std::clamp((std::abs(x) - 0.2f) / 0.8f, 0.0f, 1.0f);
-            const float top = thorax.height() - f.size - 0.30f * lateral * std::sqrt(lateral);
-            const float region = soft_step(x * static_cast<float>(f.side) - 0.04f, edge) *
-                                 soft_step(thorax.cage_half_width(y) + 0.01f - std::abs(x), edge) *
-                                 soft_step(y - top, 1.5f * edge) * soft_step(thorax.height() + 0.05f - y, edge);
-            e.presence = region * lung;
-            e.delta = region * lung * (drawn.lung_air + 0.07f);
-            break;
-          }
-          case FindingKind::Atelectasis: {
-            // The airless wedge, and the lung given up to the raised hemidiaphragm.
-            // Behind the heart the wedge adds to its density (the left lower lobe's "sail").
-            const float wedge = triangle(s.lobes, x, y, edge);
-            const float aerated = lung_side(thorax, x, y, heart_hw, f.side);
-            const float behind_heart = lung_side(thorax, x, y, 0.01f, f.side) - aerated;
-            const float lost = static_cast<float>(x * f.side > 0) * diaphragm_moved(before, thorax, x, y, edge);
-            e.presence = std::max(wedge * (aerated + behind_heart), lost);
-            e.delta = wedge * (0.95f * drawn.lung_air * aerated + 0.06f * behind_heart);
-            break;
-          }
-          case FindingKind::Pneumonia: {
-            // A lobe filled with exudate: sharp against the fissure, fluffy at its other margin.
-            const float fluff = 0.05f * std::sin(17.0f * x + s.phase[0]) + 0.03f * std::sin(31.0f * x + s.phase[1]);
-            const float beyond = s.lobe * (y - f.y);  // distance into the lobe from the fissure
-            const float region = soft_step(beyond, edge) * soft_step(f.size + fluff - beyond, 0.05f);
-            const float here = region * lung_side(thorax, x, y, heart_hw, f.side);
-            e.presence = here;
-            e.delta = here * (drawn.lung_air * 0.95f + 0.05f - 0.14f * s.line_layer[at]);
-            break;
-          }
-          case FindingKind::Edema: {
-            // Bat-wing haze about both hila, sparing the periphery; Kerley B lines at the lateral bases.
-            const float ax = std::abs(x);
-            const float d = std::hypot((ax - 0.22f) / (0.9f * f.size), (y - thorax.hilum_y()) / (1.15f * f.size));
-            const float haze = soft_step(0.7f - d, 0.3f) * lung;
-            const float from_wall = thorax.cage_half_width(y) - 0.035f - ax;
-            float septa = 0;
-            for (std::size_t line = 0; line < s.kerley.size(); ++line) {
-              const float line_y = thorax.diaphragm(x) - 0.05f - 0.045f * static_cast<float>(line);
-              septa = std::max(septa, soft_step(0.008f - std::abs(y - line_y), edge * 0.6f) *
-                                          soft_step(s.kerley[line] - from_wall, edge));
-            }
-            septa *= lung;
-            e.presence = std::max(std::min(1.0f, 2.0f * haze), septa);
-            e.delta = 0.24f * haze + 0.10f * septa;
-            break;
-          }
-          case FindingKind::Emphysema: {
-            // Darker, longer lungs over flattened domes (with_volume_changes), and fewer vessels.
-            e.presence = std::max({lung, before.lung(x, y, heart_hw), diaphragm_moved(before, thorax, x, y, edge)});
-            vessel *= 0.4f;
-            break;
-          }
-          case FindingKind::Fibrosis: {
-            // Reticular lines, basal and peripheral, on both sides.
-            const float basal = soft_step(y - thorax.height() * (1.0f - f.size), 0.12f);
-            const float peripheral = 0.35f + 0.65f * soft_step(std::abs(x) - 0.5f, 0.15f);
-            const float region = basal * peripheral * lung;
-            e.presence = std::min(1.0f, 2.0f * region);
-            e.delta = region * (0.06f + 0.22f * s.line_layer[at]);
-            break;
-          }
-          case FindingKind::Pleural_Thickening: {
-            // A smooth dense rim inside the chest wall from the apex down, tapering at its lower end.
-            const float ax = std::abs(x);
-            const float from_wall = std::min(thorax.cage_half_width(y) - 0.035f - ax, y - thorax.apex(x));
-            const float thickness = f.size * soft_step(f.y - y, 0.08f) * (1.0f + 0.15f * std::sin(11.0f * y + s.phase[0]));
-            const float rim = soft_step(thickness - from_wall, edge) * soft_step(thickness - 0.01f, edge) *
-                              lung_side(thorax, x, y, heart_hw, f.side);
-            e.presence = rim;
-            e.delta = rim * (drawn.lung_air + 0.06f);
-            break;
-          }
-          case FindingKind::Hernia: {
-            // Hiatal hernia: a rounded retrocardiac sac, gas above a sharp air-fluid level, fluid below.
-            const float dx = (x - f.x) / (1.2f * f.size), dy = (y - f.y) / f.size;
-            const float d = std::sqrt(dx * dx + dy * dy);
-            const float sac = soft_step((1.0f - d) * f.size, edge);
-            const float wall = soft_step(0.02f - std::abs(1.0f - d) * f.size, edge);
-            const float fluid = soft_step(y - (f.y - 0.2f * f.size), 0.6f * edge);
-            e.presence = sac;
-            e.delta = sac * (0.18f * fluid - 0.22f * (1.0f - fluid)) + 0.05f * wall;
-            break;
-          }
-          case FindingKind::Pneumothorax: {
-            // The lung shrinks towards its hilum; air without vessel markings fills the gap, edged by
-            // the thin white visceral pleural line.
-            const float hx = thorax.hilum_x(f.side), hy = thorax.hilum_y();
-            const float collapsed =
-                lung_side(thorax, hx + (x - hx) / f.size, hy + (y - hy) / f.size, heart_hw, f.side);
-            const float side_lung = lung_side(thorax, x, y, heart_hw, f.side);
-            const float gap = side_lung * (1.0f - collapsed);
-            e.presence = gap;
-            e.delta = -0.10f * gap + 0.16f * 4.0f * collapsed * (1.0f - collapsed) * side_lung;
-            vessel *= 1.0f - gap;
-            break;
-          }
-        }
-      }
+      for (std::size_t k = 0; k < findings.size(); ++k)
+        effects[k] = finding_effect(findings[k], shapes[k], {x, y, at, lung, heart_hw, edge}, drawn, thorax, before,
+                                    vessel);
       float att = anatomy_attenuation(drawn, thorax, x, y, heart_hw, lung, edge) + lung * vessel;
       // Findings that fill the lung's air overlap without adding up past airless (water) density.
       float fill = 0;
@@ -549,27 +589,9 @@ Radiograph draw_radiograph(const Anatomy& anatomy, const View& view, const std::
       image[static_cast<std::size_t>(py) * size + px] = att + std::min(fill, drawn.lung_air * lung + 0.1f);
     }
 
-  // Exposure, then the detector's blur, then quantum noise (stronger where more photons arrive).
-  for (float& v : image) v = std::pow(std::clamp(view.gain * v + view.offset + 0.04f, 0.0f, 1.0f), view.gamma);
-  std::vector<float> blurred(n);
-  for (int py = 0; py < size; ++py)
-    for (int px = 0; px < size; ++px) {
-      float sum = 0;
-      for (int dy = -1; dy <= 1; ++dy)
-        for (int dx = -1; dx <= 1; ++dx) {
-          const int qx = std::clamp(px + dx, 0, size - 1), qy = std::clamp(py + dy, 0, size - 1);
-          sum += image[static_cast<std::size_t>(qy) * size + qx] * static_cast<float>((2 - std::abs(dx)) * (2 - std::abs(dy)));
-        }
-      blurred[static_cast<std::size_t>(py) * size + px] = sum / 16.0f;
-    }
-  Generator noise(view.noise_seed);
   Radiograph out;
   out.size = size;
-  out.pixels.resize(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const float v = blurred[i] + view.noise * (0.5f + 0.5f * std::sqrt(blurred[i])) * noise.normal();
-    out.pixels[i] = static_cast<uint8_t>(std::lround(std::clamp(v, 0.0f, 1.0f) * 255.0f));
-  }
+  out.pixels = expose(std::move(image), view, size);
   for (const Extent& e : extents) {
     if (e.x1 < 0) out.boxes.push_back({});
     else out.boxes.push_back({double(e.x0), double(e.y0), double(e.x1 - e.x0 + 1), double(e.y1 - e.y0 + 1)});
