@@ -69,8 +69,8 @@ constexpr size_t kAlign = 64;
 size_t aligned(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 
 // One (geometry, layout)'s oneDNN primitive and the layout of its workspace: x' packed in bf16, the
-// weight in bf16 (for a convolution, reordered into oneDNN's own layout), the bias (a zero one when
-// there is none), the fp32 result where it cannot be written into y directly, and oneDNN's
+// weight in bf16 (for a convolution, reordered into oneDNN's own layout), a zero bias for a
+// convolution that has none, the fp32 result where it cannot be written into y directly, and oneDNN's
 // scratchpad.
 struct Bf16Primitive {
   bool matmul = false;           // a 1x1 stride-1 convolution as a matrix product per image
@@ -301,10 +301,6 @@ void conv2d_forward_bf16(const Queue& /*q*/, const Conv2dForwardBf16Args& a) {
       else
         pack_channels_last(g, image, a.norm, out, u);
     }
-  if (a.bias)
-    std::memcpy(bias, a.bias, static_cast<size_t>(g.out_channels) * sizeof(float));
-  else
-    std::memset(bias, 0, static_cast<size_t>(g.out_channels) * sizeof(float));
 
   dnnl::stream stream(cpu_engine());
   const dnnl::engine& engine = cpu_engine();
@@ -324,9 +320,15 @@ void conv2d_forward_bf16(const Queue& /*q*/, const Conv2dForwardBf16Args& a) {
     memory user_weight(prim.user_weight, engine, const_cast<float*>(a.weight));
     memory reordered(prim.weights, engine, weight);
     prim.weight_reorder.execute(stream, user_weight, reordered);
+    // oneDNN reads the bias where it is; a convolution without one reads zeros from the workspace.
+    auto* conv_bias = const_cast<float*>(a.bias);
+    if (!conv_bias) {
+      conv_bias = bias;
+      std::memset(bias, 0, static_cast<size_t>(g.out_channels) * sizeof(float));
+    }
     prim.primitive.execute(stream, {{DNNL_ARG_SRC, memory(prim.src, engine, packed)},
                                     {DNNL_ARG_WEIGHTS, reordered},
-                                    {DNNL_ARG_BIAS, memory(prim.bias, engine, bias)},
+                                    {DNNL_ARG_BIAS, memory(prim.bias, engine, conv_bias)},
                                     {DNNL_ARG_DST, memory(prim.dst, engine, result)},
                                     {DNNL_ARG_SCRATCHPAD, memory(prim.scratchpad, engine, base + prim.scratch_offset)}});
   }
