@@ -16,7 +16,7 @@ struct RestoreDeterminism {
 };
 }  // namespace
 
-TEST_CASE("--deterministic takes on or off and names itself when given anything else", "[determinism]") {
+TEST_CASE("the --deterministic value is on or off, anything else an error naming the option", "[determinism]") {
   CHECK(parse_on_off("--deterministic", "on"));
   CHECK_FALSE(parse_on_off("--deterministic", "off"));
   CHECK_THROWS_WITH(parse_on_off("--deterministic", "maybe"),
@@ -25,7 +25,7 @@ TEST_CASE("--deterministic takes on or off and names itself when given anything 
   CHECK_THROWS_AS(parse_on_off("--deterministic", ""), Error);
 }
 
-TEST_CASE("convolutions are deterministic by default; the setting is process-wide", "[determinism]") {
+TEST_CASE("convolutions are deterministic by default, and the setting is process-wide", "[determinism]") {
   RestoreDeterminism restore;
   set_deterministic(true);
   CHECK(deterministic());
@@ -40,7 +40,7 @@ TEST_CASE("convolutions are deterministic by default; the setting is process-wid
         "convolutions on cpu: deterministic (the CPU always is; --deterministic changes nothing there), no TF32");
 }
 
-TEST_CASE("TF32 defaults to PyTorch's: convolutions on, matmuls off; each choice is described", "[precision]") {
+TEST_CASE("TF32 defaults to PyTorch's (convolutions on, matmuls off), and each choice is described", "[precision]") {
   const CudaTf32 defaults;
   CHECK(defaults.convolutions);
   CHECK_FALSE(defaults.matmuls);

@@ -124,13 +124,14 @@ const char* conv_pass_name(ConvPass pass) {
 }
 
 size_t ConvKeyHash::operator()(const ConvKey& key) const {
-  // FNV-1a over the fields' values (not the struct's bytes: padding is not part of the key).
-  uint64_t h = 14695981039346656037ull;
+  // Each field's value (not the struct's bytes: padding is no part of the key) mixed in with
+  // splitmix64's finaliser: a few multiplies a field, every input bit reaching every output bit.
+  uint64_t h = 0x9e3779b97f4a7c15ull;
   for (int64_t v : fields(key)) {
-    for (int byte = 0; byte < 8; ++byte) {
-      h ^= static_cast<uint64_t>(v >> (8 * byte)) & 0xffu;
-      h *= 1099511628211ull;
-    }
+    h ^= static_cast<uint64_t>(v);
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    h ^= h >> 31;
   }
   return static_cast<size_t>(h);
 }
