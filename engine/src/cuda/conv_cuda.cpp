@@ -75,16 +75,23 @@ void conv2d_backward_weight(const Queue& q, const Conv2dBackwardWeightArgs& args
       CHEX_CUDA_CHECK(cudaMemsetAsync(dbias, 0, sizeof(float) * static_cast<size_t>(g.out_channels), ctx.stream));
     return;
   }
+  const ConvPlan* p = nullptr;
   if (dweight) {
-    const ConvPlan& p = plan_for(ctx, ConvPass::backward_filter, g, args.x.batch_stride, args.dy.batch_stride,
-                                 {args.x.data, dweight, args.dy.data});
-    const DeviceBuffer workspace(ctx.device, p.choice.workspace);
-    CHEX_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn, &kOne, p.x.get(), args.x.data, p.y.get(), args.dy.data,
-                                                    p.conv.get(), p.algo<cudnnConvolutionBwdFilterAlgo_t>(),
-                                                    workspace.get(), workspace.bytes(), &kZero, p.w.get(), dweight));
+    p = &plan_for(ctx, ConvPass::backward_filter, g, args.x.batch_stride, args.dy.batch_stride,
+                  {args.x.data, dweight, args.dy.data});
+    const DeviceBuffer workspace(ctx.device, p->choice.workspace);
+    CHEX_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn, &kOne, p->x.get(), args.x.data, p->y.get(),
+                                                    args.dy.data, p->conv.get(),
+                                                    p->algo<cudnnConvolutionBwdFilterAlgo_t>(), workspace.get(),
+                                                    workspace.bytes(), &kZero, p->w.get(), dweight));
   }
   if (dbias) {
-    // Only dy's and the bias's descriptors matter here (a frozen weight has no filter pass to share).
+    if (p) {  // the filter pass's plan has dy's and the bias's descriptors
+      CHEX_CUDNN_CHECK(
+          cudnnConvolutionBackwardBias(ctx.cudnn, &kOne, p->y.get(), args.dy.data, &kZero, p->bias.get(), dbias));
+      return;
+    }
+    // A frozen weight with a trained bias (rare): no plan to borrow from, descriptors made here.
     const int64_t dy_stride = g.batch > 1 ? args.dy.batch_stride : g.out_sample();
     const TensorDescriptor dy({g.batch, g.out_channels, g.out_height, g.out_width},
                               {dy_stride, g.out_plane(), g.out_width, 1});
