@@ -9,6 +9,7 @@
 
 #include "engine/src/core/log_topics.h"
 #include "engine/src/cuda/conv_algorithm.h"
+#include "engine/src/cuda/conv_plan.h"
 #include "engine/src/cuda/cudnn_legacy.h"
 #include "models/densenet_shapes.h"
 
@@ -185,6 +186,22 @@ TEST_CASE("every DenseNet-121 convolution pass has a key of its own", "[cudnn][c
       keys.insert(conv_key(0, pass, g, g.in_sample(), g.out_sample(), true, true));
   }
   CHECK(keys.size() == 3 * shapes.convolutions.size());
+}
+
+TEST_CASE("a cached plan's descriptors are made from its key, batch strides included", "[cudnn][conv-algorithm]") {
+  // Block 1's second 3x3 at batch 16: the bottleneck [16, 128, 56, 56] packed in, 32 new channels
+  // written into the block buffer [16, 256, 56, 56] in place.
+  const auto g = kernels::Conv2dGeometry::make(16, 128, 56, 56, 32, 3, 3, 1, 1);
+  const ConvPlan plan(conv_key(0, ConvPass::forward, g, 128 * 3136, 256 * 3136, false, true));
+  Shape shape, strides;
+  plan.x.read(shape, strides);
+  CHECK(shape == Shape{16, 128, 56, 56});
+  CHECK(strides == Shape{128 * 3136, 3136, 56, 1});
+  plan.y.read(shape, strides);
+  CHECK(shape == Shape{16, 32, 56, 56});
+  CHECK(strides == Shape{256 * 3136, 3136, 56, 1});
+  plan.bias.read(shape, strides);
+  CHECK(shape == Shape{1, 32, 1, 1});
 }
 
 TEST_CASE("the CHEX_LOG=conv line names the shapes, the algorithm, its math, workspace and how it was chosen",
