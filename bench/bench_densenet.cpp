@@ -18,6 +18,7 @@
 
 #include "chex/allocator.h"
 #include "chex/autograd.h"
+#include "chex/determinism.h"
 #include "chex/error.h"
 #include "chex/ops.h"
 #include "chex/optim/adam.h"
@@ -40,13 +41,15 @@ struct Options {
   std::string device = "cpu";
   bool memory_efficient = true;
   std::vector<Precision> precisions{Precision::fp32};
+  bool precision_given = false;  // without --precision, CUDA keeps its default (TF32 convolutions)
+  bool deterministic = true;
 };
 
 void print_help() {
   std::printf(
       "usage: bench_densenet [--mode train|infer] [--batch N] [--size S] [--steps N] [--warmup N]\n"
       "                      [--threads N] [--device cpu|cuda] [--no-memory-efficient]\n"
-      "                      [--precision fp32|tf32|bf16[,...]]\n"
+      "                      [--precision fp32|tf32|bf16[,...]] [--deterministic on|off]\n"
       "\n"
       "Times DenseNet-121 (14 classes) on synthetic images, on the CPU or a GPU (each step timed to the\n"
       "end of its device work): a training step is forward, weighted BCE,\n"
@@ -55,7 +58,10 @@ void print_help() {
       "forwards. Defaults: train, batch 16, 224x224, 5 timed steps after 1 warm-up, fp32.\n"
       "--precision with several values (e.g. fp32,bf16) times each on the same model and images, one\n"
       "step of each per round, and prints the speed-up of each over the first. bf16 on the CPU is\n"
-      "inference only (--mode infer); tf32 is a GPU mode (the CPU computes fp32).\n"
+      "inference only (--mode infer); tf32 is a GPU mode (the CPU computes fp32). Without --precision,\n"
+      "CUDA uses TF32 for the convolutions and fp32 matmuls (PyTorch's default); fp32 refuses TF32.\n"
+      "--deterministic on (default): cuDNN's deterministic algorithms by its heuristics; off: the fastest\n"
+      "measured once per shape (cudnnFind), non-deterministic ones included.\n"
       "CHEX_DEBUG=1 in the environment adds an error's failed check and source line.\n");
 }
 
@@ -105,11 +111,19 @@ Options parse_options(int argc, char** argv) {
       o.device = value();
     } else if (arg == "--precision") {
       o.precisions.clear();
+      o.precision_given = true;
       std::string list = value();
       for (size_t start = 0; start <= list.size();) {
         const size_t comma = std::min(list.find(',', start), list.size());
         o.precisions.push_back(parse_precision(list.substr(start, comma - start)));
         start = comma + 1;
+      }
+    } else if (arg == "--deterministic") {
+      try {
+        o.deterministic = parse_on_off("--deterministic", value());
+      } catch (const Error& e) {
+        std::fprintf(stderr, "bench_densenet: error: %s\n", e.what());
+        std::exit(2);
       }
     } else if (arg == "--no-memory-efficient") {
       o.memory_efficient = false;
@@ -138,6 +152,24 @@ int run(const Options& o) {
   require_device(device);
   if (o.threads > 0) set_num_threads(o.threads);
 
+  // What each precision computes in here (say so when it is not what was asked); TF32 is set before
+  // the first CUDA operation.
+  std::vector<Precision> effective;
+  for (Precision asked : o.precisions) {
+    const PrecisionPlan plan = plan_precision(asked, device, o.train);
+    if (!plan.note.empty()) std::printf("note: %s\n", plan.note.c_str());
+    effective.push_back(plan.precision);
+  }
+  if (device.is_cuda() && o.precision_given) {
+    const bool tf32 = std::find(effective.begin(), effective.end(), Precision::tf32) != effective.end();
+    if (tf32 && std::any_of(effective.begin(), effective.end(), [](Precision p) { return p != Precision::tf32; }))
+      throw Error("tf32 is process-wide on CUDA: time it in a run of its own (--precision tf32)");
+    set_cuda_tf32(tf32);
+  }
+
+  set_deterministic(o.deterministic);
+  std::printf("%s\n", convolution_mode(device).c_str());
+
   manual_seed(2017);
   models::DenseNetConfig config = models::DenseNetConfig::densenet121(14);
   config.memory_efficient = o.memory_efficient;
@@ -151,20 +183,6 @@ int run(const Options& o) {
   const Tensor pos_weight = Tensor::full({14}, 0.7f, device), neg_weight = Tensor::full({14}, 0.3f, device);
   optim::Adam adam(model.parameters(), {.lr = 1e-4});
   model.train(o.train);
-
-  // What each precision computes in here (say so when it is not what was asked).
-  std::vector<Precision> effective;
-  for (Precision asked : o.precisions) {
-    const PrecisionPlan plan = plan_precision(asked, device, o.train);
-    if (!plan.note.empty()) std::printf("note: %s\n", plan.note.c_str());
-    effective.push_back(plan.precision);
-  }
-  if (device.is_cuda()) {
-    const bool tf32 = std::find(effective.begin(), effective.end(), Precision::tf32) != effective.end();
-    if (tf32 && std::any_of(effective.begin(), effective.end(), [](Precision p) { return p != Precision::tf32; }))
-      throw Error("tf32 is process-wide on CUDA: time it in a run of its own (--precision tf32)");
-    set_cuda_tf32(tf32);
-  }
 
   // A step queues its work and starts copying its loss (or first output) to the host; it is read
   // after the step's timing, so the step itself never waits on a read (only on synchronize()).
@@ -200,6 +218,7 @@ int run(const Options& o) {
     }
 
   const AllocatorStats stats = allocator.stats();
+  const CudaTf32 cuda_tf32_on = device.is_cuda() ? cuda_tf32() : CudaTf32{false, false};
   const size_t rss = peak_rss_bytes();
   const char* mode = o.train ? "train" : "infer";
   const double gib = 1024.0 * 1024.0 * 1024.0;
@@ -226,10 +245,11 @@ int run(const Options& o) {
         "{\"bench\": \"densenet121\", \"mode\": \"%s\", \"batch\": %lld, \"size\": %lld, \"device\": \"%s\", "
         "\"precision\": \"%s\", \"threads\": %d, \"memory_efficient\": %s, \"steps\": %d, \"median_s\": %.6f, "
         "\"min_s\": %.6f, \"images_per_s\": %.3f, \"gflops\": %.2f, \"alloc_peak_bytes\": %zu, "
-        "\"peak_rss_bytes\": %zu}\n",
+        "\"peak_rss_bytes\": %zu, \"deterministic\": %s, \"conv_tf32\": %s, \"matmul_tf32\": %s}\n",
         mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), device.str().c_str(), precision.c_str(),
         num_threads(), o.memory_efficient ? "true" : "false", o.steps, median_s, min_s, images_per_s, gflops,
-        stats.peak_bytes, rss);
+        stats.peak_bytes, rss, o.deterministic ? "true" : "false", cuda_tf32_on.convolutions ? "true" : "false",
+        cuda_tf32_on.matmuls ? "true" : "false");
   }
   for (size_t p = 1; p < count; ++p) {
     const std::string base(precision_name(effective[0])), other(precision_name(effective[p]));

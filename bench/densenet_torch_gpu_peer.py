@@ -5,10 +5,12 @@ synthetic 224x224 images.
 
     python3 bench/densenet_torch_gpu_peer.py [--bench build/bench/bench_densenet] [--rounds 2]
         [--steps 15] [--warmup 3] [--configs train-fp32-16,train-fp32-64,train-tf32-16,infer-fp32-16]
+        [--chex-deterministic on|off]
 
 A configuration is MODE-PRECISION-BATCH: fp32 is float32 without TF32 on both sides; tf32 lets
-convolutions and GEMMs use TF32 (chex: CHEX_CUDA_TF32=1; PyTorch: allow_tf32). Each round runs
-chex then PyTorch, every run its own process, so that the two alternate and share the card's
+convolutions and GEMMs use TF32 (chex: CHEX_CUDA_TF32=1, fp32 sets it to 0; PyTorch: allow_tf32).
+PyTorch times its cuDNN algorithms (cudnn.benchmark); chex does with --chex-deterministic off
+(default on: cuDNN's deterministic heuristics). Each round runs chex then PyTorch, every run its own process, so that the two alternate and share the card's
 state. PyTorch runs with cudnn.benchmark on and is timed with CUDA events per step; chex's
 bench_densenet synchronises at the end of each step. Both report the median step and the peak of
 their allocator (chex: its stream-ordered pool; PyTorch: max_memory_allocated). Prints a table of
@@ -59,14 +61,12 @@ def torch_child(mode, precision, batch, steps, warmup):
                       "peak_bytes": torch.cuda.max_memory_allocated()}))
 
 
-def run_chex(bench, mode, precision, batch, steps, warmup):
+def run_chex(bench, mode, precision, batch, steps, warmup, deterministic):
     env = dict(os.environ)
-    if precision == "tf32":
-        env["CHEX_CUDA_TF32"] = "1"
-    else:
-        env.pop("CHEX_CUDA_TF32", None)
+    # Unset, chex uses TF32 for convolutions (PyTorch's default): fp32 here means none anywhere.
+    env["CHEX_CUDA_TF32"] = "1" if precision == "tf32" else "0"
     out = subprocess.run([bench, "--device", "cuda", "--mode", mode, "--batch", str(batch), "--size", "224",
-                          "--steps", str(steps), "--warmup", str(warmup)],
+                          "--steps", str(steps), "--warmup", str(warmup), "--deterministic", deterministic],
                          env=env, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         raise SystemExit(f"bench_densenet failed ({out.returncode}): {out.stderr.strip()}")
@@ -90,6 +90,9 @@ def main():
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--steps", type=int, default=15)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--chex-deterministic", choices=["on", "off"], default="on",
+                   help="bench_densenet --deterministic: off lets chex time cuDNN's algorithms as "
+                        "PyTorch's cudnn.benchmark does (default on)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -104,7 +107,7 @@ def main():
         mode, precision, batch = config.split("-")
         chex_runs, torch_runs = [], []
         for _ in range(a.rounds):
-            chex_runs.append(run_chex(a.bench, mode, precision, int(batch), a.steps, a.warmup))
+            chex_runs.append(run_chex(a.bench, mode, precision, int(batch), a.steps, a.warmup, a.chex_deterministic))
             torch_runs.append(run_torch(mode, precision, int(batch), a.steps, a.warmup))
         c = statistics.median(r["median_s"] for r in chex_runs)
         t = statistics.median(r["median_s"] for r in torch_runs)

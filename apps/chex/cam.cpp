@@ -29,6 +29,7 @@ namespace fs = std::filesystem;
 constexpr const char* kHelp = R"(usage: chex cam --weights FILE.safetensors (--images DIR | FILE...) --out DIR
                 [--class NAME|all|top3] [--method cam|gradcam] [--threshold F]
                 [--device cpu|cuda] [--batch-size N] [--threads N] [--precision P]
+                [--deterministic on|off]
 
 Where CheXNet looks: class activation maps (Zhou et al. 2016) M_c = sum_k w_ck f_k of the final
 feature maps f (after the last batch norm and ReLU; 1024 x 7 x 7 for DenseNet-121 at 224) and the

@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "chex/data/labels.h"
+#include "chex/determinism.h"
 #include "chex/io/safetensors.h"
 #include "command.h"
 #include "models/chexnet_input.h"
@@ -114,7 +115,8 @@ std::string csv_field(const std::string& text) {
 }
 
 std::vector<OptionSpec> with_cam_options(std::vector<OptionSpec> own) {
-  for (const char* name : {"method", "threshold", "image-size", "device", "batch-size", "threads", "precision"})
+  for (const char* name :
+       {"method", "threshold", "image-size", "device", "batch-size", "threads", "precision", "deterministic"})
     own.push_back({name});
   own.push_back({"help", false, 'h'});
   return own;
@@ -142,15 +144,18 @@ CamOptions parse_cam_options(const Args& args) {
 }
 
 Precision inference_precision(const Args& args, Device device) {
+  const std::optional<std::string> text = args.value("precision");
   Precision asked = Precision::fp32;
   try {
-    asked = parse_precision(args.value("precision").value_or("fp32"));
+    if (text) asked = parse_precision(*text);
+    set_deterministic(parse_on_off("--deterministic", args.value("deterministic").value_or("on")));
   } catch (const Error& e) {
     throw UsageError(e.what());
   }
   const PrecisionPlan plan = plan_precision(asked, device, /*training=*/false);
   if (!plan.note.empty()) std::fprintf(stderr, "chex: note: %s\n", plan.note.c_str());
-  if (device.is_cuda()) set_cuda_tf32(plan.precision == Precision::tf32);
+  // Without --precision, CUDA keeps its default: TF32 convolutions, fp32 matmuls.
+  if (device.is_cuda() && text) set_cuda_tf32(plan.precision == Precision::tf32);
   return plan.precision;
 }
 

@@ -2,6 +2,7 @@
 // What several chex subcommands share: the images named on the command line, loading a CheXNet
 // model from a weights file, CSV quoting, the CAM box threshold.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,14 +59,20 @@ std::vector<OptionSpec> with_cam_options(std::vector<OptionSpec> own);
   "  --threads N       CPU threads (default: CHEX_NUM_THREADS, or every core)\n"                      \
   CHEX_PRECISION_HELP                                                                                 \
   "  -h, --help        this text\n"
-// --precision for the inference commands: parsed (UsageError on a bad name), planned for `device`
-// (plan_precision: a note on stderr when it does not hold as asked there, an error when it cannot
-// run), and TF32 switched on for a CUDA device. Returns what the forwards then run in, for a
-// PrecisionScope around them.
+// --precision and --deterministic for the inference commands: parsed (UsageError on a bad value),
+// the precision planned for `device` (plan_precision: a note on stderr when it does not hold as
+// asked there, an error when it cannot run), TF32 set for a CUDA device when --precision is given
+// (else its default: TF32 convolutions), determinism set. Returns what the forwards then run in,
+// for a PrecisionScope around them.
 Precision inference_precision(const Args& args, Device device);
 #define CHEX_PRECISION_HELP                                                                           \
-  "  --precision P     fp32 (default); bf16: convolutions in bf16 with fp32 sums, on CPUs with\n"      \
-  "                    AVX512_BF16 or AMX (fp32 elsewhere, with a note); tf32: CUDA tensor cores\n"
+  "  --precision P     fp32, tf32 or bf16. Default: fp32 on the CPU; on CUDA, TF32 tensor cores for\n" \
+  "                    the convolutions and fp32 matmuls (PyTorch's default). fp32: no TF32 at all;\n" \
+  "                    tf32: TF32 for the matmuls too; bf16: convolutions in bf16 with fp32 sums, on\n" \
+  "                    CPUs with AVX512_BF16 or AMX (fp32 elsewhere, with a note)\n"                  \
+  "  --deterministic on|off  on (default): cuDNN algorithms that give the same bits on every run;\n"  \
+  "                    off: the fastest measured once per shape, non-deterministic ones included.\n" \
+  "                    The CPU is deterministic either way\n"
 
 // A 14-class DenseNet of any depth and width (densenet_config_of) loaded with load_chexnet: what
 // predict, cam and localize run, so that a model train_chexnet made at any --arch works in all three.

@@ -28,6 +28,7 @@ namespace fs = std::filesystem;
 constexpr const char* kHelp = R"(usage: chex localize --weights FILE.safetensors --data DIR --bbox BBox_List_2017.csv
                      [--json FILE] [--method cam|gradcam] [--threshold F]
                      [--device cpu|cuda] [--batch-size N] [--threads N] [--precision P]
+                     [--deterministic on|off]
 
 Scores CheXNet's class activation maps against NIH's hand-drawn boxes (BBox_List_2017.csv, whose
 'Infiltrate' is the label file's 'Infiltration'), as Wang et al. 2017 (ChestX-ray8) do. For every

@@ -25,6 +25,7 @@ namespace fs = std::filesystem;
 constexpr const char* kHelp = R"(usage: chex predict --weights FILE.safetensors (--images DIR | FILE...) --out preds.csv
                     [--image-size N] [--device cpu|cuda] [--batch-size N] [--threads N]
                     [--tta none|tencrop] [--precision fp32|bf16|tf32]
+                    [--deterministic on|off]
 
 Runs CheXNet (DenseNet-121, 14 outputs; or any DenseNet the weights describe) on chest X-ray images and writes the probability of each
 finding, one CSV row per image:
@@ -118,7 +119,7 @@ std::string csv_header() {
 int run_predict(const std::vector<std::string>& argv) {
   const Args args(argv,
                   {{"weights"}, {"images"}, {"out"}, {"device"}, {"batch-size"}, {"threads"}, {"tta"},
-                   {"image-size"}, {"precision"}, {"help", false, 'h'}},
+                   {"image-size"}, {"precision"}, {"deterministic"}, {"help", false, 'h'}},
                   "predict");
   if (args.help(kHelp)) return kExitOk;
   const std::string weights = args.required("weights");

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "chex/determinism.h"
 #include "chex/error.h"
 #include "chex/metrics/reader_study.h"
 
@@ -51,9 +52,16 @@ Training
                         epochs (default 1)
   --max-plateaus N      stop at the N-th plateau (default 3)
   --device cpu|cuda     where to train (default cpu)
-  --precision P         fp32 (default) or tf32 (CUDA tensor cores for the convolutions and GEMMs;
-                        weights, optimizer state and checkpoints stay fp32). bf16 is inference-only
-                        so far (chex predict --precision bf16 on the CPU)
+  --precision P         fp32 or tf32 (weights, optimizer state and checkpoints stay fp32 in both).
+                        Default: on CUDA, TF32 tensor cores for the convolutions and fp32 matmuls
+                        (PyTorch's default); fp32 refuses TF32 everywhere; tf32 allows it for the
+                        matmuls too. The CPU has no TF32. bf16 is inference-only so far (chex
+                        predict --precision bf16 on the CPU)
+  --deterministic on|off  on (default): cuDNN convolution algorithms chosen by its heuristics among
+                        deterministic ones, so that a run repeats bit for bit on the same GPU (the
+                        tests and --resume rely on it); off: each shape's fastest algorithm,
+                        measured once (cudnnFind), non-deterministic ones included. The CPU is
+                        deterministic either way. CHEX_LOG=conv prints each choice once
   --threads N           CPU threads (default: all cores, or $CHEX_NUM_THREADS)
   --seed N              seeds the split, the initial weights, the order and the flips (default 1)
 
@@ -126,6 +134,7 @@ Options parse_options(const std::vector<std::string>& args) {
     else if (arg == "--out") o.out = value();
     else if (arg == "--device") o.device = value();
     else if (arg == "--precision") o.precision = value();
+    else if (arg == "--deterministic") o.deterministic = parse_on_off(arg, value());
     else if (arg == "--threads") o.threads = number<int>(arg, value());
     else if (arg == "--workers") o.workers = number<int>(arg, value());
     else if (arg == "--seed") o.seed = number<uint64_t>(arg, value());

@@ -12,7 +12,8 @@ struct Options {
   int demo_images = 2000;
   std::string out = "train_out";
   std::string device = "cpu";
-  std::string precision = "fp32";  // --precision, checked against the device in Run::go
+  std::string precision;      // --precision, checked against the device in Run::go; empty: the default
+  bool deterministic = true;  // --deterministic on|off (cuDNN algorithms; the CPU always is)
   int threads = 0;            // 0: the engine's default
   int workers = 2;
   uint64_t seed = 1;

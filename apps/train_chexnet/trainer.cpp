@@ -21,6 +21,7 @@
 #include "chex/data/loader.h"
 #include "chex/data/splits.h"
 #include "chex/demo/demo_dataset.h"
+#include "chex/determinism.h"
 #include "chex/distributed.h"
 #include "chex/error.h"
 #include "chex/metrics/f1.h"
@@ -194,9 +195,13 @@ void Run::build_model() {
 
 int Run::go() {
   // Before the first CUDA operation: TF32 is chosen once per process.
-  const PrecisionPlan precision = plan_precision(parse_precision(o_.precision), device_, /*training=*/true);
+  const bool precision_given = !o_.precision.empty();
+  const PrecisionPlan precision =
+      plan_precision(parse_precision(precision_given ? o_.precision : "fp32"), device_, /*training=*/true);
   if (!precision.note.empty()) std::printf("note: %s\n", precision.note.c_str());
-  if (device_.is_cuda()) set_cuda_tf32(precision.precision == Precision::tf32);
+  // Without --precision, CUDA keeps its default: TF32 convolutions, fp32 matmuls (as PyTorch).
+  if (device_.is_cuda() && precision_given) set_cuda_tf32(precision.precision == Precision::tf32);
+  set_deterministic(o_.deterministic);
   require_device(device_);
   // The ranks (NCCL's set-up is the first CUDA work on a GPU rank), or one.
   comm_ = distributed::init(device_, {.timeout_seconds = o_.collective_timeout});
@@ -208,6 +213,9 @@ int Run::go() {
   // One voice: the other ranks' progress would repeat rank 0's (their errors still reach stderr).
   if (!leader_ && !std::freopen("/dev/null", "w", stdout)) std::fprintf(stderr, "warning: rank %d prints too\n", comm_->rank());
   if (o_.threads > 0) set_num_threads(o_.threads);
+  std::printf("%s\n", convolution_mode(device_).c_str());
+  if (o_.resume && !o_.deterministic && device_.is_cuda())
+    std::printf("note: --deterministic off: the resumed run will not repeat the interrupted one bit for bit\n");
   if (leader_) fs::create_directories(o_.out);
   if (comm_->size() > 1)
     std::printf("data-parallel: %d ranks over %s, %lld images per rank per step%s\n", comm_->size(),

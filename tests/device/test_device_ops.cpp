@@ -1,6 +1,7 @@
 // Every op, forward and backward, on every available device against the CPU (see device_test.h).
 // Small shapes, inputs from fixed seeds; batch-strided views (channel slices of a block buffer)
 // wherever an op reads them in place.
+#include "chex/determinism.h"
 #include "device/device_test.h"
 
 using namespace chex;
@@ -60,6 +61,28 @@ CHEX_DEVICE_TEST("conv2d reads a channel slice of a block buffer in place", "[de
     weighted_sum(y).backward();
     return std::vector<Tensor>{y.detach(), w.grad()};
   });
+}
+
+// --deterministic off: on CUDA each pass's algorithm is timed once on the call's own buffers
+// (cudnnFind*Ex, which writes the pass's output before the call does) and may add with atomics, so
+// results move in the last bits but stay within the fp32 tolerance; the CPU ignores the setting.
+CHEX_DEVICE_TEST("conv2d with timed, non-deterministic algorithm choice matches the CPU", "[device][conv]") {
+  struct RestoreDeterminism {
+    bool saved = deterministic();
+    ~RestoreDeterminism() { set_deterministic(saved); }
+  } restore;
+  set_deterministic(false);
+  for (const int64_t batch : {1, 4}) {
+    INFO("batch " << batch);
+    check_matches_cpu(device, [&](Device d) {
+      const Tensor x = channel_slice(d, {batch, 6, 9, 9}, 11);
+      const Tensor w = random_on(d, {5, 6, 3, 3}, 12, 0.3f).set_requires_grad();
+      const Tensor b = random_on(d, {5}, 13).set_requires_grad();
+      const Tensor y = ops::conv2d(x, w, b, {.stride = 2, .padding = 1});
+      weighted_sum(y).backward();
+      return std::vector<Tensor>{y.detach(), w.grad(), b.grad()};
+    });
+  }
 }
 
 CHEX_DEVICE_TEST("batch_norm2d in training updates the running statistics as on the CPU", "[device][batchnorm]") {

@@ -125,6 +125,19 @@ expect_error(EXIT 1 COMMAND ${TRAIN} --data ${WORK_DIR}/demo --colour
 expect_error(EXIT 2 COMMAND ${CHEX} cam --weights ${weights} --class Pneumonitis --out ${WORK_DIR}/cams ${image}
              PHRASES "chex: error: unknown --class 'Pneumonitis': use top3, all, or one of Atelectasis,"
                      "(see 'chex cam --help')")
+expect_error(EXIT 1 COMMAND ${TRAIN} --data ${WORK_DIR}/demo --deterministic maybe
+             PHRASES "train_chexnet: error: --deterministic takes on or off, not 'maybe'")
+expect_error(EXIT 2 COMMAND ${CHEX} cam --weights ${weights} --deterministic yes --out ${WORK_DIR}/cams ${image}
+             PHRASES "chex: error: --deterministic takes on or off, not 'yes'" "(see 'chex cam --help')")
+# ... and the good values are taken: a one-step run says how its convolutions are chosen (on the
+# CPU, deterministic whatever was asked).
+execute_process(COMMAND ${TRAIN} --data ${WORK_DIR}/demo --arch tiny --image-size 32 --batch-size 4 --max-steps 1
+                        --epochs 1 --bootstrap 0 --threads 2 --workers 0 --no-report --deterministic off
+                        --out ${WORK_DIR}/nondeterministic
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "convolutions on cpu: deterministic \\(the CPU always is; --deterministic changes nothing")
+  message(FATAL_ERROR "train_chexnet --deterministic off: exit ${rc}, no convolution mode line:\n${out}\n${err}")
+endif()
 
 # Both programs document the switch.
 foreach(program IN ITEMS "${TRAIN};--help" "${CHEX};--help" "${CHEX};predict;--help")

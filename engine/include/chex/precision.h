@@ -2,10 +2,11 @@
 // Compute precision (--precision fp32|tf32|bf16). Parameters, optimizer state, batch-norm
 // statistics, losses and reductions stay fp32 whatever is chosen; the choice changes how the
 // convolutions multiply:
-//   fp32  plain float32 products (the default; parity with PyTorch's fp32 and the CPU twins).
-//   tf32  CUDA only: convolutions and GEMMs on TF32 tensor cores (10-bit mantissas in, fp32
-//         accumulation). Process-wide, like CHEX_CUDA_TF32=1: set_cuda_tf32() before the first CUDA
-//         operation. CPUs have no TF32; there it computes fp32.
+//   fp32  plain float32 products (the default on the CPU; parity with PyTorch's fp32 and the CPU
+//         twins). On CUDA, the process-wide TF32 setting below decides: by default convolutions
+//         use TF32 (PyTorch's default); a program's --precision fp32 refuses TF32 everywhere.
+//   tf32  CUDA only: convolutions and GEMMs on TF32 tensor cores (set_cuda_tf32(true), before the
+//         first CUDA operation). CPUs have no TF32; there it computes fp32.
 //   bf16  convolutions with bf16 operands (8-bit mantissas) and fp32 accumulation, inside a
 //         PrecisionScope, the way torch.autocast scopes it. On the CPU, inference only (oneDNN's
 //         bf16 convolutions on AVX512_BF16 / AMX; cpu_has_native_bf16() says whether they are
@@ -45,10 +46,25 @@ class PrecisionScope {
 // convolutions still run (oneDNN emulates them) but slower than fp32.
 bool cpu_has_native_bf16();
 
-// TF32 tensor-core math for CUDA's fp32 convolutions and GEMMs, for the whole process (the same as
-// CHEX_CUDA_TF32=1). Must be called before the first CUDA operation: an error after it. Without a
-// CUDA backend it does nothing.
+// TF32 tensor-core math on CUDA for fp32 work (10-bit mantissas in, fp32 accumulation), process
+// wide. The default is PyTorch's (torch.backends.cudnn.allow_tf32 = True,
+// torch.backends.cuda.matmul.allow_tf32 = False): TF32 for the convolutions, plain fp32 for the
+// matrix products. CHEX_CUDA_TF32=0 in the environment refuses it everywhere, CHEX_CUDA_TF32=1
+// allows it everywhere; the programs' --precision fp32 and tf32 do the same. CPUs have no TF32:
+// this changes nothing there.
+struct CudaTf32 {
+  bool convolutions = true;
+  bool matmuls = false;
+  bool operator==(const CudaTf32&) const = default;
+};
+CudaTf32 cuda_tf32();
+// Must be called before the first CUDA operation (cuBLAS handles take their math mode when
+// created): changing it after that is an error.
+void set_cuda_tf32(CudaTf32 tf32);
+// true: TF32 everywhere (--precision tf32); false: nowhere (--precision fp32).
 void set_cuda_tf32(bool allowed);
+// "TF32 on for convolutions, off for matmuls" and the like, for the programs' start line.
+std::string describe(CudaTf32 tf32);
 
 // What a program does with a --precision choice on a device, in one sentence for the user when the
 // choice does not hold as asked (e.g. "the CPU has no TF32: computing in fp32"), else empty. Throws

@@ -1,5 +1,8 @@
 #include "chex/precision.h"
 
+#include <atomic>
+#include <cstdlib>
+
 #include "chex/error.h"
 #include "kernels/conv2d.h"
 
@@ -36,12 +39,47 @@ PrecisionScope::~PrecisionScope() { this_thread_precision = previous_; }
 
 bool cpu_has_native_bf16() { return kernels::cpu::cpu_has_native_bf16(); }
 
-void set_cuda_tf32(bool allowed) {
+namespace {
+// -1 until first read: then CHEX_CUDA_TF32's answer (or the default), or set_cuda_tf32's, as bits
+// (1: convolutions, 2: matmuls). Read by every convolution: an atomic, not a lock.
+std::atomic<int> tf32_bits{-1};
+
+int bits_of(CudaTf32 t) { return (t.convolutions ? 1 : 0) | (t.matmuls ? 2 : 0); }
+
+CudaTf32 tf32_from_environment() {
+  const char* value = std::getenv("CHEX_CUDA_TF32");
+  if (!value || !*value) return {};
+  const std::string_view text(value);
+  CHEX_CHECK(text == "0" || text == "1", "CHEX_CUDA_TF32 must be 0 (no TF32) or 1 (TF32 everywhere), not '", text,
+             "'; unset, TF32 is used for convolutions only");
+  return {text == "1", text == "1"};
+}
+}  // namespace
+
+CudaTf32 cuda_tf32() {
+  int bits = tf32_bits.load(std::memory_order_acquire);
+  if (bits < 0) {
+    tf32_bits.compare_exchange_strong(bits, bits_of(tf32_from_environment()));
+    bits = tf32_bits.load(std::memory_order_acquire);
+  }
+  return {(bits & 1) != 0, (bits & 2) != 0};
+}
+
+void set_cuda_tf32(CudaTf32 tf32) {
 #if defined(CHEX_HAVE_CUDA)
-  cuda::set_tf32_allowed(allowed);
-#else
-  (void)allowed;
+  CHEX_CHECK(!cuda::any_context_created() || tf32 == cuda_tf32(),
+             "TF32 can only be switched before the first CUDA operation: choose the precision first");
 #endif
+  tf32_bits.store(bits_of(tf32), std::memory_order_release);
+}
+
+void set_cuda_tf32(bool allowed) { set_cuda_tf32(CudaTf32{allowed, allowed}); }
+
+std::string describe(CudaTf32 tf32) {
+  if (tf32.convolutions && tf32.matmuls) return "TF32 on for convolutions and matmuls";
+  if (tf32.convolutions) return "TF32 on for convolutions, off for matmuls";
+  if (tf32.matmuls) return "TF32 off for convolutions, on for matmuls";
+  return "TF32 off (plain fp32)";
 }
 
 PrecisionPlan plan_precision(Precision asked, Device device, bool training) {

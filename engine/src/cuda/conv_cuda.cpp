@@ -1,10 +1,10 @@
 // conv2d on CUDA: cuDNN's convolution forward, backward data and backward filter over
 // batch-strided NCHW tensors (a channel slice of a dense-block buffer is read in place), with the
 // bias through cudnnAddTensor / cudnnConvolutionBackwardBias.
-#include <string>
-
 #include "chex/error.h"
-#include "conv_algorithm.h"
+#include "chex/determinism.h"
+#include "chex/precision.h"
+#include "conv_plan.h"
 #include "cuda_check.h"
 #include "cudnn_check.h"
 #include "cudnn_descriptors.h"
@@ -17,76 +17,19 @@ CHEX_CUDNN_LEGACY_API_BEGIN
 namespace chex::kernels::cuda {
 namespace {
 
-using chex::cuda::ConvAlgorithm;
-using chex::cuda::ConvolutionDescriptor;
+using chex::cuda::ConvBuffers;
 using chex::cuda::ConvPass;
+using chex::cuda::ConvPlan;
 using chex::cuda::DeviceBuffer;
-using chex::cuda::FilterDescriptor;
 using chex::cuda::TensorDescriptor;
-using chex::cuda::tf32_allowed;
 
-// With one image the batch stride is never used; give cuDNN the packed one.
-int64_t stride_or_packed(int64_t batch, int64_t stride, int64_t packed) { return batch > 1 ? stride : packed; }
-
-// The descriptors of one convolution, and its cache key, for x and y (or dx and dy) of these batch
-// strides.
-struct ConvSetup {
-  TensorDescriptor x, y;
-  FilterDescriptor w;
-  ConvolutionDescriptor conv;
-  TensorDescriptor bias;
-  std::string key;
-
-  ConvSetup(int device, const Conv2dGeometry& g, int64_t x_batch_stride, int64_t y_batch_stride)
-      : ConvSetup(device, g, {stride_or_packed(g.batch, x_batch_stride, g.in_sample()),
-                              stride_or_packed(g.batch, y_batch_stride, g.out_sample())}) {}
-
- private:
-  // The batch strides cuDNN is given, computed once for the descriptors and the key.
-  struct Strides {
-    int64_t x, y;
-  };
-  ConvSetup(int device, const Conv2dGeometry& g, Strides st)
-      : x({g.batch, g.in_channels, g.height, g.width}, {st.x, g.in_plane(), g.width, 1}),
-        y({g.batch, g.out_channels, g.out_height, g.out_width}, {st.y, g.out_plane(), g.out_width, 1}),
-        w({g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}),
-        conv(g.padding, g.stride, tf32_allowed()),
-        bias({1, g.out_channels, 1, 1}, {g.out_channels, 1, 1, 1}),
-        key(chex::detail::concat(device, ':', g.batch, ',', g.in_channels, ',', g.height, ',', g.width, ',', st.x, '|',
-                                 g.out_channels, ',', g.kernel_h, ',', g.kernel_w, '|', g.stride, ',', g.padding, '|',
-                                 st.y)) {}
-};
-
-// cuDNN's algorithm for one pass of a convolution, and a workspace of the size it asks for.
-struct ChosenAlgorithm {
-  ConvAlgorithm algorithm;
-  DeviceBuffer workspace;
-  ChosenAlgorithm(const DeviceContext& ctx, ConvPass pass, ConvSetup& s)  // sets s.conv's math type
-      : algorithm(conv_algorithm(ctx.cudnn, pass, s.key, {s.x, s.w, s.conv, s.y})),
-        workspace(ctx.device, algorithm.workspace) {}
-  template <typename Algo>
-  Algo algo() const {
-    return static_cast<Algo>(algorithm.algo);
-  }
-};
-
-// What a pass's cuDNN call needs: the device, the descriptors, the algorithm and its workspace.
-struct Pass {
-  const DeviceContext& ctx;
-  const ConvSetup& s;
-  const ChosenAlgorithm& c;
-};
-
-// The forward and the backward data pass: nothing for an empty batch; otherwise the descriptors,
-// cuDNN's algorithm and its workspace, then `call(pass)`.
-template <typename Call>
-void run_pass(const Queue& q, const Conv2dGeometry& g, ConvPass pass, int64_t x_batch_stride, int64_t y_batch_stride,
-              Call&& call) {
-  if (g.batch == 0) return;
-  const DeviceContext& ctx = context(q.device);
-  ConvSetup s(q.device, g, x_batch_stride, y_batch_stride);
-  const ChosenAlgorithm c(ctx, pass, s);
-  call(Pass{ctx, s, c});
+// The cached plan of one pass over x and y (or dx and dy) of these batch strides, under the
+// process's current TF32 and determinism settings.
+const ConvPlan& plan_for(const DeviceContext& ctx, ConvPass pass, const Conv2dGeometry& g, int64_t x_batch_stride,
+                         int64_t y_batch_stride, const ConvBuffers& buffers) {
+  const auto key = chex::cuda::conv_key(ctx.device, pass, g, x_batch_stride, y_batch_stride,
+                                        chex::cuda_tf32().convolutions, chex::deterministic());
+  return chex::cuda::conv_plan(ctx, key, buffers);
 }
 
 }  // namespace
@@ -95,24 +38,29 @@ size_t conv2d_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& /*g*/) {
 size_t conv2d_backward_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& /*g*/) { return 0; }
 
 void conv2d_forward(const Queue& q, const Conv2dForwardArgs& args) {
-  run_pass(q, args.geometry, ConvPass::forward, args.x.batch_stride, args.y.batch_stride, [&](const Pass& p) {
-    CHEX_CUDNN_CHECK(cudnnConvolutionForward(p.ctx.cudnn, &kOne, p.s.x.get(), args.x.data, p.s.w.get(), args.weight,
-                                             p.s.conv.get(), p.c.algo<cudnnConvolutionFwdAlgo_t>(),
-                                             p.c.workspace.get(), p.c.workspace.bytes(), &kZero, p.s.y.get(),
-                                             args.y.data));
-    if (args.bias)
-      CHEX_CUDNN_CHECK(
-          cudnnAddTensor(p.ctx.cudnn, &kOne, p.s.bias.get(), args.bias, &kOne, p.s.y.get(), args.y.data));
-  });
+  const Conv2dGeometry& g = args.geometry;
+  if (g.batch == 0) return;
+  const DeviceContext& ctx = context(q.device);
+  const ConvPlan& p = plan_for(ctx, ConvPass::forward, g, args.x.batch_stride, args.y.batch_stride,
+                               {args.x.data, args.weight, args.y.data});
+  const DeviceBuffer workspace(ctx.device, p.choice.workspace);
+  CHEX_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn, &kOne, p.x.get(), args.x.data, p.w.get(), args.weight,
+                                           p.conv.get(), p.algo<cudnnConvolutionFwdAlgo_t>(), workspace.get(),
+                                           workspace.bytes(), &kZero, p.y.get(), args.y.data));
+  if (args.bias)
+    CHEX_CUDNN_CHECK(cudnnAddTensor(ctx.cudnn, &kOne, p.bias.get(), args.bias, &kOne, p.y.get(), args.y.data));
 }
 
 void conv2d_backward_data(const Queue& q, const Conv2dBackwardDataArgs& args) {
-  run_pass(q, args.geometry, ConvPass::backward_data, args.dx.batch_stride, args.dy.batch_stride, [&](const Pass& p) {
-    CHEX_CUDNN_CHECK(cudnnConvolutionBackwardData(
-        p.ctx.cudnn, &kOne, p.s.w.get(), args.weight, p.s.y.get(), args.dy.data, p.s.conv.get(),
-        p.c.algo<cudnnConvolutionBwdDataAlgo_t>(), p.c.workspace.get(), p.c.workspace.bytes(), &kZero, p.s.x.get(),
-        args.dx.data));
-  });
+  const Conv2dGeometry& g = args.geometry;
+  if (g.batch == 0) return;
+  const DeviceContext& ctx = context(q.device);
+  const ConvPlan& p = plan_for(ctx, ConvPass::backward_data, g, args.dx.batch_stride, args.dy.batch_stride,
+                               {args.dx.data, args.weight, args.dy.data});
+  const DeviceBuffer workspace(ctx.device, p.choice.workspace);
+  CHEX_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn, &kOne, p.w.get(), args.weight, p.y.get(), args.dy.data,
+                                                p.conv.get(), p.algo<cudnnConvolutionBwdDataAlgo_t>(), workspace.get(),
+                                                workspace.bytes(), &kZero, p.x.get(), args.dx.data));
 }
 
 void conv2d_backward_weight(const Queue& q, const Conv2dBackwardWeightArgs& args) {
@@ -127,17 +75,29 @@ void conv2d_backward_weight(const Queue& q, const Conv2dBackwardWeightArgs& args
       CHEX_CUDA_CHECK(cudaMemsetAsync(dbias, 0, sizeof(float) * static_cast<size_t>(g.out_channels), ctx.stream));
     return;
   }
-  ConvSetup s(q.device, g, args.x.batch_stride, args.dy.batch_stride);
+  const ConvPlan* p = nullptr;
   if (dweight) {
-    const ChosenAlgorithm c(ctx, ConvPass::backward_filter, s);
-    CHEX_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn, &kOne, s.x.get(), args.x.data, s.y.get(), args.dy.data,
-                                                    s.conv.get(), c.algo<cudnnConvolutionBwdFilterAlgo_t>(),
-                                                    c.workspace.get(), c.workspace.bytes(), &kZero, s.w.get(),
-                                                    dweight));
+    p = &plan_for(ctx, ConvPass::backward_filter, g, args.x.batch_stride, args.dy.batch_stride,
+                  {args.x.data, dweight, args.dy.data});
+    const DeviceBuffer workspace(ctx.device, p->choice.workspace);
+    CHEX_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn, &kOne, p->x.get(), args.x.data, p->y.get(),
+                                                    args.dy.data, p->conv.get(),
+                                                    p->algo<cudnnConvolutionBwdFilterAlgo_t>(), workspace.get(),
+                                                    workspace.bytes(), &kZero, p->w.get(), dweight));
   }
-  if (dbias)
-    CHEX_CUDNN_CHECK(
-        cudnnConvolutionBackwardBias(ctx.cudnn, &kOne, s.y.get(), args.dy.data, &kZero, s.bias.get(), dbias));
+  if (dbias) {
+    if (p) {  // the filter pass's plan has dy's and the bias's descriptors
+      CHEX_CUDNN_CHECK(
+          cudnnConvolutionBackwardBias(ctx.cudnn, &kOne, p->y.get(), args.dy.data, &kZero, p->bias.get(), dbias));
+      return;
+    }
+    // A frozen weight with a trained bias (rare): no plan to borrow from, descriptors made here.
+    const int64_t dy_stride = g.batch > 1 ? args.dy.batch_stride : g.out_sample();
+    const TensorDescriptor dy({g.batch, g.out_channels, g.out_height, g.out_width},
+                              {dy_stride, g.out_plane(), g.out_width, 1});
+    const TensorDescriptor bias({1, g.out_channels, 1, 1}, {g.out_channels, 1, 1, 1});
+    CHEX_CUDNN_CHECK(cudnnConvolutionBackwardBias(ctx.cudnn, &kOne, dy.get(), args.dy.data, &kZero, bias.get(), dbias));
+  }
 }
 
 }  // namespace chex::kernels::cuda

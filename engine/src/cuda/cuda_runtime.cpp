@@ -64,7 +64,7 @@ class CudaPoolAllocator final : public CountingAllocator {
     if (bytes == 0) return nullptr;
     const size_t size = allocation_size_class(bytes);
     void* ptr = nullptr;
-    CHEX_CUDA_CHECK(cudaSetDevice(device_));
+    make_current(device_);
     const cudaError_t status = cudaMallocAsync(&ptr, size, stream(device_));
     if (status == cudaErrorMemoryAllocation) {
       cudaGetLastError();  // clear it: the device stays usable
@@ -100,13 +100,19 @@ class CudaPoolAllocator final : public CountingAllocator {
 
 }  // namespace
 
+void make_current(int device) {
+  int current = -1;
+  if (cudaGetDevice(&current) == cudaSuccess && current == device) return;
+  CHEX_CUDA_CHECK(cudaSetDevice(device));
+}
+
 cudaStream_t stream(int device) {
   static std::array<cudaStream_t, 64> streams{};
   static std::mutex mutex;
   std::lock_guard lock(mutex);
   CHEX_CHECK(device >= 0 && device < 64, "CUDA device index out of range: ", device);
   if (!streams[device]) {
-    CHEX_CUDA_CHECK(cudaSetDevice(device));
+    make_current(device);
     CHEX_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[device], cudaStreamNonBlocking));
   }
   return streams[device];
@@ -128,7 +134,7 @@ namespace {
 // Host<->device: waits for the copy, so that pageable host memory may be reused or read at once.
 void copy_synchronously(void* dst, const void* src, size_t bytes, int device, cudaMemcpyKind kind) {
   if (bytes == 0) return;
-  CHEX_CUDA_CHECK(cudaSetDevice(device));
+  make_current(device);
   CHEX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream(device)));
   CHEX_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
 }
@@ -143,16 +149,16 @@ void copy_device_to_host(void* dst, const void* src, size_t bytes, int device) {
 void copy_device_to_device(void* dst, const void* src, size_t bytes, int device) {
   if (bytes == 0) return;
   // Ordered on the device's one stream like every kernel: no host synchronisation needed.
-  CHEX_CUDA_CHECK(cudaSetDevice(device));
+  make_current(device);
   CHEX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream(device)));
 }
 void copy_between_devices(void* dst, int dst_device, const void* src, int src_device, size_t bytes) {
   if (bytes == 0) return;
   // The source's pending work must finish before the copy reads it, and the destination's stream
   // must not run ahead of it: synchronise both sides (a rare path: multi-GPU is not a goal).
-  CHEX_CUDA_CHECK(cudaSetDevice(src_device));
+  make_current(src_device);
   CHEX_CUDA_CHECK(cudaStreamSynchronize(stream(src_device)));
-  CHEX_CUDA_CHECK(cudaSetDevice(dst_device));
+  make_current(dst_device);
   CHEX_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device, src, src_device, bytes, stream(dst_device)));
   CHEX_CUDA_CHECK(cudaStreamSynchronize(stream(dst_device)));
 }
@@ -219,7 +225,7 @@ PinnedBlocks& pinned_blocks() {
 class CudaPendingRead final : public backend::PendingRead {
  public:
   CudaPendingRead(const void* src, size_t bytes, int device) : block_(pinned_blocks().take(bytes)) {
-    CHEX_CUDA_CHECK(cudaSetDevice(device));
+    make_current(device);
     CHEX_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
     CHEX_CUDA_CHECK(cudaMemcpyAsync(block_.ptr, src, bytes, cudaMemcpyDeviceToHost, stream(device)));
     CHEX_CUDA_CHECK(cudaEventRecord(done_, stream(device)));
@@ -253,7 +259,7 @@ void copy_host_to_device_async(void* dst, const void* src, size_t bytes, int dev
   // at once, and the device reads the block in stream order; nothing waits for the device.
   const PinnedBlocks::Block block = pinned_blocks().take(bytes);
   std::memcpy(block.ptr, src, bytes);
-  CHEX_CUDA_CHECK(cudaSetDevice(device));
+  make_current(device);
   CHEX_CUDA_CHECK(cudaMemcpyAsync(dst, block.ptr, bytes, cudaMemcpyHostToDevice, stream(device)));
   cudaEvent_t landed = nullptr;
   CHEX_CUDA_CHECK(cudaEventCreateWithFlags(&landed, cudaEventDisableTiming));
@@ -262,7 +268,7 @@ void copy_host_to_device_async(void* dst, const void* src, size_t bytes, int dev
 }
 
 void synchronize(int device) {
-  CHEX_CUDA_CHECK(cudaSetDevice(device));
+  make_current(device);
   CHEX_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
 }
 

@@ -2,12 +2,11 @@
 
 #include <array>
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <mutex>
 
 #include "chex/error.h"
+#include "chex/precision.h"
 #include "cublas_library.h"
 #include "cuda_check.h"
 #include "cudnn_check.h"
@@ -15,11 +14,10 @@
 namespace chex::cuda {
 namespace {
 
-// -1 until read: then the environment's setting, or set_tf32_allowed's.
-std::atomic<int> tf32_state{-1};
+constexpr int kMaxDevices = 64;
 std::atomic<bool> any_context{false};
 
-std::unique_ptr<DeviceContext> make_context(int device) {
+DeviceContext* make_context(int device) {
   any_context = true;
   auto ctx = std::make_unique<DeviceContext>();
   ctx->device = device;
@@ -30,40 +28,27 @@ std::unique_ptr<DeviceContext> make_context(int device) {
   CHEX_CUBLAS_CHECK(cublas().set_stream(ctx->cublas, ctx->stream));
   // Scalars (alpha, beta) are passed from the host.
   CHEX_CUBLAS_CHECK(cublas().set_pointer_mode(ctx->cublas, CUBLAS_POINTER_MODE_HOST));
-  // Pedantic: no TF32 and no reduced-precision reductions, so a GEMM gives float32 results.
-  CHEX_CUBLAS_CHECK(
-      cublas().set_math_mode(ctx->cublas, tf32_allowed() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
-  return ctx;
+  // Without TF32 for matmuls (the default, as PyTorch's): pedantic, no TF32 and no
+  // reduced-precision reductions, so a GEMM gives float32 results.
+  CHEX_CUBLAS_CHECK(cublas().set_math_mode(
+      ctx->cublas, chex::cuda_tf32().matmuls ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  return ctx.release();  // lives for the whole process
 }
 
 }  // namespace
 
 const DeviceContext& context(int device) {
-  static std::array<std::unique_ptr<DeviceContext>, 64> contexts;
-  static std::mutex mutex;
-  CHEX_CHECK(device >= 0 && device < 64, "CUDA device index out of range: ", device);
-  CHEX_CUDA_CHECK(cudaSetDevice(device));
-  std::lock_guard lock(mutex);
+  static std::array<std::atomic<DeviceContext*>, kMaxDevices> contexts{};
+  static std::mutex creation;
+  CHEX_CHECK(device >= 0 && device < kMaxDevices, "CUDA device index out of range: ", device);
+  make_current(device);
   auto& slot = contexts[static_cast<size_t>(device)];
-  if (!slot) slot = make_context(device);
-  return *slot;
+  if (DeviceContext* ctx = slot.load(std::memory_order_acquire)) return *ctx;
+  std::lock_guard lock(creation);
+  if (!slot.load(std::memory_order_relaxed)) slot.store(make_context(device), std::memory_order_release);
+  return *slot.load(std::memory_order_relaxed);
 }
 
-bool tf32_allowed() {
-  int state = tf32_state.load();
-  if (state < 0) {
-    const char* value = std::getenv("CHEX_CUDA_TF32");
-    int from_environment = value && std::strcmp(value, "1") == 0 ? 1 : 0;
-    tf32_state.compare_exchange_strong(state, from_environment);
-    state = tf32_state.load();
-  }
-  return state == 1;
-}
-
-void set_tf32_allowed(bool allowed) {
-  CHEX_CHECK(!any_context.load() || allowed == tf32_allowed(),
-             "TF32 can only be switched before the first CUDA operation: choose the precision first");
-  tf32_state = allowed ? 1 : 0;
-}
+bool any_context_created() { return any_context.load(); }
 
 }  // namespace chex::cuda

@@ -15,15 +15,12 @@ struct DeviceContext {
   cublasHandle_t cublas = nullptr;
 };
 
-// Makes `device` the calling thread's current device and returns its context.
+// Makes `device` the calling thread's current device and returns its context. Once created, a
+// context is found without a lock, and cudaSetDevice is called only when another device is current.
 const DeviceContext& context(int device);
 
-// TF32 tensor-core math for convolutions and GEMMs: off unless the environment sets
-// CHEX_CUDA_TF32=1 or set_tf32_allowed(true) was called (--precision tf32), so that CUDA results
-// stay close to the CPU's and PyTorch's float32.
-bool tf32_allowed();
-// Process-wide, before the first device context exists (cuBLAS handles take their math mode when
-// created, and chosen convolution algorithms are cached): an error after it.
-void set_tf32_allowed(bool allowed);
+// Whether any context exists yet: the TF32 setting (chex/precision.h) is fixed from then on, since
+// cuBLAS handles take their math mode when created.
+bool any_context_created();
 
 }  // namespace chex::cuda
