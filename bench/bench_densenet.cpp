@@ -19,12 +19,15 @@
 #include "chex/allocator.h"
 #include "chex/autograd.h"
 #include "chex/error.h"
+#include "chex/graph.h"
 #include "chex/ops.h"
 #include "chex/optim/adam.h"
 #include "chex/parallel.h"
 #include "chex/precision.h"
 #include "chex/random.h"
+#include "graphed_step.h"
 #include "models/densenet.h"
+#include "models/graphed_forward.h"
 
 namespace {
 
@@ -39,13 +42,14 @@ struct Options {
   int threads = 0;  // 0: the engine's default
   std::string device = "cpu";
   bool memory_efficient = true;
+  bool cuda_graph = true;
   std::vector<Precision> precisions{Precision::fp32};
 };
 
 void print_help() {
   std::printf(
       "usage: bench_densenet [--mode train|infer] [--batch N] [--size S] [--steps N] [--warmup N]\n"
-      "                      [--threads N] [--device cpu|cuda] [--no-memory-efficient]\n"
+      "                      [--threads N] [--device cpu|cuda] [--no-memory-efficient] [--cuda-graph on|off]\n"
       "                      [--precision fp32|tf32|bf16[,...]]\n"
       "\n"
       "Times DenseNet-121 (14 classes) on synthetic images, on the CPU or a GPU (each step timed to the\n"
@@ -56,6 +60,8 @@ void print_help() {
       "--precision with several values (e.g. fp32,bf16) times each on the same model and images, one\n"
       "step of each per round, and prints the speed-up of each over the first. bf16 on the CPU is\n"
       "inference only (--mode infer); tf32 is a GPU mode (the CPU computes fp32).\n"
+      "--cuda-graph on (the default) records the step on a GPU as train_chexnet does (two eager warm-up\n"
+      "steps, then a recording) and times its replays; at least 3 warm-up steps are run then.\n"
       "CHEX_DEBUG=1 in the environment adds an error's failed check and source line.\n");
 }
 
@@ -113,6 +119,13 @@ Options parse_options(int argc, char** argv) {
       }
     } else if (arg == "--no-memory-efficient") {
       o.memory_efficient = false;
+    } else if (arg == "--cuda-graph") {
+      const std::string v = value();
+      if (v != "on" && v != "off") {
+        std::fprintf(stderr, "bench_densenet: error: --cuda-graph is on or off, got '%s'\n", v.c_str());
+        std::exit(2);
+      }
+      o.cuda_graph = v == "on";
     } else {
       std::fprintf(stderr, "bench_densenet: error: unknown argument '%s' (see --help)\n", arg.c_str());
       std::exit(2);
@@ -133,7 +146,7 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-int run(const Options& o) {
+int run(Options o) {
   const Device device = Device::parse(o.device);
   require_device(device);
   if (o.threads > 0) set_num_threads(o.threads);
@@ -166,10 +179,23 @@ int run(const Options& o) {
     set_cuda_tf32(tf32);
   }
 
+  // On a GPU with --cuda-graph on, the step recorded and replayed as train_chexnet runs it.
+  const bool graphs = o.cuda_graph && DeviceGraph::supported(device);
+  const train::LossFunction loss_function = [&](const Tensor& logits, const Tensor& truth) {
+    return ops::bce_with_logits(logits, truth, pos_weight, neg_weight);
+  };
+  train::GraphedTrainStep graphed_step(model, loss_function, adam, device);
+  models::GraphedForward graphed_forward([&](const Tensor& x) { return model(x); }, device);
+  if (graphs) o.warmup = std::max(o.warmup, 3);
+
   // A step queues its work and starts copying its loss (or first output) to the host; it is read
   // after the step's timing, so the step itself never waits on a read (only on synchronize()).
   auto step = [&](Precision precision) -> HostCopy {
     const PrecisionScope scope(precision);
+    if (graphs) {
+      if (o.train) return graphed_step.step(images, targets);
+      return graphed_forward(images).narrow(1, 0, 1).narrow(0, 0, 1).to_host_async();
+    }
     if (o.train) {
       adam.zero_grad();
       Tensor loss = ops::bce_with_logits(model(images), targets, pos_weight, neg_weight);
@@ -216,20 +242,20 @@ int run(const Options& o) {
     const double gflops = gflop_per_image * images_per_s;
     const std::string precision(precision_name(effective[p]));
     std::printf(
-        "densenet121 %s, batch %lld, %lldx%lld, %s, %s, %d threads, %s dense blocks: median %.3f s/step, %.1f "
+        "densenet121 %s, batch %lld, %lldx%lld, %s, %s, %d threads, %s dense blocks%s: median %.3f s/step, %.1f "
         "images/s, %.1f GFLOP/s; allocator peak %.2f GiB, peak RSS %.2f GiB (last loss/output %.5f)\n",
         mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), static_cast<long long>(o.size),
         device.str().c_str(), precision.c_str(), num_threads(), o.memory_efficient ? "memory-efficient" : "concatenating",
-        median_s, images_per_s, gflops, static_cast<double>(stats.peak_bytes) / gib, static_cast<double>(rss) / gib,
+        graphs ? ", CUDA graph" : "", median_s, images_per_s, gflops, static_cast<double>(stats.peak_bytes) / gib, static_cast<double>(rss) / gib,
         static_cast<double>(last[p]));
     std::printf(
         "{\"bench\": \"densenet121\", \"mode\": \"%s\", \"batch\": %lld, \"size\": %lld, \"device\": \"%s\", "
         "\"precision\": \"%s\", \"threads\": %d, \"memory_efficient\": %s, \"steps\": %d, \"median_s\": %.6f, "
         "\"min_s\": %.6f, \"images_per_s\": %.3f, \"gflops\": %.2f, \"alloc_peak_bytes\": %zu, "
-        "\"peak_rss_bytes\": %zu}\n",
+        "\"peak_rss_bytes\": %zu, \"cuda_graph\": %s}\n",
         mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), device.str().c_str(), precision.c_str(),
         num_threads(), o.memory_efficient ? "true" : "false", o.steps, median_s, min_s, images_per_s, gflops,
-        stats.peak_bytes, rss);
+        stats.peak_bytes, rss, graphs ? "true" : "false");
   }
   for (size_t p = 1; p < count; ++p) {
     const std::string base(precision_name(effective[0])), other(precision_name(effective[p]));

@@ -54,6 +54,10 @@ Training
   --precision P         fp32 (default) or tf32 (CUDA tensor cores for the convolutions and GEMMs;
                         weights, optimizer state and checkpoints stay fp32). bf16 is inference-only
                         so far (chex predict --precision bf16 on the CPU)
+  --cuda-graph on|off   on a GPU, record the training step once as a CUDA graph (after two eager
+                        warm-up steps) and replay it: one launch a step instead of ~1,500, the
+                        same results as eager steps; an epoch's last, smaller batch runs eagerly
+                        (default on; off: every step eager; the CPU and mpirun runs are eager)
   --threads N           CPU threads (default: all cores, or $CHEX_NUM_THREADS)
   --seed N              seeds the split, the initial weights, the order and the flips (default 1)
 
@@ -126,6 +130,11 @@ Options parse_options(const std::vector<std::string>& args) {
     else if (arg == "--out") o.out = value();
     else if (arg == "--device") o.device = value();
     else if (arg == "--precision") o.precision = value();
+    else if (arg == "--cuda-graph") {
+      const std::string v = value();
+      CHEX_CHECK(v == "on" || v == "off", "--cuda-graph is on or off, got '", v, "'");
+      o.cuda_graph = v == "on";
+    }
     else if (arg == "--threads") o.threads = number<int>(arg, value());
     else if (arg == "--workers") o.workers = number<int>(arg, value());
     else if (arg == "--seed") o.seed = number<uint64_t>(arg, value());

@@ -13,6 +13,7 @@ struct Options {
   std::string out = "train_out";
   std::string device = "cpu";
   std::string precision = "fp32";  // --precision, checked against the device in Run::go
+  bool cuda_graph = true;          // --cuda-graph: the step recorded as a CUDA graph and replayed
   int threads = 0;            // 0: the engine's default
   int workers = 2;
   uint64_t seed = 1;

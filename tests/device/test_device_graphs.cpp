@@ -16,6 +16,7 @@
 #include "device/device_test.h"
 #include "graphed_step.h"
 #include "models/densenet.h"
+#include "models/graphed_forward.h"
 #include "train_step.h"
 
 using namespace chex;
@@ -100,7 +101,36 @@ void check_graphed_steps_equal_plain_steps(Device device, bool memory_efficient)
   }
 }
 
+void check_graphed_inference_equals_eager(Device device) {
+  Run run(device, true);
+  run.model.eval();
+  models::GraphedForward forward([&](const Tensor& x) { return run.model(x); }, device, /*warmup=*/1);
+  for (int i = 0; i < 5; ++i) {
+    const int64_t n = i == 3 ? 1 : 2;  // a smaller batch in between runs eagerly
+    const Tensor images = batch_images(n, 300 + static_cast<uint64_t>(i));
+    const Tensor graphed = forward(images).clone();
+    NoGradGuard no_grad;
+    const Tensor eager = run.model(images.to(device));
+    INFO("call " << i + 1);
+    CHECK(bitwise_equal(graphed, eager));
+  }
+  CHECK(forward.replays() == (DeviceGraph::supported(device) ? 3 : 0));  // calls 2, 3 and 5
+  // What the recording holds: the forward into the fixed output, on fixed inputs.
+  const Tensor input = batch_images(2, 9).to(device);
+  Tensor output = Tensor::empty({2, 3}, device);
+  NoGradGuard no_grad;
+  CaptureAudit audit(device);
+  output.copy_(run.model(input));
+  const CaptureReport report = audit.finish();
+  INFO(report.problems());
+  CHECK(report.recordable());
+}
+
 }  // namespace
+
+CHEX_DEVICE_TEST("inference through a device graph equals eager inference bit for bit", "[graphs]") {
+  check_graphed_inference_equals_eager(device);
+}
 
 CHEX_DEVICE_TEST("the recorded training step breaks no device-graph recording rule", "[graphs]") {
   SECTION("memory-efficient blocks") { check_recorded_body_follows_the_rules(device, true); }
