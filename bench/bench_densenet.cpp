@@ -20,12 +20,15 @@
 #include "chex/autograd.h"
 #include "chex/determinism.h"
 #include "chex/error.h"
+#include "chex/graph.h"
 #include "chex/ops.h"
 #include "chex/optim/adam.h"
 #include "chex/parallel.h"
 #include "chex/precision.h"
 #include "chex/random.h"
+#include "graphed_step.h"
 #include "models/densenet.h"
+#include "models/graphed_forward.h"
 
 namespace {
 
@@ -40,6 +43,7 @@ struct Options {
   int threads = 0;  // 0: the engine's default
   std::string device = "cpu";
   bool memory_efficient = true;
+  bool cuda_graph = true;
   std::vector<Precision> precisions{Precision::fp32};
   bool precision_given = false;  // without --precision, CUDA keeps its default (TF32 convolutions)
   bool deterministic = true;
@@ -48,7 +52,7 @@ struct Options {
 void print_help() {
   std::printf(
       "usage: bench_densenet [--mode train|infer] [--batch N] [--size S] [--steps N] [--warmup N]\n"
-      "                      [--threads N] [--device cpu|cuda] [--no-memory-efficient]\n"
+      "                      [--threads N] [--device cpu|cuda] [--no-memory-efficient] [--cuda-graph on|off]\n"
       "                      [--precision fp32|tf32|bf16[,...]] [--deterministic on|off]\n"
       "\n"
       "Times DenseNet-121 (14 classes) on synthetic images, on the CPU or a GPU (each step timed to the\n"
@@ -62,6 +66,8 @@ void print_help() {
       "CUDA uses TF32 for the convolutions and fp32 matmuls (PyTorch's default); fp32 refuses TF32.\n"
       "--deterministic on (default): cuDNN's deterministic algorithms by its heuristics; off: the fastest\n"
       "measured once per shape (cudnnFind), non-deterministic ones included.\n"
+      "--cuda-graph on (the default) records the step on a GPU as train_chexnet does (two eager warm-up\n"
+      "steps, then a recording) and times its replays; at least 3 warm-up steps are run then.\n"
       "CHEX_DEBUG=1 in the environment adds an error's failed check and source line.\n");
 }
 
@@ -127,6 +133,13 @@ Options parse_options(int argc, char** argv) {
       }
     } else if (arg == "--no-memory-efficient") {
       o.memory_efficient = false;
+    } else if (arg == "--cuda-graph") {
+      try {
+        o.cuda_graph = parse_on_off("--cuda-graph", value());
+      } catch (const Error& e) {
+        std::fprintf(stderr, "bench_densenet: error: %s\n", e.what());
+        std::exit(2);
+      }
     } else {
       std::fprintf(stderr, "bench_densenet: error: unknown argument '%s' (see --help)\n", arg.c_str());
       std::exit(2);
@@ -147,7 +160,7 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-int run(const Options& o) {
+int run(Options o) {
   const Device device = Device::parse(o.device);
   require_device(device);
   if (o.threads > 0) set_num_threads(o.threads);
@@ -184,10 +197,23 @@ int run(const Options& o) {
   optim::Adam adam(model.parameters(), {.lr = 1e-4});
   model.train(o.train);
 
+  // On a GPU with --cuda-graph on, the step recorded and replayed as train_chexnet runs it.
+  const bool graphs = o.cuda_graph && DeviceGraph::supported(device);
+  const train::LossFunction loss_function = [&](const Tensor& logits, const Tensor& truth) {
+    return ops::bce_with_logits(logits, truth, pos_weight, neg_weight);
+  };
+  train::GraphedTrainStep graphed_step(model, loss_function, adam, device);
+  models::GraphedForward graphed_forward([&](const Tensor& x) { return model(x); }, device);
+  if (graphs) o.warmup = std::max(o.warmup, 3);
+
   // A step queues its work and starts copying its loss (or first output) to the host; it is read
   // after the step's timing, so the step itself never waits on a read (only on synchronize()).
   auto step = [&](Precision precision) -> HostCopy {
     const PrecisionScope scope(precision);
+    if (graphs) {
+      if (o.train) return graphed_step.step(images, targets);
+      return graphed_forward(images).narrow(1, 0, 1).narrow(0, 0, 1).to_host_async();
+    }
     if (o.train) {
       adam.zero_grad();
       Tensor loss = ops::bce_with_logits(model(images), targets, pos_weight, neg_weight);
@@ -235,21 +261,22 @@ int run(const Options& o) {
     const double gflops = gflop_per_image * images_per_s;
     const std::string precision(precision_name(effective[p]));
     std::printf(
-        "densenet121 %s, batch %lld, %lldx%lld, %s, %s, %d threads, %s dense blocks: median %.3f s/step, %.1f "
+        "densenet121 %s, batch %lld, %lldx%lld, %s, %s, %d threads, %s dense blocks%s: median %.3f s/step, %.1f "
         "images/s, %.1f GFLOP/s; allocator peak %.2f GiB, peak RSS %.2f GiB (last loss/output %.5f)\n",
         mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), static_cast<long long>(o.size),
         device.str().c_str(), precision.c_str(), num_threads(), o.memory_efficient ? "memory-efficient" : "concatenating",
-        median_s, images_per_s, gflops, static_cast<double>(stats.peak_bytes) / gib, static_cast<double>(rss) / gib,
+        graphs ? ", CUDA graph" : "", median_s, images_per_s, gflops, static_cast<double>(stats.peak_bytes) / gib, static_cast<double>(rss) / gib,
         static_cast<double>(last[p]));
     std::printf(
         "{\"bench\": \"densenet121\", \"mode\": \"%s\", \"batch\": %lld, \"size\": %lld, \"device\": \"%s\", "
         "\"precision\": \"%s\", \"threads\": %d, \"memory_efficient\": %s, \"steps\": %d, \"median_s\": %.6f, "
         "\"min_s\": %.6f, \"images_per_s\": %.3f, \"gflops\": %.2f, \"alloc_peak_bytes\": %zu, "
-        "\"peak_rss_bytes\": %zu, \"deterministic\": %s, \"conv_tf32\": %s, \"matmul_tf32\": %s}\n",
+        "\"peak_rss_bytes\": %zu, \"deterministic\": %s, \"conv_tf32\": %s, \"matmul_tf32\": %s, "
+        "\"cuda_graph\": %s}\n",
         mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), device.str().c_str(), precision.c_str(),
         num_threads(), o.memory_efficient ? "true" : "false", o.steps, median_s, min_s, images_per_s, gflops,
         stats.peak_bytes, rss, o.deterministic ? "true" : "false", cuda_tf32_on.convolutions ? "true" : "false",
-        cuda_tf32_on.matmuls ? "true" : "false");
+        cuda_tf32_on.matmuls ? "true" : "false", graphs ? "true" : "false");
   }
   for (size_t p = 1; p < count; ++p) {
     const std::string base(precision_name(effective[0])), other(precision_name(effective[p]));

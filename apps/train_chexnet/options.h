@@ -14,6 +14,7 @@ struct Options {
   std::string device = "cpu";
   std::string precision;      // --precision, checked against the device in Run::go; empty: the default
   bool deterministic = true;  // --deterministic on|off (cuDNN algorithms; the CPU always is)
+  bool cuda_graph = true;      // --cuda-graph on|off: the step recorded as a CUDA graph and replayed
   int threads = 0;            // 0: the engine's default
   int workers = 2;
   uint64_t seed = 1;

@@ -17,6 +17,7 @@
 #include "chex/allocator.h"
 #include "chex/autograd.h"
 #include "chex/data/image_cache.h"
+#include "chex/graph.h"
 #include "chex/data/labels.h"
 #include "chex/data/loader.h"
 #include "chex/data/splits.h"
@@ -39,6 +40,7 @@
 #include "models/weights.h"
 #include "progress.h"
 #include "ranks.h"
+#include "graphed_step.h"
 #include "train_step.h"
 
 namespace chex::train {
@@ -126,6 +128,7 @@ class Run {
   std::unique_ptr<Loss> loss_;
   std::unique_ptr<models::DenseNet> model_;
   std::unique_ptr<optim::Adam> optimizer_;
+  std::unique_ptr<GraphedTrainStep> graphed_;  // on one GPU with --cuda-graph on
   TrainingState state_;
   std::unique_ptr<JsonLog> log_;
   std::chrono::steady_clock::time_point epoch_start_;
@@ -240,9 +243,16 @@ int Run::go() {
   // The same start on every rank: rank 0's weights (a fresh model is the same on all anyway).
   ddp_ = std::make_unique<distributed::DataParallel>(
       *model_, comm_, distributed::DataParallelOptions{.bucket_bytes = static_cast<size_t>(o_.bucket_mb * 1e6)});
+  // One GPU: the step recorded as a CUDA graph after warm-up (graphed_step.h); under mpirun the
+  // backward's all-reduce runs on the host's schedule, so every step stays eager there.
+  const bool graphs = o_.cuda_graph && comm_->size() == 1 && DeviceGraph::supported(device_);
+  if (graphs) graphed_ = std::make_unique<GraphedTrainStep>(*model_, std::cref(*loss_), *optimizer_, device_);
+  if (device_.is_cuda() && leader_)
+    std::printf("CUDA graphs: %s\n", graphs ? "on (the step is recorded after two eager warm-up steps, then replayed)"
+                                            : "off (every step eager)");
   if (leader_) log_ = std::make_unique<JsonLog>(out("log.jsonl"));
   write_log({{"event", o_.resume ? "resume" : "start"}, {"step", state_.step}, {"options", fingerprint(o_)},
-               {"device", device_.str()}, {"ranks", comm_->size()}, {"threads", num_threads()}, {"workers", o_.workers},
+               {"device", device_.str()}, {"ranks", comm_->size()}, {"cuda_graph", graphs}, {"threads", num_threads()}, {"workers", o_.workers},
                {"train_images", splits_.train.size()}, {"val_images", splits_.val.size()},
                {"test_images", splits_.test.size()}});
   install_interrupt_handler();
@@ -297,8 +307,11 @@ int Run::go() {
           stop = global.stop;
         };
       }
-      HostCopy loss = train_step(*model_, std::cref(*loss_), *optimizer_, batch->images.to(device_),
-                                 batch->labels.to(device_), distributed);
+      const int64_t replays_before = graphed_ ? graphed_->replays() : 0;
+      HostCopy loss = graphed_ ? graphed_->step(batch->images, batch->labels)
+                               : train_step(*model_, std::cref(*loss_), *optimizer_, batch->images.to(device_),
+                                            batch->labels.to(device_), distributed);
+      const bool replayed = graphed_ && graphed_->replays() > replays_before;
       if (!several) value = loss.item();
       if (!std::isfinite(value)) {
         progress.finish();
@@ -323,7 +336,8 @@ int Run::go() {
       const double rate = static_cast<double>(epoch_images) / seconds_since(epoch_start_);
       write_log({{"event", "step"}, {"step", state_.step}, {"epoch", state_.epoch + 1}, {"batch", batch->index + 1},
                    {"loss", value}, {"lr", state_.lr}, {"images", n}, {"step_seconds", step_seconds},
-                   {"images_per_s", rate}, {"allocator_peak_bytes", allocator_for(device_).stats().peak_bytes}});
+                   {"images_per_s", rate}, {"allocator_peak_bytes", allocator_for(device_).stats().peak_bytes},
+                   {"cuda_graph_replay", replayed}});
       progress.update(batch->index, state_.epoch_loss_sum / static_cast<double>(state_.epoch_loss_batches), state_.lr,
                       rate);
       // Tests: a hard crash, or (under mpirun) the last rank stopping to answer.

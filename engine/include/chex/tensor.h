@@ -83,7 +83,9 @@ class Tensor {
 
   // In place, not recorded by autograd (for initialisation, optimizers, buffers).
   void fill_(float value) const;
-  void copy_(const Tensor& src) const;        // shapes must match
+  // Shapes must match. From host memory into a GPU's, the copy is stream-ordered (staged through
+  // pinned memory): `src` may be changed at once, and the host does not wait for the device.
+  void copy_(const Tensor& src) const;
 
   // Host access (copies; each counts one host read, see host_read_count()).
   std::vector<float> to_vector() const;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "chex/error.h"
+#include "core/capture_audit.h"
 
 namespace chex::backend {
 namespace {
@@ -42,6 +43,7 @@ const DeviceRuntime& runtime(Device device) {
 
 void copy_from_host(Device device, void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
+  chex::detail::audit_host_upload(device);
   if (device.is_cpu())
     std::memcpy(dst, src, bytes);
   else
@@ -64,9 +66,12 @@ void Backend::check_has(bool present, const char* kernel) const {
 }
 
 Workspace::Workspace(Device device, size_t bytes)
-    : device_(device), bytes_(bytes), data_(bytes ? allocator_for(device).allocate(bytes) : nullptr) {}
+    : device_(device), bytes_(bytes), data_(bytes ? allocator_for(device).allocate(bytes) : nullptr) {
+  chex::detail::audit_allocation(device_, data_, bytes_);
+}
 
 Workspace::~Workspace() {
+  chex::detail::audit_free(device_, data_);
   if (data_) allocator_for(device_).deallocate(data_, bytes_);
 }
 

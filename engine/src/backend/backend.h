@@ -91,6 +91,13 @@ struct DeviceRuntime {
   void (*copy_host_to_device_async)(void* dst, const void* src, size_t bytes, int device);
   // Waits until everything queued on the device has run (timing, benchmarks; never in a step).
   void (*synchronize)(int device);
+  // Device graphs (chex/graph.h): begin_recording() starts recording what the calling thread
+  // enqueues on the device's stream (nothing runs); end_recording() stops and returns the
+  // instantiated graph (null, the recording thrown away, when !keep); replay_graph() enqueues it.
+  void (*begin_recording)(int device);
+  void* (*end_recording)(int device, bool keep);
+  void (*replay_graph)(void* graph, int device);
+  void (*destroy_graph)(void* graph);
 };
 
 // Copies `bytes` of host memory into memory of `device` (the CPU's included: a memcpy), in the

@@ -2,6 +2,8 @@
 // Tensor::to_host_async(), whose wait is the read.
 #include "host_read.h"
 
+#include "capture_audit.h"
+
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -18,7 +20,10 @@ std::atomic<uint64_t> g_host_reads{0};
 }  // namespace
 
 namespace detail {
-void count_host_read() { g_host_reads.fetch_add(1, std::memory_order_relaxed); }
+void count_host_read() {
+  g_host_reads.fetch_add(1, std::memory_order_relaxed);
+  audit_host_read();
+}
 }  // namespace detail
 
 uint64_t host_read_count() { return g_host_reads.load(std::memory_order_relaxed); }

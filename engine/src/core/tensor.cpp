@@ -7,6 +7,7 @@
 #include "chex/error.h"
 #include "chex/random.h"
 #include "backend/backend.h"
+#include "capture_audit.h"
 #include "host_read.h"
 #include "strided_copy.h"
 
@@ -255,8 +256,10 @@ Tensor Tensor::to(Device target) const {
     const Tensor source = contiguous();
     out = empty(shape(), target, dtype());
     const size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
-    if (origin_device.is_cpu())
+    if (origin_device.is_cpu()) {
+      detail::audit_host_upload(target);
       backend::runtime(target).copy_host_to_device(out.raw_data(), source.raw_data(), bytes, target.index);
+    }
     else
       backend::runtime(target).copy_between_devices(out.raw_data(), target.index, source.raw_data(),
                                                      origin_device.index, bytes);
@@ -326,8 +329,8 @@ void Tensor::copy_(const Tensor& src) const {
     return;
   }
   const size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
-  if (source.device().is_cpu())
-    backend::runtime(device()).copy_host_to_device(raw_data(), source.raw_data(), bytes, device().index);
+  if (source.device().is_cpu())  // stream-ordered from a pinned copy: the host does not wait for the device
+    backend::copy_from_host(device(), raw_data(), source.raw_data(), bytes);
   else if (device().is_cpu()) {
     detail::count_host_read();  // a device tensor's values into host memory
     backend::runtime(source.device()).copy_device_to_host(raw_data(), source.raw_data(), bytes, source.device().index);

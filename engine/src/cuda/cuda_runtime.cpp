@@ -291,6 +291,10 @@ const DeviceRuntime& cuda_device_runtime() {
       .copy_device_to_host_async = cuda::copy_device_to_host_async,
       .copy_host_to_device_async = cuda::copy_host_to_device_async,
       .synchronize = cuda::synchronize,
+      .begin_recording = cuda::begin_recording,
+      .end_recording = cuda::end_recording,
+      .replay_graph = cuda::replay_graph,
+      .destroy_graph = cuda::destroy_graph,
   };
   return runtime;
 }

@@ -29,6 +29,13 @@ void copy_host_to_device_async(void* dst, const void* src, size_t bytes, int dev
 // Waits for the device's stream.
 void synchronize(int device);
 
+// CUDA graphs (engine/src/cuda/cuda_graph.cpp; chex/graph.h): stream capture of what the calling
+// thread enqueues on the device's stream, the instantiated graph, its replay and its release.
+void begin_recording(int device);
+void* end_recording(int device, bool keep);  // cudaGraphExec_t, or null when !keep
+void replay_graph(void* graph, int device);
+void destroy_graph(void* graph);
+
 // Stream-ordered strided operations on device memory (strides in elements; rank up to 8).
 // A batch-strided copy (dimensions after the first densely packed on both sides) is one
 // cudaMemcpy2DAsync; anything else goes through cuDNN (float32 only).

@@ -5,6 +5,8 @@
 //   m  = β1·m + (1 − β1)·g
 //   v  = β2·v + (1 − β2)·g²
 //   p -= lr / (1 − β1^t) · m / (sqrt(v) / sqrt(1 − β2^t) + eps)
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "chex/optim/optimizer.h"
@@ -22,7 +24,9 @@ struct AdamOptions {
 class Adam : public Optimizer {
  public:
   explicit Adam(std::vector<Tensor> params, const AdamOptions& options = {});
-  void step() override;
+  void stage_step() override;
+  void launch_staged_step() const override;
+  std::string staged_launch_key() const override;
   const AdamOptions& options() const { return options_; }  // lr: see lr()
 
  protected:
@@ -30,6 +34,8 @@ class Adam : public Optimizer {
 
  private:
   AdamOptions options_;
+  struct Tables;  // the staged update (engine/src/optim/multi_tensor.h)
+  std::shared_ptr<Tables> tables_;
 };
 
 }  // namespace chex::optim

@@ -27,7 +27,18 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   // One update of every parameter that has a gradient; parameters without one are left alone.
-  virtual void step() = 0;
+  void step() {
+    stage_step();
+    launch_staged_step();
+  }
+  // step() in its two halves, for a training step recorded as a device graph (chex/graph.h):
+  // stage_step() is the host's part (step counts advanced, the update's tables built and copied
+  // to the device, stream-ordered), run before each replay; launch_staged_step() enqueues the
+  // update, reading the tables in place, and is what the graph records. A recording stays valid
+  // while staged_launch_key() (the launch's arguments, byte for byte) is what it was then.
+  virtual void stage_step() = 0;
+  virtual void launch_staged_step() const = 0;
+  virtual std::string staged_launch_key() const = 0;
   // Clears the parameters' gradients (set_to_none: drop them, PyTorch 2's default).
   void zero_grad(bool set_to_none = true);
 

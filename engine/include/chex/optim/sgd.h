@@ -4,6 +4,8 @@
 //   b = g on the first step, then b = momentum·b + (1 − dampening)·g
 //   d = g + momentum·b (nesterov) or b (momentum > 0) or g (no momentum)
 //   p -= lr·d
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "chex/optim/optimizer.h"
@@ -21,7 +23,9 @@ struct SGDOptions {
 class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, const SGDOptions& options);
-  void step() override;
+  void stage_step() override;
+  void launch_staged_step() const override;
+  std::string staged_launch_key() const override;
   const SGDOptions& options() const { return options_; }  // lr: see lr()
 
  protected:
@@ -29,6 +33,8 @@ class SGD : public Optimizer {
 
  private:
   SGDOptions options_;
+  struct Tables;  // the staged update (engine/src/optim/multi_tensor.h)
+  std::shared_ptr<Tables> tables_;
 };
 
 }  // namespace chex::optim
