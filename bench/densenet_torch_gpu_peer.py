@@ -4,11 +4,16 @@ training step (forward, weighted BCE, backward, Adam) or inference (eval mode, n
 synthetic 224x224 images.
 
     python3 bench/densenet_torch_gpu_peer.py [--bench build/bench/bench_densenet] [--rounds 2]
-        [--steps 15] [--warmup 3] [--configs train-fp32-16,train-fp32-64,train-tf32-16,infer-fp32-16]
-        [--chex-deterministic on|off]
+        [--steps 15] [--warmup 3] [--configs train-fp32-16,train-fp32-64,...]
+        [--chex-deterministic on|off] [--chex-cuda-graph on|off|both]
 
 A configuration is MODE-PRECISION-BATCH: fp32 is float32 without TF32 on both sides; tf32 lets
-convolutions and GEMMs use TF32 (chex: CHEX_CUDA_TF32=1, fp32 sets it to 0; PyTorch: allow_tf32).
+convolutions and GEMMs use TF32 (chex: CHEX_CUDA_TF32=1, fp32 sets it to 0; PyTorch: allow_tf32);
+bf16 is PyTorch's mixed precision (torch.autocast bfloat16 around the forward and the loss, model
+and images channels_last), which chex does not have on a GPU yet: its column says n/a. The
+default configurations are every mode, precision and batch the GPU speed issue names. chex records
+its step as a CUDA graph (--chex-cuda-graph on, its default); `both` also times its eager steps
+and prints what the graph gains.
 PyTorch times its cuDNN algorithms (cudnn.benchmark); chex does with --chex-deterministic off
 (default on: cuDNN's deterministic heuristics). Each round runs chex then PyTorch, every run its own process, so that the two alternate and share the card's
 state. PyTorch runs with cudnn.benchmark on and is timed with CUDA events per step; chex's
@@ -31,7 +36,7 @@ def torch_child(mode, precision, batch, steps, warmup):
     import torchvision
 
     torch.backends.cudnn.benchmark = True
-    tf32 = precision == "tf32"
+    tf32 = precision in ("tf32", "bf16")  # autocast leaves the fp32 ops it does not cast as they are
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.manual_seed(2017)
@@ -43,8 +48,13 @@ def torch_child(mode, precision, batch, steps, warmup):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     train = mode == "train"
     model.train(train)
+    autocast = None
+    if precision == "bf16":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+        autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)  # noqa: E731
 
-    step = make_step(model, x, targets, w_pos, w_neg, optimizer, train)
+    step = make_step(model, x, targets, w_pos, w_neg, optimizer, train, autocast)
     for _ in range(warmup):
         step()
     torch.cuda.synchronize()
@@ -61,12 +71,15 @@ def torch_child(mode, precision, batch, steps, warmup):
                       "peak_bytes": torch.cuda.max_memory_allocated()}))
 
 
-def run_chex(bench, mode, precision, batch, steps, warmup, deterministic):
+def run_chex(bench, mode, precision, batch, steps, warmup, deterministic, cuda_graph):
+    if precision == "bf16":
+        return None  # chex's bf16 runs on the CPU only so far (the bf16 issue)
     env = dict(os.environ)
     # Unset, chex uses TF32 for convolutions (PyTorch's default): fp32 here means none anywhere.
     env["CHEX_CUDA_TF32"] = "1" if precision == "tf32" else "0"
     out = subprocess.run([bench, "--device", "cuda", "--mode", mode, "--batch", str(batch), "--size", "224",
-                          "--steps", str(steps), "--warmup", str(warmup), "--deterministic", deterministic],
+                          "--steps", str(steps), "--warmup", str(warmup), "--deterministic", deterministic,
+                          "--cuda-graph", cuda_graph],
                          env=env, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         raise SystemExit(f"bench_densenet failed ({out.returncode}): {out.stderr.strip()}")
@@ -86,13 +99,16 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bench", default=os.path.join(here, "..", "build", "bench", "bench_densenet"))
-    p.add_argument("--configs", default="train-fp32-16,train-fp32-64,train-tf32-16,infer-fp32-16")
+    p.add_argument("--configs", default="train-fp32-16,train-fp32-64,train-tf32-16,train-tf32-64,train-bf16-16,"
+                                        "train-bf16-64,infer-fp32-16,infer-tf32-16,infer-bf16-16")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--steps", type=int, default=15)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--chex-deterministic", choices=["on", "off"], default="on",
                    help="bench_densenet --deterministic: off lets chex time cuDNN's algorithms as "
                         "PyTorch's cudnn.benchmark does (default on)")
+    p.add_argument("--chex-cuda-graph", choices=["on", "off", "both"], default="on",
+                   help="bench_densenet --cuda-graph; both: time chex's eager steps too (default on)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -100,23 +116,45 @@ def main():
         torch_child(mode, precision, int(batch), a.steps, a.warmup)
         return
 
+    graph_modes = ["on", "off"] if a.chex_cuda_graph == "both" else [a.chex_cuda_graph]
     results = []
-    print(f"{'config':<16} {'chex ms':>9} {'torch ms':>9} {'speed-up':>9} {'chex GiB':>9} {'torch GiB':>10} "
-          f"{'memory':>7}")
+    eager_column = f" {'eager ms':>9}" if len(graph_modes) > 1 else ""
+    print(f"{'config':<16} {'chex ms':>9}{eager_column} {'torch ms':>9} {'speed-up':>9} {'chex GiB':>9} "
+          f"{'torch GiB':>10} {'memory':>7}")
+
+    def show(value, fmt, suffix=""):
+        if value is None:
+            return "n/a".rjust(len(format(0.0, fmt)) + len(suffix))
+        return format(value, fmt) + suffix
+
     for config in a.configs.split(","):
         mode, precision, batch = config.split("-")
-        chex_runs, torch_runs = [], []
-        for _ in range(a.rounds):
-            chex_runs.append(run_chex(a.bench, mode, precision, int(batch), a.steps, a.warmup, a.chex_deterministic))
+        chex_runs = {m: [] for m in graph_modes}
+        torch_runs = []
+        for _ in range(a.rounds):  # chex and PyTorch alternate, each run its own process
+            for m in graph_modes:
+                chex_runs[m].append(run_chex(a.bench, mode, precision, int(batch), a.steps, a.warmup,
+                                             a.chex_deterministic, m))
             torch_runs.append(run_torch(mode, precision, int(batch), a.steps, a.warmup))
-        c = statistics.median(r["median_s"] for r in chex_runs)
-        t = statistics.median(r["median_s"] for r in torch_runs)
-        cm = max(r["peak_bytes"] for r in chex_runs) / 2**30
-        tm = max(r["peak_bytes"] for r in torch_runs) / 2**30
-        row = {"config": config, "chex_s": c, "torch_s": t, "speedup": t / c, "chex_peak_gib": cm,
-               "torch_peak_gib": tm, "memory_ratio": cm / tm if tm else None}
+
+        def median_of(runs):
+            return statistics.median(r["median_s"] for r in runs) if runs and runs[0] else None
+
+        def peak_of(runs):
+            return max(r["peak_bytes"] for r in runs) / 2**30 if runs and runs[0] else None
+
+        c, cm = median_of(chex_runs[graph_modes[0]]), peak_of(chex_runs[graph_modes[0]])
+        eager = median_of(chex_runs["off"]) if len(graph_modes) > 1 else None
+        t, tm = median_of(torch_runs), peak_of(torch_runs)
+        row = {"config": config, "chex_s": c, "chex_cuda_graph": graph_modes[0], "torch_s": t,
+               "speedup": t / c if c else None, "chex_peak_gib": cm, "torch_peak_gib": tm,
+               "memory_ratio": cm / tm if cm and tm else None}
+        if len(graph_modes) > 1:
+            row.update({"chex_eager_s": eager, "graph_speedup": eager / c if c and eager else None})
         results.append(row)
-        print(f"{config:<16} {c * 1e3:9.2f} {t * 1e3:9.2f} {t / c:8.2f}x {cm:9.2f} {tm:10.2f} {cm / tm:6.2f}x",
+        eager_cell = f" {show(eager * 1e3 if eager else None, '9.2f')}" if len(graph_modes) > 1 else ""
+        print(f"{config:<16} {show(c * 1e3 if c else None, '9.2f')}{eager_cell} {t * 1e3:9.2f} "
+              f"{show(row['speedup'], '8.2f', 'x')} {show(cm, '9.2f')} {tm:10.2f} {show(row['memory_ratio'], '6.2f', 'x')}",
               flush=True)
     print(json.dumps({"bench": "densenet121_gpu_peer", "rounds": a.rounds, "steps": a.steps, "results": results}))
 

@@ -31,21 +31,29 @@ def gflops(mode, size, images_per_s):
     return per_image * images_per_s
 
 
-def make_step(model, x, targets, w_pos, w_neg, optimizer, train):
+def make_step(model, x, targets, w_pos, w_neg, optimizer, train, autocast=None):
     """PyTorch's side of one step, the same on the CPU and the GPU (densenet_torch_gpu_peer.py): a
-    training step (forward, weighted BCE, backward, Adam) or an inference forward."""
+    training step (forward, weighted BCE, backward, Adam) or an inference forward. `autocast`, a
+    context manager factory (torch.autocast(...)), wraps the forward and the loss, as PyTorch's
+    mixed-precision recipe does; the backward and the optimizer step run outside it."""
+    import contextlib
+
     import torch
     import torch.nn.functional as F
+
+    scope = autocast or contextlib.nullcontext
 
     def step():
         if train:
             optimizer.zero_grad()
-            logits = model(x)
-            loss = -(w_pos * targets * F.logsigmoid(logits) + w_neg * (1 - targets) * F.logsigmoid(-logits)).mean()
+            with scope():
+                logits = model(x)
+                loss = -(w_pos * targets * F.logsigmoid(logits)
+                         + w_neg * (1 - targets) * F.logsigmoid(-logits)).float().mean()
             loss.backward()
             optimizer.step()
         else:
-            with torch.no_grad():
+            with torch.no_grad(), scope():
                 model(x)
 
     return step
