@@ -11,7 +11,7 @@ A configuration is MODE-PRECISION-BATCH: fp32 is float32 without TF32 on both si
 convolutions and GEMMs use TF32 (chex: CHEX_CUDA_TF32=1, fp32 sets it to 0; PyTorch: allow_tf32);
 bf16 is PyTorch's mixed precision (torch.autocast bfloat16 around the forward and the loss, model
 and images channels_last), which chex does not have on a GPU yet: its column says n/a. The
-default configurations are every mode, precision and batch the GPU speed issue names. chex records
+default configurations fit a short GPU session; --all runs every mode, precision and batch. chex records
 its step as a CUDA graph (--chex-cuda-graph on, its default); `both` also times its eager steps
 and prints what the graph gains.
 PyTorch times its cuDNN algorithms (cudnn.benchmark); chex does with --chex-deterministic off
@@ -99,8 +99,9 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bench", default=os.path.join(here, "..", "build", "bench", "bench_densenet"))
-    p.add_argument("--configs", default="train-fp32-16,train-fp32-64,train-tf32-16,train-tf32-64,train-bf16-16,"
-                                        "train-bf16-64,infer-fp32-16,infer-tf32-16,infer-bf16-16")
+    p.add_argument("--configs", default="train-fp32-16,train-tf32-16,train-fp32-64,infer-fp32-16,train-bf16-16",
+                   help="comma-separated MODE-PRECISION-BATCH; --all for every one the GPU speed issue names")
+    p.add_argument("--all", action="store_true", help="train and infer, fp32/tf32/bf16, batch 16 and 64")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--steps", type=int, default=15)
     p.add_argument("--warmup", type=int, default=3)
@@ -116,6 +117,9 @@ def main():
         torch_child(mode, precision, int(batch), a.steps, a.warmup)
         return
 
+    if a.all:
+        a.configs = ",".join(f"{m}-{p}-{b}" for m in ("train", "infer") for p in ("fp32", "tf32", "bf16")
+                             for b in (16, 64))
     graph_modes = ["on", "off"] if a.chex_cuda_graph == "both" else [a.chex_cuda_graph]
     results = []
     eager_column = f" {'eager ms':>9}" if len(graph_modes) > 1 else ""
