@@ -244,6 +244,11 @@ int run(Options o) {
     }
 
   const AllocatorStats stats = allocator.stats();
+  // A replayed graph's own memory is not the allocator's (it sees it only while recording).
+  const uint64_t graph_bytes = DeviceGraph::memory_high_water(device);
+  char graph_note[64] = "";
+  if (graph_bytes)
+    std::snprintf(graph_note, sizeof graph_note, " + CUDA graph %.2f GiB", static_cast<double>(graph_bytes) / (1 << 30));
   const CudaTf32 cuda_tf32_on = device.is_cuda() ? cuda_tf32() : CudaTf32{false, false};
   const size_t rss = peak_rss_bytes();
   const char* mode = o.train ? "train" : "infer";
@@ -262,21 +267,23 @@ int run(Options o) {
     const std::string precision(precision_name(effective[p]));
     std::printf(
         "densenet121 %s, batch %lld, %lldx%lld, %s, %s, %d threads, %s dense blocks%s: median %.3f s/step, %.1f "
-        "images/s, %.1f GFLOP/s; allocator peak %.2f GiB, peak RSS %.2f GiB (last loss/output %.5f)\n",
+        "images/s, %.1f GFLOP/s; allocator peak %.2f GiB%s, peak RSS %.2f GiB (last loss/output %.5f)\n",
         mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), static_cast<long long>(o.size),
         device.str().c_str(), precision.c_str(), num_threads(), o.memory_efficient ? "memory-efficient" : "concatenating",
-        graphs ? ", CUDA graph" : "", median_s, images_per_s, gflops, static_cast<double>(stats.peak_bytes) / gib, static_cast<double>(rss) / gib,
+        graphs ? ", CUDA graph" : "", median_s, images_per_s, gflops, static_cast<double>(stats.peak_bytes) / gib,
+        graph_note, static_cast<double>(rss) / gib,
         static_cast<double>(last[p]));
     std::printf(
         "{\"bench\": \"densenet121\", \"mode\": \"%s\", \"batch\": %lld, \"size\": %lld, \"device\": \"%s\", "
         "\"precision\": \"%s\", \"threads\": %d, \"memory_efficient\": %s, \"steps\": %d, \"median_s\": %.6f, "
         "\"min_s\": %.6f, \"images_per_s\": %.3f, \"gflops\": %.2f, \"alloc_peak_bytes\": %zu, "
         "\"peak_rss_bytes\": %zu, \"deterministic\": %s, \"conv_tf32\": %s, \"matmul_tf32\": %s, "
-        "\"cuda_graph\": %s}\n",
+        "\"cuda_graph\": %s, \"graph_memory_bytes\": %llu, \"device_peak_bytes\": %llu}\n",
         mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), device.str().c_str(), precision.c_str(),
         num_threads(), o.memory_efficient ? "true" : "false", o.steps, median_s, min_s, images_per_s, gflops,
         stats.peak_bytes, rss, o.deterministic ? "true" : "false", cuda_tf32_on.convolutions ? "true" : "false",
-        cuda_tf32_on.matmuls ? "true" : "false", graphs ? "true" : "false");
+        cuda_tf32_on.matmuls ? "true" : "false", graphs ? "true" : "false", static_cast<unsigned long long>(graph_bytes),
+        static_cast<unsigned long long>(stats.peak_bytes + graph_bytes));
   }
   for (size_t p = 1; p < count; ++p) {
     const std::string base(precision_name(effective[0])), other(precision_name(effective[p]));

@@ -337,7 +337,7 @@ int Run::go() {
       write_log({{"event", "step"}, {"step", state_.step}, {"epoch", state_.epoch + 1}, {"batch", batch->index + 1},
                    {"loss", value}, {"lr", state_.lr}, {"images", n}, {"step_seconds", step_seconds},
                    {"images_per_s", rate}, {"allocator_peak_bytes", allocator_for(device_).stats().peak_bytes},
-                   {"cuda_graph_replay", replayed}});
+                   {"cuda_graph_replay", replayed}, {"graph_memory_bytes", DeviceGraph::memory_high_water(device_)}});
       progress.update(batch->index, state_.epoch_loss_sum / static_cast<double>(state_.epoch_loss_batches), state_.lr,
                       rate);
       // Tests: a hard crash, or (under mpirun) the last rank stopping to answer.

@@ -80,10 +80,17 @@ class DeviceGraph {
   // Enqueues the whole graph on the device's stream (stream-ordered with everything else).
   void replay() const;
 
+  // The most device memory that `device`'s graphs have held at once, in bytes (their own memory,
+  // kept from replay to replay; not in allocator_for(device).stats(), which sees a graph's
+  // allocations only while it is recorded). 0 on the CPU.
+  static uint64_t memory_high_water(Device device);
+
   bool empty() const { return exec_ == nullptr; }
   Device device() const { return device_; }
 
  private:
+  void release();
+
   Device device_ = Device::cpu();
   void* exec_ = nullptr;  // the runtime's instantiated graph
 };

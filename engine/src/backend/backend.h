@@ -16,6 +16,7 @@
 // never from the device type (the CPU has the convolutions that normalise their input; CUDA, where
 // cuDNN does not take a fused BN + ReLU input, has not).
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -98,6 +99,7 @@ struct DeviceRuntime {
   void* (*end_recording)(int device, bool keep);
   void (*replay_graph)(void* graph, int device);
   void (*destroy_graph)(void* graph);
+  uint64_t (*graph_memory_high_water)(int device);  // bytes the device's graphs have reserved at most
 };
 
 // Copies `bytes` of host memory into memory of `device` (the CPU's included: a memcpy), in the

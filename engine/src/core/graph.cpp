@@ -11,8 +11,14 @@ namespace chex {
 
 DeviceGraph::DeviceGraph() = default;
 
-DeviceGraph::~DeviceGraph() {
-  if (exec_) backend::runtime(device_).destroy_graph(exec_);
+DeviceGraph::~DeviceGraph() { release(); }
+
+// A replay may still be running: the device finishes it before the graph and its memory go.
+void DeviceGraph::release() {
+  if (!exec_) return;
+  const backend::DeviceRuntime& runtime = backend::runtime(device_);
+  runtime.synchronize(device_.index);
+  runtime.destroy_graph(std::exchange(exec_, nullptr));
 }
 
 DeviceGraph::DeviceGraph(DeviceGraph&& other) noexcept
@@ -20,7 +26,7 @@ DeviceGraph::DeviceGraph(DeviceGraph&& other) noexcept
 
 DeviceGraph& DeviceGraph::operator=(DeviceGraph&& other) noexcept {
   if (this != &other) {
-    if (exec_) backend::runtime(device_).destroy_graph(exec_);
+    release();
     device_ = other.device_;
     exec_ = std::exchange(other.exec_, nullptr);
   }
@@ -55,6 +61,10 @@ DeviceGraph DeviceGraph::record(Device device, const std::function<void()>& reco
   graph.device_ = device;
   graph.exec_ = runtime.end_recording(device.index, /*keep=*/true);
   return graph;
+}
+
+uint64_t DeviceGraph::memory_high_water(Device device) {
+  return supported(device) ? backend::runtime(device).graph_memory_high_water(device.index) : 0;
 }
 
 void DeviceGraph::replay() const {

@@ -47,4 +47,10 @@ void destroy_graph(void* graph) {
   if (graph) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
 }
 
+uint64_t graph_memory_high_water(int device) {
+  unsigned long long bytes = 0;  // the attribute's type (cuuint64_t)
+  CHEX_CUDA_CHECK(cudaDeviceGetGraphMemAttribute(device, cudaGraphMemAttrReservedMemHigh, &bytes));
+  return bytes;
+}
+
 }  // namespace chex::cuda

@@ -295,6 +295,7 @@ const DeviceRuntime& cuda_device_runtime() {
       .end_recording = cuda::end_recording,
       .replay_graph = cuda::replay_graph,
       .destroy_graph = cuda::destroy_graph,
+      .graph_memory_high_water = cuda::graph_memory_high_water,
   };
   return runtime;
 }

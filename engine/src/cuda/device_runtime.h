@@ -2,6 +2,7 @@
 // The CUDA runtime's pieces (engine/src/cuda/cuda_runtime.cpp, tensor_copy_cuda.cpp), which the
 // rest of the engine reaches through backend::runtime(device) (backend/backend.h).
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -35,6 +36,7 @@ void begin_recording(int device);
 void* end_recording(int device, bool keep);  // cudaGraphExec_t, or null when !keep
 void replay_graph(void* graph, int device);
 void destroy_graph(void* graph);
+uint64_t graph_memory_high_water(int device);
 
 // Stream-ordered strided operations on device memory (strides in elements; rank up to 8).
 // A batch-strided copy (dimensions after the first densely packed on both sides) is one
