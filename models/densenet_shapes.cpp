@@ -76,7 +76,7 @@ std::map<KernelCall, int64_t> densenet_kernel_calls(DenseNetPass pass, int64_t b
     const int64_t layers = config.block_config[b], spatial = hw * hw, out = channels + layers * growth;
     // Forward: x copied into the block buffer; per layer norm1 over the prefix, norm2 over the
     // bottleneck (each a full BN: CUDA recomputes the prefix's moments at every layer).
-    add("copy_channels", {batch, channels, spatial, out});
+    add("copy_channels", {batch, channels, spatial, channels, out});
     for (int64_t l = 0; l < layers; ++l) {
       const int64_t prefix = channels + l * growth;
       add(training ? "batch_norm_forward_training" : "batch_norm_forward_inference", {batch, prefix, spatial});
@@ -89,13 +89,13 @@ std::map<KernelCall, int64_t> densenet_kernel_calls(DenseNetPass pass, int64_t b
       add("batch_norm_backward", {batch, bottleneck, spatial});
       add("batch_norm_apply", {batch, prefix, spatial});
       add("batch_norm_backward", {batch, prefix, spatial});
-      add("add_channels", {batch, prefix, spatial, out});
+      add("add_channels", {batch, prefix, spatial, prefix, out});
     }
     // Backward: the output's gradient copied into the block's, the input's copied out of it
     // (every block's input needs one: conv0's weight is below).
     if (training) {
-      add("copy_channels", {batch, out, spatial, out});
-      add("copy_channels", {batch, channels, spatial, channels});
+      add("copy_channels", {batch, out, spatial, out, out});
+      add("copy_channels", {batch, channels, spatial, out, channels});
     }
     channels = out;
     if (b + 1 < blocks) {  // transition: BN + ReLU, 2x2 average pool, 1x1 convolution

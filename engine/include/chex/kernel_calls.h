@@ -20,7 +20,7 @@ namespace chex {
 
 // One kernel at one shape. The shape is the kernel's own description of its work, as listed in
 // kernel_calls.cpp: batch norms [N, C, H*W], pooling [N, C, H, W], global pooling [N, C, H*W],
-// channel copies [N, C, H*W, destination channels], sigmoid + BCE [N, classes], elementwise [n];
+// channel copies [N, C, H*W, source channels, destination channels] (the batch strides), sigmoid + BCE [N, classes], elementwise [n];
 // empty for kernels not listed there.
 struct KernelCall {
   std::string kernel;           // the backend table's name, e.g. "batch_norm_backward"

@@ -25,7 +25,7 @@ std::vector<int64_t> shape_of(const Pool2dGeometry& g) { return {g.batch, g.chan
 std::vector<int64_t> shape_of(const BceWithLogitsArgs& a) { return {a.batch, a.classes}; }
 std::vector<int64_t> shape_of(const ChannelCopyArgs& a) {
   const int64_t s = a.shape.spatial;
-  return {a.shape.batch, a.shape.channels, s, s > 0 ? a.dst.batch_stride / s : 0};
+  return {a.shape.batch, a.shape.channels, s, s > 0 ? a.src.batch_stride / s : 0, s > 0 ? a.dst.batch_stride / s : 0};
 }
 
 template <typename T>
