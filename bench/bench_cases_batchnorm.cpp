@@ -15,7 +15,9 @@
 namespace chex::bench {
 namespace {
 
-enum class Pass { forward_training, forward_inference, backward };
+// apply: normalising with given (mean, invstd), what the dense block's backward recomputes; its
+// cuDNN counterpart is the inference call with the variance 1/invstd² - eps.
+enum class Pass { forward_training, forward_inference, apply, backward };
 constexpr float kMomentum = 0.1f, kEps = 1e-5f;
 
 class BatchNormCase final : public Case {
@@ -45,11 +47,12 @@ class BatchNormCase final : public Case {
     gamma_.upload(random_values(c_, 5, 0.5f, 1.5f));
     beta_.upload(random_values(c_, 6));
     reset_statistics();
-    bytes = (pass == Pass::forward_training    ? 3.0
-             : pass == Pass::forward_inference ? 2.0
+    bytes = (pass == Pass::forward_training                                 ? 3.0
+             : pass == Pass::forward_inference || pass == Pass::apply ? 2.0
                                                : 5.0) *
             4.0 * static_cast<double>(count_);
     tolerance = pass == Pass::backward ? 1e-3 : 1e-4;
+    if (pass == Pass::apply) set_applied_statistics();
     if (pass == Pass::backward) {  // the saved statistics every backward uses: legacy cuDNN's
       CHEX_CUDNN_CHECK(cudnn_training(CUDNN_BATCHNORM_SPATIAL, theirs_, theirs_stats_));
       CHEX_CUDA_CHECK(cudaStreamSynchronize(b_.stream));
@@ -87,6 +90,16 @@ class BatchNormCase final : public Case {
                                                               .running_var = stats_[1].get(),
                                                               .eps = kEps});
         break;
+      case Pass::apply:
+        kernels::cuda::batch_norm_apply(b_.queue(), {.shape = {n_, c_, hw_},
+                                                     .x = {x_.get(), c_ * hw_},
+                                                     .y = {ours_.get(), c_ * hw_},
+                                                     .mean = stats_[2].get(),
+                                                     .invstd = stats_[3].get(),
+                                                     .gamma = gamma_.get(),
+                                                     .beta = beta_.get(),
+                                                     .fuse_relu = false});
+        break;
       case Pass::backward:
         kernels::cuda::batch_norm_backward(b_.queue(), {.shape = {n_, c_, hw_},
                                                      .x = {x_.get(), c_ * hw_},
@@ -116,6 +129,18 @@ class BatchNormCase final : public Case {
   }
 
  private:
+  // apply: ours normalises with (mean, invstd) in stats_[2..3]; cuDNN with (mean, 1/invstd² - eps).
+  void set_applied_statistics() {
+    const std::vector<float> mean = random_values(c_, 7, -0.5f, 0.5f), invstd = random_values(c_, 9, 0.5f, 2.f);
+    std::vector<float> var(invstd.size());
+    for (size_t i = 0; i < var.size(); ++i) var[i] = 1.f / (invstd[i] * invstd[i]) - kEps;
+    stats_[2].upload(mean);
+    stats_[3].upload(invstd);
+    for (DeviceArray* s : {theirs_stats_, persistent_stats_}) {
+      s[0].upload(mean);
+      s[1].upload(var);
+    }
+  }
   void reset_statistics() {
     const std::vector<float> mean = random_values(c_, 7, -0.5f, 0.5f), var = random_values(c_, 8, 0.5f, 2.f);
     for (DeviceArray* s : {stats_, theirs_stats_, persistent_stats_}) {
@@ -130,6 +155,7 @@ class BatchNormCase final : public Case {
       case Pass::forward_training:
         return cudnn_training(mode, y, s);
       case Pass::forward_inference:
+      case Pass::apply:
         return cudnnBatchNormalizationForwardInference(b_.cudnn, mode, &one, &zero, desc_.get(), x_.get(),
                                                        desc_.get(), y.get(), per_channel_.get(), gamma_.get(),
                                                        beta_.get(), s[0].get(), s[1].get(), kEps);
@@ -153,12 +179,12 @@ class BatchNormCase final : public Case {
   // and compares every output: y, then the running and saved statistics (training) or dgamma and
   // dbeta (backward).
   double difference_from(void (BatchNormCase::*run)(), const DeviceArray& y, DeviceArray (&s)[4]) {
-    if (pass_ != Pass::backward) reset_statistics();
+    if (pass_ == Pass::forward_training || pass_ == Pass::forward_inference) reset_statistics();
     ours();
     (this->*run)();
     double worst = max_scaled_difference(ours_.download(), y.download());
     const int first = pass_ == Pass::backward ? 2 : 0;
-    const int last = pass_ == Pass::forward_inference ? 0 : 4;
+    const int last = pass_ == Pass::forward_inference || pass_ == Pass::apply ? 0 : 4;
     for (int i = first; i < last; ++i) {
       const int theirs_index = pass_ == Pass::backward ? i - 2 : i;
       worst = std::max(worst, max_scaled_difference(stats_[i].download(), s[theirs_index].download()));
@@ -184,11 +210,15 @@ void add_batchnorm_cases(std::vector<CaseFactory>& out, int64_t batch) {
   shapes.push_back({kLargeBatch, kLargeChannels, kLargeSize, kLargeSize});
   const std::pair<Pass, const char*> passes[] = {{Pass::forward_training, "batch_norm_forward_training"},
                                                  {Pass::forward_inference, "batch_norm_forward_inference"},
+                                                 {Pass::apply, "batch_norm_apply"},
                                                  {Pass::backward, "batch_norm_backward"}};
+  // Apply runs only in the dense layers' backward: only at their shapes (and the large one).
+  const auto step_calls = models::densenet_kernel_calls(models::DenseNetPass::training_step, batch);
   for (const auto& [pass, name] : passes) {
     for (size_t i = 0; i < shapes.size(); ++i) {
       const auto s = shapes[i];
       const bool densenet = i + 1 < shapes.size();
+      if (pass == Pass::apply && densenet && !step_calls.contains(image_call(name, s))) continue;
       out.push_back(
           {name, shape_text({s.batch, s.channels, s.height, s.width}), densenet,
            [s, pass](Bench& b) -> std::unique_ptr<Case> { return std::make_unique<BatchNormCase>(b, s, pass); },
