@@ -12,6 +12,15 @@ __global__ void copy_vec4(const float4* src, float4* dst, int64_t n4) {
     dst[i] = src[i];
 }
 
+__global__ void read_vec4(const float4* src, int64_t n4, float* sink) {
+  float sum = 0.f;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n4; i += int64_t{gridDim.x} * blockDim.x) {
+    const float4 v = src[i];
+    sum += v.x + v.y + v.z + v.w;
+  }
+  if (sum == -1.f) *sink = sum;
+}
+
 __global__ void bce_from_p(const float* p, const float* y, const float* wp, const float* wn, int64_t batch,
                            int64_t classes, float* loss, float* dlogits) {
   CHEX_SHARED(float[kThreads], partial);
@@ -43,6 +52,14 @@ void copy_floats(const float* src, float* dst, int64_t n, cudaStream_t stream) {
   const int64_t blocks = (n4 + kThreads - 1) / kThreads;
   CHEX_LAUNCH(copy_vec4, static_cast<int>(blocks < 65535 ? blocks : 65535), kThreads, 0, stream,
               reinterpret_cast<const float4*>(src), reinterpret_cast<float4*>(dst), n4);
+}
+
+void read_floats(const float* src, int64_t n, float* sink, cudaStream_t stream) {
+  const int64_t n4 = n / 4;
+  if (n4 == 0) return;
+  const int64_t blocks = (n4 + kThreads - 1) / kThreads;
+  CHEX_LAUNCH(read_vec4, static_cast<int>(blocks < 65535 ? blocks : 65535), kThreads, 0, stream,
+              reinterpret_cast<const float4*>(src), n4, sink);
 }
 
 void bce_from_probabilities(const float* p, const float* targets, const float* pos_weight, const float* neg_weight,

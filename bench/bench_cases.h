@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "chex/kernel_calls.h"
 #include "kernels/queue.h"
+#include "models/densenet_shapes.h"
 
 namespace chex::bench {
 
@@ -45,7 +47,8 @@ struct Bench {
   int64_t l2_bytes = 0;
   cudaStream_t stream = nullptr;
   cudnnHandle_t cudnn = nullptr;
-  DeviceArray flush;  // 2x the L2 cache: writing it evicts everything the previous run left there
+  DeviceArray flush;  // 2x the L2 cache, zeros: reading it evicts what the previous run left there
+  DeviceArray sink;   // where the flush's read kernel may write its one value
   // Where our kernels are launched (kernels/queue.h).
   chex::kernels::Queue queue() const { return {device, stream}; }
 };
@@ -57,6 +60,12 @@ class Case {
   virtual void cudnn() = 0;  // enqueue the cuDNN counterpart
   // Runs both once and returns the largest |ours - cuDNN| / max(1, |cuDNN|) over every output.
   virtual double difference() = 0;
+  // A second cuDNN counterpart where cuDNN has a faster mode for the same work (batch norm's
+  // CUDNN_BATCHNORM_SPATIAL_PERSISTENT); `alternative` names it, empty where there is none (or
+  // cuDNN refused it for this case). The headline speed-up is against the faster of the two.
+  std::string alternative;
+  virtual void cudnn_alternative() {}
+  virtual double alternative_difference() { return 0; }  // as difference(), against the alternative
   double bytes = 0;          // moved by our kernel, counted on paper (see the README)
   double tolerance = 1e-4;
 
@@ -68,8 +77,14 @@ class Case {
 struct CaseFactory {
   std::string kernel;  // e.g. "batch_norm_forward_training"
   std::string shape;   // e.g. "[16, 64, 112, 112]"
-  bool densenet = true;  // a DenseNet-121 shape (summed in the total), or the large shape
+  bool densenet = true;  // a DenseNet-121 shape, or the large shape
   std::function<std::unique_ptr<Case>(Bench&)> make;
+  // The kernel call of a DenseNet-121 pass this case times (models::densenet_kernel_calls): the
+  // totals weight the case by how often a training step / an inference pass makes that call,
+  // divided by `calls_per_run` (sigmoid_bce times the loss and its gradient in one run, which the
+  // step computes in two calls). Empty kernel: the case stands for no call (the large shape).
+  KernelCall counted_as;
+  int64_t calls_per_run = 1;
 };
 
 // Every case, in family order; DenseNet-121 shapes at `batch`, then the large shape.
@@ -79,6 +94,10 @@ std::vector<CaseFactory> case_factories(int64_t batch);
 std::vector<float> random_values(int64_t n, uint32_t seed, float low = -2.f, float high = 2.f);
 double max_scaled_difference(const std::vector<float>& a, const std::vector<float>& b);
 std::string shape_text(std::initializer_list<int64_t> dims);
+// The analysis' shape of a batch norm / global pooling call ([N, C, H*W]) and of a pooling call
+// ([N, C, H, W]), for CaseFactory::counted_as.
+KernelCall image_call(const char* kernel, const models::MapShape& s);
+KernelCall map_call(const char* kernel, const models::MapShape& s);
 // The large shape every family is also measured at: [64, 128, 112, 112] (411 MB of floats).
 constexpr int64_t kLargeBatch = 64, kLargeChannels = 128, kLargeSize = 112;
 

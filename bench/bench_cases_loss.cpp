@@ -65,8 +65,10 @@ class BceCase final : public Case {
 
 void add_loss_cases(std::vector<CaseFactory>& out, int64_t batch) {
   for (const int64_t rows : {batch, int64_t{65536}}) {
+    // One run computes the loss and its gradient, which the step asks for in two calls.
     out.push_back({"sigmoid_bce", shape_text({rows, kClasses}), rows == batch,
-                   [rows](Bench& b) -> std::unique_ptr<Case> { return std::make_unique<BceCase>(b, rows); }});
+                   [rows](Bench& b) -> std::unique_ptr<Case> { return std::make_unique<BceCase>(b, rows); },
+                   rows == batch ? KernelCall{"bce_with_logits", {rows, kClasses}} : KernelCall{}, 2});
   }
 }
 

@@ -126,12 +126,22 @@ void add_pooling_cases(std::vector<CaseFactory>& out, int64_t batch) {
                                (backward ? "_backward" : "_forward");
       std::vector<models::MapShape> all = densenet;
       all.push_back(large);
+      // The engine's kernel (kernels/pooling.h) each case times, for the step's weights.
+      const std::string kernel = std::string(kind == Kind::max       ? "max_pool2d"
+                                             : kind == Kind::average ? "avg_pool2d"
+                                                                     : "global_avg_pool") +
+                                 (backward ? "_backward" : "_forward");
       for (size_t i = 0; i < all.size(); ++i) {
         const auto s = all[i];
-        out.push_back({name, shape_text({s.batch, s.channels, s.height, s.width}), i + 1 < all.size(),
+        const bool of_densenet = i + 1 < all.size();
+        const KernelCall call = !of_densenet          ? KernelCall{}
+                                : kind == Kind::global ? image_call(kernel.c_str(), s)
+                                                       : map_call(kernel.c_str(), s);
+        out.push_back({name, shape_text({s.batch, s.channels, s.height, s.width}), of_densenet,
                        [s, kind = kind, backward](Bench& b) -> std::unique_ptr<Case> {
                          return std::make_unique<PoolCase>(b, s, kind, backward);
-                       }});
+                       },
+                       call});
       }
     }
   }

@@ -35,7 +35,7 @@ int64_t l2_size(int device) {
 }  // namespace
 
 Bench::Bench(int index)
-    : device(index), l2_bytes(l2_size(index)), flush(std::max<int64_t>(2 * l2_size(index) / 4, 1 << 20)) {
+    : device(index), l2_bytes(l2_size(index)), flush(std::max<int64_t>(2 * l2_size(index) / 4, 1 << 20)), sink(4) {
   cudaDeviceProp prop{};
   CHEX_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   name = prop.name;
@@ -43,6 +43,8 @@ Bench::Bench(int index)
   CHEX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   CHEX_CUDNN_CHECK(cudnnCreate(&cudnn));
   CHEX_CUDNN_CHECK(cudnnSetStream(cudnn, stream));
+  CHEX_CUDA_CHECK(cudaMemset(flush.get(), 0, flush.bytes));
+  CHEX_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 Bench::~Bench() {
@@ -79,6 +81,13 @@ double Case::compare_one_output(const DeviceArray& ours_out, const DeviceArray& 
   ours();
   cudnn();
   return max_scaled_difference(ours_out.download(), theirs_out.download());
+}
+
+KernelCall image_call(const char* kernel, const models::MapShape& s) {
+  return {kernel, {s.batch, s.channels, s.height * s.width}};
+}
+KernelCall map_call(const char* kernel, const models::MapShape& s) {
+  return {kernel, {s.batch, s.channels, s.height, s.width}};
 }
 
 std::string shape_text(std::initializer_list<int64_t> dims) {

@@ -46,3 +46,73 @@ DenseNetShapes densenet_layer_shapes(int64_t batch, int64_t size, const DenseNet
 }
 
 }  // namespace chex::models
+
+namespace chex::models {
+
+// Walks DenseNet::forward_with_features (densenet.cpp), the memory-efficient block's unfused path
+// (engine/src/ops/dense_block.cpp, dense_block_backward.cpp) and the ops' backwards.
+std::map<KernelCall, int64_t> densenet_kernel_calls(DenseNetPass pass, int64_t batch, int64_t size,
+                                                   const DenseNetConfig& config) {
+  const bool training = pass == DenseNetPass::training_step;
+  std::map<KernelCall, int64_t> calls;
+  auto add = [&](const char* kernel, std::vector<int64_t> shape, int64_t times = 1) {
+    calls[{kernel, std::move(shape)}] += times;
+  };
+  const int64_t growth = config.growth_rate, bottleneck = config.bn_size * growth;
+  // A BN + ReLU of the model (not of a dense layer): its forward, and in training its backward.
+  auto batch_norm = [&](int64_t channels, int64_t spatial) {
+    add(training ? "batch_norm_forward_training" : "batch_norm_forward_inference", {batch, channels, spatial});
+    if (training) add("batch_norm_backward", {batch, channels, spatial});
+  };
+
+  int64_t channels = config.num_init_features;
+  int64_t hw = (size + 2 * 3 - 7) / 2 + 1;  // conv0
+  batch_norm(channels, hw * hw);            // norm0
+  add("max_pool2d_forward", {batch, channels, hw, hw});
+  if (training) add("max_pool2d_backward", {batch, channels, hw, hw});
+  hw = (hw + 2 - 3) / 2 + 1;
+  const size_t blocks = config.block_config.size();
+  for (size_t b = 0; b < blocks; ++b) {
+    const int64_t layers = config.block_config[b], spatial = hw * hw, out = channels + layers * growth;
+    // Forward: x copied into the block buffer; per layer norm1 over the prefix, norm2 over the
+    // bottleneck (each a full BN: CUDA recomputes the prefix's moments at every layer).
+    add("copy_channels", {batch, channels, spatial, channels, out});
+    for (int64_t l = 0; l < layers; ++l) {
+      const int64_t prefix = channels + l * growth;
+      add(training ? "batch_norm_forward_training" : "batch_norm_forward_inference", {batch, prefix, spatial});
+      add(training ? "batch_norm_forward_training" : "batch_norm_forward_inference", {batch, bottleneck, spatial});
+      if (!training) continue;
+      // Backward, per layer: relu2(norm2(z)) recomputed for conv2's weight gradient, norm2's
+      // backward; relu1(norm1(prefix)) recomputed for conv1's, norm1's backward, its prefix's
+      // gradient added into the block's.
+      add("batch_norm_apply", {batch, bottleneck, spatial});
+      add("batch_norm_backward", {batch, bottleneck, spatial});
+      add("batch_norm_apply", {batch, prefix, spatial});
+      add("batch_norm_backward", {batch, prefix, spatial});
+      add("add_channels", {batch, prefix, spatial, prefix, out});
+    }
+    // Backward: the output's gradient copied into the block's, the input's copied out of it
+    // (every block's input needs one: conv0's weight is below).
+    if (training) {
+      add("copy_channels", {batch, out, spatial, out, out});
+      add("copy_channels", {batch, channels, spatial, out, channels});
+    }
+    channels = out;
+    if (b + 1 < blocks) {  // transition: BN + ReLU, 2x2 average pool, 1x1 convolution
+      batch_norm(channels, spatial);
+      add("avg_pool2d_forward", {batch, channels, hw, hw});
+      if (training) add("avg_pool2d_backward", {batch, channels, hw, hw});
+      hw /= 2;
+      channels /= 2;
+    }
+  }
+  batch_norm(channels, hw * hw);  // norm5
+  add("global_avg_pool_forward", {batch, channels, hw * hw});
+  if (training) {
+    add("global_avg_pool_backward", {batch, channels, hw * hw});
+    add("bce_with_logits", {batch, config.num_classes}, 2);  // the loss, then its gradient
+  }
+  return calls;
+}
+
+}  // namespace chex::models

@@ -4,9 +4,11 @@
 // from the model's definition so that they follow its configuration and structure (the
 // transitions pool before their convolution, see Transition::forward).
 #include <cstdint>
+#include <map>
 #include <tuple>
 #include <vector>
 
+#include "chex/kernel_calls.h"
 #include "models/densenet.h"
 
 namespace chex::models {
@@ -34,5 +36,18 @@ struct DenseNetShapes {
 
 DenseNetShapes densenet_layer_shapes(int64_t batch, int64_t size = 224,
                                      const DenseNetConfig& config = DenseNetConfig::densenet121());
+
+// How many times one pass of a DenseNet runs each kernel at each shape (KernelCall's shapes,
+// chex/kernel_calls.h), for the kernels bench_kernels measures and their neighbours: batch norm
+// (forward training / inference, apply, backward), max, average and global pooling (forward,
+// backward), sigmoid + BCE, and the channel copies (copy_channels, add_channels). The pass is the
+// one the CUDA backend runs: memory-efficient dense blocks on a backend without the fused
+// normalising convolutions, every BN fused with its ReLU (so no standalone ReLU and no
+// concatenation). A training step is forward (batch statistics), weighted BCE, backward; an
+// inference pass is the forward in eval mode without gradients. Checked against the kernels a
+// real step calls by tests/test_densenet_kernel_calls.cpp.
+enum class DenseNetPass { training_step, inference };
+std::map<KernelCall, int64_t> densenet_kernel_calls(DenseNetPass pass, int64_t batch, int64_t size = 224,
+                                                   const DenseNetConfig& config = DenseNetConfig::densenet121());
 
 }  // namespace chex::models

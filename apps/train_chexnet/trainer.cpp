@@ -132,6 +132,7 @@ class Run {
   TrainingState state_;
   std::unique_ptr<JsonLog> log_;
   std::chrono::steady_clock::time_point epoch_start_;
+  double epoch_data_wait_ = 0;  // seconds this epoch's steps waited for the loader (this process's part)
 };
 
 void Run::prepare_data() {
@@ -271,9 +272,17 @@ int Run::go() {
     train_->start_epoch(state_.epoch, state_.next_batch);
     EpochProgress progress(state_.epoch, o_.epochs, train_->batches_per_epoch(), state_.next_batch, o_.log_interval);
     epoch_start_ = std::chrono::steady_clock::now();
+    epoch_data_wait_ = 0;
     int64_t epoch_images = 0;
     bool cut_short = false;
-    while (std::optional<data::Batch> batch = train_->next()) {
+    // How long the next step waited for the loader: the time blocked in next(), including that of
+    // batches passed over since the last step. Logged per step, so that a starved device shows.
+    double data_wait = 0;
+    for (;;) {
+      const auto wait_start = std::chrono::steady_clock::now();
+      std::optional<data::Batch> batch = train_->next();
+      data_wait += seconds_since(wait_start);
+      if (!batch) break;
       const auto step_start = std::chrono::steady_clock::now();
       // Tests: poison the input so that the NaN travels through the model and the loss as a real one would.
       if (o_.nan_input_at_step && state_.step + 1 == o_.nan_input_at_step) batch->images.data()[0] = std::nanf("");
@@ -334,10 +343,13 @@ int Run::go() {
       epoch_images += n;
       const double step_seconds = seconds_since(step_start);
       const double rate = static_cast<double>(epoch_images) / seconds_since(epoch_start_);
+      epoch_data_wait_ += data_wait;
       write_log({{"event", "step"}, {"step", state_.step}, {"epoch", state_.epoch + 1}, {"batch", batch->index + 1},
                    {"loss", value}, {"lr", state_.lr}, {"images", n}, {"step_seconds", step_seconds},
-                   {"images_per_s", rate}, {"allocator_peak_bytes", allocator_for(device_).stats().peak_bytes},
+                   {"data_wait_seconds", data_wait}, {"images_per_s", rate},
+                   {"allocator_peak_bytes", allocator_for(device_).stats().peak_bytes},
                    {"cuda_graph_replay", replayed}, {"graph_memory_bytes", DeviceGraph::memory_high_water(device_)}});
+      data_wait = 0;
       progress.update(batch->index, state_.epoch_loss_sum / static_cast<double>(state_.epoch_loss_batches), state_.lr,
                       rate);
       // Tests: a hard crash, or (under mpirun) the last rank stopping to answer.
@@ -406,7 +418,8 @@ void Run::end_epoch() {
   write_log({{"event", "epoch"}, {"epoch", state_.epoch + 1}, {"step", state_.step}, {"train_loss", train_loss},
                {"val_loss", val.mean_loss}, {"val_mean_auroc", std::isfinite(auroc) ? nlohmann::json(auroc) : nlohmann::json()},
                {"lr", epoch_lr}, {"next_lr", state_.lr}, {"improved", improved}, {"plateaus", state_.plateaus},
-               {"seconds", seconds_since(epoch_start_)}, {"skipped_images", train_->skipped_images()},
+               {"seconds", seconds_since(epoch_start_)}, {"data_wait_seconds", epoch_data_wait_},
+               {"skipped_images", train_->skipped_images()},
                {"allocator_peak_bytes", allocator_for(device_).stats().peak_bytes}});
   ++state_.epoch;
   state_.next_batch = 0;

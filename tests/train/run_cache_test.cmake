@@ -15,6 +15,8 @@ if(NOT last_output MATCHES "building the image cache")
   message(FATAL_ERROR "the first --cache run did not build the cache:\n${last_output}")
 endif()
 train(0 --out ${WORK_DIR}/cache_reused --cache ${WORK_DIR}/cache)
+# Fed from the memory-mapped cache, each step still records its wait for the loader.
+check_data_wait(${WORK_DIR}/cache_reused/log.jsonl)
 if(last_output MATCHES "building the image cache")
   message(FATAL_ERROR "the second --cache run rebuilt the cache instead of reusing it:\n${last_output}")
 endif()

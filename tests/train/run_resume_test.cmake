@@ -21,6 +21,8 @@ foreach(f test_predictions.csv test_report.md test_report.json checkpoint.json l
     message(FATAL_ERROR "the run did not write ${f}")
   endif()
 endforeach()
+# Each step's wait for the loader, and each epoch's total, are in the log.
+check_data_wait(${WORK_DIR}/whole/log.jsonl)
 
 # SIGKILL at step 5 (after the step-3 checkpoint), again at step 13 (second epoch), then to the end.
 train("Killed" --out ${WORK_DIR}/killed --crash-after-step 5)

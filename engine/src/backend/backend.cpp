@@ -1,5 +1,6 @@
 #include "backend/backend.h"
 
+#include <atomic>
 #include <cstring>
 
 #include "chex/error.h"
@@ -17,6 +18,9 @@ KernelTable make_cpu_table() {
 }
 #undef CHEX_CPU_TABLE_ENTRY
 
+// What backend() hands out for the CPU: null for cpu_kernels(), else a recorder's table.
+std::atomic<const KernelTable*> cpu_table_in_use{nullptr};
+
 [[noreturn]] void no_cuda_backend() { CHEX_FAIL("this build of chex has no CUDA backend; use --device cpu"); }
 
 }  // namespace
@@ -25,6 +29,8 @@ const KernelTable& cpu_kernels() {
   static const KernelTable table = make_cpu_table();
   return table;
 }
+
+void set_cpu_kernels(const KernelTable* table) { cpu_table_in_use.store(table); }
 
 const DeviceRuntime* cuda_runtime() {
 #if defined(CHEX_HAVE_CUDA)
@@ -53,7 +59,10 @@ void copy_from_host(Device device, void* dst, const void* src, size_t bytes) {
 Backend backend(Device device, DType dtype) {
   CHEX_CHECK(dtype == DType::F32, "no ", device.is_cpu() ? "CPU" : "CUDA", " kernels for ", dtype_name(dtype),
              " yet; compute in float32");
-  if (device.is_cpu()) return Backend(cpu_kernels(), device, kernels::Queue{});
+  if (device.is_cpu()) {
+    const KernelTable* replaced = cpu_table_in_use.load(std::memory_order_relaxed);
+    return Backend(replaced ? *replaced : cpu_kernels(), device, kernels::Queue{});
+  }
 #if defined(CHEX_HAVE_CUDA)
   return Backend(cuda_kernels(), device, cuda_device_runtime().queue(device.index));
 #else

@@ -186,6 +186,9 @@ Backend backend(Device device, DType dtype = DType::F32);
 
 // The tables themselves (tests compare them; ops use backend()).
 const KernelTable& cpu_kernels();
+// Replaces the table backend() hands out for the CPU (null: cpu_kernels() again). Only
+// KernelCallRecorder (chex/kernel_calls.h) does, to record the calls.
+void set_cpu_kernels(const KernelTable* table);
 #if defined(CHEX_HAVE_CUDA)
 const KernelTable& cuda_kernels();    // engine/src/cuda/cuda_kernels.cpp
 const DeviceRuntime& cuda_device_runtime();  // engine/src/cuda/cuda_runtime.cpp
