@@ -93,12 +93,39 @@ Device rank_device(const std::string& text) {
   return Device::cuda(local ? std::atoi(local) : 0);
 }
 
+// A training step queued on the device whose loss has not been read yet.
+struct QueuedStep {
+  int64_t batch_index = 0;
+  int64_t images = 0;      // the step's batch (several ranks: the global one)
+  double data_wait = 0;    // seconds the step waited for the loader
+  HostCopy loss;           // read when the step is finished
+  std::optional<float> global_loss;  // several ranks: agreed inside the step
+  bool stop = false;                  // several ranks: a rank was interrupted
+  bool replayed = false;              // a CUDA graph replay
+};
+
+// What finishing a step decided.
+struct StepOutcome {
+  std::optional<int> exit_code;  // return this from go()
+  bool max_steps_reached = false;
+};
+
 class Run {
  public:
   explicit Run(const Options& o) : o_(o), device_(rank_device(o.device)) {}
   int go();
 
  private:
+  // The training loop's parts (see go()): the next batch with at least two readable images; a
+  // step queued on the device; a queued step finished (its loss read, counted, logged, and the
+  // files written or the run stopped when due); whether the step after step `number` may be
+  // queued before step `number` is finished.
+  std::optional<data::Batch> next_usable_batch(double& data_wait);
+  QueuedStep queue_step(data::Batch batch, double data_wait);
+  StepOutcome finish_step(QueuedStep& step, bool more_queued, EpochProgress& progress, int64_t& epoch_images,
+                          std::chrono::steady_clock::time_point& last_finish);
+  bool runs_ahead(int64_t number) const;
+
   void prepare_data();
   void build_model();
   // Ends the epoch (whole, or cut short by --max-steps): validation, schedule, best model, checkpoint.
@@ -278,100 +305,40 @@ int Run::go() {
     // How long the next step waited for the loader: the time blocked in next(), including that of
     // batches passed over since the last step. Logged per step, so that a starved device shows.
     double data_wait = 0;
+    // One step runs ahead: step k+1 is queued before step k's loss is read, so that the device
+    // always has work while the host reads, logs and prepares the next batch (on a GPU the read
+    // waits for the device; with nothing queued behind it, the device would idle meanwhile). A step
+    // after which the run may write files or stop on schedule is finished before the next is
+    // queued (see runs_ahead), so checkpoints hold exactly the steps they count.
+    std::optional<QueuedStep> pending;
+    auto last_finish = std::chrono::steady_clock::now();
     for (;;) {
-      const auto wait_start = std::chrono::steady_clock::now();
-      std::optional<data::Batch> batch = train_->next();
-      data_wait += seconds_since(wait_start);
-      if (!batch) break;
-      const auto step_start = std::chrono::steady_clock::now();
-      // Tests: poison the input so that the NaN travels through the model and the loss as a real one would.
-      if (o_.nan_input_at_step && state_.step + 1 == o_.nan_input_at_step) batch->images.data()[0] = std::nanf("");
-      // The step queues all its work before the loss is read (on a GPU the read waits; mid-step it
-      // would stall the queue); a non-finite loss has then updated the weights in memory, but the
-      // run stops without writing them, so the files keep the last good state.
-      auto n = static_cast<int64_t>(batch->names.size());
-      if (comm_->size() == 1 && n < 2) {
-        // Unreadable images left fewer than the two that batch norm needs: the batch is passed over.
-        std::printf("\nnote: batch %lld of epoch %lld has %lld readable image%s, fewer than batch norm needs: "
-                    "skipped\n", static_cast<long long>(batch->index + 1), static_cast<long long>(state_.epoch + 1),
-                    static_cast<long long>(n), n == 1 ? "" : "s");
-        state_.next_batch = batch->index + 1;
-        continue;
+      std::optional<QueuedStep> queued;
+      bool exhausted = false;
+      if (!pending || runs_ahead(state_.step + 1)) {
+        std::optional<data::Batch> batch = next_usable_batch(data_wait);
+        if (batch) {
+          // The step's number: the pending one, not yet counted, comes first.
+          const int64_t number = state_.step + 1 + (pending ? 1 : 0);
+          // Tests: poison the input so that the NaN travels through the model and the loss as a real one would.
+          if (o_.nan_input_at_step && number == o_.nan_input_at_step) batch->images.data()[0] = std::nanf("");
+          queued = queue_step(std::move(*batch), data_wait);
+          data_wait = 0;
+        } else {
+          exhausted = true;
+        }
       }
-      bool stop = interrupt_requested();
-      // Several ranks: the backward starts summing n_rank * gradient over the ranks as it goes; then
-      // the ranks agree on the global loss, image count and stopping, and the sum is divided by the
-      // global count: the gradient of the global batch's mean loss, even for unequal shares.
-      float value = 0;
-      const bool several = comm_->size() > 1;
-      DistributedStep distributed;
-      if (several) {
-        distributed.forward = [&](const Tensor& x) { return ddp_->forward(x); };
-        distributed.backward = [&](const Tensor& l) { ddp_->backward(l, static_cast<double>(n)); };
-        distributed.before_step = [&](HostCopy& local) {
-          const StepAgreement global = agree_on_step(*comm_, n, local.item(), interrupt_requested(), batch->index);
-          ddp_->finish_gradients(static_cast<double>(global.images));
-          n = global.images;
-          value = static_cast<float>(global.loss);
-          stop = global.stop;
-        };
+      if (pending) {
+        const StepOutcome outcome = finish_step(*pending, /*more_queued=*/queued.has_value(), progress, epoch_images,
+                                                last_finish);
+        if (outcome.exit_code) return *outcome.exit_code;
+        if (outcome.max_steps_reached) {
+          cut_short = state_.next_batch < train_->batches_per_epoch();
+          break;
+        }
       }
-      const int64_t replays_before = graphed_ ? graphed_->replays() : 0;
-      HostCopy loss = graphed_ ? graphed_->step(batch->images, batch->labels)
-                               : train_step(*model_, std::cref(*loss_), *optimizer_, batch->images.to(device_),
-                                            batch->labels.to(device_), distributed);
-      const bool replayed = graphed_ && graphed_->replays() > replays_before;
-      if (!several) value = loss.item();
-      if (!std::isfinite(value)) {
-        progress.finish();
-        write_log({{"event", "non_finite_loss"}, {"step", state_.step + 1}, {"epoch", state_.epoch + 1},
-                     {"loss", std::isnan(value) ? "nan" : "inf"}});
-        if (leader_)  // every rank sees the same global loss; one says so
-          std::fprintf(stderr,
-                     "train_chexnet: error: the loss became %s at step %lld (epoch %lld, batch %lld); training "
-                     "stopped.\nThe last good checkpoint is %s (step %lld) and the best model %s; try --resume with "
-                     "a lower --lr.\n",
-                     std::isnan(value) ? "NaN" : "infinite", static_cast<long long>(state_.step + 1),
-                     static_cast<long long>(state_.epoch + 1), static_cast<long long>(batch->index + 1),
-                     checkpoint_path(o_.out).c_str(), static_cast<long long>(state_.step), out("best.safetensors").c_str());
-        return kExitNonFiniteLoss;
-      }
-      ++state_.step;
-      state_.next_batch = batch->index + 1;
-      state_.epoch_loss_sum += value;
-      ++state_.epoch_loss_batches;
-      epoch_images += n;
-      const double step_seconds = seconds_since(step_start);
-      const double rate = static_cast<double>(epoch_images) / seconds_since(epoch_start_);
-      epoch_data_wait_ += data_wait;
-      write_log({{"event", "step"}, {"step", state_.step}, {"epoch", state_.epoch + 1}, {"batch", batch->index + 1},
-                   {"loss", value}, {"lr", state_.lr}, {"images", n}, {"step_seconds", step_seconds},
-                   {"data_wait_seconds", data_wait}, {"images_per_s", rate},
-                   {"allocator_peak_bytes", allocator_for(device_).stats().peak_bytes},
-                   {"cuda_graph_replay", replayed}, {"graph_memory_bytes", DeviceGraph::memory_high_water(device_)}});
-      data_wait = 0;
-      progress.update(batch->index, state_.epoch_loss_sum / static_cast<double>(state_.epoch_loss_batches), state_.lr,
-                      rate);
-      // Tests: a hard crash, or (under mpirun) the last rank stopping to answer.
-      const bool last_rank = comm_->rank() == comm_->size() - 1;
-      if (o_.crash_after_step && state_.step == o_.crash_after_step && last_rank) std::raise(SIGKILL);
-      if (o_.hang_after_step && state_.step == o_.hang_after_step && last_rank)
-        for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-      if (o_.interrupt_after_step && state_.step == o_.interrupt_after_step) std::raise(SIGINT);
-
-      if (o_.checkpoint_every && state_.step % o_.checkpoint_every == 0) checkpoint();
-      if (stop || (!several && interrupt_requested())) {
-        progress.finish();
-        checkpoint();
-        write_log({{"event", "interrupted"}, {"step", state_.step}});
-        std::printf("interrupted: checkpoint written at step %lld; continue with --resume\n",
-                    static_cast<long long>(state_.step));
-        return kExitInterrupted;
-      }
-      if (o_.max_steps && state_.step >= o_.max_steps) {
-        cut_short = state_.next_batch < train_->batches_per_epoch();
-        break;
-      }
+      pending = std::move(queued);
+      if (!pending && exhausted) break;
     }
     progress.finish();
     if (train_->skipped_images()) std::printf("%lld unreadable images skipped so far\n", static_cast<long long>(train_->skipped_images()));
@@ -382,6 +349,120 @@ int Run::go() {
   std::printf("training done: %lld steps in %s\n", static_cast<long long>(state_.step),
               format_duration(seconds_since(run_start)).c_str());
   return final_evaluation();
+}
+
+std::optional<data::Batch> Run::next_usable_batch(double& data_wait) {
+  for (;;) {
+    const auto wait_start = std::chrono::steady_clock::now();
+    std::optional<data::Batch> batch = train_->next();
+    data_wait += seconds_since(wait_start);
+    if (!batch) return std::nullopt;
+    const auto n = static_cast<int64_t>(batch->names.size());
+    if (comm_->size() > 1 || n >= 2) return batch;
+    // Unreadable images left fewer than the two that batch norm needs: the batch is passed over.
+    std::printf("\nnote: batch %lld of epoch %lld has %lld readable image%s, fewer than batch norm needs: "
+                "skipped\n", static_cast<long long>(batch->index + 1), static_cast<long long>(state_.epoch + 1),
+                static_cast<long long>(n), n == 1 ? "" : "s");
+    state_.next_batch = std::max(state_.next_batch, batch->index + 1);
+  }
+}
+
+QueuedStep Run::queue_step(data::Batch batch, double data_wait) {
+  QueuedStep q;
+  q.batch_index = batch.index;
+  q.images = static_cast<int64_t>(batch.names.size());
+  q.data_wait = data_wait;
+  // The step queues all its work before its loss is read (on a GPU the read waits; mid-step it
+  // would stall the queue); a non-finite loss has then updated the weights in memory, but the run
+  // stops without writing them, so the files keep the last good state.
+  // Several ranks: the backward starts summing n_rank * gradient over the ranks as it goes; then
+  // the ranks agree on the global loss, image count and stopping, and the sum is divided by the
+  // global count: the gradient of the global batch's mean loss, even for unequal shares.
+  DistributedStep distributed;
+  if (comm_->size() > 1) {
+    distributed.forward = [&](const Tensor& x) { return ddp_->forward(x); };
+    distributed.backward = [&](const Tensor& l) { ddp_->backward(l, static_cast<double>(q.images)); };
+    distributed.before_step = [&](HostCopy& local) {
+      const StepAgreement global = agree_on_step(*comm_, q.images, local.item(), interrupt_requested(), batch.index);
+      ddp_->finish_gradients(static_cast<double>(global.images));
+      q.images = global.images;
+      q.global_loss = static_cast<float>(global.loss);
+      q.stop = global.stop;
+    };
+  }
+  const int64_t replays_before = graphed_ ? graphed_->replays() : 0;
+  q.loss = graphed_ ? graphed_->step(batch.images, batch.labels)
+                    : train_step(*model_, std::cref(*loss_), *optimizer_, batch.images.to(device_),
+                                 batch.labels.to(device_), distributed);
+  q.replayed = graphed_ && graphed_->replays() > replays_before;
+  return q;
+}
+
+bool Run::runs_ahead(int64_t number) const {
+  // Under mpirun the ranks agree on every step inside it (a host read there anyway). Otherwise
+  // the step after `number` waits when `number` may write files or end the run on schedule.
+  if (comm_->size() > 1 || interrupt_requested()) return false;
+  const auto at = [number](int64_t when) { return when && number == when; };
+  if (o_.checkpoint_every && number % o_.checkpoint_every == 0) return false;
+  if (o_.max_steps && number >= o_.max_steps) return false;
+  return !at(o_.crash_after_step) && !at(o_.hang_after_step) && !at(o_.interrupt_after_step);
+}
+
+StepOutcome Run::finish_step(QueuedStep& step, bool more_queued, EpochProgress& progress, int64_t& epoch_images,
+                             std::chrono::steady_clock::time_point& last_finish) {
+  const float value = step.global_loss ? *step.global_loss : step.loss.item();
+  if (!std::isfinite(value)) {
+    progress.finish();
+    write_log({{"event", "non_finite_loss"}, {"step", state_.step + 1}, {"epoch", state_.epoch + 1},
+                 {"loss", std::isnan(value) ? "nan" : "inf"}});
+    if (leader_)  // every rank sees the same global loss; one says so
+      std::fprintf(stderr,
+                   "train_chexnet: error: the loss became %s at step %lld (epoch %lld, batch %lld); training "
+                   "stopped.\nThe last good checkpoint is %s (step %lld) and the best model %s; try --resume with "
+                   "a lower --lr.\n",
+                   std::isnan(value) ? "NaN" : "infinite", static_cast<long long>(state_.step + 1),
+                   static_cast<long long>(state_.epoch + 1), static_cast<long long>(step.batch_index + 1),
+                   checkpoint_path(o_.out).c_str(), static_cast<long long>(state_.step), out("best.safetensors").c_str());
+    return {.exit_code = kExitNonFiniteLoss, .max_steps_reached = false};
+  }
+  ++state_.step;
+  state_.next_batch = std::max(state_.next_batch, step.batch_index + 1);
+  state_.epoch_loss_sum += value;
+  ++state_.epoch_loss_batches;
+  epoch_images += step.images;
+  // The wall time between two steps' ends: with one step queued ahead, what a step costs.
+  const double step_seconds = seconds_since(last_finish);
+  last_finish = std::chrono::steady_clock::now();
+  const double rate = static_cast<double>(epoch_images) / seconds_since(epoch_start_);
+  epoch_data_wait_ += step.data_wait;
+  write_log({{"event", "step"}, {"step", state_.step}, {"epoch", state_.epoch + 1}, {"batch", step.batch_index + 1},
+               {"loss", value}, {"lr", state_.lr}, {"images", step.images}, {"step_seconds", step_seconds},
+               {"data_wait_seconds", step.data_wait}, {"images_per_s", rate},
+               {"allocator_peak_bytes", allocator_for(device_).stats().peak_bytes},
+               {"cuda_graph_replay", step.replayed}, {"graph_memory_bytes", DeviceGraph::memory_high_water(device_)}});
+  progress.update(step.batch_index, state_.epoch_loss_sum / static_cast<double>(state_.epoch_loss_batches), state_.lr,
+                  rate);
+  // Tests: a hard crash, or (under mpirun) the last rank stopping to answer.
+  const bool last_rank = comm_->rank() == comm_->size() - 1;
+  if (o_.crash_after_step && state_.step == o_.crash_after_step && last_rank) std::raise(SIGKILL);
+  if (o_.hang_after_step && state_.step == o_.hang_after_step && last_rank)
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+  if (o_.interrupt_after_step && state_.step == o_.interrupt_after_step) std::raise(SIGINT);
+
+  // Scheduled writes and stops come after steps that nothing was queued behind (runs_ahead); a
+  // Ctrl-C with a step queued behind this one stops after that one, which the loop finishes next.
+  if (o_.checkpoint_every && state_.step % o_.checkpoint_every == 0) checkpoint();
+  if (!more_queued && (step.stop || (comm_->size() == 1 && interrupt_requested()))) {
+    progress.finish();
+    checkpoint();
+    write_log({{"event", "interrupted"}, {"step", state_.step}});
+    std::printf("interrupted: checkpoint written at step %lld; continue with --resume\n",
+                static_cast<long long>(state_.step));
+    return {.exit_code = kExitInterrupted, .max_steps_reached = false};
+  }
+  StepOutcome outcome;
+  outcome.max_steps_reached = o_.max_steps && state_.step >= o_.max_steps;
+  return outcome;
 }
 
 void Run::end_epoch() {
