@@ -85,7 +85,7 @@ struct Delivered {
   std::mutex mutex;
   std::vector<DeviceActivity> records;
   size_t dropped = 0;    // CUPTI had no buffer space for them
-  size_t untimed = 0;    // records whose timestamps CUPTI could not collect
+  size_t untimed = 0;    // records without (complete) timestamps
   bool active = false;
 };
 // Never destroyed: CUPTI may still hand back (empty) buffers while the process exits.
@@ -122,7 +122,7 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
       case CUPTI_ACTIVITY_KIND_MEMSET: a = activity_of<CUpti_ActivityMemset4>(record, false); break;
       default: continue;
     }
-    if (a.span.start == 0 && a.span.end == 0)
+    if (a.span.start == 0 || a.span.end < a.span.start)  // not timed, or incomplete
       ++untimed;
     else
       found.push_back(a);
@@ -173,8 +173,10 @@ uint64_t GpuActivityRecorder::now() const {
 }
 
 std::vector<DeviceActivity> GpuActivityRecorder::collect() {
-  // Without the forced flag, only records that are complete: the caller has synchronised the device.
-  check(cupti().flush_all(0), "cuptiActivityFlushAll");
+  // Forced: every buffer, even one holding a record still incomplete (the caller has synchronised
+  // the device, so there should be none); such a record has no timestamps and is counted as untimed
+  // rather than its whole buffer held back, which would understate the busy time unseen.
+  check(cupti().flush_all(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED), "cuptiActivityFlushAll");
   Delivered& d = delivered();
   const std::lock_guard lock(d.mutex);
   if (d.dropped || d.untimed)
