@@ -6,6 +6,8 @@
 // bench/densenet_torch_peer.py measures PyTorch on the same step for comparison.
 // --precision fp32,bf16 times several precisions in one run, their steps interleaved (one of each
 // per round, so that load from elsewhere falls on all alike), and prints their ratio.
+// --gpu-busy (CUDA) traces the device's activity with CUPTI during the timed steps: the fraction of
+// each step's wall time the GPU was busy, kernels per step, the largest idle gap.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -13,9 +15,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "bench/activity_intervals.h"
+#include "bench/gpu_activity.h"
 #include "chex/allocator.h"
 #include "chex/autograd.h"
 #include "chex/determinism.h"
@@ -47,13 +52,14 @@ struct Options {
   std::vector<Precision> precisions{Precision::fp32};
   bool precision_given = false;  // without --precision, CUDA keeps its default (TF32 convolutions)
   bool deterministic = true;
+  bool gpu_busy = false;
 };
 
 void print_help() {
   std::printf(
       "usage: bench_densenet [--mode train|infer] [--batch N] [--size S] [--steps N] [--warmup N]\n"
       "                      [--threads N] [--device cpu|cuda] [--no-memory-efficient] [--cuda-graph on|off]\n"
-      "                      [--precision fp32|tf32|bf16[,...]] [--deterministic on|off]\n"
+      "                      [--precision fp32|tf32|bf16[,...]] [--deterministic on|off] [--gpu-busy]\n"
       "\n"
       "Times DenseNet-121 (14 classes) on synthetic images, on the CPU or a GPU (each step timed to the\n"
       "end of its device work): a training step is forward, weighted BCE,\n"
@@ -68,6 +74,11 @@ void print_help() {
       "measured once per shape (cudnnFind), non-deterministic ones included.\n"
       "--cuda-graph on (the default) records the step on a GPU as train_chexnet does (two eager warm-up\n"
       "steps, then a recording) and times its replays; at least 3 warm-up steps are run then.\n"
+      "--gpu-busy (CUDA only) traces the GPU with NVIDIA's CUPTI (libcupti, opened at run time) during\n"
+      "the timed steps: the time some kernel, copy or memset ran (overlaps counted once) over the steps'\n"
+      "wall time, kernels per step and the largest idle gap (JSON: gpu_busy_fraction, kernels_per_step,\n"
+      "largest_gap_us; null when not measured, e.g. without libcupti). Tracing adds a little time to\n"
+      "the timed steps: compare step times from runs without it.\n"
       "CHEX_DEBUG=1 in the environment adds an error's failed check and source line.\n");
 }
 
@@ -131,6 +142,8 @@ Options parse_options(int argc, char** argv) {
         std::fprintf(stderr, "bench_densenet: error: %s\n", e.what());
         std::exit(2);
       }
+    } else if (arg == "--gpu-busy") {
+      o.gpu_busy = true;
     } else if (arg == "--no-memory-efficient") {
       o.memory_efficient = false;
     } else if (arg == "--cuda-graph") {
@@ -160,8 +173,40 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// What --gpu-busy found for one precision's timed steps, as the result line and the JSON show it.
+struct BusyReport {
+  std::string text;  // appended to the result line
+  std::string json;  // the three JSON fields
+};
+
+// measured is null without --gpu-busy (why_not empty) or when it could not measure (why_not says why).
+BusyReport busy_report(const bench::StepsActivity* measured, const std::string& why_not) {
+  if (!measured)
+    return {why_not.empty() ? "" : "; GPU busy: not measured (" + why_not + ")",
+            "\"gpu_busy_fraction\": null, \"kernels_per_step\": null, \"largest_gap_us\": null"};
+  char text[160], json[160];
+  const double gap_us = static_cast<double>(measured->largest_gap_ns) / 1e3;
+  std::snprintf(text, sizeof text, "; GPU busy %.1f%% of the step (%.0f kernels/step, largest idle gap %.1f us)",
+                100.0 * measured->busy_fraction, measured->kernels_per_step, gap_us);
+  std::snprintf(json, sizeof json, "\"gpu_busy_fraction\": %.5f, \"kernels_per_step\": %.1f, \"largest_gap_us\": %.3f",
+                measured->busy_fraction, measured->kernels_per_step, gap_us);
+  return {text, json};
+}
+
 int run(Options o) {
   const Device device = Device::parse(o.device);
+  if (o.gpu_busy && !device.is_cuda())
+    throw Error("--gpu-busy measures a GPU's activity: it needs --device cuda (got --device " + o.device + ")");
+  // Tracing starts before the first CUDA call, so that the kernels of graphs recorded later are seen.
+  std::unique_ptr<bench::GpuActivityRecorder> recorder;
+  std::string busy_unavailable;
+  if (o.gpu_busy) {
+    try {
+      recorder = std::make_unique<bench::GpuActivityRecorder>();
+    } catch (const bench::GpuActivityUnavailable& e) {
+      busy_unavailable = e.what();
+    }
+  }
   require_device(device);
   if (o.threads > 0) set_num_threads(o.threads);
 
@@ -234,14 +279,27 @@ int run(Options o) {
   Allocator& allocator = allocator_for(device);
   allocator.reset_peak();
   std::vector<std::vector<double>> seconds(count);
+  std::vector<std::vector<bench::Interval>> traced_windows(count);  // on CUPTI's clock, with --gpu-busy
   for (int i = 0; i < o.steps; ++i)
     for (size_t p = 0; p < count; ++p) {
+      const uint64_t traced_start = recorder ? recorder->now() : 0;
       const auto start = std::chrono::steady_clock::now();
       const HostCopy value = step(effective[p]);
       synchronize(device);
       seconds[p].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      if (recorder) traced_windows[p].push_back({traced_start, recorder->now()});
       last[p] = value.values()[0];
     }
+  std::vector<bench::StepsActivity> busy;
+  if (recorder) {
+    try {
+      const std::vector<bench::DeviceActivity> records = recorder->collect();
+      for (size_t p = 0; p < count; ++p) busy.push_back(bench::activity_over_steps(records, traced_windows[p]));
+    } catch (const bench::GpuActivityUnavailable& e) {
+      busy_unavailable = e.what();
+    }
+    recorder.reset();
+  }
 
   const AllocatorStats stats = allocator.stats();
   // A replayed graph's own memory is not the allocator's (it sees it only while recording).
@@ -265,25 +323,26 @@ int run(Options o) {
     const double gflop_per_image = 2.0 * 2.833 * scale * (o.train ? 3.0 : 1.0);
     const double gflops = gflop_per_image * images_per_s;
     const std::string precision(precision_name(effective[p]));
+    const BusyReport gpu_busy = busy_report(busy.empty() ? nullptr : &busy[p], busy_unavailable);
     std::printf(
         "densenet121 %s, batch %lld, %lldx%lld, %s, %s, %d threads, %s dense blocks%s: median %.3f s/step, %.1f "
-        "images/s, %.1f GFLOP/s; allocator peak %.2f GiB%s, peak RSS %.2f GiB (last loss/output %.5f)\n",
+        "images/s, %.1f GFLOP/s; allocator peak %.2f GiB%s, peak RSS %.2f GiB (last loss/output %.5f)%s\n",
         mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), static_cast<long long>(o.size),
         device.str().c_str(), precision.c_str(), num_threads(), o.memory_efficient ? "memory-efficient" : "concatenating",
         graphs ? ", CUDA graph" : "", median_s, images_per_s, gflops, static_cast<double>(stats.peak_bytes) / gib,
         graph_note, static_cast<double>(rss) / gib,
-        static_cast<double>(last[p]));
+        static_cast<double>(last[p]), gpu_busy.text.c_str());
     std::printf(
         "{\"bench\": \"densenet121\", \"mode\": \"%s\", \"batch\": %lld, \"size\": %lld, \"device\": \"%s\", "
         "\"precision\": \"%s\", \"threads\": %d, \"memory_efficient\": %s, \"steps\": %d, \"median_s\": %.6f, "
         "\"min_s\": %.6f, \"images_per_s\": %.3f, \"gflops\": %.2f, \"alloc_peak_bytes\": %zu, "
         "\"peak_rss_bytes\": %zu, \"deterministic\": %s, \"conv_tf32\": %s, \"matmul_tf32\": %s, "
-        "\"cuda_graph\": %s, \"graph_memory_bytes\": %llu, \"device_peak_bytes\": %llu}\n",
+        "\"cuda_graph\": %s, \"graph_memory_bytes\": %llu, \"device_peak_bytes\": %llu, %s}\n",
         mode, static_cast<long long>(o.batch), static_cast<long long>(o.size), device.str().c_str(), precision.c_str(),
         num_threads(), o.memory_efficient ? "true" : "false", o.steps, median_s, min_s, images_per_s, gflops,
         stats.peak_bytes, rss, o.deterministic ? "true" : "false", cuda_tf32_on.convolutions ? "true" : "false",
         cuda_tf32_on.matmuls ? "true" : "false", graphs ? "true" : "false", static_cast<unsigned long long>(graph_bytes),
-        static_cast<unsigned long long>(stats.peak_bytes + graph_bytes));
+        static_cast<unsigned long long>(stats.peak_bytes + graph_bytes), gpu_busy.json.c_str());
   }
   for (size_t p = 1; p < count; ++p) {
     const std::string base(precision_name(effective[0])), other(precision_name(effective[p]));

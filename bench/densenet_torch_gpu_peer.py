@@ -5,7 +5,7 @@ synthetic 224x224 images.
 
     python3 bench/densenet_torch_gpu_peer.py [--bench build/bench/bench_densenet] [--rounds 2]
         [--steps 15] [--warmup 3] [--configs train-fp32-16,train-fp32-64,...]
-        [--chex-deterministic on|off] [--chex-cuda-graph on|off|both]
+        [--chex-deterministic on|off] [--chex-cuda-graph on|off|both] [--chex-gpu-busy]
 
 A configuration is MODE-PRECISION-BATCH: fp32 is float32 without TF32 on both sides; tf32 lets
 convolutions and GEMMs use TF32 (chex: CHEX_CUDA_TF32=1, fp32 sets it to 0; PyTorch: allow_tf32);
@@ -20,10 +20,16 @@ state. PyTorch runs with cudnn.benchmark on and is timed with CUDA events per st
 bench_densenet synchronises at the end of each step. Both report the median step and the peak of
 their allocator (chex: its stream-ordered pool; PyTorch: max_memory_allocated). Prints a table of
 medians over rounds and the ratios, then one JSON line.
+--chex-gpu-busy passes --gpu-busy to bench_densenet: CUPTI traces chex's timed steps and the table
+adds the fraction of the step the GPU was busy (median over rounds; the JSON adds kernels per step
+and the largest idle gap). Tracing costs chex a little time in those runs. When CUPTI is only in
+PyTorch's NVIDIA wheels, their lib folders are put on bench_densenet's LD_LIBRARY_PATH.
 """
 import argparse
+import glob
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -71,22 +77,44 @@ def torch_child(mode, precision, batch, steps, warmup):
                       "peak_bytes": torch.cuda.max_memory_allocated()}))
 
 
-def run_chex(bench, mode, precision, batch, steps, warmup, deterministic, cuda_graph):
+def wheel_cupti_dirs():
+    """The folders of libcupti in PyTorch's NVIDIA wheels (the nvidia namespace package), if any."""
+    try:
+        import nvidia
+    except ImportError:
+        return []
+    found = {os.path.dirname(f) for root in nvidia.__path__
+             for f in glob.glob(os.path.join(root, "**", "libcupti.so*"), recursive=True)}
+    return sorted(found)
+
+
+def run_chex(bench, mode, precision, batch, steps, warmup, deterministic, cuda_graph, gpu_busy=False):
     if precision == "bf16":
         return None  # chex's bf16 runs on the CPU only so far (the bf16 issue)
     env = dict(os.environ)
     # Unset, chex uses TF32 for convolutions (PyTorch's default): fp32 here means none anywhere.
     env["CHEX_CUDA_TF32"] = "1" if precision == "tf32" else "0"
-    out = subprocess.run([bench, "--device", "cuda", "--mode", mode, "--batch", str(batch), "--size", "224",
-                          "--steps", str(steps), "--warmup", str(warmup), "--deterministic", deterministic,
-                          "--cuda-graph", cuda_graph],
-                         env=env, capture_output=True, text=True, timeout=300)
+    command = [bench, "--device", "cuda", "--mode", mode, "--batch", str(batch), "--size", "224",
+               "--steps", str(steps), "--warmup", str(warmup), "--deterministic", deterministic,
+               "--cuda-graph", cuda_graph]
+    if gpu_busy:
+        command.append("--gpu-busy")
+        extra = wheel_cupti_dirs()  # looked at after the system's own CUPTI
+        if extra:
+            env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [env.get("LD_LIBRARY_PATH")] + extra))
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         raise SystemExit(f"bench_densenet failed ({out.returncode}): {out.stderr.strip()}")
     line = json.loads(out.stdout.strip().splitlines()[-1])
     # The allocator's peak plus, with CUDA graphs, the graph's own memory (device_peak_bytes).
     peak = line.get("device_peak_bytes", line["alloc_peak_bytes"])
-    return {"median_s": line["median_s"], "min_s": line["min_s"], "peak_bytes": peak}
+    result = {"median_s": line["median_s"], "min_s": line["min_s"], "peak_bytes": peak}
+    if gpu_busy:
+        result.update({k: line.get(k) for k in ("gpu_busy_fraction", "kernels_per_step", "largest_gap_us")})
+        if result["gpu_busy_fraction"] is None:  # the result line says why
+            reason = re.search(r"GPU busy: not measured \((.*)\)$", out.stdout, re.MULTILINE)
+            result["gpu_busy_note"] = reason.group(1) if reason else "no reason given"
+    return result
 
 
 def run_torch(mode, precision, batch, steps, warmup):
@@ -112,6 +140,8 @@ def main():
                         "PyTorch's cudnn.benchmark does (default on)")
     p.add_argument("--chex-cuda-graph", choices=["on", "off", "both"], default="on",
                    help="bench_densenet --cuda-graph; both: time chex's eager steps too (default on)")
+    p.add_argument("--chex-gpu-busy", action="store_true",
+                   help="bench_densenet --gpu-busy: the fraction of chex's step the GPU was busy (CUPTI)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -125,8 +155,9 @@ def main():
     graph_modes = ["on", "off"] if a.chex_cuda_graph == "both" else [a.chex_cuda_graph]
     results = []
     eager_column = f" {'eager ms':>9}" if len(graph_modes) > 1 else ""
+    busy_column = f" {'GPU busy':>9}" if a.chex_gpu_busy else ""
     print(f"{'config':<16} {'chex ms':>9}{eager_column} {'torch ms':>9} {'speed-up':>9} {'chex GiB':>9} "
-          f"{'torch GiB':>10} {'memory':>7}")
+          f"{'torch GiB':>10} {'memory':>7}{busy_column}")
 
     def show(value, fmt, suffix=""):
         if value is None:
@@ -140,7 +171,7 @@ def main():
         for _ in range(a.rounds):  # chex and PyTorch alternate, each run its own process
             for m in graph_modes:
                 chex_runs[m].append(run_chex(a.bench, mode, precision, int(batch), a.steps, a.warmup,
-                                             a.chex_deterministic, m))
+                                             a.chex_deterministic, m, a.chex_gpu_busy))
             torch_runs.append(run_torch(mode, precision, int(batch), a.steps, a.warmup))
 
         def median_of(runs):
@@ -157,11 +188,24 @@ def main():
                "memory_ratio": cm / tm if cm and tm else None}
         if len(graph_modes) > 1:
             row.update({"chex_eager_s": eager, "graph_speedup": eager / c if c and eager else None})
+        busy = None
+        if a.chex_gpu_busy:
+            for m in graph_modes:  # the medians over rounds; "eager_" for the eager column of `both`
+                prefix = "chex_eager_" if m == "off" and len(graph_modes) > 1 else "chex_"
+                for key in ("gpu_busy_fraction", "kernels_per_step", "largest_gap_us"):
+                    values = [r[key] for r in chex_runs[m] if r and r.get(key) is not None]
+                    row[prefix + key] = statistics.median(values) if values else None
+                notes = {r["gpu_busy_note"] for r in chex_runs[m] if r and "gpu_busy_note" in r}
+                if notes:
+                    row[prefix + "gpu_busy_note"] = "; ".join(sorted(notes))
+                    print(f"{config}: chex GPU busy not measured ({row[prefix + 'gpu_busy_note']})", file=sys.stderr)
+            busy = row["chex_gpu_busy_fraction"]
         results.append(row)
         eager_cell = f" {show(eager * 1e3 if eager else None, '9.2f')}" if len(graph_modes) > 1 else ""
+        busy_cell = f" {show(busy * 100 if busy is not None else None, '8.1f', '%')}" if a.chex_gpu_busy else ""
         print(f"{config:<16} {show(c * 1e3 if c else None, '9.2f')}{eager_cell} {t * 1e3:9.2f} "
-              f"{show(row['speedup'], '8.2f', 'x')} {show(cm, '9.2f')} {tm:10.2f} {show(row['memory_ratio'], '6.2f', 'x')}",
-              flush=True)
+              f"{show(row['speedup'], '8.2f', 'x')} {show(cm, '9.2f')} {tm:10.2f} {show(row['memory_ratio'], '6.2f', 'x')}"
+              f"{busy_cell}", flush=True)
     print(json.dumps({"bench": "densenet121_gpu_peer", "rounds": a.rounds, "steps": a.steps, "results": results}))
 
 
