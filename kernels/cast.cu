@@ -44,7 +44,7 @@ void launch_cast(const Queue& q, const From* x, To* y, int64_t n) {
   if (n == 0) return;
   const auto* xd = device_pointer(x);
   auto* yd = device_pointer(y);
-  using FromD = std::remove_const_t<DeviceElement<const From>>;
+  using FromD = DeviceElement<From>;
   using ToD = DeviceElement<To>;
   int64_t done = 0;
   if (vector_aligned<FromD, kGroup>(xd) && vector_aligned<ToD, kGroup>(yd)) {
