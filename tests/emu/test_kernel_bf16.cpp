@@ -1,6 +1,6 @@
 // The bf16 kernels emulated against their CPU twins under the forward, reverse and random schedules:
 // the fp32 <-> bf16 casts (kernels/cast.cu), the channel copies and concatenation on bf16 buffers
-// (kernels/concat.cu) and global average pooling of bf16 input (kernels/global_pool.cu), at odd
+// (kernels/concat.cu; also the addition of bf16 into float) and global average pooling of bf16 input (kernels/global_pool.cu), at odd
 // sizes, misaligned starts and tails (the vector and scalar paths), and DenseNet-121's shapes.
 //
 // Tolerances: casts, copies and bf16 additions are exact (bit for bit: each is one conversion or one
@@ -184,6 +184,30 @@ void check_copy_case(const CopyCase& c, Generator& gen) {
   }
 }
 
+// add_channels_bf16_to_float on one case: a bf16 source added into a float destination (the same
+// shapes and shifts, in elements: 4 of either type make one vector access).
+void check_add_to_float_case(const CopyCase& c, Generator& gen) {
+  const int64_t src_stride = c.src_channels * c.spatial + c.src_pad;
+  const int64_t dst_stride = c.dst_channels * c.spatial + c.dst_pad;
+  const std::vector<BFloat16> src = random_bf16(c.src_shift + c.batch * src_stride, gen);
+  const std::vector<float> dst0 = testing::random_vector(c.dst_shift + c.batch * dst_stride, gen);
+  const auto args = [&](float* dst) {
+    return kernels::ChannelCopyArgsBf16ToFloat{{src.data() + c.src_shift, src_stride}, c.src_offset,
+                                               {dst + c.dst_shift, dst_stride}, c.dst_offset,
+                                               {c.batch, c.channels, c.spatial}};
+  };
+  std::vector<float> reference = dst0;
+  kernels::cpu::add_channels_bf16_to_float({}, args(reference.data()));
+  check_bits_against_twin<float>(
+      "add_channels_bf16_to_float " + describe(c),
+      [&] {
+        std::vector<float> dst = dst0;
+        kernels::emu::add_channels_bf16_to_float({}, args(dst.data()));
+        return dst;
+      },
+      reference);
+}
+
 }  // namespace
 
 TEST_CASE("bf16 channel copies match the twin at awkward sizes and alignments", "[emu][bf16][concat]") {
@@ -200,7 +224,10 @@ TEST_CASE("bf16 channel copies match the twin at awkward sizes and alignments", 
       {2, 49, 0, 32, 0, 0, 0, 64, 32, 0, 0},        // no channels
   };
   for (const CopyCase& c : cases) {
-    DYNAMIC_SECTION(describe(c)) { check_copy_case(c, gen); }
+    DYNAMIC_SECTION(describe(c)) {
+      check_copy_case(c, gen);
+      check_add_to_float_case(c, gen);
+    }
   }
 }
 
@@ -216,10 +243,11 @@ TEST_CASE("bf16 dense-block copies match the twin at DenseNet-121's first block"
     check_copy_case({2, spatial, growth, growth, 0, 0, 0, c_final, in, 0, 0}, gen);
     check_copy_case({2, spatial, growth, c_final, in, 0, 0, growth, 0, 0, 0}, gen);
     check_copy_case({2, spatial, in, in, 0, 0, 0, c_final, 0, 0, 0}, gen);
+    check_add_to_float_case({2, spatial, in, in, 0, 0, 0, c_final, 0, 0, 0}, gen);  // into an fp32 gradient
   }
 }
 
-TEST_CASE("add_channels_bf16 adds in float and rounds once", "[emu][bf16][concat]") {
+TEST_CASE("add_channels_bf16 adds in float and rounds once; into float, it widens and adds", "[emu][bf16][concat]") {
   // The twin against the definition, so that the emulated kernel (checked against the twin) is too.
   Generator gen(44);
   const int64_t n = 4099;
@@ -234,6 +262,14 @@ TEST_CASE("add_channels_bf16 adds in float and rounds once", "[emu][bf16][concat
   }
   CHECK(wrong == 0);
   CHECK(rounded > n / 2);  // the data makes rounding matter
+
+  // Into float: the float sum of the widened values.
+  const std::vector<float> acc0 = testing::random_vector(n, gen);
+  std::vector<float> acc = acc0;
+  kernels::cpu::add_channels_bf16_to_float({}, {{a.data(), n}, 0, {acc.data(), n}, 0, {1, 1, n}});
+  int64_t wrong_float = 0;
+  for (int64_t i = 0; i < n; ++i) wrong_float += acc[i] != acc0[i] + kernels::to_float(a[i]);
+  CHECK(wrong_float == 0);
 }
 
 TEST_CASE("bf16 concat_channels and split_channels match the twin", "[emu][bf16][concat]") {
