@@ -26,7 +26,9 @@ static_assert(std::is_trivial_v<__nv_bfloat16> && std::is_trivial_v<__nv_bfloat1
 
 inline __nv_bfloat16 __float2bfloat16_rn(float value) { return {chex::kernels::to_bfloat16(value).bits}; }
 inline __nv_bfloat16 __float2bfloat16(float value) { return __float2bfloat16_rn(value); }
-inline float __bfloat162float(__nv_bfloat16 value) { return chex::kernels::to_float(chex::kernels::BFloat16{value.__x}); }
+inline float __bfloat162float(__nv_bfloat16 value) {
+  return chex::kernels::to_float(chex::kernels::BFloat16{value.__x});
+}
 
 inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 value) { return value.__x; }
 inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short bits) { return {bits}; }

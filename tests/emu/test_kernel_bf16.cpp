@@ -1,7 +1,8 @@
 // The bf16 kernels emulated against their CPU twins under the forward, reverse and random schedules:
 // the fp32 <-> bf16 casts (kernels/cast.cu), the channel copies and concatenation on bf16 buffers
-// (kernels/concat.cu; also the addition of bf16 into float) and global average pooling of bf16 input (kernels/global_pool.cu), at odd
-// sizes, misaligned starts and tails (the vector and scalar paths), and DenseNet-121's shapes.
+// and the addition of bf16 into float (kernels/concat.cu), and global average pooling of bf16 input
+// (kernels/global_pool.cu), at odd sizes, misaligned starts and tails (the vector and scalar
+// paths), and DenseNet-121's shapes.
 //
 // Tolerances: casts, copies and bf16 additions are exact (bit for bit: each is one conversion or one
 // float addition rounded once, the same on both sides). The pooled means are summed in double on
@@ -168,7 +169,8 @@ void check_copy_case(const CopyCase& c, Generator& gen) {
   for (const bool add : {false, true}) {
     const auto args = [&](BFloat16* dst) {
       return kernels::ChannelCopyArgsBf16{{src.data() + c.src_shift, src_stride}, c.src_offset,
-                                          {dst + c.dst_shift, dst_stride}, c.dst_offset, {c.batch, c.channels, c.spatial}};
+                                          {dst + c.dst_shift, dst_stride}, c.dst_offset,
+                                          {c.batch, c.channels, c.spatial}};
     };
     std::vector<BFloat16> reference = dst0;
     (add ? kernels::cpu::add_channels_bf16 : kernels::cpu::copy_channels_bf16)({}, args(reference.data()));
@@ -247,7 +249,8 @@ TEST_CASE("bf16 dense-block copies match the twin at DenseNet-121's first block"
   }
 }
 
-TEST_CASE("add_channels_bf16 adds in float and rounds once; into float, it widens and adds", "[emu][bf16][concat]") {
+TEST_CASE("add_channels_bf16 adds in float and rounds once, add_channels_bf16_to_float widens and adds",
+          "[emu][bf16][concat]") {
   // The twin against the definition, so that the emulated kernel (checked against the twin) is too.
   Generator gen(44);
   const int64_t n = 4099;
