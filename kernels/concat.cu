@@ -1,14 +1,17 @@
-// Channel concatenation kernels (CUDA twins of concat_cpu.cpp). Every operation here is a set of
-// rows: one row per (image, part), `channels * spatial` contiguous floats on both sides, the rows
+// Channel concatenation kernels (CUDA twins of concat_cpu.cpp), one template for float and bf16
+// buffers (and for the addition of bf16 into float). Every operation here is a set of rows: one row
+// per (image, part), `channels * spatial` contiguous elements on both sides, the rows
 // batch-strided. A block's threads walk one row (blockIdx.y = image, blockIdx.z = part), with
-// float4 accesses whenever the source and destination rows share their alignment, after a scalar
-// head that brings them to 16 bytes; scalar accesses otherwise.
+// vector accesses (16 bytes of the wider type: four floats, eight bf16) whenever the source and
+// destination rows share their alignment, after a scalar head that brings them to it; scalar
+// accesses otherwise. Sums are taken in float and rounded once to bf16.
 #include "kernels/concat.h"
 
 #include <algorithm>
 
 #include "kernels/cuda_compat.h"
 #include "kernels/cuda_helpers.cuh"
+#include "kernels/element_type.cuh"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 namespace {
@@ -17,73 +20,94 @@ constexpr int kThreads = 256;
 constexpr unsigned kMaxGridY = 65535;  // CUDA's limit on gridDim.y; larger batches loop
 constexpr int kMaxParts = 8;           // parts per concat launch: the table travels as an argument
 
+// T is the interface element type (float or BFloat16), as in the parts' pointers.
+template <typename T>
 struct PartTable {
-  ChannelPart parts[kMaxParts];
+  BasicChannelPart<T> parts[kMaxParts];
 };
 
-template <bool kAdd>
-__device__ __forceinline__ void put(float* to, float v) {
+// Elements per vector access: 16 bytes of the wider of the two types (4 floats, 8 bf16, or 4 bf16
+// read for 4 floats written).
+template <typename S, typename D>
+inline constexpr int kPerVector = 16 / static_cast<int>(sizeof(S) > sizeof(D) ? sizeof(S) : sizeof(D));
+
+// *to = v, or *to += v (in float, rounded once), for S and D the device element types.
+template <bool kAdd, typename S, typename D>
+__device__ __forceinline__ void put(D* to, S v) {
   if constexpr (kAdd) {
-    *to += v;
+    *to = from_float<D>(to_float(*to) + to_float(v));
   } else {
     *to = v;
   }
 }
 
-template <bool kAdd>
-__device__ __forceinline__ void put4(float4* to, float4 v) {
+template <bool kAdd, typename S, typename D>
+__device__ __forceinline__ void put_vector(Vector<D, kPerVector<S, D>>* to, const Vector<S, kPerVector<S, D>>& v) {
   if constexpr (kAdd) {
-    const float4 old = *to;
-    *to = make_float4(old.x + v.x, old.y + v.y, old.z + v.z, old.w + v.w);
+    Vector<D, kPerVector<S, D>> sum = *to;
+#pragma unroll
+    for (int k = 0; k < kPerVector<S, D>; ++k) put<true>(&sum.v[k], v.v[k]);
+    *to = sum;
   } else {
     *to = v;
   }
 }
 
 // dst[i] = src[i] (or +=) for i < len, thread `first` of `step` threads taking every step-th
-// element (or float4).
-template <bool kAdd>
-__device__ void copy_row(const float* src, float* dst, int64_t len, int64_t first, int64_t step) {
-  // Floats in 16-byte units: rows whose starts differ in that phase cannot both be vector-aligned.
-  const auto src_phase = static_cast<int64_t>((reinterpret_cast<uintptr_t>(src) / sizeof(float)) % 4);
-  const auto dst_phase = static_cast<int64_t>((reinterpret_cast<uintptr_t>(dst) / sizeof(float)) % 4);
+// element (or vector).
+template <bool kAdd, typename S, typename D>
+__device__ void copy_row(const S* src, D* dst, int64_t len, int64_t first, int64_t step) {
+  constexpr int64_t kCount = kPerVector<S, D>;
+  // Elements in vector units: rows whose starts differ in that phase cannot both be vector-aligned.
+  const auto src_phase = static_cast<int64_t>((reinterpret_cast<uintptr_t>(src) / sizeof(S)) % kCount);
+  const auto dst_phase = static_cast<int64_t>((reinterpret_cast<uintptr_t>(dst) / sizeof(D)) % kCount);
   int64_t head = len, vectors = 0;
   if (src_phase == dst_phase) {
-    head = min(len, (4 - src_phase) % 4);
-    vectors = (len - head) / 4;
+    head = min(len, (kCount - src_phase) % kCount);
+    vectors = (len - head) / kCount;
   }
   for (int64_t i = first; i < head; i += step) put<kAdd>(dst + i, src[i]);
-  const auto* src4 = reinterpret_cast<const float4*>(src + head);
-  auto* dst4 = reinterpret_cast<float4*>(dst + head);
-  for (int64_t i = first; i < vectors; i += step) put4<kAdd>(dst4 + i, src4[i]);
-  for (int64_t i = head + 4 * vectors + first; i < len; i += step) put<kAdd>(dst + i, src[i]);
+  const auto* src_vectors = reinterpret_cast<const Vector<S, kCount>*>(src + head);
+  auto* dst_vectors = reinterpret_cast<Vector<D, kCount>*>(dst + head);
+  for (int64_t i = first; i < vectors; i += step) {
+    const Vector<S, kCount> v = src_vectors[i];  // one vector load, whatever put_vector reads of it
+    put_vector<kAdd, S, D>(dst_vectors + i, v);
+  }
+  for (int64_t i = head + kCount * vectors + first; i < len; i += step) put<kAdd>(dst + i, src[i]);
 }
 
-template <bool kAdd>
-__global__ void copy_channels_kernel(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t len,
+template <bool kAdd, typename S, typename D>
+__global__ void copy_channels_kernel(const S* src, int64_t src_stride, D* dst, int64_t dst_stride, int64_t len,
                                      int64_t batch) {
   for (int64_t n = blockIdx.y; n < batch; n += gridDim.y)
     copy_row<kAdd>(src + n * src_stride, dst + n * dst_stride, len, first_index(), grid_threads());
 }
 
-__global__ void concat_kernel(PartTable table, float* dst, int64_t dst_stride, int64_t batch, int64_t spatial) {
-  const ChannelPart part = table.parts[blockIdx.z];
+template <typename T>
+__global__ void concat_kernel(PartTable<T> table, DeviceElement<T>* dst, int64_t dst_stride, int64_t batch,
+                              int64_t spatial) {
+  const BasicChannelPart<T> part = table.parts[blockIdx.z];
+  const DeviceElement<T>* src = device_pointer(part.data);
   for (int64_t n = blockIdx.y; n < batch; n += gridDim.y)
-    copy_row<false>(part.data + n * part.batch_stride, dst + n * dst_stride + part.channel_offset * spatial,
+    copy_row<false>(src + n * part.batch_stride, dst + n * dst_stride + part.channel_offset * spatial,
                     part.channels * spatial, first_index(), grid_threads());
 }
 
-__global__ void split_kernel(const float* src, int64_t src_stride, PartTable table, int64_t batch, int64_t spatial) {
-  const ChannelPart part = table.parts[blockIdx.z];
+template <typename T>
+__global__ void split_kernel(const DeviceElement<T>* src, int64_t src_stride, PartTable<T> table, int64_t batch,
+                             int64_t spatial) {
+  const BasicChannelPart<T> part = table.parts[blockIdx.z];
+  DeviceElement<T>* dst = device_pointer(part.data);
   for (int64_t n = blockIdx.y; n < batch; n += gridDim.y)
-    copy_row<false>(src + n * src_stride + part.channel_offset * spatial, part.data + n * part.batch_stride,
+    copy_row<false>(src + n * src_stride + part.channel_offset * spatial, dst + n * part.batch_stride,
                     part.channels * spatial, first_index(), grid_threads());
 }
 
-// The grid for rows of at most `len` floats: blocks along x enough for one float4 per thread
-// (capped; the loops stride over the rest), one block row per image.
-dim3 grid_for(int64_t len, int64_t batch, int parts) {
-  const int64_t per_row = (len / 4 + kThreads - 1) / kThreads;
+// The grid for rows of at most `len` elements: blocks along x enough for one vector (of
+// `per_vector` elements) per thread (capped; the loops stride over the rest), one block row per
+// image.
+dim3 grid_for(int64_t len, int64_t per_vector, int64_t batch, int parts) {
+  const int64_t per_row = (len / per_vector + kThreads - 1) / kThreads;
   const int64_t rows = std::min(batch, int64_t{kMaxGridY});
   // About 16k blocks in all is plenty to fill any GPU; beyond that threads take several vectors.
   const int64_t cap = std::max(int64_t{1}, int64_t{16384} / (rows * parts));
@@ -91,20 +115,23 @@ dim3 grid_for(int64_t len, int64_t batch, int parts) {
               static_cast<unsigned>(parts));
 }
 
-template <bool kAdd>
-void launch_copy(const ChannelCopyArgs& a, cudaStream_t stream) {
+template <bool kAdd, typename Src, typename Dst>
+void launch_copy(const BasicChannelCopyArgs<Src, Dst>& a, cudaStream_t stream) {
   const int64_t batch = a.shape.batch, spatial = a.shape.spatial;
   const int64_t len = a.shape.channels * spatial;
   if (len <= 0 || batch <= 0) return;
-  CHEX_LAUNCH(copy_channels_kernel<kAdd>, grid_for(len, batch, 1), kThreads, 0, stream,
-              a.src.data + a.src_channel_offset * spatial, a.src.batch_stride,
-              a.dst.data + a.dst_channel_offset * spatial, a.dst.batch_stride, len, batch);
+  using S = DeviceElement<Src>;
+  using D = DeviceElement<Dst>;
+  const dim3 grid = grid_for(len, kPerVector<S, D>, batch, 1);
+  CHEX_LAUNCH((copy_channels_kernel<kAdd, S, D>), grid, kThreads, 0, stream,
+              device_pointer(a.src.data + a.src_channel_offset * spatial), a.src.batch_stride,
+              device_pointer(a.dst.data + a.dst_channel_offset * spatial), a.dst.batch_stride, len, batch);
 }
 
-// Runs `launch(table, count)` over the parts in groups of kMaxParts, skipping empty parts.
-template <typename Launch>
-void for_part_groups(const ChannelPart* parts, int count, int64_t spatial, Launch&& launch) {
-  PartTable table{};
+// Runs `launch(table, count, longest)` over the parts in groups of kMaxParts, skipping empty parts.
+template <typename T, typename Launch>
+void for_part_groups(const BasicChannelPart<T>* parts, int count, int64_t spatial, Launch&& launch) {
+  PartTable<T> table{};
   int filled = 0;
   int64_t longest = 0;
   for (int i = 0; i < count; ++i) {
@@ -120,6 +147,26 @@ void for_part_groups(const ChannelPart* parts, int count, int64_t spatial, Launc
   if (filled > 0) launch(table, filled, longest);
 }
 
+template <typename T>
+void launch_concat(const Queue& q, const BasicChannelPart<T>* parts, int count, T* dst, int64_t dst_batch_stride,
+                   int64_t batch, int64_t spatial) {
+  if (batch <= 0) return;
+  for_part_groups(parts, count, spatial, [&](const PartTable<T>& table, int filled, int64_t longest) {
+    CHEX_LAUNCH(concat_kernel<T>, grid_for(longest, kPerVector<T, T>, batch, filled), kThreads, 0, q.stream, table,
+                device_pointer(dst), dst_batch_stride, batch, spatial);
+  });
+}
+
+template <typename T>
+void launch_split(const Queue& q, const T* src, int64_t src_batch_stride, const BasicChannelPart<T>* parts, int count,
+                  int64_t batch, int64_t spatial) {
+  if (batch <= 0) return;
+  for_part_groups(parts, count, spatial, [&](const PartTable<T>& table, int filled, int64_t longest) {
+    CHEX_LAUNCH(split_kernel<T>, grid_for(longest, kPerVector<T, T>, batch, filled), kThreads, 0, q.stream,
+                device_pointer(src), src_batch_stride, table, batch, spatial);
+  });
+}
+
 }  // namespace
 
 void copy_channels(const Queue& q, const ChannelCopyArgs& a) { launch_copy<false>(a, q.stream); }
@@ -128,20 +175,30 @@ void add_channels(const Queue& q, const ChannelCopyArgs& a) { launch_copy<true>(
 
 void concat_channels(const Queue& q, const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride,
                      int64_t batch, int64_t spatial) {
-  if (batch <= 0) return;
-  for_part_groups(parts, count, spatial, [&](const PartTable& table, int filled, int64_t longest) {
-    CHEX_LAUNCH(concat_kernel, grid_for(longest, batch, filled), kThreads, 0, q.stream, table, dst, dst_batch_stride,
-                batch, spatial);
-  });
+  launch_concat(q, parts, count, dst, dst_batch_stride, batch, spatial);
 }
 
 void split_channels(const Queue& q, const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count,
                     int64_t batch, int64_t spatial) {
-  if (batch <= 0) return;
-  for_part_groups(parts, count, spatial, [&](const PartTable& table, int filled, int64_t longest) {
-    CHEX_LAUNCH(split_kernel, grid_for(longest, batch, filled), kThreads, 0, q.stream, src, src_batch_stride, table,
-                batch, spatial);
-  });
+  launch_split(q, src, src_batch_stride, parts, count, batch, spatial);
+}
+
+void copy_channels_bf16(const Queue& q, const ChannelCopyArgsBf16& a) { launch_copy<false>(a, q.stream); }
+
+void add_channels_bf16(const Queue& q, const ChannelCopyArgsBf16& a) { launch_copy<true>(a, q.stream); }
+
+void concat_channels_bf16(const Queue& q, const ChannelPartBf16* parts, int count, BFloat16* dst,
+                          int64_t dst_batch_stride, int64_t batch, int64_t spatial) {
+  launch_concat(q, parts, count, dst, dst_batch_stride, batch, spatial);
+}
+
+void split_channels_bf16(const Queue& q, const BFloat16* src, int64_t src_batch_stride, const ChannelPartBf16* parts,
+                         int count, int64_t batch, int64_t spatial) {
+  launch_split(q, src, src_batch_stride, parts, count, batch, spatial);
+}
+
+void add_channels_bf16_to_float(const Queue& q, const ChannelCopyArgsBf16ToFloat& a) {
+  launch_copy<true>(a, q.stream);
 }
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -8,32 +8,44 @@
 // Memory-efficient dense blocks (DESIGN.md) use the same primitive: a layer's new channels are
 // copied into their slice of the block buffer, and in backward a slice's gradient is added into
 // the block gradient buffer (add_channels).
+//
+// Each kernel exists for float32 and for bf16 buffers (the *_bf16 names; one template on the GPU
+// and in the twins), and add_channels also from bf16 into float32. Copies move bits; additions are
+// taken in float and a bf16 sum is rounded once (kernels/bfloat16.h).
 #include <cstdint>
 
+#include "kernels/bfloat16.h"
 #include "kernels/queue.h"
 
 namespace chex::kernels {
 
 // One part of a channel concatenation: `channels` channels of a batch-strided buffer (image n
 // starts at data + n * batch_stride) that sit at `channel_offset` in the concatenated buffer.
-struct ChannelPart {
-  float* data = nullptr;
+template <typename T>
+struct BasicChannelPart {
+  T* data = nullptr;
   int64_t batch_stride = 0;
   int64_t channels = 0;
   int64_t channel_offset = 0;
 };
+using ChannelPart = BasicChannelPart<float>;
+using ChannelPartBf16 = BasicChannelPart<BFloat16>;
 
 // A block of channels moved between two batch-strided buffers: for every image n < shape.batch and
 // channel c < shape.channels, channel src_channel_offset + c of src goes to channel
 // dst_channel_offset + c of dst (a channel holds shape.spatial = H*W values). The ranges must not
-// overlap.
-struct ChannelCopyArgs {
-  StridedIn src;
+// overlap. Src and Dst are the element types (different only for an addition of bf16 into float).
+template <typename Src, typename Dst = Src>
+struct BasicChannelCopyArgs {
+  Strided<const Src> src;
   int64_t src_channel_offset = 0;
-  StridedOut dst;
+  Strided<Dst> dst;
   int64_t dst_channel_offset = 0;
   ImageShape shape;
 };
+using ChannelCopyArgs = BasicChannelCopyArgs<float>;
+using ChannelCopyArgsBf16 = BasicChannelCopyArgs<BFloat16>;
+using ChannelCopyArgsBf16ToFloat = BasicChannelCopyArgs<BFloat16, float>;
 
 }  // namespace chex::kernels
 
@@ -44,13 +56,25 @@ struct ChannelCopyArgs {
 //                    part's channel offset (image n of dst starts at dst + n * dst_batch_stride)
 //   split_channels   its inverse (the backward of concatenation): every part receives its channels
 //                    of src
-#define CHEX_CONCAT_KERNELS(X)                                                                              \
-  X(void, copy_channels, const ChannelCopyArgs& a)                                                          \
-  X(void, add_channels, const ChannelCopyArgs& a)                                                           \
-  X(void, concat_channels, const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride,      \
-    int64_t batch, int64_t spatial)                                                                         \
-  X(void, split_channels, const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count, \
-    int64_t batch, int64_t spatial)
+// the same four on bf16 buffers: copy_channels_bf16, add_channels_bf16, concat_channels_bf16,
+// split_channels_bf16; and
+//   add_channels_bf16_to_float  dst[...] += src[...] widened: a bf16 gradient slice accumulated
+//                    into a float32 buffer (a dense block's gradient buffer stays fp32: it takes
+//                    one addition per later layer, which bf16 would round each time)
+#define CHEX_CONCAT_KERNELS(X)                                                                                    \
+  X(void, copy_channels, const ChannelCopyArgs& a)                                                                \
+  X(void, add_channels, const ChannelCopyArgs& a)                                                                 \
+  X(void, concat_channels, const ChannelPart* parts, int count, float* dst, int64_t dst_batch_stride,            \
+    int64_t batch, int64_t spatial)                                                                               \
+  X(void, split_channels, const float* src, int64_t src_batch_stride, const ChannelPart* parts, int count,       \
+    int64_t batch, int64_t spatial)                                                                               \
+  X(void, copy_channels_bf16, const ChannelCopyArgsBf16& a)                                                       \
+  X(void, add_channels_bf16, const ChannelCopyArgsBf16& a)                                                        \
+  X(void, concat_channels_bf16, const ChannelPartBf16* parts, int count, BFloat16* dst, int64_t dst_batch_stride, \
+    int64_t batch, int64_t spatial)                                                                               \
+  X(void, split_channels_bf16, const BFloat16* src, int64_t src_batch_stride, const ChannelPartBf16* parts,       \
+    int count, int64_t batch, int64_t spatial)                                                                    \
+  X(void, add_channels_bf16_to_float, const ChannelCopyArgsBf16ToFloat& a)
 
 namespace chex::kernels::cpu { CHEX_CONCAT_KERNELS(CHEX_DECLARE_KERNEL) }
 

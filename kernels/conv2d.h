@@ -223,7 +223,8 @@ int64_t conv2d_normalized_backward_workspace_size(const Conv2dGeometry& g);
 // bf16 convolutions run anywhere oneDNN does, but are only faster than fp32 where this holds.
 // False in a build without oneDNN (CHEX_GEMM=openblas), whose bf16 kernels refuse to run.
 bool cpu_has_native_bf16();
-// bf16 rounding (to nearest even; NaN stays NaN) and back, as the bf16 kernels round.
+// bf16 rounding (kernels/bfloat16.h: to nearest even; NaN becomes the quiet NaN 0x7fff) and back, as
+// the bf16 kernels round.
 uint16_t float_to_bf16(float value);
 float bf16_to_float(uint16_t value);
 

@@ -14,7 +14,6 @@
 // activations than they compute on, and a bf16 forward that transposed every convolution's input
 // and output spent 60% of its time on the transposes.
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -22,6 +21,7 @@
 #include <mutex>
 #include <tuple>
 
+#include "bfloat16.h"
 #include "chex/error.h"
 #include "conv2d.h"
 #include "conv2d_cpu_internal.h"
@@ -33,18 +33,14 @@
 namespace chex::kernels::cpu {
 
 namespace {
-// Round to nearest even; a NaN stays a (quiet) NaN. Without branches, so that loops vectorise.
-inline uint16_t to_bf16(float value) {
-  const uint32_t bits = std::bit_cast<uint32_t>(value);
-  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
-  const uint32_t quiet_nan = (bits >> 16) | 0x40u;
-  return static_cast<uint16_t>((bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
-}
+// The kernels' one bf16 rounding (kernels/bfloat16.h: to nearest even, NaN to a quiet NaN), which
+// vectorises.
+inline uint16_t to_bf16(float value) { return to_bfloat16(value).bits; }
 }  // namespace
 
 uint16_t float_to_bf16(float value) { return to_bf16(value); }
 
-float bf16_to_float(uint16_t value) { return std::bit_cast<float>(static_cast<uint32_t>(value) << 16); }
+float bf16_to_float(uint16_t value) { return to_float(BFloat16{value}); }
 
 #if defined(CHEX_GEMM_ONEDNN)
 

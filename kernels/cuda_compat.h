@@ -16,6 +16,9 @@
 // fails. chex::launch(name, kernel, ...) is the same without the macro.
 // Emulated, shared memory is poisoned (0xFF bytes) at the start of every block. Keep inline PTX,
 // cooperative groups and CUB device code out of kernels the emulator must run.
+// bf16 storage: __nv_bfloat16 / __nv_bfloat162 and their conversions (__float2bfloat16_rn,
+// __bfloat162float, __floats2bfloat162_rn, __bfloat1622float2, ...), from cuda_bf16.h under nvcc
+// and kernels/emu/bfloat16.h here; compute in float (kernels/element_type.cuh).
 #include <cstddef>
 #include <type_traits>
 #include <utility>
@@ -23,6 +26,7 @@
 #include "chex/error.h"
 
 #ifdef __CUDACC__
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #define CHEX_SHARED(type, name) __shared__ ::std::type_identity_t<type> name
@@ -56,6 +60,7 @@ void set_max_dynamic_shared_bytes(void (*kernel)(Params...), std::size_t bytes) 
 }  // namespace chex
 
 #else
+#include "kernels/emu/bfloat16.h"
 #include "kernels/emu/device.h"
 #include "kernels/emu/launch.h"
 

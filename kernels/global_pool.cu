@@ -1,12 +1,17 @@
-// Global average pooling (CUDA twins of global_avg_pool_{forward,backward} in pooling_cpu.cpp).
-// Forward: one warp per (image, channel) plane, grid-stride over planes, summed in double in a
-// fixed order (lanes, then a shuffle tree), float4 loads when the planes keep 16-byte alignment.
+// Global average pooling (CUDA twins of global_avg_pool_{forward,backward} and
+// global_avg_pool_forward_bf16 in global_pool_cpu.cpp and pooling_cpu.cpp).
+// Forward, on float32 or bf16 input (one template) into float32: one warp per (image, channel)
+// plane, grid-stride over planes, each value widened to float and summed in double in a fixed
+// order (lanes, then a shuffle tree), with 16-byte loads (four floats, eight bf16) when the planes
+// keep 16-byte alignment.
 // Backward: a grid-stride fill of each plane with its share of the gradient, float4 stores when dx
 // is aligned.
 #include <cstdint>
 
 #include "kernels/cuda_compat.h"
 #include "kernels/cuda_helpers.cuh"
+#include "kernels/element_type.cuh"
+#include "kernels/global_pool.h"
 #include "kernels/pooling.h"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
@@ -16,23 +21,25 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int64_t kMaxBlocks = 4096;  // a large GPU several times over; grid-stride for the rest
 
-template <bool kVec4>
+// D: the device element type of x (float or __nv_bfloat16).
+template <typename D, bool kVector>
 __global__ void __launch_bounds__(kThreads)
-    global_avg_pool_forward_kernel(const float* x, int64_t x_stride, float* y, int64_t planes, int64_t channels,
+    global_avg_pool_forward_kernel(const D* x, int64_t x_stride, float* y, int64_t planes, int64_t channels,
                                    int64_t spatial) {
   const int lane = static_cast<int>(threadIdx.x % 32);
   for (int64_t p = blockIdx.x * int64_t{kWarps} + threadIdx.x / 32; p < planes; p += int64_t{gridDim.x} * kWarps) {
     const int64_t n = p / channels, c = p - n * channels;
-    const float* plane = x + n * x_stride + c * spatial;
+    const D* plane = x + n * x_stride + c * spatial;
     double sum = 0.0;
-    if constexpr (kVec4) {
-      const auto* plane4 = reinterpret_cast<const float4*>(plane);
-      for (int64_t i = lane; i < spatial / 4; i += 32) {
-        const float4 v = plane4[i];
-        sum += static_cast<double>(v.x) + v.y + v.z + v.w;  // each term in double
+    if constexpr (kVector) {
+      const auto* plane_vectors = reinterpret_cast<const Vector<D>*>(plane);
+      for (int64_t i = lane; i < spatial / Vector<D>::kSize; i += 32) {
+        const Vector<D> v = plane_vectors[i];
+#pragma unroll
+        for (int k = 0; k < Vector<D>::kSize; ++k) sum += to_float(v.v[k]);
       }
     } else {
-      for (int64_t i = lane; i < spatial; i += 32) sum += plane[i];
+      for (int64_t i = lane; i < spatial; i += 32) sum += to_float(plane[i]);
     }
     sum = warp_sum(sum);
     if (lane == 0) y[p] = static_cast<float>(sum / static_cast<double>(spatial));
@@ -72,21 +79,35 @@ unsigned blocks_for(int64_t work, int64_t per_block) {
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks < kMaxBlocks ? blocks : kMaxBlocks));
 }
 
-}  // namespace
-
-void global_avg_pool_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, int64_t batch,
-                             int64_t channels, int64_t spatial) {
+template <typename T>
+void launch_forward(const Queue& q, const T* x, int64_t x_batch_stride, float* y, int64_t batch, int64_t channels,
+                    int64_t spatial) {
   CHEX_CHECK(batch >= 0 && channels >= 0 && spatial >= 0, "global average pool: negative size");
   const int64_t planes = batch * channels;
   if (planes == 0) return;
   CHEX_CHECK(spatial >= 1, "global average pool of empty planes");
+  using D = DeviceElement<T>;
+  const D* xd = device_pointer(x);
   const unsigned grid = blocks_for(planes, kWarps);
-  if (spatial % 4 == 0 && x_batch_stride % 4 == 0 && aligned16(x))
-    CHEX_LAUNCH(global_avg_pool_forward_kernel<true>, grid, kThreads, 0, q.stream, x, x_batch_stride, y, planes,
+  constexpr int64_t kPerVector = Vector<D>::kSize;
+  if (spatial % kPerVector == 0 && x_batch_stride % kPerVector == 0 && vector_aligned<D>(xd))
+    CHEX_LAUNCH((global_avg_pool_forward_kernel<D, true>), grid, kThreads, 0, q.stream, xd, x_batch_stride, y, planes,
                 channels, spatial);
   else
-    CHEX_LAUNCH(global_avg_pool_forward_kernel<false>, grid, kThreads, 0, q.stream, x, x_batch_stride, y, planes,
-                channels, spatial);
+    CHEX_LAUNCH((global_avg_pool_forward_kernel<D, false>), grid, kThreads, 0, q.stream, xd, x_batch_stride, y,
+                planes, channels, spatial);
+}
+
+}  // namespace
+
+void global_avg_pool_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, int64_t batch,
+                             int64_t channels, int64_t spatial) {
+  launch_forward(q, x, x_batch_stride, y, batch, channels, spatial);
+}
+
+void global_avg_pool_forward_bf16(const Queue& q, const BFloat16* x, int64_t x_batch_stride, float* y, int64_t batch,
+                                  int64_t channels, int64_t spatial) {
+  launch_forward(q, x, x_batch_stride, y, batch, channels, spatial);
 }
 
 void global_avg_pool_backward(const Queue& q, const float* dy, float* dx, int64_t batch, int64_t channels,

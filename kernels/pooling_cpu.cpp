@@ -239,19 +239,6 @@ void avg_pool2d_backward(const Queue&, const float* dy, float* dx, const Pool2dG
   }
 }
 
-void global_avg_pool_forward(const Queue&, const float* x, int64_t x_batch_stride, float* y, int64_t batch,
-                             int64_t channels, int64_t spatial) {
-  const int64_t planes = batch * channels;
-#pragma omp parallel for schedule(static) if (planes * spatial > kParallelThreshold)
-  for (int64_t p = 0; p < planes; ++p) {
-    const float* plane = x + (p / channels) * x_batch_stride + (p % channels) * spatial;
-    double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < spatial; ++i) sum += plane[i];
-    y[p] = static_cast<float>(sum / static_cast<double>(spatial));
-  }
-}
-
 void global_avg_pool_backward(const Queue&, const float* dy, float* dx, int64_t batch, int64_t channels,
                               int64_t spatial) {
   const int64_t planes = batch * channels;

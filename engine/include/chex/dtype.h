@@ -23,6 +23,6 @@ constexpr std::string_view dtype_name(DType t) {
 float half_to_float(uint16_t h);
 float bfloat16_to_float(uint16_t b);
 uint16_t float_to_half(float f);       // round to nearest even
-uint16_t float_to_bfloat16(float f);   // round to nearest even
+uint16_t float_to_bfloat16(float f);   // round to nearest even; NaN becomes the quiet NaN 0x7fff
 
 }  // namespace chex

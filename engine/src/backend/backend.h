@@ -26,18 +26,22 @@
 #include "chex/shape.h"
 #include "kernels/batchnorm.h"
 #include "kernels/bce.h"
+#include "kernels/cast.h"
 #include "kernels/concat.h"
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
+#include "kernels/global_pool.h"
 #include "kernels/linear.h"
 #include "kernels/optimizer.h"
 #include "kernels/pooling.h"
 
 #define CHEX_BACKEND_KERNELS(X) \
   CHEX_BATCHNORM_KERNELS(X)     \
+  CHEX_CAST_KERNELS(X)          \
   CHEX_CONCAT_KERNELS(X)        \
   CHEX_CONV2D_KERNELS(X)        \
   CHEX_ELEMENTWISE_KERNELS(X)   \
+  CHEX_GLOBAL_POOL_KERNELS(X)   \
   CHEX_LINEAR_KERNELS(X)        \
   CHEX_LOSS_KERNELS(X)          \
   CHEX_OPTIMIZER_KERNELS(X)     \

@@ -3,6 +3,8 @@
 #include <bit>
 #include <cmath>
 
+#include "kernels/bfloat16.h"
+
 namespace chex {
 
 float half_to_float(uint16_t h) {
@@ -17,14 +19,11 @@ float half_to_float(uint16_t h) {
   return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
 }
 
-float bfloat16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+// The kernels' one bf16 rule (kernels/bfloat16.h), so that a tensor converted on any device, by
+// the cast kernels, has these bits.
+float bfloat16_to_float(uint16_t b) { return kernels::to_float(kernels::BFloat16{b}); }
 
-uint16_t float_to_bfloat16(float f) {
-  uint32_t bits = std::bit_cast<uint32_t>(f);
-  if (std::isnan(f)) return static_cast<uint16_t>((bits >> 16) | 0x40);
-  bits += 0x7fff + ((bits >> 16) & 1);  // round to nearest even
-  return static_cast<uint16_t>(bits >> 16);
-}
+uint16_t float_to_bfloat16(float f) { return kernels::to_bfloat16(f).bits; }
 
 uint16_t float_to_half(float f) {
   const uint32_t bits = std::bit_cast<uint32_t>(f);

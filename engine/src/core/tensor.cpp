@@ -272,28 +272,28 @@ Tensor Tensor::to(Device target) const {
 
 Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
-  CHEX_CHECK(device().is_cpu(), "dtype conversion is implemented on the CPU only; move ", str(), " to the CPU first");
+  const bool f32_bf16 = (dtype() == DType::F32 && target == DType::BF16) ||
+                        (dtype() == DType::BF16 && target == DType::F32);
+  CHEX_CHECK(f32_bf16 || device().is_cpu(), "conversion between ", dtype_name(dtype()), " and ", dtype_name(target),
+             " is implemented on the CPU only; move ", str(), " to the CPU first");
+  if (dtype() != DType::F32 && target != DType::F32) return to(DType::F32).to(target);  // F16 <-> BF16
   const Tensor source = contiguous();
   Tensor out = empty(shape(), device(), target);
   const int64_t n = numel();
-  auto convert_to_f32 = [&](auto fn) {
+  // float32 <-> bfloat16 on any device: the backend's cast kernels (kernels/cast.h).
+  if (dtype() == DType::F32 && target == DType::BF16) {
+    backend::backend(device()).cast_float_to_bf16(source.data(), static_cast<kernels::BFloat16*>(out.raw_data()), n);
+  } else if (dtype() == DType::BF16 && target == DType::F32) {
+    backend::backend(device()).cast_bf16_to_float(static_cast<const kernels::BFloat16*>(source.raw_data()), out.data(),
+                                                  n);
+  } else if (dtype() == DType::F16) {  // -> F32
     const auto* in = static_cast<const uint16_t*>(source.raw_data());
     float* o = out.data();
-    for (int64_t i = 0; i < n; ++i) o[i] = fn(in[i]);
-  };
-  auto convert_from_f32 = [&](auto fn) {
+    for (int64_t i = 0; i < n; ++i) o[i] = half_to_float(in[i]);
+  } else {  // F32 -> F16
     const float* in = source.data();
     auto* o = static_cast<uint16_t*>(out.raw_data());
-    for (int64_t i = 0; i < n; ++i) o[i] = fn(in[i]);
-  };
-  if (target == DType::F32) {
-    if (dtype() == DType::F16) convert_to_f32(half_to_float);
-    else convert_to_f32(bfloat16_to_float);
-  } else if (dtype() == DType::F32) {
-    if (target == DType::F16) convert_from_f32(float_to_half);
-    else convert_from_f32(float_to_bfloat16);
-  } else {
-    return to(DType::F32).to(target);
+    for (int64_t i = 0; i < n; ++i) o[i] = float_to_half(in[i]);
   }
   return out;
 }
