@@ -247,4 +247,10 @@ TEST_CASE("batch-norm workspace is needed only beyond one block's registers", "[
   CHECK(bytes(4, 3, 1024) == 0);  // 4,096 values
   CHECK(bytes(1, 3, 4097) > 0);
   CHECK(bytes(16, 128, 784) > 0);  // 12,544 values: fused only as float4 items, so a workspace is asked for
+  // What bench_kernels counts as one pass (contiguous, aligned tensors: float4 items where H*W % 4 == 0).
+  CHECK(kernels::emu::batch_norm_one_pass({16, 1024, 49}));
+  CHECK(kernels::emu::batch_norm_one_pass({16, 128, 784}));
+  CHECK_FALSE(kernels::emu::batch_norm_one_pass({64, 128, 784}));
+  CHECK_FALSE(kernels::emu::batch_norm_one_pass({1, 3, 4097}));
+  CHECK_FALSE(kernels::emu::batch_norm_one_pass({0, 3, 49}));
 }
