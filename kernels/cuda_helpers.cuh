@@ -43,6 +43,7 @@ struct FastDivider {
 
   FastDivider() = default;
   explicit FastDivider(int32_t d) : divisor(static_cast<uint32_t>(d)) {
+    CHEX_CHECK(d >= 1, "FastDivider: division by ", d);
     while ((uint32_t{1} << shift) < divisor) ++shift;  // shift = ceil(log2(d)) <= 31
     const uint64_t numerator = (uint64_t{1} << 32) * ((uint64_t{1} << shift) - divisor);
     magic = static_cast<uint32_t>(numerator / divisor + 1);
