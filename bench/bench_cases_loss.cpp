@@ -1,7 +1,10 @@
-// Sigmoid + weighted BCE, forward and backward in one launch (kernels/bce.cu), against the unfused
-// counterpart: cuDNN's sigmoid (cudnnActivationForward), then a plain kernel computing the loss and
-// the gradient from the probabilities (bench_baselines.cu). CheXNet's [16, 14] and a large
-// [65536, 14]. Bytes on paper: read logits and targets, write dlogits: 3 · 4n.
+// Sigmoid + weighted BCE, forward and backward in one pass (kernels/bce.cu: one launch at CheXNet's
+// [16, 14], a many-block launch plus the one-block mean of its partial sums at the large
+// [65536, 14]), against the unfused counterpart: cuDNN's sigmoid (cudnnActivationForward), then a
+// plain kernel computing the loss and the gradient from the probabilities (bench_baselines.cu).
+// Bytes on paper: read logits and targets, write dlogits: 3 · 4n.
+#include <algorithm>
+
 #include "bench/bench_baselines.h"
 #include "bench/bench_cases.h"
 #include "chex/cuda_check.h"
@@ -25,7 +28,8 @@ class BceCase final : public Case {
         neg_(kClasses),
         p_(n_),
         ours_(n_ + 1),
-        theirs_(n_ + 1) {
+        theirs_(n_ + 1),
+        workspace_(workspace_floats(b, batch)) {
     logits_.upload(random_values(n_, 11, -4.f, 4.f));
     std::vector<float> labels = random_values(n_, 12, 0.f, 1.f);
     for (float& l : labels) l = l < 0.2f ? 1.f : 0.f;
@@ -42,7 +46,7 @@ class BceCase final : public Case {
   // Outputs: dlogits in [0, n), the loss at [n].
   void ours() override {
     kernels::cuda::bce_with_logits(b_.queue(), {batch_, kClasses, logits_.get(), targets_.get(), pos_.get(),
-                                                           neg_.get(), ours_.get() + n_, nullptr, ours_.get()});
+                                                neg_.get(), ours_.get() + n_, nullptr, ours_.get(), workspace_.get()});
   }
   void cudnn() override {
     const float one = 1.f, zero = 0.f;
@@ -54,10 +58,15 @@ class BceCase final : public Case {
   double difference() override { return compare_one_output(ours_, theirs_); }
 
  private:
+  static int64_t workspace_floats(Bench& b, int64_t batch) {
+    const size_t bytes = kernels::cuda::bce_with_logits_workspace_bytes(b.queue(), batch, kClasses);
+    return std::max<int64_t>(1, static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float)));
+  }
+
   Bench& b_;
   int64_t batch_, n_;
   Desc4 desc_;
-  DeviceArray logits_, targets_, pos_, neg_, p_, ours_, theirs_;
+  DeviceArray logits_, targets_, pos_, neg_, p_, ours_, theirs_, workspace_;
   cudnnActivationDescriptor_t sigmoid_ = nullptr;
 };
 

@@ -204,4 +204,11 @@ CHEX_BATCHNORM_OPTIONAL_KERNELS(CHEX_DECLARE_KERNEL)
 // Sums run in double with a fixed reduction order, so results do not depend on the schedule or the
 // GPU; they match the twins to rounding (see tests/emu/test_kernel_batchnorm.cpp for tolerances).
 // In-place use (y == x, dx == dy or dx == x) is allowed.
-namespace chex::kernels::CHEX_GPU_NAMESPACE { CHEX_BATCHNORM_KERNELS(CHEX_DECLARE_KERNEL) }
+namespace chex::kernels::CHEX_GPU_NAMESPACE {
+CHEX_BATCHNORM_KERNELS(CHEX_DECLARE_KERNEL)
+
+// Whether the training forward, inference and backward of this shape, on contiguous 16-byte
+// aligned tensors, hold each channel in one block's registers and read x (and dy) once rather
+// than twice: what bench_kernels counts as the bytes they move.
+bool batch_norm_one_pass(const ImageShape& shape);
+}  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -7,6 +7,7 @@
 //
 // log(sigmoid(x)) = -softplus(-x) and log(1 - sigmoid(x)) = -softplus(x) are evaluated in a form
 // that never overflows, so logits of any magnitude give a finite loss and gradient.
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/queue.h"
@@ -21,6 +22,8 @@ namespace chex::kernels {
 // incoming gradient (scaling a gradient for 1 afterwards would round differently: training scales
 // the loss).
 // pos_weight and neg_weight are [classes], or null for weights of 1. Needs batch * classes > 0.
+// workspace: bce_with_logits_workspace_bytes(batch, classes) bytes when loss is not null (the
+// GPU's per-block partial sums; 0, and null allowed, on the CPU and for small batches).
 struct BceWithLogitsArgs {
   int64_t batch = 0;
   int64_t classes = 0;
@@ -31,15 +34,21 @@ struct BceWithLogitsArgs {
   float* loss = nullptr;
   const float* grad_output = nullptr;
   float* dlogits = nullptr;
+  void* workspace = nullptr;
 };
 
 }  // namespace chex::kernels
 
 // The kernels of this family that both backends provide (engine/src/backend/backend.h), declared
 // from this list in both namespaces (CHEX_DECLARE_KERNEL, kernels/queue.h):
-//   bce_with_logits  the loss and/or its gradient (BceWithLogitsArgs); on the GPU (kernels/bce.cu)
-//                    the forward and backward in one launch of one block.
-#define CHEX_LOSS_KERNELS(X) X(void, bce_with_logits, const BceWithLogitsArgs& a)
+//   bce_with_logits                  the loss and/or its gradient (BceWithLogitsArgs); on the GPU
+//                                    (kernels/bce.cu) the forward and backward in one launch over
+//                                    many blocks, plus a one-block launch adding their partial sums
+//                                    when the loss is asked for and the batch needs several blocks.
+//   bce_with_logits_workspace_bytes  the workspace bce_with_logits needs for the loss (0 on the CPU).
+#define CHEX_LOSS_KERNELS(X)                              \
+  X(void, bce_with_logits, const BceWithLogitsArgs& a) \
+  X(size_t, bce_with_logits_workspace_bytes, int64_t batch, int64_t classes)
 
 namespace chex::kernels::cpu {
 

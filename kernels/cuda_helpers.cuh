@@ -34,4 +34,31 @@ __device__ __forceinline__ Index grid_threads() {
   return static_cast<Index>(gridDim.x) * static_cast<Index>(blockDim.x);
 }
 
+// Division of non-negative int32 values by a divisor fixed at launch, as a multiply-high, an add
+// and a shift instead of a division (about 20 instructions on a GPU): the round-up method of
+// Granlund and Montgomery, exact for every numerator and divisor in [0, 2^31) (and divisor >= 1),
+// which tests/emu/test_kernel_fast_divider.cpp checks. Built on the host, passed by value.
+struct FastDivider {
+  uint32_t divisor = 1, magic = 1, shift = 0;
+
+  FastDivider() = default;
+  explicit FastDivider(int32_t d) : divisor(static_cast<uint32_t>(d)) {
+    CHEX_CHECK(d >= 1, "FastDivider: division by ", d);
+    while ((uint32_t{1} << shift) < divisor) ++shift;  // shift = ceil(log2(d)) <= 31
+    const uint64_t numerator = (uint64_t{1} << 32) * ((uint64_t{1} << shift) - divisor);
+    magic = static_cast<uint32_t>(numerator / divisor + 1);
+  }
+
+  __host__ __device__ __forceinline__ int32_t div(int32_t n) const {
+    const auto u = static_cast<uint32_t>(n);
+    const auto high = static_cast<uint32_t>((static_cast<uint64_t>(u) * magic) >> 32);
+    return static_cast<int32_t>((high + u) >> shift);  // no overflow: high <= u < 2^31
+  }
+  // n = quotient * divisor + remainder.
+  __host__ __device__ __forceinline__ void divmod(int32_t n, int32_t& quotient, int32_t& remainder) const {
+    quotient = div(n);
+    remainder = n - quotient * static_cast<int32_t>(divisor);
+  }
+};
+
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -2,6 +2,11 @@
 // stores when every pointer is 16-byte aligned (the vector body and the scalar tail in one
 // launch), scalar accesses otherwise. In-place calls are fine: each element is read before it is
 // written, by the same thread.
+//
+// Launch shape: 256 threads a block, one block per 256 vectors up to 4,096 blocks (about four
+// waves of the 1,056 blocks of 256 an H200's 132 SMs hold at once: on paper, the last wave's
+// imbalance costs a few percent at most), the grid-stride loop covering the rest. Every map,
+// ReLU's backward included, goes through map0/map1/map2; ReLU's forward keeps its own kernels.
 #include "kernels/elementwise.h"
 
 #include <algorithm>
@@ -33,11 +38,6 @@ __global__ void relu_forward_scalar(const float* x, float* y, int64_t begin, int
     y[i] = relu(x[i]);
 }
 
-__global__ void relu_backward_scalar(const float* y, const float* dy, float* dx, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
-    dx[i] = y[i] > 0.f ? dy[i] : 0.f;
-}
-
 // ---- Maps: y[i] = op(a[i]) or op(a[i], b[i]). Ops are small structs carrying their scalars.
 struct Fill {
   float value;
@@ -66,6 +66,9 @@ struct Axpy {  // a = x, b = y: y + alpha * x
 };
 struct Sigmoid {
   __device__ float operator()(float x) const { return 1.f / (1.f + expf(-x)); }
+};
+struct ReluBackward {  // a = y, b = dy: the gradient passes where the output is positive
+  __device__ float operator()(float y, float dy) const { return y > 0.f ? dy : 0.f; }
 };
 struct SigmoidBackward {  // a = y, b = dy, as the twin's dy * y * (1 - y)
   __device__ float operator()(float y, float dy) const { return dy * y * (1.f - y); }
@@ -196,9 +199,10 @@ void relu_forward(const Queue& q, const float* x, float* y, int64_t n) {
   if (done < n) CHEX_LAUNCH(relu_forward_scalar, blocks_for(n - done), kThreads, 0, q.stream, x, y, done, n);
 }
 
+// Through map2: float4 loads of y and dy and stores of dx, the scalar tail in the same launch (a
+// scalar loop over every element ran at 0.80-0.89x cuDNN's speed on the H200).
 void relu_backward(const Queue& q, const float* y, const float* dy, float* dx, int64_t n) {
-  if (n <= 0) return;
-  CHEX_LAUNCH(relu_backward_scalar, blocks_for(n), kThreads, 0, q.stream, y, dy, dx, n);
+  map2(ReluBackward{}, y, dy, dx, n, q.stream);
 }
 
 namespace {

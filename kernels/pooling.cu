@@ -1,14 +1,24 @@
 // Max and average pooling kernels (CUDA twins of pooling_cpu.cpp).
 //
 // Forward: one thread per output element (grid-stride), scanning its window in row-major order
-// exactly as the twin does. Backward is a gather, one thread per input element: it visits the
-// windows that cover the element in the twin's order (output rows, then columns, ascending) and
-// sums their contributions itself, so overlapping windows (the stem's 3x3/2 max pool) need no
-// atomics and the result does not depend on the schedule. Max pool backward finds each window's
-// maximum again in x (no saved indices); the windows are tiny and their reads hit the caches.
+// exactly as the twin does.
 //
-// Index arithmetic runs in 32 bits whenever every offset fits (64-bit division is slow on GPUs),
-// and in 64 bits otherwise.
+// Backward, without atomics and in the twin's order of additions (so bit for bit its result, for
+// any schedule); each launch writes every element of dx exactly once:
+//  - the non-overlapping average pool (kernel == stride, no padding: DenseNet's 2x2/2 transitions):
+//    one thread per output gradient, writing its share to the kernel x kernel inputs of its window
+//    (two float2 stores for 2x2 when rows allow), and the threads of the last row and column of
+//    windows zeroing the inputs no window covers (H or W not a multiple of the kernel);
+//  - the max pool with stride 2 and a kernel of at most 3 (the stem's 3x3/2, padding 1): one
+//    thread per 2x2 tile of inputs. Such a tile lies under at most 2 x 2 windows; the thread finds
+//    their maxima again in x once each (no saved indices), then sums for each of its four inputs
+//    the gradients of the windows whose maximum it is, and stores the tile as two float2 rows;
+//  - every other shape: a gather, one thread per input element, visiting the windows that cover it
+//    (output rows, then columns, ascending) and finding each one's maximum again.
+// The first two index with 32-bit integers and divide by constants fixed at launch as a multiply
+// and a shift (FastDivider); the gather's index arithmetic runs in 32 bits whenever every offset
+// fits (64-bit division is slow on GPUs), and in 64 bits otherwise; the fast paths fall back to it
+// when an offset does not fit in 32 bits.
 #include "kernels/pooling.h"
 
 #include <algorithm>
@@ -146,6 +156,104 @@ __global__ void avg_pool_backward_kernel(const float* dy, float* dx, Geometry<In
   }
 }
 
+// ---- Backward fast paths (32-bit indices, FastDivider for the index decomposition).
+
+// A plane's geometry for the fast paths, everything in int32.
+struct TileGeometry {
+  int32_t channels, height, width, out_height, out_width, kernel, stride, padding, x_batch_stride;
+  FastDivider by_channels, by_out_width, by_out_height, by_tiles_width, by_tiles_height;
+};
+
+// The non-overlapping average pool (kernel == stride, padding 0): output o's share goes to its
+// window; kPairs (kernel 2, even width, dx 8-byte aligned) stores each window row as one float2.
+template <bool kPairs>
+__global__ void avg_pool_backward_windows_kernel(const float* dy, float* dx, TileGeometry g, int32_t outputs) {
+  const auto window_size = static_cast<float>(g.kernel * g.kernel);
+  const int32_t k = g.kernel, covered_rows = g.out_height * k, covered_cols = g.out_width * k;
+  for (int32_t o = first_index<int32_t>(); o < outputs; o += grid_threads<int32_t>()) {
+    int32_t rest, ow, p, oh;
+    g.by_out_width.divmod(o, rest, ow);
+    g.by_out_height.divmod(rest, p, oh);
+    // 0 + share, as the twin's zero-filled dx += share (a -0 share gives +0 there too).
+    const float share = 0.f + dy[o] / window_size;
+    float* plane = dx + p * (g.height * g.width);
+    const int32_t h0 = oh * k, w0 = ow * k;
+    if constexpr (kPairs) {
+      *reinterpret_cast<float2*>(plane + h0 * g.width + w0) = make_float2(share, share);
+      *reinterpret_cast<float2*>(plane + (h0 + 1) * g.width + w0) = make_float2(share, share);
+    } else {
+      for (int32_t h = h0; h < h0 + k; ++h)
+        for (int32_t w = w0; w < w0 + k; ++w) plane[h * g.width + w] = share;
+    }
+    // Inputs past the last window's row or column get 0 from the edge windows' threads.
+    const bool last_col = ow == g.out_width - 1, last_row = oh == g.out_height - 1;
+    if (last_col)
+      for (int32_t h = h0; h < h0 + k; ++h)
+        for (int32_t w = covered_cols; w < g.width; ++w) plane[h * g.width + w] = 0.f;
+    if (last_row)
+      for (int32_t h = covered_rows; h < g.height; ++h)
+        for (int32_t w = w0; w < (last_col ? g.width : w0 + k); ++w) plane[h * g.width + w] = 0.f;
+  }
+}
+
+// Max pool backward with stride 2 and kernel <= 3: thread t owns the 2x2 tile of inputs at rows
+// 2*th, 2*th + 1 and columns 2*tw, 2*tw + 1 (clipped to the plane). The windows covering rows h0
+// and h0 + 1 start at rows 2*oh - padding in [h0 - kernel + 1, h0 + 1]: a span of kernel + 1 <= 4
+// rows holds at most two starts 2 apart, so at most two window rows (and two window columns).
+// kPairs (even width, dx 8-byte aligned): full tiles store two float2 rows.
+template <bool kPairs>
+__global__ void max_pool_backward_tiles_kernel(const float* x, const float* dy, float* dx, TileGeometry g,
+                                               int32_t tiles) {
+  Geometry<int32_t> window_geometry{g.channels,   g.height, g.width,   g.out_height,     g.out_width,
+                                    g.kernel,     g.stride, g.padding, g.x_batch_stride};
+  for (int32_t t = first_index<int32_t>(); t < tiles; t += grid_threads<int32_t>()) {
+    int32_t rest, tw, p, th, n, c;
+    g.by_tiles_width.divmod(t, rest, tw);
+    g.by_tiles_height.divmod(rest, p, th);
+    g.by_channels.divmod(p, n, c);
+    const float* plane = x + n * g.x_batch_stride + c * (g.height * g.width);
+    const float* dyp = dy + p * (g.out_height * g.out_width);
+    const int32_t h0 = 2 * th, w0 = 2 * tw;
+    const int32_t rows = min(2, g.height - h0), cols = min(2, g.width - w0);
+    int32_t oh_begin, oh_end, ow_begin, ow_end, unused;
+    covering(h0, g.kernel, g.stride, g.padding, g.out_height, oh_begin, unused);
+    covering(h0 + rows - 1, g.kernel, g.stride, g.padding, g.out_height, unused, oh_end);
+    covering(w0, g.kernel, g.stride, g.padding, g.out_width, ow_begin, unused);
+    covering(w0 + cols - 1, g.kernel, g.stride, g.padding, g.out_width, unused, ow_end);
+    // Each covering window's maximum (its index in the plane) and gradient, in (oh, ow) order.
+    int32_t best_index[2][2] = {{-1, -1}, {-1, -1}};
+    float grad[2][2] = {{0.f, 0.f}, {0.f, 0.f}};
+    for (int32_t a = 0; a < 2; ++a) {
+      for (int32_t b = 0; b < 2; ++b) {
+        const int32_t oh = oh_begin + a, ow = ow_begin + b;
+        if (oh >= oh_end || ow >= ow_end) continue;
+        float best;
+        best_index[a][b] = window_argmax(plane, window_geometry, window_at(window_geometry, oh, ow), best);
+        grad[a][b] = dyp[oh * g.out_width + ow];
+      }
+    }
+    float sums[2][2];
+    for (int32_t r = 0; r < 2; ++r) {
+      for (int32_t col = 0; col < 2; ++col) {
+        const int32_t self = (h0 + r) * g.width + w0 + col;
+        float sum = 0.f;
+        for (int32_t a = 0; a < 2; ++a)
+          for (int32_t b = 0; b < 2; ++b)
+            if (best_index[a][b] == self) sum += grad[a][b];
+        sums[r][col] = sum;
+      }
+    }
+    float* dxp = dx + p * (g.height * g.width);
+    if (kPairs && rows == 2 && cols == 2) {
+      *reinterpret_cast<float2*>(dxp + h0 * g.width + w0) = make_float2(sums[0][0], sums[0][1]);
+      *reinterpret_cast<float2*>(dxp + (h0 + 1) * g.width + w0) = make_float2(sums[1][0], sums[1][1]);
+    } else {
+      for (int32_t r = 0; r < rows; ++r)
+        for (int32_t col = 0; col < cols; ++col) dxp[(h0 + r) * g.width + w0 + col] = sums[r][col];
+    }
+  }
+}
+
 int blocks_for(int64_t work) {
   // Enough blocks to fill a large GPU several times over; the grid-stride loop covers the rest.
   return static_cast<int>(std::clamp<int64_t>((work + kThreads - 1) / kThreads, 1, 4096));
@@ -185,6 +293,37 @@ bool fits_int32(const Pool2dGeometry& g, int64_t x_batch_stride) {
 int64_t input_count(const Pool2dGeometry& g) { return g.batch * g.channels * g.height * g.width; }
 int64_t output_count(const Pool2dGeometry& g) { return g.batch * g.channels * g.out_height * g.out_width; }
 
+
+int32_t tiles_along(int64_t size) { return static_cast<int32_t>((size + 1) / 2); }
+
+TileGeometry tile_geometry(const Pool2dGeometry& g, int64_t x_batch_stride) {
+  const Geometry<int32_t> n = narrow<int32_t>(g, x_batch_stride);
+  return {n.channels,
+          n.height,
+          n.width,
+          n.out_height,
+          n.out_width,
+          n.kernel,
+          n.stride,
+          n.padding,
+          n.x_batch_stride,
+          FastDivider(n.channels),
+          FastDivider(n.out_width),
+          FastDivider(n.out_height),
+          FastDivider(tiles_along(g.width)),
+          FastDivider(tiles_along(g.height))};
+}
+
+// The fast paths index in 32 bits: the gather's condition, plus the tile count.
+bool fits_fast_path(const Pool2dGeometry& g, int64_t x_batch_stride) {
+  const int64_t tiles = g.batch * g.channels * tiles_along(g.height) * tiles_along(g.width);
+  return fits_int32(g, x_batch_stride) && tiles + kThreads * int64_t{4096} < std::numeric_limits<int32_t>::max() &&
+         g.channels > 0 && g.out_height > 0 && g.out_width > 0;
+}
+
+// Whether pairs of floats at even offsets of dx (and dx itself) are 8-byte aligned.
+bool pairs_aligned(const float* dx, int64_t width) { return width % 2 == 0 && reinterpret_cast<uintptr_t>(dx) % 8 == 0; }
+
 }  // namespace
 
 void max_pool2d_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
@@ -197,6 +336,16 @@ void max_pool2d_backward(const Queue& q, const float* x, int64_t x_batch_stride,
                          const Pool2dGeometry& g) {
   const int64_t inputs = input_count(g);
   if (inputs <= 0) return;
+  if (g.stride == 2 && g.kernel <= 3 && fits_fast_path(g, x_batch_stride)) {
+    const auto tiles = static_cast<int32_t>(g.batch * g.channels * tiles_along(g.height) * tiles_along(g.width));
+    const TileGeometry tg = tile_geometry(g, x_batch_stride);
+    if (pairs_aligned(dx, g.width)) {
+      CHEX_LAUNCH(max_pool_backward_tiles_kernel<true>, blocks_for(tiles), kThreads, 0, q.stream, x, dy, dx, tg, tiles);
+    } else {
+      CHEX_LAUNCH(max_pool_backward_tiles_kernel<false>, blocks_for(tiles), kThreads, 0, q.stream, x, dy, dx, tg, tiles);
+    }
+    return;
+  }
   CHEX_POOL_LAUNCH(max_pool_backward_kernel, inputs, q.stream, g, x_batch_stride, x, dy, dx);
 }
 
@@ -209,6 +358,19 @@ void avg_pool2d_forward(const Queue& q, const float* x, int64_t x_batch_stride, 
 void avg_pool2d_backward(const Queue& q, const float* dy, float* dx, const Pool2dGeometry& g) {
   const int64_t inputs = input_count(g);
   if (inputs <= 0) return;
+  const int64_t dense_stride = g.channels * g.height * g.width;
+  if (g.kernel == g.stride && g.padding == 0 && fits_fast_path(g, dense_stride)) {
+    const auto outputs = static_cast<int32_t>(output_count(g));
+    const TileGeometry tg = tile_geometry(g, dense_stride);
+    if (g.kernel == 2 && pairs_aligned(dx, g.width)) {
+      CHEX_LAUNCH(avg_pool_backward_windows_kernel<true>, blocks_for(outputs), kThreads, 0, q.stream, dy, dx, tg,
+                  outputs);
+    } else {
+      CHEX_LAUNCH(avg_pool_backward_windows_kernel<false>, blocks_for(outputs), kThreads, 0, q.stream, dy, dx, tg,
+                  outputs);
+    }
+    return;
+  }
   // dx and dy are contiguous: the batch stride of dx stands in for x's.
   CHEX_POOL_LAUNCH(avg_pool_backward_kernel, inputs, q.stream, g, g.channels * g.height * g.width, dy, dx);
 }

@@ -177,17 +177,22 @@ CHEX_DEVICE_TEST("linear matches the CPU", "[device][linear]") {
 }
 
 CHEX_DEVICE_TEST("weighted bce_with_logits matches the CPU", "[device][loss]") {
-  check_matches_cpu(device, [&](Device d) {
-    Generator gen(27);
-    std::vector<float> labels(6 * 14);
-    for (float& l : labels) l = gen.uniform() < 0.3f ? 1.f : 0.f;
-    const Tensor targets = Tensor::from_vector(labels, {6, 14}, d);
-    const Tensor logits = random_on(d, {6, 14}, 28, 4.f).set_requires_grad();
-    const Tensor pos = Tensor::uniform({14}, gen, 0.5f, 2.f).to(d), neg = Tensor::uniform({14}, gen, 0.5f, 2.f).to(d);
-    const Tensor loss = ops::bce_with_logits(logits, targets, pos, neg);
-    ops::scale(loss, 3.f).backward();
-    return std::vector<Tensor>{loss.detach(), logits.grad()};
-  }, {.rtol = 1e-5, .atol = 1e-6});
+  // 6 rows: one block on a GPU; 3,000 rows: 42 blocks and the mean of their partial sums, in the
+  // workspace the op allocates.
+  for (const int64_t rows : {int64_t{6}, int64_t{3000}}) {
+    INFO(rows << " rows");
+    check_matches_cpu(device, [&](Device d) {
+      Generator gen(27);
+      std::vector<float> labels(static_cast<size_t>(rows) * 14);
+      for (float& l : labels) l = gen.uniform() < 0.3f ? 1.f : 0.f;
+      const Tensor targets = Tensor::from_vector(labels, {rows, 14}, d);
+      const Tensor logits = random_on(d, {rows, 14}, 28, 4.f).set_requires_grad();
+      const Tensor pos = Tensor::uniform({14}, gen, 0.5f, 2.f).to(d), neg = Tensor::uniform({14}, gen, 0.5f, 2.f).to(d);
+      const Tensor loss = ops::bce_with_logits(logits, targets, pos, neg);
+      ops::scale(loss, 3.f).backward();
+      return std::vector<Tensor>{loss.detach(), logits.grad()};
+    }, {.rtol = 1e-5, .atol = 1e-6});
+  }
 }
 
 CHEX_DEVICE_TEST("narrow, contiguous, copy_, fill_ and zeros match the CPU", "[device][tensor]") {

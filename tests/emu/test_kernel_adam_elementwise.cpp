@@ -27,9 +27,10 @@ std::vector<int64_t> elementwise_sizes() {
   return {0, 1, 3, 4, 257, 1023, 4099, last.batch * last.channels * last.height * last.width};
 }
 
-// More elements than the launch has threads (4096 blocks of 256) when unaligned: the grid-stride
-// loops go round.
+// More elements than the launch has threads (4096 blocks of 256) when unaligned, and more vectors
+// than threads when aligned: the grid-stride loops go round (with a scalar tail of 3).
 constexpr int64_t kBeyondGrid = (int64_t{1} << 20) + 1027;
+constexpr int64_t kBeyondGridVectors = (int64_t{1} << 22) + 4 * 1027 + 3;
 
 // Runs `emulated(a, b, y)` on inputs starting `offset` floats into their allocations (offset 1
 // breaks 16-byte alignment: the scalar path) against `twin(a, b, y)`.
@@ -80,6 +81,10 @@ TEST_CASE("elementwise kernels match the CPU twin", "[emu][elementwise]") {
         check_map("sigmoid_backward", n, offset, 0.0, gen,
                   [&](P a, P b, float* y) { cpu::sigmoid_backward({}, a, b, y, n); },
                   [&](P a, P b, float* y) { emu::sigmoid_backward({}, a, b, y, n); });
+        // ReLU's backward through the same vector body and tail (a = the forward's output).
+        check_map("relu_backward", n, offset, 0.0, gen,
+                  [&](P a, P b, float* y) { cpu::relu_backward({}, a, b, y, n); },
+                  [&](P a, P b, float* y) { emu::relu_backward({}, a, b, y, n); });
         // In place: y = y + b.
         check_map("add in place", n, offset, 0.0, gen,
                   [&](P, P b, float* y) { cpu::add({}, y, b, y, n); },
@@ -94,6 +99,13 @@ TEST_CASE("elementwise grid-stride loops cover more elements than threads", "[em
   check_map("add, unaligned", kBeyondGrid, 1, 0.0, gen,
             [&](const float* a, const float* b, float* y) { kernels::cpu::add({}, a, b, y, kBeyondGrid); },
             [&](const float* a, const float* b, float* y) { kernels::emu::add({}, a, b, y, kBeyondGrid); });
+  check_map("relu_backward, aligned", kBeyondGridVectors, 0, 0.0, gen,
+            [&](const float* a, const float* b, float* y) {
+              kernels::cpu::relu_backward({}, a, b, y, kBeyondGridVectors);
+            },
+            [&](const float* a, const float* b, float* y) {
+              kernels::emu::relu_backward({}, a, b, y, kBeyondGridVectors);
+            });
 }
 
 TEST_CASE("the sum kernel is deterministic and matches the twin", "[emu][elementwise]") {

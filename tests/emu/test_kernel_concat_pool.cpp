@@ -211,8 +211,9 @@ std::vector<float> tied_values(int64_t n, Generator& gen) {
 }
 
 // Max pool forward and backward on x (batch-strided), dy random.
+// dx_offset: dx that many floats into its buffer (1: not 8-byte aligned, the scalar stores).
 void check_max_pool(const kernels::Pool2dGeometry& g, int64_t x_batch_stride, const std::vector<float>& x,
-                    Generator& gen) {
+                    Generator& gen, int64_t dx_offset = 0) {
   const int64_t outputs = g.batch * g.channels * g.out_height * g.out_width;
   const int64_t inputs = g.batch * g.channels * g.height * g.width;
   const std::vector<float> dy = testing::random_vector(outputs, gen);
@@ -230,15 +231,15 @@ void check_max_pool(const kernels::Pool2dGeometry& g, int64_t x_batch_stride, co
   testing::check_against_twin(
       "max_pool2d_backward " + describe(g, x_batch_stride),
       [&] {
-        std::vector<float> dx(inputs, 1234.f);  // must be overwritten everywhere
-        kernels::emu::max_pool2d_backward({}, x.data(), x_batch_stride, dy.data(), dx.data(), g);
-        return dx;
+        std::vector<float> dx(inputs + dx_offset, 1234.f);  // must be overwritten everywhere
+        kernels::emu::max_pool2d_backward({}, x.data(), x_batch_stride, dy.data(), dx.data() + dx_offset, g);
+        return std::vector<float>(dx.begin() + dx_offset, dx.end());
       },
       dx_ref, 0.0);
 }
 
 void check_avg_pool(const kernels::Pool2dGeometry& g, int64_t x_batch_stride, const std::vector<float>& x,
-                    Generator& gen) {
+                    Generator& gen, int64_t dx_offset = 0) {
   const int64_t outputs = g.batch * g.channels * g.out_height * g.out_width;
   const int64_t inputs = g.batch * g.channels * g.height * g.width;
   const std::vector<float> dy = testing::random_vector(outputs, gen);
@@ -256,9 +257,9 @@ void check_avg_pool(const kernels::Pool2dGeometry& g, int64_t x_batch_stride, co
   testing::check_against_twin(
       "avg_pool2d_backward " + describe(g, x_batch_stride),
       [&] {
-        std::vector<float> dx(inputs, 1234.f);
-        kernels::emu::avg_pool2d_backward({}, dy.data(), dx.data(), g);
-        return dx;
+        std::vector<float> dx(inputs + dx_offset, 1234.f);  // must be overwritten everywhere
+        kernels::emu::avg_pool2d_backward({}, dy.data(), dx.data() + dx_offset, g);
+        return std::vector<float>(dx.begin() + dx_offset, dx.end());
       },
       dx_ref, 0.0);
 }
@@ -286,8 +287,12 @@ TEST_CASE("pooling kernels match the twin at DenseNet-121 shapes", "[emu][pool]"
 
 TEST_CASE("pooling kernels match the twin at awkward shapes", "[emu][pool]") {
   Generator gen(32);
+  // The backward's launch paths (kernels/pooling.cu): max pool with stride 2 and kernel <= 3 in
+  // 2x2 tiles of inputs (float2 rows when the width is even and dx aligned), other max pools as a
+  // gather; non-overlapping average pools one thread per window (float2 rows for 2x2), others as a
+  // gather. dx_offset 1 puts dx off 8-byte alignment.
   struct Case {
-    int64_t batch, channels, height, width, kernel, stride, padding, extra_stride;
+    int64_t batch, channels, height, width, kernel, stride, padding, extra_stride, dx_offset = 0;
   };
   const std::vector<Case> max_cases{
       {1, 1, 1, 1, 1, 1, 0, 0},   // one element
@@ -298,23 +303,33 @@ TEST_CASE("pooling kernels match the twin at awkward shapes", "[emu][pool]") {
       {3, 5, 13, 17, 2, 2, 1, 3},  // padding on every side, 1-wide edge windows
       {2, 37, 11, 9, 3, 2, 1, 0},  // more outputs than one block's threads, not a multiple of 256
       {0, 3, 7, 7, 3, 2, 1, 0},    // empty batch
+      {2, 3, 9, 8, 3, 2, 1, 7},    // tiles: even width (float2 rows), a last tile row of one input
+      {2, 3, 9, 8, 3, 2, 1, 7, 1},  // the same with dx misaligned: scalar stores
+      {2, 4, 12, 10, 3, 2, 0, 0},  // tiles, no padding: two window rows over most tiles
+      {1, 2, 6, 6, 2, 2, 0, 0},    // tiles of the 2x2/2 window: one window each
+      {1, 2, 7, 6, 1, 2, 0, 0},    // kernel 1 stride 2: inputs under no window get 0
+      {2, 3, 11, 10, 2, 3, 1, 0},  // stride 3: the gather
   };
   for (const Case& c : max_cases) {
     const auto g = geometry(c.batch, c.channels, c.height, c.width, c.kernel, c.stride, c.padding);
     const int64_t stride = c.channels * c.height * c.width + c.extra_stride;
     DYNAMIC_SECTION("max pool " << describe(g, stride)) {
-      check_max_pool(g, stride, tied_values(c.batch * stride, gen), gen);
+      check_max_pool(g, stride, tied_values(c.batch * stride, gen), gen, c.dx_offset);
     }
   }
   const std::vector<Case> avg_cases{
-      {1, 1, 1, 1, 1, 1, 0, 0}, {1, 3, 7, 5, 2, 2, 0, 0},  {2, 3, 9, 11, 3, 1, 0, 5},
-      {2, 2, 8, 7, 3, 2, 0, 0}, {2, 37, 11, 9, 2, 2, 0, 1}, {0, 3, 7, 7, 2, 2, 0, 0},
+      {1, 1, 1, 1, 1, 1, 0, 0},     {1, 3, 7, 5, 2, 2, 0, 0},  {2, 3, 9, 11, 3, 1, 0, 5},
+      {2, 2, 8, 7, 3, 2, 0, 0},     {2, 37, 11, 9, 2, 2, 0, 1}, {0, 3, 7, 7, 2, 2, 0, 0},
+      {2, 3, 9, 10, 2, 2, 0, 0},    // float2 rows, an odd height: the last input row gets 0
+      {2, 3, 8, 8, 2, 2, 0, 0, 1},  // dx misaligned: scalar stores
+      {1, 2, 10, 11, 3, 3, 0, 0},   // 3x3/3: a row and two columns under no window, and a corner
+      {3, 37, 5, 4, 4, 4, 0, 0},    // one window a plane, more windows than one block's threads
   };
   for (const Case& c : avg_cases) {
     const auto g = geometry(c.batch, c.channels, c.height, c.width, c.kernel, c.stride, c.padding);
     const int64_t stride = c.channels * c.height * c.width + c.extra_stride;
     DYNAMIC_SECTION("avg pool " << describe(g, stride)) {
-      check_avg_pool(g, stride, testing::random_vector(c.batch * stride, gen), gen);
+      check_avg_pool(g, stride, testing::random_vector(c.batch * stride, gen), gen, c.dx_offset);
     }
   }
 }

@@ -1,4 +1,7 @@
 // Elementwise GPU kernels (kernels/elementwise.cu) emulated against their CPU twins.
+#include <cmath>
+#include <limits>
+
 #include "kernel_test_support.h"
 #include "kernels/elementwise.h"
 
@@ -30,4 +33,25 @@ TEST_CASE("relu kernels match the CPU twin at awkward sizes and misalignments", 
       }
     }
   }
+}
+
+TEST_CASE("relu backward passes the gradient where the output is positive, as the twin", "[emu][relu]") {
+  // Zeros of both signs, NaN, infinities and the smallest positive values in y, in the float4 body
+  // (the first 8) and in the scalar tail (the last 3).
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  const std::vector<float> y{0.f, -0.f, nan, inf, -inf, tiny, -tiny, 1.f, 0.f, nan, tiny};
+  const std::vector<float> dy{1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f, -8.f, 9.f, 10.f, -11.f};
+  const auto n = static_cast<int64_t>(y.size());
+  std::vector<float> dx_ref(y.size());
+  kernels::cpu::relu_backward({}, y.data(), dy.data(), dx_ref.data(), n);
+  CHECK(dx_ref == std::vector<float>{0.f, 0.f, 0.f, 4.f, 0.f, 6.f, 0.f, -8.f, 0.f, 0.f, -11.f});
+  testing::check_against_twin(
+      "relu_backward edge values",
+      [&] {
+        std::vector<float> dx(y.size(), -7.f);
+        kernels::emu::relu_backward({}, y.data(), dy.data(), dx.data(), n);
+        return dx;
+      },
+      dx_ref, 0.0);
 }

@@ -76,9 +76,15 @@ TEST_CASE("sigmoid + weighted BCE kernel matches the CPU twin", "[emu][bce]") {
     float logit_scale, grad_output;
   };
   // CheXNet's [16, 14]; one value; no weights; more values than the block's threads; logits far
-  // beyond where a naive log(sigmoid) overflows; a grad_output other than 1.
-  const std::vector<BceCase> cases{{16, 14, true, 2.f, 1.f},  {1, 1, true, 1.f, 1.f},    {3, 14, false, 1.f, 1.f},
-                                   {37, 14, true, 3.f, 0.5f}, {4, 5, true, 100.f, 2.f}, {1, 300, false, 1.f, -1.f}};
+  // beyond where a naive log(sigmoid) overflows; a grad_output other than 1. Then the many-block
+  // launch (1,024 values a block): the most that one block takes (73 x 14 = 1,022), one row more
+  // (two blocks, the second nearly empty), a batch of 5,000 (69 blocks, a partial last one), a
+  // class count whose stride through the grid wraps unevenly (7 x 3,001), and beyond the grid's
+  // 2,048 blocks (150,001 x 14: the grid-stride loop takes a second turn).
+  const std::vector<BceCase> cases{{16, 14, true, 2.f, 1.f},   {1, 1, true, 1.f, 1.f},    {3, 14, false, 1.f, 1.f},
+                                   {37, 14, true, 3.f, 0.5f},  {4, 5, true, 100.f, 2.f}, {1, 300, false, 1.f, -1.f},
+                                   {73, 14, true, 2.f, 1.f},   {74, 14, true, 2.f, 1.f}, {5000, 14, true, 3.f, 0.25f},
+                                   {3001, 7, false, 1.f, 1.f}, {150001, 14, true, 1.f, 1.f}};
   for (const BceCase& k : cases) {
     DYNAMIC_SECTION("[" << k.batch << ", " << k.classes << "] weighted " << k.weighted << " logit scale "
                         << k.logit_scale << " grad_output " << k.grad_output) {
@@ -104,16 +110,21 @@ TEST_CASE("sigmoid + weighted BCE kernel matches the CPU twin", "[emu][bce]") {
         return g;
       };
       REQUIRE(std::isfinite(loss_ref));
+      // Partial sums for batches beyond one block (1,024 values); none for one block.
+      const size_t workspace_bytes = kernels::emu::bce_with_logits_workspace_bytes({}, k.batch, k.classes);
+      CHECK((workspace_bytes > 0) == (n > 1024));
       testing::check_outputs_against_twin(
           "bce",
           [&] {
+            // The partial sums' workspace, poisoned: every partial the mean adds must be written first.
+            std::vector<double> workspace(workspace_bytes / sizeof(double) + 1, std::nan(""));
             std::vector<float> loss(1, kSentinel), dlogits(n, kSentinel);
             kernels::emu::bce_with_logits({}, {k.batch, k.classes, logits.data(), targets.data(), pw, nw,
-                                                loss.data(), &k.grad_output, dlogits.data()});
+                                                loss.data(), &k.grad_output, dlogits.data(), workspace.data()});
             // Forward only and backward only give the same values.
             std::vector<float> loss_only(1, kSentinel), dlogits_only(n, kSentinel);
             kernels::emu::bce_with_logits({}, {k.batch, k.classes, logits.data(), targets.data(), pw, nw,
-                                                loss_only.data(), &k.grad_output, nullptr});
+                                                loss_only.data(), &k.grad_output, nullptr, workspace.data()});
             kernels::emu::bce_with_logits({}, {k.batch, k.classes, logits.data(), targets.data(), pw, nw, nullptr,
                                                 &k.grad_output, dlogits_only.data()});
             const bool same_loss = loss_only == loss, same_dlogits = dlogits_only == dlogits;
@@ -124,4 +135,18 @@ TEST_CASE("sigmoid + weighted BCE kernel matches the CPU twin", "[emu][bce]") {
           {{"loss", {loss_ref}, 1e-6}, {"dlogits", scaled(dlogits_ref), 1e-6}});
     }
   }
+}
+
+TEST_CASE("BCE kernel asks for its workspace when the loss needs partial sums", "[emu][bce]") {
+  const std::vector<float> logits(2000, 0.5f), targets(2000, 1.f);
+  float loss = kSentinel;
+  std::vector<float> dlogits(2000, kSentinel);
+  // [200, 10]: two blocks. The gradient alone needs no workspace; the loss without one is an error.
+  kernels::emu::bce_with_logits({}, {200, 10, logits.data(), targets.data(), nullptr, nullptr, nullptr, nullptr,
+                                     dlogits.data(), nullptr});
+  CHECK(dlogits[1999] != kSentinel);
+  CHECK_THROWS_WITH(kernels::emu::bce_with_logits({}, {200, 10, logits.data(), targets.data(), nullptr, nullptr,
+                                                       &loss, nullptr, nullptr, nullptr}),
+                    Catch::Contains("needs a workspace"));
+  CHECK(loss == kSentinel);
 }

@@ -38,9 +38,12 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& targets, const Tensor
                                         .pos_weight = detail::data_or_null(w_pos),
                                         .neg_weight = detail::data_or_null(w_neg)};
   Tensor out = Tensor::empty({}, device);
+  const backend::Backend be = backend::backend(device);
+  const backend::Workspace workspace = be.workspace(be.bce_with_logits_workspace_bytes(batch, classes));
   kernels::BceWithLogitsArgs forward = args;
   forward.loss = out.data();
-  backend::backend(device).bce_with_logits(forward);
+  forward.workspace = workspace.get();
+  be.bce_with_logits(forward);
 
   // Only the logits get a gradient: targets and class weights are data. The incoming gradient is
   // read by the kernel where it lies (no host read).
