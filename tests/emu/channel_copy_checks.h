@@ -20,6 +20,10 @@ struct CopyCase {
   int64_t batch, spatial, channels;
   int64_t src_channels, src_offset, src_pad, src_shift;
   int64_t dst_channels, dst_offset, dst_pad, dst_shift;
+  int64_t src_stride() const { return src_channels * spatial + src_pad; }
+  int64_t dst_stride() const { return dst_channels * spatial + dst_pad; }
+  int64_t src_elements() const { return src_shift + batch * src_stride(); }
+  int64_t dst_elements() const { return dst_shift + batch * dst_stride(); }
 };
 
 // Built with a stream: GCC 12 warns falsely (-Wrestrict) on chains of std::string +.
@@ -31,59 +35,72 @@ inline std::string describe(const CopyCase& c) {
   return out.str();
 }
 
+// A channel-copy kernel, Src into Dst (a twin or an emulated launcher).
+template <typename Src, typename Dst>
+using ChannelCopyKernel = void (*)(const kernels::Queue&, const kernels::BasicChannelCopyArgs<Src, Dst>&);
+
+// How a test compares the emulated result with the twin's (check_against_twin or a bitwise twin).
+template <typename T>
+using TwinCheck = void (*)(const std::string& what, const std::function<std::vector<T>()>& emulated,
+                           const std::vector<T>& reference);
+
 // The channel kernels of one element type T (twin and emulated launcher of each), their names in
 // messages, how the test draws T values and how it compares an emulated result with the twin's.
 template <typename T>
 struct ChannelKernels {
-  using Copy = void (*)(const kernels::Queue&, const kernels::BasicChannelCopyArgs<T>&);
+  using Copy = ChannelCopyKernel<T, T>;
   using Concat = void (*)(const kernels::Queue&, const kernels::BasicChannelPart<T>*, int, T*, int64_t, int64_t,
                           int64_t);
   using Split = void (*)(const kernels::Queue&, const T*, int64_t, const kernels::BasicChannelPart<T>*, int, int64_t,
                          int64_t);
-  using Check = void (*)(const std::string& what, const std::function<std::vector<T>()>& emulated,
-                         const std::vector<T>& reference);
 
   std::string suffix;  // appended to the kernel names: "" or "_bf16"
   Copy copy_twin, copy_emu, add_twin, add_emu;
   Concat concat_twin, concat_emu;
   Split split_twin, split_emu;
   std::vector<T> (*random)(int64_t n, Generator& gen);
-  Check check;
+  TwinCheck<T> check;
 };
 
 enum class Modes { copy, add, both };
 
-// copy_channels and/or add_channels on one case; the whole destination (outside the copied range
-// too) must equal the twin's.
+// One channel-copy kernel (`twin` and the emulated `launcher`) on one case, from `src` onto `dst0`;
+// the whole destination (outside the copied range too) must equal the twin's.
+template <typename Src, typename Dst>
+void check_channel_copy(const std::string& name, ChannelCopyKernel<Src, Dst> twin, ChannelCopyKernel<Src, Dst> launcher,
+                        const CopyCase& c, const std::vector<Src>& src, const std::vector<Dst>& dst0,
+                        TwinCheck<Dst> check) {
+  const auto args = [&](Dst* dst) {
+    return kernels::BasicChannelCopyArgs<Src, Dst>{{src.data() + c.src_shift, c.src_stride()}, c.src_offset,
+                                                   {dst + c.dst_shift, c.dst_stride()}, c.dst_offset,
+                                                   {c.batch, c.channels, c.spatial}};
+  };
+  std::vector<Dst> reference = dst0;
+  twin({}, args(reference.data()));
+  check(name + " " + describe(c),
+        [&] {
+          std::vector<Dst> dst = dst0;
+          launcher({}, args(dst.data()));
+          return dst;
+        },
+        reference);
+}
+
+// copy_channels and/or add_channels on one case.
 template <typename T>
 void check_copy_case(const ChannelKernels<T>& k, const CopyCase& c, Generator& gen, Modes modes = Modes::both) {
-  const int64_t src_stride = c.src_channels * c.spatial + c.src_pad;
-  const int64_t dst_stride = c.dst_channels * c.spatial + c.dst_pad;
-  const std::vector<T> src = k.random(c.src_shift + c.batch * src_stride, gen);
-  const std::vector<T> dst0 = k.random(c.dst_shift + c.batch * dst_stride, gen);
-  for (const bool add : {false, true}) {
-    if (modes != Modes::both && add != (modes == Modes::add)) continue;
-    const auto args = [&](T* dst) {
-      return kernels::BasicChannelCopyArgs<T>{{src.data() + c.src_shift, src_stride}, c.src_offset,
-                                              {dst + c.dst_shift, dst_stride}, c.dst_offset,
-                                              {c.batch, c.channels, c.spatial}};
-    };
-    std::vector<T> reference = dst0;
-    (add ? k.add_twin : k.copy_twin)({}, args(reference.data()));
-    const auto launcher = add ? k.add_emu : k.copy_emu;
-    k.check((add ? "add_channels" : "copy_channels") + k.suffix + " " + describe(c),
-            [&] {
-              std::vector<T> dst = dst0;
-              launcher({}, args(dst.data()));
-              return dst;
-            },
-            reference);
-  }
+  const std::vector<T> src = k.random(c.src_elements(), gen);
+  const std::vector<T> dst0 = k.random(c.dst_elements(), gen);
+  if (modes != Modes::add)
+    check_channel_copy<T, T>("copy_channels" + k.suffix, k.copy_twin, k.copy_emu, c, src, dst0, k.check);
+  if (modes != Modes::copy)
+    check_channel_copy<T, T>("add_channels" + k.suffix, k.add_twin, k.add_emu, c, src, dst0, k.check);
 }
 
 // concat_channels and split_channels over several part sets (an empty part; more than 8 parts,
 // which take several launches) at several plane sizes. Parts start at shifted addresses so that
-// some are misaligned, some are padded; the big buffer's images are `big_pad` elements apart.
+// some are misaligned, some padded; each image of the big buffer is followed by `big_pad` elements
+// of padding.
 template <typename T>
 void check_concat_and_split(const ChannelKernels<T>& k, Generator& gen, int64_t big_pad) {
   const std::vector<std::vector<int64_t>> part_sets{{64, 32}, {3, 0, 5, 1, 2, 7, 4, 1, 9, 6}, {1}};

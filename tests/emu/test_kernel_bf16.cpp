@@ -14,7 +14,6 @@
 #include <cstring>
 #include <functional>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -166,25 +165,11 @@ void check_copy_case(const CopyCase& c, Generator& gen) { testing::check_copy_ca
 // add_channels_bf16_to_float on one case: a bf16 source added into a float destination (the same
 // shapes and shifts, in elements: 4 of either type make one vector access).
 void check_add_to_float_case(const CopyCase& c, Generator& gen) {
-  const int64_t src_stride = c.src_channels * c.spatial + c.src_pad;
-  const int64_t dst_stride = c.dst_channels * c.spatial + c.dst_pad;
-  const std::vector<BFloat16> src = random_bf16(c.src_shift + c.batch * src_stride, gen);
-  const std::vector<float> dst0 = testing::random_vector(c.dst_shift + c.batch * dst_stride, gen);
-  const auto args = [&](float* dst) {
-    return kernels::ChannelCopyArgsBf16ToFloat{{src.data() + c.src_shift, src_stride}, c.src_offset,
-                                               {dst + c.dst_shift, dst_stride}, c.dst_offset,
-                                               {c.batch, c.channels, c.spatial}};
-  };
-  std::vector<float> reference = dst0;
-  kernels::cpu::add_channels_bf16_to_float({}, args(reference.data()));
-  check_bits_against_twin<float>(
-      "add_channels_bf16_to_float " + describe(c),
-      [&] {
-        std::vector<float> dst = dst0;
-        kernels::emu::add_channels_bf16_to_float({}, args(dst.data()));
-        return dst;
-      },
-      reference);
+  const std::vector<BFloat16> src = random_bf16(c.src_elements(), gen);
+  const std::vector<float> dst0 = testing::random_vector(c.dst_elements(), gen);
+  testing::check_channel_copy<BFloat16, float>("add_channels_bf16_to_float", &kernels::cpu::add_channels_bf16_to_float,
+                                               &kernels::emu::add_channels_bf16_to_float, c, src, dst0,
+                                               &check_bits_against_twin<float>);
 }
 
 }  // namespace
