@@ -14,7 +14,7 @@
 // Optional kernels (CHEX_<FAMILY>_OPTIONAL_KERNELS) are fast paths a backend may lack: its table
 // leaves them null, and an op asks has(&KernelTable::name) and picks its path from the answer,
 // never from the device type (the CPU has the convolutions that normalise their input; CUDA, where
-// cuDNN does not take a fused BN + ReLU input, has not).
+// cuDNN does not take a fused BN + ReLU input, has not; both have the batch-norm moments).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -50,6 +50,10 @@
 #define CHEX_OPTIONAL_BACKEND_KERNELS(X) \
   CHEX_BATCHNORM_OPTIONAL_KERNELS(X)     \
   CHEX_CONV2D_OPTIONAL_KERNELS(X)
+
+// The optional kernels the CUDA table fills (the rest stay null there): the batch-norm moments
+// that let the dense block compute norm1's statistics once per channel.
+#define CHEX_CUDA_OPTIONAL_KERNELS(X) CHEX_BATCHNORM_MOMENTS_KERNELS(X)
 
 namespace chex::backend {
 
