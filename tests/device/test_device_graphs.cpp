@@ -60,7 +60,7 @@ bool bitwise_equal(const Tensor& a, const Tensor& b) {
 // take the path the CUDA backend takes (the unfused dense block, among others).
 std::unique_ptr<KernelCallRecorder> cuda_path_on_cpu(Device device, bool cuda_path) {
   if (!cuda_path || !device.is_cpu()) return nullptr;
-  return std::make_unique<KernelCallRecorder>(CpuPath::without_optional_kernels);
+  return std::make_unique<KernelCallRecorder>(CpuPath::like_cuda);
 }
 
 void check_recorded_body_follows_the_rules(Device device, bool memory_efficient, bool cuda_path = false) {
