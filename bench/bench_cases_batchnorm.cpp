@@ -215,13 +215,16 @@ void add_batchnorm_cases(std::vector<CaseFactory>& out, int64_t batch) {
                                                  {Pass::forward_inference, "batch_norm_forward_inference"},
                                                  {Pass::apply, "batch_norm_apply"},
                                                  {Pass::backward, "batch_norm_backward"}};
-  // Apply runs only in the dense layers' backward: only at their shapes (and the large one).
+  // The training forward and apply run only at some shapes (norm1's prefixes are applied, from the
+  // moments the dense block keeps, not normalised by a training forward): only those (and the
+  // large one).
   const auto step_calls = models::densenet_kernel_calls(models::DenseNetPass::training_step, batch);
   for (const auto& [pass, name] : passes) {
     for (size_t i = 0; i < shapes.size(); ++i) {
       const auto s = shapes[i];
       const bool densenet = i + 1 < shapes.size();
-      if (pass == Pass::apply && densenet && !step_calls.contains(image_call(name, s))) continue;
+      const bool step_only = pass == Pass::apply || pass == Pass::forward_training;
+      if (step_only && densenet && !step_calls.contains(image_call(name, s))) continue;
       out.push_back(
           {name, shape_text({s.batch, s.channels, s.height, s.width}), densenet,
            [s, pass](Bench& b) -> std::unique_ptr<Case> { return std::make_unique<BatchNormCase>(b, s, pass); },

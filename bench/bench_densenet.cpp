@@ -93,6 +93,16 @@ int64_t parse_int(const char* flag, const char* text, int64_t min) {
   return v;
 }
 
+// "on" or "off" for `flag` (chex::parse_on_off); anything else is a usage error, as parse_int's.
+bool parse_on_off_or_exit(const char* flag, const char* text) {
+  try {
+    return parse_on_off(flag, text);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "bench_densenet: error: %s\n", e.what());
+    std::exit(2);
+  }
+}
+
 Options parse_options(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -136,23 +146,13 @@ Options parse_options(int argc, char** argv) {
         start = comma + 1;
       }
     } else if (arg == "--deterministic") {
-      try {
-        o.deterministic = parse_on_off("--deterministic", value());
-      } catch (const Error& e) {
-        std::fprintf(stderr, "bench_densenet: error: %s\n", e.what());
-        std::exit(2);
-      }
+      o.deterministic = parse_on_off_or_exit("--deterministic", value());
     } else if (arg == "--gpu-busy") {
       o.gpu_busy = true;
     } else if (arg == "--no-memory-efficient") {
       o.memory_efficient = false;
     } else if (arg == "--cuda-graph") {
-      try {
-        o.cuda_graph = parse_on_off("--cuda-graph", value());
-      } catch (const Error& e) {
-        std::fprintf(stderr, "bench_densenet: error: %s\n", e.what());
-        std::exit(2);
-      }
+      o.cuda_graph = parse_on_off_or_exit("--cuda-graph", value());
     } else {
       std::fprintf(stderr, "bench_densenet: error: unknown argument '%s' (see --help)\n", arg.c_str());
       std::exit(2);

@@ -19,6 +19,10 @@
 // workspace slot; the consuming kernel combines a channel's partials in index order. No float
 // atomics, so no result depends on the order in which blocks or threads run.
 //
+// The training forward also comes in parts (batch_norm_moments, batch_norm_statistics_from_moments)
+// for the dense block, which keeps the moments of its buffer's channels: the same partials, the
+// same combination and formulas (shared device functions), so the same bits as the forward.
+//
 // Sums are in double, as in the CPU twin: A100/H100 run FP64 at half the FP32 rate and convert
 // float->double at 16 per SM-clock, several times what a memory-bound pass needs (1-2 conversions
 // and 2-3 flops per loaded float), and the statistics then match the twin to a few ulps.
@@ -132,19 +136,28 @@ struct ChannelStats {
   float mean, invstd;  // what normalises (float-rounded, as saved)
 };
 
-// From the batch moments: the biased variance normalises; the running statistics take the unbiased
-// one. Written by one thread per channel.
-__device__ ChannelStats batch_stats(const Moments& m, float eps) {
-  const double var = fmax(m.m2, 0.0) / m.count;  // m2 can round a hair below 0 for a constant channel
-  return {static_cast<float>(m.mean), static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)))};
-}
+// The biased variance, what batch_norm_moments writes (m2 can round a hair below 0 for a constant
+// channel).
+__device__ __forceinline__ double biased_var(const Moments& m) { return fmax(m.m2, 0.0) / m.count; }
 
-__device__ void update_running(const Moments& m, float momentum, float* running_mean, float* running_var) {
-  const double var = fmax(m.m2, 0.0) / m.count;
-  const double unbiased = m.count > 1.0 ? m.count / (m.count - 1.0) : 1.0;
-  const double mo = momentum;
-  *running_mean = static_cast<float>((1.0 - mo) * *running_mean + mo * m.mean);
-  *running_var = static_cast<float>((1.0 - mo) * *running_var + mo * var * unbiased);
+// What a training BN does with channel c's moments (mean and biased variance over `count` values):
+// the biased variance normalises, the running statistics take the unbiased one. Returns the
+// statistics to normalise with; `writer` (one thread per channel) also saves them, unless null, and
+// moves the running ones. The training forwards and batch_norm_statistics_from_moments share it,
+// so that the kept moments give the forward's bits.
+__device__ ChannelStats use_moments(double mean, double var, double count, bool writer, unsigned c, float momentum,
+                                    float eps, float* running_mean, float* running_var, float* save_mean,
+                                    float* save_invstd) {
+  const ChannelStats st{static_cast<float>(mean), static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)))};
+  if (writer) {
+    if (save_mean) save_mean[c] = st.mean;
+    if (save_invstd) save_invstd[c] = st.invstd;
+    const double unbiased = count > 1.0 ? count / (count - 1.0) : 1.0;
+    const double mo = momentum;
+    running_mean[c] = static_cast<float>((1.0 - mo) * running_mean[c] + mo * mean);
+    running_var[c] = static_cast<float>((1.0 - mo) * running_var[c] + mo * var * unbiased);
+  }
+  return st;
 }
 
 __device__ __forceinline__ float running_invstd(float running_var, float eps) {
@@ -274,12 +287,8 @@ __global__ void __launch_bounds__(kThreads)
                               float* save_invstd) {
   const unsigned c = blockIdx.y;
   const Moments m = block_channel_moments(partials + c * gridDim.x, static_cast<int>(gridDim.x));
-  const ChannelStats st = batch_stats(m, eps);
-  if (blockIdx.x == 0 && threadIdx.x == 0) {
-    if (save_mean) save_mean[c] = st.mean;
-    if (save_invstd) save_invstd[c] = st.invstd;
-    update_running(m, momentum, running_mean + c, running_var + c);
-  }
+  const ChannelStats st = use_moments(m.mean, biased_var(m), m.count, blockIdx.x == 0 && threadIdx.x == 0, c, momentum,
+                                      eps, running_mean, running_var, save_mean, save_invstd);
   normalize_items<W, kRelu>(x, x_stride, y, y_stride, c, l, st.mean, st.invstd * gamma[c], beta[c]);
 }
 
@@ -404,17 +413,12 @@ __device__ __forceinline__ void store_channel_items(float* base, int64_t stride,
   }
 }
 
-// The training forward of channel blockIdx.y in one pass: moments relative to the channel's first
-// value, statistics, running update, normalisation.
-template <int W, bool kRelu>
-__global__ void __launch_bounds__(kFusedThreads)
-    bn_forward_training_fused(const float* x, int64_t x_stride, float* y, int64_t y_stride, Layout l,
-                              const float* gamma, const float* beta, float momentum, float eps, float* running_mean,
-                              float* running_var, float* save_mean, float* save_invstd) {
-  const unsigned c = blockIdx.y;
-  Pack<W> v[kFusedItems] = {};
-  load_channel_items<W>(x, x_stride, c, l, v);
-  const double shift = x[c * l.spatial];  // item 0 of image 0
+// The moments of channel c from its items held in registers (load_channel_items), relative to the
+// channel's first value (item 0 of image 0); every thread gets them.
+template <int W>
+__device__ Moments channel_moments_in_registers(const float* x, unsigned c, const Layout& l,
+                                                const Pack<W> (&v)[kFusedItems]) {
+  const double shift = x[c * l.spatial];
   Sums s{0.0, 0.0};
 #pragma unroll
   for (int i = 0; i < kFusedItems; ++i) {
@@ -429,13 +433,22 @@ __global__ void __launch_bounds__(kFusedThreads)
   s = block_sum<kFusedThreads>(s);
   const double n = static_cast<double>(l.count) * W;
   const double d = s.a / n;  // thread 0's is the block's
-  const Moments m = broadcast_from_thread0(Moments{n, shift + d, s.b - s.a * d});
-  const ChannelStats st = batch_stats(m, eps);
-  if (threadIdx.x == 0) {
-    if (save_mean) save_mean[c] = st.mean;
-    if (save_invstd) save_invstd[c] = st.invstd;
-    update_running(m, momentum, running_mean + c, running_var + c);
-  }
+  return broadcast_from_thread0(Moments{n, shift + d, s.b - s.a * d});
+}
+
+// The training forward of channel blockIdx.y in one pass: moments, statistics, running update,
+// normalisation.
+template <int W, bool kRelu>
+__global__ void __launch_bounds__(kFusedThreads)
+    bn_forward_training_fused(const float* x, int64_t x_stride, float* y, int64_t y_stride, Layout l,
+                              const float* gamma, const float* beta, float momentum, float eps, float* running_mean,
+                              float* running_var, float* save_mean, float* save_invstd) {
+  const unsigned c = blockIdx.y;
+  Pack<W> v[kFusedItems] = {};
+  load_channel_items<W>(x, x_stride, c, l, v);
+  const Moments m = channel_moments_in_registers<W>(x, c, l, v);
+  const ChannelStats st = use_moments(m.mean, biased_var(m), m.count, threadIdx.x == 0, c, momentum, eps, running_mean,
+                                      running_var, save_mean, save_invstd);
   const float scale = st.invstd * gamma[c], shift_out = beta[c];
 #pragma unroll
   for (int i = 0; i < kFusedItems; ++i) {
@@ -520,6 +533,45 @@ __global__ void __launch_bounds__(kFusedThreads)
     for (int k = 0; k < W; ++k) g[i].v[k] = scale * (g[i].v[k] - k_mean - (xv[i].v[k] - mean_c) * k_centered);
   }
   store_channel_items<W>(dx, dx_stride, c, l, g);
+}
+
+// ---- The training forward in parts (batch_norm_moments, batch_norm_statistics_from_moments), for
+// a caller that keeps the moments of channels it reads again: the same sums and formulas as the
+// training forward's, so the same bits.
+
+// A small channel's moments (as bn_forward_training_fused computes them) into (mean, var).
+template <int W>
+__global__ void __launch_bounds__(kFusedThreads)
+    bn_moments_fused(const float* x, int64_t x_stride, Layout l, double* mean, double* var) {
+  const unsigned c = blockIdx.y;
+  Pack<W> v[kFusedItems] = {};
+  load_channel_items<W>(x, x_stride, c, l, v);
+  const Moments m = channel_moments_in_registers<W>(x, c, l, v);
+  if (threadIdx.x == 0) {
+    mean[c] = m.mean;
+    var[c] = biased_var(m);
+  }
+}
+
+// A larger channel's moments from bn_moments' partials, combined as bn_forward_training_apply
+// combines them (warp_channel_moments): one warp per channel.
+__global__ void __launch_bounds__(32) bn_moments_combine(const Moments* partials, int splits, double* mean, double* var) {
+  const unsigned c = blockIdx.y;
+  const Moments m = warp_channel_moments(partials + c * splits, splits);
+  if (threadIdx.x == 0) {
+    mean[c] = m.mean;
+    var[c] = biased_var(m);
+  }
+}
+
+// One thread per channel: the saved statistics and the running update from the moments.
+__global__ void __launch_bounds__(kThreads)
+    bn_statistics_from_moments(const double* mean, const double* var, unsigned channels, double count, float momentum,
+                               float eps, float* running_mean, float* running_var, float* save_mean,
+                               float* save_invstd) {
+  const unsigned c = blockIdx.x * kThreads + threadIdx.x;
+  if (c < channels)
+    use_moments(mean[c], var[c], count, true, c, momentum, eps, running_mean, running_var, save_mean, save_invstd);
 }
 
 // ---- Launch helpers.
@@ -692,6 +744,37 @@ void batch_norm_forward_training(const Queue& q, const BatchNormForwardArgs& a) 
                   a.gamma, a.beta, a.momentum, a.eps, a.running_mean, a.running_var, a.save_mean, a.save_invstd);
     });
   });
+}
+
+void batch_norm_moments(const Queue& q, const BatchNormMomentsArgs& a) {
+  const int64_t batch = a.shape.batch, channels = a.shape.channels, spatial = a.shape.spatial;
+  check_shape(batch, channels, spatial);
+  if (channels == 0) return;
+  CHEX_CHECK(batch * spatial >= 1, "batch-norm moments need at least one value per channel");
+  const bool vec4 = vectorizable(spatial, {{a.x.data, a.x.batch_stride}});
+  bool fused = false;
+  with_width(vec4, [&](auto w) {
+    const Layout l = make_layout(batch, spatial, w);
+    if (!fits_fused(l)) return;
+    fused = true;
+    CHEX_LAUNCH(bn_moments_fused<w>, dim3(1, static_cast<unsigned>(channels)), kFusedThreads, 0, q.stream, a.x.data,
+                a.x.batch_stride, l, a.mean, a.var);
+  });
+  if (fused) return;
+  const int splits =
+      launch_moments(a.x.data, a.x.batch_stride, batch, channels, spatial, vec4, a.workspace, q.stream);
+  CHEX_LAUNCH(bn_moments_combine, dim3(1, static_cast<unsigned>(channels)), 32, 0, q.stream,
+              static_cast<const Moments*>(a.workspace), splits, a.mean, a.var);
+}
+
+void batch_norm_statistics_from_moments(const Queue& q, const BatchNormStatisticsFromMomentsArgs& a) {
+  CHEX_CHECK(a.channels >= 0 && a.channels < (int64_t{1} << 31) && a.count >= 1, "batch-norm statistics from moments: ",
+             a.channels, " channels of ", a.count, " values each");
+  if (a.channels == 0) return;
+  const auto blocks = static_cast<unsigned>(ceil_div(a.channels, kThreads));
+  CHEX_LAUNCH(bn_statistics_from_moments, dim3(blocks), kThreads, 0, q.stream, a.mean, a.var,
+              static_cast<unsigned>(a.channels), static_cast<double>(a.count), a.momentum, a.eps, a.running_mean,
+              a.running_var, a.save_mean, a.save_invstd);
 }
 
 namespace {

@@ -89,12 +89,13 @@ struct BatchNormBackwardArgs {
 };
 
 // The arguments of the optional kernels (see their declarations below). Moments and sums are in
-// double, host memory like everything these CPU kernels read.
+// double, in the device's memory like every other pointer.
 struct BatchNormMomentsArgs {
   ImageShape shape;
   StridedIn x;
   double* mean = nullptr;  // [channels]
   double* var = nullptr;   // [channels], biased
+  void* workspace = nullptr;  // on the GPU: batch_norm_workspace_bytes(shape), as the training forward
 };
 
 struct BatchNormStatisticsFromMomentsArgs {
@@ -163,16 +164,21 @@ struct AddAffineOfInputArgs {
   X(void, batch_norm_apply, const BatchNormApplyArgs& a)             \
   X(void, batch_norm_backward, const BatchNormBackwardArgs& a)
 
-// The parts of a training BN for a caller that normalises inside a convolution (conv2d.h's
-// normalized kernels): optional, a backend may leave them null (the CUDA one does); ask
-// Backend::has() before calling one. Declared only in namespace cpu.
+// The parts of a training BN for a caller that keeps batch moments or normalises inside a
+// convolution (conv2d.h's normalized kernels): optional, a backend may leave them null; ask
+// Backend::has() before calling one. The CPU has all of them; the GPU only the first two
+// (CHEX_BATCHNORM_MOMENTS_KERNELS, declared in both namespaces), the rest only in namespace cpu.
 //   batch_norm_moments, batch_norm_statistics_from_moments: the training forward in parts.
 //     batch_norm_moments writes each channel's mean and biased variance over its N*H*W values, in
 //     double, exactly as the training forward computes them; batch_norm_statistics_from_moments
 //     turns them into the (save_mean, save_invstd) that the forward would have normalised with and
-//     moves the running statistics as it would (count = N*H*W). The memory-efficient dense block
-//     keeps the moments of its buffer's channels, which every later layer's norm1 would otherwise
-//     recompute.
+//     moves the running statistics as it would (count = N*H*W). Together, and with
+//     batch_norm_apply, the same bits as batch_norm_forward_training of the same x (on the GPU:
+//     of the same shape, with x and y both 16-byte aligned or not, which decides how the values
+//     are summed). The memory-efficient dense block keeps the moments of its buffer's channels,
+//     which every later layer's norm1 would otherwise recompute. On the GPU the moments need the
+//     training forward's workspace (batch_norm_workspace_bytes); the statistics are one thread per
+//     channel.
 //   batch_norm_inference_statistics: the (mean, invstd) that batch_norm_forward_inference
 //     normalises with.
 //   batch_norm_backward_statistics_term: the part of a training BN's input gradient that goes
@@ -185,9 +191,11 @@ struct AddAffineOfInputArgs {
 //     instead of once per BN; centred on the mean, the sum does not cancel when |mean| >> std.
 //   add_affine_of_input: dx_c += alpha_c + beta_c (x_c - center_c) over every image, for
 //     `channels` channels.
+#define CHEX_BATCHNORM_MOMENTS_KERNELS(X)                   \
+  X(void, batch_norm_moments, const BatchNormMomentsArgs& a) \
+  X(void, batch_norm_statistics_from_moments, const BatchNormStatisticsFromMomentsArgs& a)
 #define CHEX_BATCHNORM_OPTIONAL_KERNELS(X)                                                  \
-  X(void, batch_norm_moments, const BatchNormMomentsArgs& a)                                \
-  X(void, batch_norm_statistics_from_moments, const BatchNormStatisticsFromMomentsArgs& a) \
+  CHEX_BATCHNORM_MOMENTS_KERNELS(X)                                                         \
   X(void, batch_norm_inference_statistics, const BatchNormInferenceStatisticsArgs& a)       \
   X(void, batch_norm_backward_statistics_term, const BatchNormStatisticsTermArgs& a)        \
   X(void, add_affine_of_input, const AddAffineOfInputArgs& a)
@@ -206,6 +214,7 @@ CHEX_BATCHNORM_OPTIONAL_KERNELS(CHEX_DECLARE_KERNEL)
 // In-place use (y == x, dx == dy or dx == x) is allowed.
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 CHEX_BATCHNORM_KERNELS(CHEX_DECLARE_KERNEL)
+CHEX_BATCHNORM_MOMENTS_KERNELS(CHEX_DECLARE_KERNEL)
 
 // Whether the training forward, inference and backward of this shape, on contiguous 16-byte
 // aligned tensors, hold each channel in one block's registers and read x (and dy) once rather

@@ -75,13 +75,22 @@ std::map<KernelCall, int64_t> densenet_kernel_calls(DenseNetPass pass, int64_t b
   for (size_t b = 0; b < blocks; ++b) {
     const int64_t layers = config.block_config[b], spatial = hw * hw, out = channels + layers * growth;
     // Forward: x copied into the block buffer; per layer norm1 over the prefix, norm2 over the
-    // bottleneck (each a full BN: CUDA recomputes the prefix's moments at every layer).
+    // bottleneck. In training norm1's moments are kept per channel (x's once, then each layer's
+    // new channels but the last's), so norm1 is its statistics from them and an apply; norm2 is a
+    // full BN.
     add("copy_channels", {batch, channels, spatial, channels, out});
+    if (training) add("batch_norm_moments", {batch, channels, spatial});
     for (int64_t l = 0; l < layers; ++l) {
       const int64_t prefix = channels + l * growth;
-      add(training ? "batch_norm_forward_training" : "batch_norm_forward_inference", {batch, prefix, spatial});
+      if (training) {
+        add("batch_norm_statistics_from_moments", {prefix, batch * spatial});
+        add("batch_norm_apply", {batch, prefix, spatial});
+      } else {
+        add("batch_norm_forward_inference", {batch, prefix, spatial});
+      }
       add(training ? "batch_norm_forward_training" : "batch_norm_forward_inference", {batch, bottleneck, spatial});
       if (!training) continue;
+      if (l + 1 < layers) add("batch_norm_moments", {batch, growth, spatial});
       // Backward, per layer: relu2(norm2(z)) recomputed for conv2's weight gradient, norm2's
       // backward; relu1(norm1(prefix)) recomputed for conv1's, norm1's backward, its prefix's
       // gradient added into the block's.

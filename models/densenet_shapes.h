@@ -39,11 +39,12 @@ DenseNetShapes densenet_layer_shapes(int64_t batch, int64_t size = 224,
 
 // How many times one pass of a DenseNet runs each kernel at each shape (KernelCall's shapes,
 // chex/kernel_calls.h), for the kernels bench_kernels measures and their neighbours: batch norm
-// (forward training / inference, apply, backward), max, average and global pooling (forward,
-// backward), sigmoid + BCE, and the channel copies (copy_channels, add_channels). The pass is the
-// one the CUDA backend runs: memory-efficient dense blocks on a backend without the fused
-// normalising convolutions, every BN fused with its ReLU (so no standalone ReLU and no
-// concatenation). A training step is forward (batch statistics), weighted BCE, backward; an
+// (forward training / inference, apply, backward, and the moments kept for norm1: moments,
+// statistics from moments), max, average and global pooling (forward, backward), sigmoid + BCE,
+// and the channel copies (copy_channels, add_channels). The pass is the one the CUDA backend runs:
+// memory-efficient dense blocks on a backend without the fused normalising convolutions but with
+// the batch-norm moments (norm1's computed once per channel), every BN fused with its ReLU (so no
+// standalone ReLU and no concatenation). A training step is forward (batch statistics), weighted BCE, backward; an
 // inference pass is the forward in eval mode without gradients. Checked against the kernels a
 // real step calls by tests/test_densenet_kernel_calls.cpp.
 enum class DenseNetPass { training_step, inference };

@@ -31,10 +31,11 @@ class GraphedForward {
       graph_ = DeviceGraph();
     }
     input_.copy_(input);
-    if (!output_.defined()) output_ = Tensor::empty(forward_(input_).shape(), device_);  // its shape, once
-    if (!DeviceGraph::supported(device_) || calls_ < warmup_) {
+    if (!DeviceGraph::supported(device_) || calls_ < warmup_ || !output_.defined()) {
       ++calls_;
-      output_.copy_(forward_(input_));
+      const Tensor result = forward_(input_);
+      if (!output_.defined()) output_ = Tensor::empty(result.shape(), device_);  // made before any recording
+      output_.copy_(result);
       return output_;
     }
     if (graph_.empty()) graph_ = DeviceGraph::record(device_, [this] { output_.copy_(forward_(input_)); });

@@ -21,6 +21,7 @@
 #include "chex/nn/module.h"
 #include "chex/optim/optimizer.h"
 #include "chex/tensor.h"
+#include "chex/upload.h"
 #include "train_step.h"
 
 namespace chex::train {
@@ -28,15 +29,23 @@ namespace chex::train {
 class GraphedTrainStep {
  public:
   GraphedTrainStep(nn::Module& model, LossFunction loss, optim::Optimizer& optimizer, Device device, int warmup = 2)
-      : model_(model), loss_(std::move(loss)), optimizer_(optimizer), device_(device), warmup_(warmup) {}
+      : model_(model),
+        loss_(std::move(loss)),
+        optimizer_(optimizer),
+        device_(device),
+        warmup_(warmup),
+        images_upload_(device),
+        labels_upload_(device) {}
 
   // One step on `images` and `labels` (any device; copied to the model's). The loss comes back
   // as a HostCopy, read when the caller logs it. `record` false runs every step eagerly through
   // the same tensors (the CPU's way, and the reference the replays are compared with).
-  HostCopy step(const Tensor& images, const Tensor& labels, bool record = true) {
+  HostCopy step(const Tensor& host_images, const Tensor& host_labels, bool record = true) {
+    // Copied on the device's copy stream, overlapping the step before (chex/upload.h).
+    const Tensor images = on_device(images_upload_, host_images), labels = on_device(labels_upload_, host_labels);
     if (!images_.defined() || images_.shape() != images.shape() || labels_.shape() != labels.shape()) {
       if (images_.defined() && shape_steps_ >= warmup_) {
-        body_eager(images.to(device_), labels.to(device_));
+        body_eager(images, labels);
         return loss_value_.to_host_async();
       }
       // A new shape: the first, or one seen only in warm-up so far. Fixed inputs for it.
@@ -83,6 +92,10 @@ class GraphedTrainStep {
   }
 
  private:
+  static Tensor on_device(AheadUploader& uploader, const Tensor& t) {
+    return t.device().is_cpu() ? uploader.upload(t) : t;
+  }
+
   void body_eager(const Tensor& images, const Tensor& labels) {
     const Tensor logits = model_(images);
     const Tensor loss = loss_(logits, labels);
@@ -113,6 +126,7 @@ class GraphedTrainStep {
   optim::Optimizer& optimizer_;
   Device device_;
   int warmup_;
+  AheadUploader images_upload_, labels_upload_;
   Tensor images_, labels_, loss_value_;  // fixed: the recording reads and writes them in place
   int shape_steps_ = 0;                  // steps run at images_'s shape
   DeviceGraph graph_;

@@ -18,6 +18,7 @@
 #include "chex/autograd.h"
 #include "chex/data/image_cache.h"
 #include "chex/graph.h"
+#include "chex/upload.h"
 #include "chex/data/labels.h"
 #include "chex/data/loader.h"
 #include "chex/data/splits.h"
@@ -156,6 +157,7 @@ class Run {
   std::unique_ptr<models::DenseNet> model_;
   std::unique_ptr<optim::Adam> optimizer_;
   std::unique_ptr<GraphedTrainStep> graphed_;  // on one GPU with --cuda-graph on
+  AheadUploader images_upload_{device_}, labels_upload_{device_};  // batches copied one step ahead
   TrainingState state_;
   std::unique_ptr<JsonLog> log_;
   std::chrono::steady_clock::time_point epoch_start_;
@@ -392,8 +394,8 @@ QueuedStep Run::queue_step(data::Batch batch, double data_wait) {
   }
   const int64_t replays_before = graphed_ ? graphed_->replays() : 0;
   q.loss = graphed_ ? graphed_->step(batch.images, batch.labels)
-                    : train_step(*model_, std::cref(*loss_), *optimizer_, batch.images.to(device_),
-                                 batch.labels.to(device_), distributed);
+                    : train_step(*model_, std::cref(*loss_), *optimizer_, images_upload_.upload(batch.images),
+                                 labels_upload_.upload(batch.labels), distributed);
   q.replayed = graphed_ && graphed_->replays() > replays_before;
   return q;
 }

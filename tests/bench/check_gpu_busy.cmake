@@ -2,22 +2,26 @@
 # steps traced by CUPTI give a busy fraction in (0, 1], some kernels per step and a gap that is a
 # number. With -DDEVICE=cpu (label cpu): --gpu-busy is refused with an error naming --device cuda,
 # and a run without it reports the three fields as null.
-function(densenet_json out result)
+
+# Runs bench_densenet with the arguments given and demands exit status 0; sets `out` to what it
+# printed and `json` to its densenet121 JSON line.
+function(run_densenet)
+  list(JOIN ARGN " " args)
+  execute_process(COMMAND ${BENCH} ${ARGN} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "bench_densenet ${args} exited with ${status}:\n${out}\n${err}")
+  endif()
   string(REGEX MATCH "{\"bench\": \"densenet121\"[^\n]*" json "${out}")
   if(NOT json)
     message(FATAL_ERROR "no densenet121 JSON line in:\n${out}")
   endif()
-  set(${result} "${json}" PARENT_SCOPE)
+  set(out "${out}" PARENT_SCOPE)
+  set(json "${json}" PARENT_SCOPE)
 endfunction()
 
 set(small --size 64 --batch 4 --steps 3)
 if(DEVICE STREQUAL "cuda")
-  execute_process(COMMAND ${BENCH} --device cuda --gpu-busy ${small}
-                  RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT status EQUAL 0)
-    message(FATAL_ERROR "bench_densenet --device cuda --gpu-busy exited with ${status}:\n${out}\n${err}")
-  endif()
-  densenet_json("${out}" json)
+  run_densenet(--device cuda --gpu-busy ${small})
   foreach(field gpu_busy_fraction kernels_per_step largest_gap_us)
     string(JSON type TYPE "${json}" ${field})
     if(NOT type STREQUAL "NUMBER")
@@ -39,12 +43,7 @@ else()
     message(FATAL_ERROR "expected --gpu-busy on the CPU refused, naming --device cuda; got ${status}:\n${out}\n${err}")
   endif()
   string(STRIP "${err}" refusal)
-  execute_process(COMMAND ${BENCH} --device cpu --threads 1 --warmup 0 ${small}
-                  RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT status EQUAL 0)
-    message(FATAL_ERROR "bench_densenet --device cpu exited with ${status}:\n${out}\n${err}")
-  endif()
-  densenet_json("${out}" json)
+  run_densenet(--device cpu --threads 1 --warmup 0 ${small})
   foreach(field gpu_busy_fraction kernels_per_step largest_gap_us)
     string(JSON type TYPE "${json}" ${field})
     if(NOT type STREQUAL "NULL")

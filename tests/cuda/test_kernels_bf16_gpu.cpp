@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "chex/random.h"
+#include "gpu_test_support.h"
 #include "kernels/bce.h"
 #include "kernels/cast.h"
 #include "kernels/concat.h"
@@ -25,45 +26,10 @@
 
 using namespace chex;
 using kernels::BFloat16;
+using testing::DeviceVector;
+using testing::require_gpu;
 
 namespace {
-
-void check_cuda(cudaError_t status) {
-  INFO(cudaGetErrorString(status));
-  REQUIRE(status == cudaSuccess);
-}
-
-// A device copy of a host vector, read back after the queue has run.
-template <typename T>
-class DeviceVector {
- public:
-  explicit DeviceVector(const std::vector<T>& host) : size_(host.size()) {
-    check_cuda(cudaMalloc(&data_, std::max<size_t>(1, size_ * sizeof(T))));
-    check_cuda(cudaMemcpy(data_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  ~DeviceVector() { cudaFree(data_); }
-  DeviceVector(const DeviceVector&) = delete;
-  DeviceVector& operator=(const DeviceVector&) = delete;
-  T* get() const { return data_; }
-  void clear() const { check_cuda(cudaMemset(data_, 0, size_ * sizeof(T))); }
-  std::vector<T> read() const {
-    check_cuda(cudaDeviceSynchronize());
-    std::vector<T> host(size_);
-    check_cuda(cudaMemcpy(host.data(), data_, size_ * sizeof(T), cudaMemcpyDeviceToHost));
-    return host;
-  }
-
- private:
-  size_t size_;
-  T* data_ = nullptr;
-};
-
-void require_gpu() {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  INFO("this test needs a GPU; there is none here (" << cudaGetErrorString(status) << "): ctest -LE gpu");
-  REQUIRE((status == cudaSuccess && count > 0));
-}
 
 template <typename T>
 int64_t differing(const std::vector<T>& a, const std::vector<T>& b) {

@@ -8,9 +8,11 @@
 // CaptureAudit itself is checked on the CPU: each broken rule is seen and counted.
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "chex/graph.h"
+#include "chex/kernel_calls.h"
 #include "chex/ops.h"
 #include "chex/optim/adam.h"
 #include "device/device_test.h"
@@ -54,7 +56,15 @@ bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
 }
 
-void check_recorded_body_follows_the_rules(Device device, bool memory_efficient) {
+// On the CPU, `cuda_path` hides the CPU's optional kernels (chex/kernel_calls.h), so that the ops
+// take the path the CUDA backend takes (the unfused dense block, among others).
+std::unique_ptr<KernelCallRecorder> cuda_path_on_cpu(Device device, bool cuda_path) {
+  if (!cuda_path || !device.is_cpu()) return nullptr;
+  return std::make_unique<KernelCallRecorder>(CpuPath::like_cuda);
+}
+
+void check_recorded_body_follows_the_rules(Device device, bool memory_efficient, bool cuda_path = false) {
+  const auto path = cuda_path_on_cpu(device, cuda_path);
   Run run(device, memory_efficient);
   train::GraphedTrainStep step(run.model, run.loss, run.optimizer, device, /*warmup=*/2);
   const Tensor images = batch_images(2, 9), targets = batch_targets(2, 4);
@@ -70,14 +80,18 @@ void check_recorded_body_follows_the_rules(Device device, bool memory_efficient)
   CHECK(report.allocations > 10);  // the audit saw the step's own memory come and go
 }
 
-void check_graphed_steps_equal_plain_steps(Device device, bool memory_efficient) {
+void check_graphed_steps_equal_plain_steps(Device device, bool memory_efficient, bool cuda_path = false) {
+  const auto path = cuda_path_on_cpu(device, cuda_path);
   Run graphed(device, memory_efficient), plain(device, memory_efficient);
   train::GraphedTrainStep step(graphed.model, graphed.loss, graphed.optimizer, device, /*warmup=*/2);
   // Six steps at batch 3, then a partial batch of 2 (eager, on the same tensors), then two more.
   const std::vector<int64_t> sizes = {3, 3, 3, 3, 3, 3, 2, 3, 3};
   for (size_t i = 0; i < sizes.size(); ++i) {
     const Tensor images = batch_images(sizes[i], 100 + i), targets = batch_targets(sizes[i], 200 + i);
-    const float graphed_loss = step.step(images, targets).item();
+    const uint64_t reads_before = host_read_count();
+    const HostCopy graphed_copy = step.step(images, targets);
+    CHECK(host_read_count() == reads_before);  // nothing in a step waits for the device
+    const float graphed_loss = graphed_copy.item();
     const float plain_loss = train::train_step(plain.model, plain.loss, plain.optimizer, images.to(device),
                                                targets.to(device)).item();
     INFO("step " << i + 1);
@@ -135,11 +149,13 @@ CHEX_DEVICE_TEST("inference through a device graph equals eager inference bit fo
 CHEX_DEVICE_TEST("the recorded training step breaks no device-graph recording rule", "[graphs]") {
   SECTION("memory-efficient blocks") { check_recorded_body_follows_the_rules(device, true); }
   SECTION("concatenating blocks") { check_recorded_body_follows_the_rules(device, false); }
+  SECTION("memory-efficient blocks on the CUDA backend's path") { check_recorded_body_follows_the_rules(device, true, true); }
 }
 
 CHEX_DEVICE_TEST("training steps through a device graph equal plain steps bit for bit", "[graphs]") {
   SECTION("memory-efficient blocks") { check_graphed_steps_equal_plain_steps(device, true); }
   SECTION("concatenating blocks") { check_graphed_steps_equal_plain_steps(device, false); }
+  SECTION("memory-efficient blocks on the CUDA backend's path") { check_graphed_steps_equal_plain_steps(device, true, true); }
 }
 
 TEST_CASE("CaptureAudit counts each broken recording rule (cpu)", "[graphs][on-cpu]") {

@@ -7,6 +7,7 @@
 // elementwise formulas only (operation order, fma contraction): 1e-6 for statistics and parameter
 // gradients, 1e-5 for y and dx. Buffers are compared whole, padding included, so a write outside a
 // batch-strided slice shows up as a difference from the untouched sentinel.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <map>
@@ -191,12 +192,89 @@ std::vector<Case> awkward_cases() {
   };
 }
 
+// The training forward in parts, as the dense block keeps its buffer's moments: batch_norm_moments
+// then batch_norm_statistics_from_moments, against the twin's parts (the moments within 1e-12 in
+// double, the statistics as the forward's), and bit for bit the statistics and running update of
+// the emulated training forward of the same x (whose y keeps x's alignment, so both sum the same
+// items).
+void check_moments(const Case& k, Generator& gen) {
+  const Inputs in(k, gen);
+  const int64_t C = k.channels;
+  const kernels::Queue q;
+  const kernels::ImageShape shape{k.batch, C, k.spatial};
+  const kernels::StridedIn x{in.x.data() + k.offset, k.stride()};
+  std::vector<double> mean_ref(static_cast<size_t>(C)), var_ref(static_cast<size_t>(C));
+  kernels::cpu::batch_norm_moments(q, {.shape = shape, .x = x, .mean = mean_ref.data(), .var = var_ref.data()});
+  auto statistics_args = [&](const std::vector<double>& mean, const std::vector<double>& var, float* running_mean,
+                             float* running_var, float* save_mean, float* save_invstd) {
+    return kernels::BatchNormStatisticsFromMomentsArgs{.mean = mean.data(),
+                                                       .var = var.data(),
+                                                       .channels = C,
+                                                       .count = k.batch * k.spatial,
+                                                       .momentum = kMomentum,
+                                                       .eps = kEps,
+                                                       .running_mean = running_mean,
+                                                       .running_var = running_var,
+                                                       .save_mean = save_mean,
+                                                       .save_invstd = save_invstd};
+  };
+  std::vector<float> rm_ref = in.running_mean, rv_ref = in.running_var, mean_f_ref(C), invstd_ref(C);
+  kernels::cpu::batch_norm_statistics_from_moments(
+      q, statistics_args(mean_ref, var_ref, rm_ref.data(), rv_ref.data(), mean_f_ref.data(), invstd_ref.data()));
+  auto as_floats = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+  testing::check_outputs_against_twin(
+      "batch-norm moments and statistics " + k.name(),
+      [&] {
+        std::vector<double> mean(static_cast<size_t>(C), std::nan("")), var(static_cast<size_t>(C), std::nan(""));
+        Workspace ws(k);
+        kernels::emu::batch_norm_moments(
+            q, {.shape = shape, .x = x, .mean = mean.data(), .var = var.data(), .workspace = ws.get()});
+        for (int64_t c = 0; c < C; ++c) {
+          const auto i = static_cast<size_t>(c);
+          INFO("channel " << c << ": mean " << mean[i] << " vs " << mean_ref[i] << ", var " << var[i] << " vs "
+                          << var_ref[i]);
+          CHECK(std::fabs(mean[i] - mean_ref[i]) <= 1e-12 * std::max(1.0, std::fabs(mean_ref[i])));
+          CHECK(std::fabs(var[i] - var_ref[i]) <= 1e-12 * std::max(1.0, std::fabs(var_ref[i])));
+        }
+        std::vector<float> rm = in.running_mean, rv = in.running_var, mean_f(C), invstd(C);
+        kernels::emu::batch_norm_statistics_from_moments(
+            q, statistics_args(mean, var, rm.data(), rv.data(), mean_f.data(), invstd.data()));
+        std::vector<float> y(k.buffer(), kSentinel), fwd_mean(C), fwd_invstd(C);
+        std::vector<float> fwd_rm = in.running_mean, fwd_rv = in.running_var;
+        Workspace fwd_ws(k);
+        kernels::BatchNormForwardArgs training =
+            forward_args(k, in, y.data(), fwd_rm.data(), fwd_rv.data(), fwd_mean.data(), fwd_invstd.data(), true);
+        training.workspace = fwd_ws.get();
+        kernels::emu::batch_norm_forward_training(q, training);
+        const bool forward_bits = mean_f == fwd_mean && invstd == fwd_invstd && rm == fwd_rm && rv == fwd_rv;
+        CHECK(forward_bits);
+        return std::vector<std::vector<float>>{as_floats(mean), as_floats(var), mean_f, invstd, rm, rv};
+      },
+      {{"mean", as_floats(mean_ref), kStatsTolerance},
+       {"var", as_floats(var_ref), kStatsTolerance},
+       {"save_mean", mean_f_ref, kStatsTolerance},
+       {"save_invstd", invstd_ref, kStatsTolerance},
+       {"running_mean", rm_ref, kStatsTolerance},
+       {"running_var", rv_ref, kStatsTolerance}});
+}
+
 }  // namespace
 
 TEST_CASE("batch-norm forward kernels match the CPU twin at awkward sizes", "[emu][batchnorm]") {
   Generator gen(21);
   for (const Case& k : awkward_cases())
     for (bool relu : {false, true}) DYNAMIC_SECTION(k.name() << (relu ? " relu" : "")) { check_forward(k, relu, gen); }
+}
+
+TEST_CASE("batch-norm moments and statistics from moments match the twin and the training forward",
+          "[emu][batchnorm]") {
+  Generator gen(24);
+  std::vector<Case> cases = awkward_cases();
+  // A dense layer's 32 new channels in a block buffer of 128 at 28x28 (from channel 64), as the
+  // block computes their moments: several blocks per channel at batch 24 (4,704 float4 items), one
+  // pass at batch 2.
+  for (const int64_t batch : {24, 2}) cases.push_back({batch, 32, 784, 64 * 784, 96 * 784});
+  for (const Case& k : cases) DYNAMIC_SECTION(k.name()) { check_moments(k, gen); }
 }
 
 TEST_CASE("batch-norm backward kernels match the CPU twin at awkward sizes", "[emu][batchnorm]") {

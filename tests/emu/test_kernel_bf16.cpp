@@ -14,11 +14,11 @@
 #include <cstring>
 #include <functional>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "bf16_test_support.h"
+#include "channel_copy_checks.h"
 #include "kernel_test_support.h"
 #include "kernels/cast.h"
 #include "kernels/concat.h"
@@ -112,73 +112,35 @@ TEST_CASE("the bf16 cast twin rounds as kernels/bfloat16.h, every bf16 widens", 
 
 namespace {
 
-// A channel copy between two batch-strided bf16 buffers (as CopyCase in test_kernel_concat_pool.cpp,
-// in elements): `*_shift` elements before image 0 (a shift that is not a multiple of 8 breaks
-// 16-byte alignment), `*_pad` after each image.
-struct CopyCase {
-  int64_t batch, spatial, channels;
-  int64_t src_channels, src_offset, src_pad, src_shift;
-  int64_t dst_channels, dst_offset, dst_pad, dst_shift;
-};
-
-std::string describe(const CopyCase& c) {
-  std::ostringstream out;
-  out << "batch " << c.batch << ", spatial " << c.spatial << ", channels " << c.channels << ", src [" << c.src_channels
-      << " ch, offset " << c.src_offset << ", pad " << c.src_pad << ", shift " << c.src_shift << "], dst ["
-      << c.dst_channels << " ch, offset " << c.dst_offset << ", pad " << c.dst_pad << ", shift " << c.dst_shift << "]";
-  return out.str();
-}
-
 std::vector<BFloat16> random_bf16(int64_t n, Generator& gen) { return to_bf16(testing::random_vector(n, gen)); }
 
+// The bf16 channel kernels for the checks they share with the fp32 ones (channel_copy_checks.h),
+// compared bit for bit.
+const testing::ChannelKernels<BFloat16> kBf16Kernels{"_bf16",
+                                                     &kernels::cpu::copy_channels_bf16,
+                                                     &kernels::emu::copy_channels_bf16,
+                                                     &kernels::cpu::add_channels_bf16,
+                                                     &kernels::emu::add_channels_bf16,
+                                                     &kernels::cpu::concat_channels_bf16,
+                                                     &kernels::emu::concat_channels_bf16,
+                                                     &kernels::cpu::split_channels_bf16,
+                                                     &kernels::emu::split_channels_bf16,
+                                                     &random_bf16,
+                                                     &check_bits_against_twin<BFloat16>};
+
+using testing::CopyCase;
+
 // copy_channels_bf16 and add_channels_bf16 on one case, the whole destination compared.
-void check_copy_case(const CopyCase& c, Generator& gen) {
-  const int64_t src_stride = c.src_channels * c.spatial + c.src_pad;
-  const int64_t dst_stride = c.dst_channels * c.spatial + c.dst_pad;
-  const std::vector<BFloat16> src = random_bf16(c.src_shift + c.batch * src_stride, gen);
-  const std::vector<BFloat16> dst0 = random_bf16(c.dst_shift + c.batch * dst_stride, gen);
-  for (const bool add : {false, true}) {
-    const auto args = [&](BFloat16* dst) {
-      return kernels::ChannelCopyArgsBf16{{src.data() + c.src_shift, src_stride}, c.src_offset,
-                                          {dst + c.dst_shift, dst_stride}, c.dst_offset,
-                                          {c.batch, c.channels, c.spatial}};
-    };
-    std::vector<BFloat16> reference = dst0;
-    (add ? kernels::cpu::add_channels_bf16 : kernels::cpu::copy_channels_bf16)({}, args(reference.data()));
-    auto* launcher = add ? &kernels::emu::add_channels_bf16 : &kernels::emu::copy_channels_bf16;
-    check_bits_against_twin<BFloat16>(
-        std::string(add ? "add_channels_bf16 " : "copy_channels_bf16 ") + describe(c),
-        [&] {
-          std::vector<BFloat16> dst = dst0;
-          launcher({}, args(dst.data()));
-          return dst;
-        },
-        reference);
-  }
-}
+void check_copy_case(const CopyCase& c, Generator& gen) { testing::check_copy_case(kBf16Kernels, c, gen); }
 
 // add_channels_bf16_to_float on one case: a bf16 source added into a float destination (the same
 // shapes and shifts, in elements: 4 of either type make one vector access).
 void check_add_to_float_case(const CopyCase& c, Generator& gen) {
-  const int64_t src_stride = c.src_channels * c.spatial + c.src_pad;
-  const int64_t dst_stride = c.dst_channels * c.spatial + c.dst_pad;
-  const std::vector<BFloat16> src = random_bf16(c.src_shift + c.batch * src_stride, gen);
-  const std::vector<float> dst0 = testing::random_vector(c.dst_shift + c.batch * dst_stride, gen);
-  const auto args = [&](float* dst) {
-    return kernels::ChannelCopyArgsBf16ToFloat{{src.data() + c.src_shift, src_stride}, c.src_offset,
-                                               {dst + c.dst_shift, dst_stride}, c.dst_offset,
-                                               {c.batch, c.channels, c.spatial}};
-  };
-  std::vector<float> reference = dst0;
-  kernels::cpu::add_channels_bf16_to_float({}, args(reference.data()));
-  check_bits_against_twin<float>(
-      "add_channels_bf16_to_float " + describe(c),
-      [&] {
-        std::vector<float> dst = dst0;
-        kernels::emu::add_channels_bf16_to_float({}, args(dst.data()));
-        return dst;
-      },
-      reference);
+  const std::vector<BFloat16> src = random_bf16(c.src_elements(), gen);
+  const std::vector<float> dst0 = testing::random_vector(c.dst_elements(), gen);
+  testing::check_channel_copy<BFloat16, float>("add_channels_bf16_to_float", &kernels::cpu::add_channels_bf16_to_float,
+                                               &kernels::emu::add_channels_bf16_to_float, c, src, dst0,
+                                               &check_bits_against_twin<float>);
 }
 
 }  // namespace
@@ -248,69 +210,7 @@ TEST_CASE("add_channels_bf16 adds in float and rounds once, add_channels_bf16_to
 
 TEST_CASE("bf16 concat_channels and split_channels match the twin", "[emu][bf16][concat]") {
   Generator gen(45);
-  // Part channel counts (0: an empty part); more than 8 parts take several launches. Parts start
-  // at shifted addresses so that some are misaligned.
-  const std::vector<std::vector<int64_t>> part_sets{{64, 32}, {3, 0, 5, 1, 2, 7, 4, 1, 9, 6}, {1}};
-  for (const int64_t spatial : {int64_t{49}, int64_t{196}, int64_t{3}}) {
-    for (size_t set = 0; set < part_sets.size(); ++set) {
-      const std::vector<int64_t>& channels = part_sets[set];
-      DYNAMIC_SECTION("spatial " << spatial << ", part set " << set) {
-        const int64_t batch = 3;
-        int64_t total = 0;
-        std::vector<int64_t> offsets, strides, shifts;
-        std::vector<std::vector<BFloat16>> inputs;
-        for (size_t i = 0; i < channels.size(); ++i) {
-          offsets.push_back(total);
-          total += channels[i];
-          strides.push_back(channels[i] * spatial + static_cast<int64_t>(i % 3));  // some padded images
-          shifts.push_back(static_cast<int64_t>(i % 2));
-          inputs.push_back(random_bf16(shifts.back() + batch * strides.back(), gen));
-        }
-        const int64_t big_stride = total * spatial + 8;
-        const std::vector<BFloat16> big0 = random_bf16(batch * big_stride, gen);
-        auto parts_over = [&](std::vector<std::vector<BFloat16>>& buffers) {
-          std::vector<kernels::ChannelPartBf16> parts;
-          for (size_t i = 0; i < channels.size(); ++i)
-            parts.push_back({buffers[i].data() + shifts[i], strides[i], channels[i], offsets[i]});
-          return parts;
-        };
-        const int count = static_cast<int>(channels.size());
-
-        std::vector<BFloat16> concat_ref = big0;
-        std::vector<std::vector<BFloat16>> twin_inputs = inputs;
-        kernels::cpu::concat_channels_bf16({}, parts_over(twin_inputs).data(), count, concat_ref.data(), big_stride,
-                                           batch, spatial);
-        check_bits_against_twin<BFloat16>(
-            "concat_channels_bf16",
-            [&] {
-              std::vector<BFloat16> big = big0;
-              std::vector<std::vector<BFloat16>> emu_inputs = inputs;
-              kernels::emu::concat_channels_bf16({}, parts_over(emu_inputs).data(), count, big.data(), big_stride,
-                                                 batch, spatial);
-              return big;
-            },
-            concat_ref);
-
-        auto flatten = [](const std::vector<std::vector<BFloat16>>& buffers) {
-          std::vector<BFloat16> all;
-          for (const auto& b : buffers) all.insert(all.end(), b.begin(), b.end());
-          return all;
-        };
-        std::vector<std::vector<BFloat16>> split_ref = inputs;
-        kernels::cpu::split_channels_bf16({}, big0.data(), big_stride, parts_over(split_ref).data(), count, batch,
-                                          spatial);
-        check_bits_against_twin<BFloat16>(
-            "split_channels_bf16",
-            [&] {
-              std::vector<std::vector<BFloat16>> outputs = inputs;
-              kernels::emu::split_channels_bf16({}, big0.data(), big_stride, parts_over(outputs).data(), count, batch,
-                                                spatial);
-              return flatten(outputs);
-            },
-            flatten(split_ref));
-      }
-    }
-  }
+  testing::check_concat_and_split(kBf16Kernels, gen, 8);
 }
 
 TEST_CASE("global average pool of bf16 input matches the twins", "[emu][bf16][pool]") {

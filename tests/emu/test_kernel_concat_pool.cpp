@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "channel_copy_checks.h"
 #include "kernel_test_support.h"
 #include "pool_test_support.h"
 #include "kernels/concat.h"
@@ -23,52 +24,27 @@ namespace {
 
 constexpr int64_t kBatch = 2;
 
-// A channel copy between two batch-strided buffers. Each buffer holds `*_channels` channels per
-// image plus `*_pad` floats of padding, and starts `*_shift` floats into its allocation (a shift
-// that is not a multiple of 4 breaks 16-byte alignment).
-struct CopyCase {
-  int64_t batch, spatial, channels;
-  int64_t src_channels, src_offset, src_pad, src_shift;
-  int64_t dst_channels, dst_offset, dst_pad, dst_shift;
-};
+// The fp32 channel kernels for the checks they share with the bf16 ones (channel_copy_checks.h);
+// tolerance 0 (check_against_twin also demands that the schedules agree bit for bit).
+const testing::ChannelKernels<float> kFloatKernels{
+    "",
+    &kernels::cpu::copy_channels,
+    &kernels::emu::copy_channels,
+    &kernels::cpu::add_channels,
+    &kernels::emu::add_channels,
+    &kernels::cpu::concat_channels,
+    &kernels::emu::concat_channels,
+    &kernels::cpu::split_channels,
+    &kernels::emu::split_channels,
+    [](int64_t n, Generator& gen) { return testing::random_vector(n, gen); },
+    [](const std::string& what, const std::function<std::vector<float>()>& emulated,
+       const std::vector<float>& reference) { testing::check_against_twin(what, emulated, reference, 0.0); }};
 
-// Built with a stream: GCC 12 warns falsely (-Wrestrict) on chains of std::string +.
-std::string describe(const CopyCase& c) {
-  std::ostringstream out;
-  out << "batch " << c.batch << ", spatial " << c.spatial << ", channels " << c.channels << ", src [" << c.src_channels
-      << " ch, offset " << c.src_offset << ", pad " << c.src_pad << ", shift " << c.src_shift << "], dst ["
-      << c.dst_channels << " ch, offset " << c.dst_offset << ", pad " << c.dst_pad << ", shift " << c.dst_shift << "]";
-  return out.str();
-}
+using testing::CopyCase;
+using testing::Modes;
 
-enum class Modes { copy, add, both };
-
-// copy_channels and/or add_channels on one case; the whole destination (outside the copied range
-// too) must equal the twin's.
 void check_copy_case(const CopyCase& c, Generator& gen, Modes modes = Modes::both) {
-  const int64_t src_stride = c.src_channels * c.spatial + c.src_pad;
-  const int64_t dst_stride = c.dst_channels * c.spatial + c.dst_pad;
-  const std::vector<float> src = testing::random_vector(c.src_shift + c.batch * src_stride, gen);
-  const std::vector<float> dst0 = testing::random_vector(c.dst_shift + c.batch * dst_stride, gen);
-  for (const bool add : {false, true}) {
-    if (modes != Modes::both && add != (modes == Modes::add)) continue;
-    std::vector<float> reference = dst0;
-    auto* twin = add ? &kernels::cpu::add_channels : &kernels::cpu::copy_channels;
-    const auto args = [&](float* dst) {
-      return kernels::ChannelCopyArgs{{src.data() + c.src_shift, src_stride}, c.src_offset, {dst + c.dst_shift, dst_stride},
-                                      c.dst_offset, {c.batch, c.channels, c.spatial}};
-    };
-    twin({}, args(reference.data()));
-    auto* launcher = add ? &kernels::emu::add_channels : &kernels::emu::copy_channels;
-    testing::check_against_twin(
-        std::string(add ? "add_channels " : "copy_channels ") + describe(c),
-        [&] {
-          std::vector<float> dst = dst0;
-          launcher({}, args(dst.data()));
-          return dst;
-        },
-        reference, 0.0);
-  }
+  testing::check_copy_case(kFloatKernels, c, gen, modes);
 }
 
 }  // namespace
@@ -122,70 +98,7 @@ TEST_CASE("channel copy kernels match the twin at awkward sizes and alignments",
 
 TEST_CASE("concat_channels and split_channels match the twin", "[emu][concat]") {
   Generator gen(23);
-  // Part channel counts (0: an empty part); more than 8 parts take several launches. Parts start
-  // at shifted addresses so that some are misaligned.
-  const std::vector<std::vector<int64_t>> part_sets{{64, 32}, {3, 0, 5, 1, 2, 7, 4, 1, 9, 6}, {1}};
-  for (const int64_t spatial : {int64_t{49}, int64_t{196}, int64_t{3}}) {
-    for (size_t set = 0; set < part_sets.size(); ++set) {
-      const std::vector<int64_t>& channels = part_sets[set];
-      DYNAMIC_SECTION("spatial " << spatial << ", part set " << set) {
-        const int64_t batch = 3;
-        int64_t total = 0;
-        std::vector<int64_t> offsets, strides, shifts;
-        std::vector<std::vector<float>> inputs;
-        for (size_t i = 0; i < channels.size(); ++i) {
-          offsets.push_back(total);
-          total += channels[i];
-          strides.push_back(channels[i] * spatial + static_cast<int64_t>(i % 3));  // some padded images
-          shifts.push_back(static_cast<int64_t>(i % 2));
-          inputs.push_back(testing::random_vector(shifts.back() + batch * strides.back(), gen));
-        }
-        const int64_t big_stride = total * spatial + 1;
-        const std::vector<float> big0 = testing::random_vector(batch * big_stride, gen);
-        auto parts_over = [&](std::vector<std::vector<float>>& buffers) {
-          std::vector<kernels::ChannelPart> parts;
-          for (size_t i = 0; i < channels.size(); ++i)
-            parts.push_back({buffers[i].data() + shifts[i], strides[i], channels[i], offsets[i]});
-          return parts;
-        };
-        const int count = static_cast<int>(channels.size());
-
-        // Concatenation: the parts into the big buffer.
-        std::vector<float> concat_ref = big0;
-        std::vector<std::vector<float>> twin_inputs = inputs;
-        kernels::cpu::concat_channels({}, parts_over(twin_inputs).data(), count, concat_ref.data(), big_stride, batch,
-                                      spatial);
-        testing::check_against_twin(
-            "concat_channels",
-            [&] {
-              std::vector<float> big = big0;
-              std::vector<std::vector<float>> emu_inputs = inputs;
-              kernels::emu::concat_channels({}, parts_over(emu_inputs).data(), count, big.data(), big_stride, batch,
-                                            spatial);
-              return big;
-            },
-            concat_ref, 0.0);
-
-        // Split: the big buffer back out into the parts (their padding keeps its old values).
-        auto flatten = [](const std::vector<std::vector<float>>& buffers) {
-          std::vector<float> all;
-          for (const auto& b : buffers) all.insert(all.end(), b.begin(), b.end());
-          return all;
-        };
-        std::vector<std::vector<float>> split_ref = inputs;
-        kernels::cpu::split_channels({}, big0.data(), big_stride, parts_over(split_ref).data(), count, batch, spatial);
-        testing::check_against_twin(
-            "split_channels",
-            [&] {
-              std::vector<std::vector<float>> outputs = inputs;
-              kernels::emu::split_channels({}, big0.data(), big_stride, parts_over(outputs).data(), count, batch,
-                                           spatial);
-              return flatten(outputs);
-            },
-            flatten(split_ref), 0.0);
-      }
-    }
-  }
+  testing::check_concat_and_split(kFloatKernels, gen, 1);
 }
 
 namespace {

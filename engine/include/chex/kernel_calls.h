@@ -4,10 +4,14 @@
 // kernels themselves run as before). For tests and tools that check what a step does, e.g. that
 // bench_kernels weights each case by how often a DenseNet-121 step runs it.
 //
-// CpuPath::without_optional_kernels also hides the CPU backend's optional kernels (the fused
-// normalising convolutions, the batch-norm moments, ...), so that ops take the path a backend
-// without them takes: the CUDA backend's, whose table has none of them. Results stay those of the
-// fused path up to rounding; only the sequence of kernels changes.
+// The recorder can also hide some of the CPU backend's optional kernels, so that ops take the path
+// a backend without them takes (results stay those of the fused path up to rounding; only the
+// sequence of kernels changes):
+//  - CpuPath::like_cuda keeps only the optional kernels the CUDA table has too (the batch-norm
+//    moments, CHEX_CUDA_OPTIONAL_KERNELS in engine/src/backend/backend.h) and hides the rest (the
+//    fused normalising convolutions, ...): exactly the CUDA backend's path;
+//  - CpuPath::without_optional_kernels hides them all: the plain path of a backend with the
+//    required kernels only.
 //
 // One recorder at a time, on the thread that runs the ops (the recording itself is locked).
 #include <cstdint>
@@ -20,7 +24,8 @@ namespace chex {
 
 // One kernel at one shape. The shape is the kernel's own description of its work, as listed in
 // kernel_calls.cpp: batch norms [N, C, H*W], pooling [N, C, H, W], global pooling [N, C, H*W],
-// channel copies [N, C, H*W, source channels, destination channels] (the batch strides), sigmoid + BCE [N, classes], elementwise [n];
+// channel copies [N, C, H*W, source channels, destination channels] (the batch strides), sigmoid + BCE [N, classes], elementwise [n],
+// batch-norm statistics from moments [C, N*H*W];
 // empty for kernels not listed there.
 struct KernelCall {
   std::string kernel;           // the backend table's name, e.g. "batch_norm_backward"
@@ -28,7 +33,7 @@ struct KernelCall {
   auto operator<=>(const KernelCall&) const = default;
 };
 
-enum class CpuPath { as_is, without_optional_kernels };
+enum class CpuPath { as_is, like_cuda, without_optional_kernels };
 
 class KernelCallRecorder {
  public:

@@ -14,7 +14,7 @@
 // Optional kernels (CHEX_<FAMILY>_OPTIONAL_KERNELS) are fast paths a backend may lack: its table
 // leaves them null, and an op asks has(&KernelTable::name) and picks its path from the answer,
 // never from the device type (the CPU has the convolutions that normalise their input; CUDA, where
-// cuDNN does not take a fused BN + ReLU input, has not).
+// cuDNN does not take a fused BN + ReLU input, has not; both have the batch-norm moments).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -50,6 +50,10 @@
 #define CHEX_OPTIONAL_BACKEND_KERNELS(X) \
   CHEX_BATCHNORM_OPTIONAL_KERNELS(X)     \
   CHEX_CONV2D_OPTIONAL_KERNELS(X)
+
+// The optional kernels the CUDA table fills (the rest stay null there): the batch-norm moments
+// that let the dense block compute norm1's statistics once per channel.
+#define CHEX_CUDA_OPTIONAL_KERNELS(X) CHEX_BATCHNORM_MOMENTS_KERNELS(X)
 
 namespace chex::backend {
 
@@ -94,6 +98,14 @@ struct DeviceRuntime {
   // Stream-ordered copy of host memory into device memory, staged through pinned memory: `src` may
   // be reused as soon as it returns, and the host never waits for the device.
   void (*copy_host_to_device_async)(void* dst, const void* src, size_t bytes, int device);
+  // The same copy on the device's second (copy) stream, so that it overlaps the computing
+  // stream's work: it starts once the event `after` has completed (null: at once), and work
+  // queued on the device's stream from now on waits for it. Events come from new_event() and
+  // mark, with record_event(), the current end of the device's stream.
+  void (*copy_host_to_device_ahead)(void* dst, const void* src, size_t bytes, int device, void* after);
+  void* (*new_event)();
+  void (*record_event)(void* event, int device);
+  void (*delete_event)(void* event);
   // Waits until everything queued on the device has run (timing, benchmarks; never in a step).
   void (*synchronize)(int device);
   // Device graphs (chex/graph.h): begin_recording() starts recording what the calling thread

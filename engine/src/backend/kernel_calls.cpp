@@ -21,6 +21,7 @@ std::vector<int64_t> shape_of(const BatchNormForwardArgs& a) { return shape_of(a
 std::vector<int64_t> shape_of(const BatchNormApplyArgs& a) { return shape_of(a.shape); }
 std::vector<int64_t> shape_of(const BatchNormBackwardArgs& a) { return shape_of(a.shape); }
 std::vector<int64_t> shape_of(const BatchNormMomentsArgs& a) { return shape_of(a.shape); }
+std::vector<int64_t> shape_of(const BatchNormStatisticsFromMomentsArgs& a) { return {a.channels, a.count}; }
 std::vector<int64_t> shape_of(const Pool2dGeometry& g) { return {g.batch, g.channels, g.height, g.width}; }
 template <typename Logit>
 std::vector<int64_t> shape_of(const BasicBceWithLogitsArgs<Logit>& a) {
@@ -65,11 +66,13 @@ std::atomic<KernelCallRecorder*> active_recorder{nullptr};
     return backend::cpu_kernels().name(args...);                                           \
   };
 
-backend::KernelTable recorded_table(bool with_optional) {
+backend::KernelTable recorded_table(CpuPath path) {
   backend::KernelTable table;
   CHEX_BACKEND_KERNELS(CHEX_RECORDED_ENTRY)
-  if (with_optional) {
+  if (path == CpuPath::as_is) {
     CHEX_OPTIONAL_BACKEND_KERNELS(CHEX_RECORDED_ENTRY)
+  } else if (path == CpuPath::like_cuda) {
+    CHEX_CUDA_OPTIONAL_KERNELS(CHEX_RECORDED_ENTRY)
   }
   return table;
 }
@@ -81,9 +84,12 @@ KernelCallRecorder::KernelCallRecorder(CpuPath path) {
   KernelCallRecorder* none = nullptr;
   CHEX_CHECK(active_recorder.compare_exchange_strong(none, this),
              "KernelCallRecorder: another recorder is alive; one at a time");
-  static const backend::KernelTable as_is = recorded_table(true);
-  static const backend::KernelTable without_optional = recorded_table(false);
-  backend::set_cpu_kernels(path == CpuPath::as_is ? &as_is : &without_optional);
+  static const backend::KernelTable as_is = recorded_table(CpuPath::as_is);
+  static const backend::KernelTable like_cuda = recorded_table(CpuPath::like_cuda);
+  static const backend::KernelTable without_optional = recorded_table(CpuPath::without_optional_kernels);
+  backend::set_cpu_kernels(path == CpuPath::as_is       ? &as_is
+                           : path == CpuPath::like_cuda ? &like_cuda
+                                                        : &without_optional);
 }
 
 KernelCallRecorder::~KernelCallRecorder() {

@@ -267,6 +267,52 @@ void copy_host_to_device_async(void* dst, const void* src, size_t bytes, int dev
   pinned_blocks().give_after(block, landed);
 }
 
+// The second stream of each device, for copies that overlap the computing stream's work.
+cudaStream_t copy_stream(int device) {
+  static std::array<cudaStream_t, 64> streams{};
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  CHEX_CHECK(device >= 0 && device < 64, "CUDA device index out of range: ", device);
+  if (!streams[device]) {
+    make_current(device);
+    CHEX_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[device], cudaStreamNonBlocking));
+  }
+  return streams[device];
+}
+
+void copy_host_to_device_ahead(void* dst, const void* src, size_t bytes, int device, void* after) {
+  if (bytes == 0) return;
+  // Staged through pinned memory as copy_host_to_device_async, but on the copy stream: it runs
+  // while the device's stream computes, after `after` (the last reads of dst), and the device's
+  // stream waits for it before anything queued from now on.
+  const PinnedBlocks::Block block = pinned_blocks().take(bytes);
+  std::memcpy(block.ptr, src, bytes);
+  make_current(device);
+  const cudaStream_t side = copy_stream(device);
+  if (after) CHEX_CUDA_CHECK(cudaStreamWaitEvent(side, static_cast<cudaEvent_t>(after), 0));
+  CHEX_CUDA_CHECK(cudaMemcpyAsync(dst, block.ptr, bytes, cudaMemcpyHostToDevice, side));
+  cudaEvent_t landed = nullptr;
+  CHEX_CUDA_CHECK(cudaEventCreateWithFlags(&landed, cudaEventDisableTiming));
+  CHEX_CUDA_CHECK(cudaEventRecord(landed, side));
+  CHEX_CUDA_CHECK(cudaStreamWaitEvent(stream(device), landed, 0));
+  pinned_blocks().give_after(block, landed);
+}
+
+void* new_event() {
+  cudaEvent_t event = nullptr;
+  CHEX_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  return event;
+}
+
+void record_event(void* event, int device) {
+  make_current(device);
+  CHEX_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), stream(device)));
+}
+
+void delete_event(void* event) {
+  if (event) cudaEventDestroy(static_cast<cudaEvent_t>(event));
+}
+
 void synchronize(int device) {
   make_current(device);
   CHEX_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
@@ -290,6 +336,10 @@ const DeviceRuntime& cuda_device_runtime() {
       .strided_fill = cuda::strided_fill,
       .copy_device_to_host_async = cuda::copy_device_to_host_async,
       .copy_host_to_device_async = cuda::copy_host_to_device_async,
+      .copy_host_to_device_ahead = cuda::copy_host_to_device_ahead,
+      .new_event = cuda::new_event,
+      .record_event = cuda::record_event,
+      .delete_event = cuda::delete_event,
       .synchronize = cuda::synchronize,
       .begin_recording = cuda::begin_recording,
       .end_recording = cuda::end_recording,

@@ -29,6 +29,12 @@ std::unique_ptr<backend::PendingRead> copy_device_to_host_async(const void* src,
 void copy_host_to_device_async(void* dst, const void* src, size_t bytes, int device);
 // Waits for the device's stream.
 void synchronize(int device);
+// On the device's copy stream, after the event `after` (null: at once); the device's stream waits
+// for it (backend.h's DeviceRuntime::copy_host_to_device_ahead).
+void copy_host_to_device_ahead(void* dst, const void* src, size_t bytes, int device, void* after);
+void* new_event();
+void record_event(void* event, int device);  // at the current end of the device's stream
+void delete_event(void* event);
 
 // CUDA graphs (engine/src/cuda/cuda_graph.cpp; chex/graph.h): stream capture of what the calling
 // thread enqueues on the device's stream, the instantiated graph, its replay and its release.

@@ -22,11 +22,13 @@
 // the optional convolutions that normalise their input (the CPU's), the block takes the fused path
 // (see fuses_normalization in dense_block_internal.h); the choice is made once per call, and each
 // path is a sequence of named steps: per layer, bottleneck_forward then grow_forward here, and
-// the backward's steps in dense_block_backward.cpp.
+// the backward's steps in dense_block_backward.cpp. Both paths compute norm1's batch moments once
+// per channel where the backend has the batch-norm moments kernels (the CPU and CUDA do).
 #include "chex/dense_block.h"
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -159,8 +161,59 @@ struct ForwardBlock {
   float* new_channels(int64_t l) const { return features.data() + g.layer_in_channels(l) * g.spatial(); }
 };
 
+// The batch moments (mean and biased variance, double, in the device's memory) of some channels,
+// each computed once, and the statistics of a training BN over a prefix of them
+// (batch_norm_moments, batch_norm_statistics_from_moments: the training forward's bits). Every
+// layer's norm1 reads a prefix of the block buffer's channels with the same batch moments, which
+// it would otherwise recompute: quadratic in depth.
+class ChannelMoments {
+ public:
+  ChannelMoments(const ForwardBlock& b, int64_t channels)
+      : b_(b),
+        storage_(b.device(), 2 * static_cast<size_t>(channels) * sizeof(double)),
+        mean_(static_cast<double*>(storage_.get())),
+        var_(mean_ + channels) {}
+
+  // The moments of `channels` channels from `first`, of a batch-strided tensor whose channels are
+  // these (x points at channel 0).
+  void compute(const float* x, int64_t batch_stride, int64_t first, int64_t channels) const {
+    const kernels::ImageShape shape{b_.g.batch, channels, b_.g.spatial()};
+    const backend::Workspace workspace = b_.be.workspace(b_.be.batch_norm_workspace_bytes(shape));
+    b_.be.batch_norm_moments(kernels::BatchNormMomentsArgs{.shape = shape,
+                                                           .x = {x + first * b_.g.spatial(), batch_stride},
+                                                           .mean = mean_ + first,
+                                                           .var = var_ + first,
+                                                           .workspace = workspace.get()});
+  }
+
+  // The (mean, invstd) a training BN of the first `channels` normalises with; moves its running
+  // statistics.
+  void statistics(const BatchNormTensors& bn, int64_t channels, float* mean, float* invstd) const {
+    b_.be.batch_norm_statistics_from_moments(
+        kernels::BatchNormStatisticsFromMomentsArgs{.mean = mean_,
+                                                    .var = var_,
+                                                    .channels = channels,
+                                                    .count = b_.g.batch * b_.g.spatial(),
+                                                    .momentum = bn.momentum,
+                                                    .eps = bn.eps,
+                                                    .running_mean = bn.running_mean.data(),
+                                                    .running_var = bn.running_var.data(),
+                                                    .save_mean = mean,
+                                                    .save_invstd = invstd});
+  }
+
+ private:
+  const ForwardBlock& b_;
+  backend::Workspace storage_;
+  double* mean_;
+  double* var_;
+};
+
 // The unfused path: each BN+ReLU output is written into one scratch buffer, which a plain
-// convolution then reads.
+// convolution then reads. In training on a backend with the batch-norm moments (CUDA's), norm1's
+// statistics come from the block buffer's moments, each channel's computed once when written, and
+// the prefix is only normalised (batch_norm_apply); otherwise each norm1 is a full training BN over
+// the prefix. The statistics, and so the results, are the same bits either way.
 class UnfusedForward {
  public:
   static constexpr bool kReadsStatistics = false;
@@ -168,14 +221,34 @@ class UnfusedForward {
   explicit UnfusedForward(const ForwardBlock& b)
       : b_(b),
         scratch_(Tensor::empty({b.g.scratch_size()}, b.device())),
-        workspace_(empty_if(workspace_size(b) > 0, {workspace_size(b)}, b.device())) {}
+        workspace_(empty_if(workspace_size(b) > 0, {workspace_size(b)}, b.device())) {
+    if (!keeps_moments(b)) return;
+    buffer_moments_.emplace(b, b.g.out_channels());
+    buffer_moments_->compute(b.features.data(), b.g.image(), 0, b.g.in_channels);  // x's, which every norm1 reads
+    // Somewhere for norm1's statistics when no backward keeps them.
+    if (!b.backward_follows) norm1_statistics_ = Tensor::empty({2 * b.g.out_channels()}, b.device());
+  }
 
   // z = conv1(relu1(norm1(prefix))).
   void bottleneck_forward(int64_t l, const DenseLayerTensors& w, const LayerStatistics& saved) const {
     const BlockGeometry& g = b_.g;
     const int64_t c = g.layer_in_channels(l), prefix_image = c * g.spatial();
-    normalize_relu(b_.be, w.norm1, b_.training, b_.features.data(), g.image(), scratch_.data(), prefix_image, g.batch,
-                   c, g.spatial(), saved.mean1, saved.invstd1);
+    if (buffer_moments_) {
+      float* mean = saved.mean1 ? saved.mean1 : norm1_statistics_.data();
+      float* invstd = saved.invstd1 ? saved.invstd1 : mean + c;
+      buffer_moments_->statistics(w.norm1, c, mean, invstd);
+      b_.be.batch_norm_apply(kernels::BatchNormApplyArgs{.shape = {g.batch, c, g.spatial()},
+                                                         .x = {b_.features.data(), g.image()},
+                                                         .y = {scratch_.data(), prefix_image},
+                                                         .mean = mean,
+                                                         .invstd = invstd,
+                                                         .gamma = w.norm1.weight.data(),
+                                                         .beta = w.norm1.bias.data(),
+                                                         .fuse_relu = true});
+    } else {
+      normalize_relu(b_.be, w.norm1, b_.training, b_.features.data(), g.image(), scratch_.data(), prefix_image,
+                     g.batch, c, g.spatial(), saved.mean1, saved.invstd1);
+    }
     b_.be.conv2d_forward(kernels::Conv2dForwardArgs{g.conv1(l), {scratch_.data(), prefix_image}, w.conv1_weight.data(),
                                                     nullptr, {b_.bottleneck(l), g.bottleneck_image()}, nullptr});
   }
@@ -188,14 +261,23 @@ class UnfusedForward {
     b_.be.conv2d_forward(kernels::Conv2dForwardArgs{g.conv2(), {scratch_.data(), g.bottleneck_image()},
                                                     w.conv2_weight.data(), nullptr, {b_.new_channels(l), g.image()},
                                                     data_or_null(workspace_)});
+    // Their moments, for the later layers' norm1 (the last layer's channels have none).
+    if (buffer_moments_ && l + 1 < g.layers)
+      buffer_moments_->compute(b_.features.data(), g.image(), g.layer_in_channels(l), g.growth);
   }
 
  private:
   static int64_t workspace_size(const ForwardBlock& b) { return floats_for(b.be.conv2d_workspace_bytes(b.g.conv2())); }
+  static bool keeps_moments(const ForwardBlock& b) {
+    return b.training && b.be.has(&backend::KernelTable::batch_norm_moments) &&
+           b.be.has(&backend::KernelTable::batch_norm_statistics_from_moments);
+  }
 
   const ForwardBlock& b_;
   Tensor scratch_;    // each BN+ReLU output in turn
   Tensor workspace_;  // conv2's (conv1, a 1x1, needs none)
+  std::optional<ChannelMoments> buffer_moments_;  // when keeps_moments
+  Tensor norm1_statistics_;                       // when keeps_moments and no backward follows
 };
 
 // The fused path (see fuses_normalization): the convolutions normalise their input as they read
@@ -214,18 +296,16 @@ class FusedForward {
                                      b.be.conv2d_normalized_workspace_bytes(g.conv1(g.layers - 1))));
     workspace_ = empty_if(workspace_size > 0, {workspace_size}, b.device());
     if (b.training) {
-      buffer_mean_.resize(static_cast<size_t>(g.out_channels()));
-      buffer_var_.resize(static_cast<size_t>(g.out_channels()));
-      add_buffer_moments(0, g.in_channels);  // x's channels, which every norm1 reads
-      bottleneck_mean_.resize(static_cast<size_t>(g.bottleneck));
-      bottleneck_var_.resize(static_cast<size_t>(g.bottleneck));
+      buffer_moments_.emplace(b, g.out_channels());
+      buffer_moments_->compute(b.features.data(), g.image(), 0, g.in_channels);  // x's, which every norm1 reads
+      bottleneck_moments_.emplace(b, g.bottleneck);
     }
   }
 
   // norm1's statistics from the buffer's moments, then z = conv1 reading relu1(norm1(prefix)).
   void bottleneck_forward(int64_t l, const DenseLayerTensors& w, const LayerStatistics& saved) const {
     const BlockGeometry& g = b_.g;
-    statistics(w.norm1, buffer_mean_.data(), buffer_var_.data(), g.layer_in_channels(l), saved.mean1, saved.invstd1);
+    statistics(w.norm1, buffer_moments_, g.layer_in_channels(l), saved.mean1, saved.invstd1);
     convolve(g.conv1(l), conv1_bf16_layout(), {b_.features.data(), g.image()},
              input_normalization(w.norm1, saved.mean1, saved.invstd1), w.conv1_weight,
              {b_.bottleneck(l), g.bottleneck_image()});
@@ -236,15 +316,12 @@ class FusedForward {
   void grow_forward(int64_t l, const DenseLayerTensors& w, const LayerStatistics& saved) {
     const BlockGeometry& g = b_.g;
     const float* z = b_.bottleneck(l);
-    if (b_.training)
-      b_.be.batch_norm_moments(kernels::BatchNormMomentsArgs{.shape = {g.batch, g.bottleneck, g.spatial()},
-                                                             .x = {z, g.bottleneck_image()},
-                                                             .mean = bottleneck_mean_.data(),
-                                                             .var = bottleneck_var_.data()});
-    statistics(w.norm2, bottleneck_mean_.data(), bottleneck_var_.data(), g.bottleneck, saved.mean2, saved.invstd2);
+    if (b_.training) bottleneck_moments_->compute(z, g.bottleneck_image(), 0, g.bottleneck);
+    statistics(w.norm2, bottleneck_moments_, g.bottleneck, saved.mean2, saved.invstd2);
     convolve(g.conv2(), conv2_bf16_layout(), {z, g.bottleneck_image()},
              input_normalization(w.norm2, saved.mean2, saved.invstd2), w.conv2_weight, {b_.new_channels(l), g.image()});
-    if (b_.training) add_buffer_moments(g.layer_in_channels(l), g.growth);
+    if (b_.training && l + 1 < g.layers)  // the last layer's channels are read by no norm1 here
+      buffer_moments_->compute(b_.features.data(), g.image(), g.layer_in_channels(l), g.growth);
   }
 
  private:
@@ -268,31 +345,12 @@ class FusedForward {
           kernels::Conv2dForwardNormalizedArgs{geometry, x, norm, weight.data(), nullptr, y, data_or_null(workspace_)});
   }
 
-  // The batch moments of `channels` of the block buffer from `first`, computed once, when written.
-  void add_buffer_moments(int64_t first, int64_t channels) {
-    const BlockGeometry& g = b_.g;
-    b_.be.batch_norm_moments(kernels::BatchNormMomentsArgs{.shape = {g.batch, channels, g.spatial()},
-                                                           .x = {b_.features.data() + first * g.spatial(), g.image()},
-                                                           .mean = buffer_mean_.data() + first,
-                                                           .var = buffer_var_.data() + first});
-  }
-
   // The (mean, invstd) that one BN normalises with: from the channels' batch moments (moving the
   // running statistics) in training, else the running statistics.
-  void statistics(const BatchNormTensors& bn, const double* moment_mean, const double* moment_var,
-                  int64_t channels, float* mean, float* invstd) const {
+  void statistics(const BatchNormTensors& bn, const std::optional<ChannelMoments>& moments, int64_t channels,
+                  float* mean, float* invstd) const {
     if (b_.training)
-      b_.be.batch_norm_statistics_from_moments(
-          kernels::BatchNormStatisticsFromMomentsArgs{.mean = moment_mean,
-                                                      .var = moment_var,
-                                                      .channels = channels,
-                                                      .count = b_.g.batch * b_.g.spatial(),
-                                                      .momentum = bn.momentum,
-                                                      .eps = bn.eps,
-                                                      .running_mean = bn.running_mean.data(),
-                                                      .running_var = bn.running_var.data(),
-                                                      .save_mean = mean,
-                                                      .save_invstd = invstd});
+      moments->statistics(bn, channels, mean, invstd);
     else
       b_.be.batch_norm_inference_statistics(
           kernels::BatchNormInferenceStatisticsArgs{.running_mean = bn.running_mean.data(),
@@ -305,7 +363,7 @@ class FusedForward {
 
   const ForwardBlock& b_;
   Tensor workspace_;  // shared by conv2 and every conv1, the widest of which is the last layer's
-  std::vector<double> buffer_mean_, buffer_var_, bottleneck_mean_, bottleneck_var_;
+  std::optional<ChannelMoments> buffer_moments_, bottleneck_moments_;  // in training
 };
 
 // The layers in order, on one path: each layer's conv1 into its bottleneck, then its conv2's new

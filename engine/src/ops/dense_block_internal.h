@@ -83,7 +83,9 @@ std::vector<Tensor> backward(const SavedBlock& s, const Tensor& grad_output, con
 // goes through norm1 + relu1 tile by tile, from cache, and into the block's gradient
 // (conv2d_backward_data_normalized), so that it is never written out either; the batch
 // statistics' term of norm1's gradient is summed over the layers and added once per channel.
-// Otherwise (CUDA) each BN+ReLU is written into a scratch buffer that a plain convolution reads.
+// Otherwise (CUDA) each BN+ReLU is written into a scratch buffer that a plain convolution reads;
+// norm1's moments are still computed once per channel where the backend has the batch-norm
+// moments kernels (CUDA's does), norm1 then only normalising the prefix (batch_norm_apply).
 inline bool fuses_normalization(const backend::Backend& be) {
   return be.has(&backend::KernelTable::conv2d_forward_normalized);
 }
