@@ -11,7 +11,9 @@
 // directly: one launch, no workspace. The gradient alone (the op's backward) is one launch at any
 // size. Each value is read once; the class of a value follows from the previous one's by an add
 // and a compare (no division in the loop). Rows of [N, 14] start only 8-byte aligned, so the
-// loads stay scalar (coalesced all the same).
+// loads stay scalar (coalesced all the same). One template for float32 and bf16 logits (L, the
+// device type of the logits only): a bf16 logit is widened to float and the rest is the float32
+// computation (the loss in double, dlogits in fp32: kernels/bce.h says why).
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -19,6 +21,7 @@
 #include "kernels/bce.h"
 #include "kernels/cuda_compat.h"
 #include "kernels/cuda_helpers.cuh"
+#include "kernels/element_type.cuh"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 namespace {
@@ -52,9 +55,9 @@ __device__ double block_sum(double value) {
 // factor * dloss/dlogit when not null, factor = *grad_output (1 when null) / (N*C) as the twin
 // computes it. Index is int32_t where total plus the grid's threads fits, for cheaper loop
 // arithmetic.
-template <typename Index>
+template <typename L, typename Index>
 __global__ void __launch_bounds__(kThreads)
-    bce_with_logits_kernel(const float* logits, const float* targets, const float* pos_weight,
+    bce_with_logits_kernel(const L* logits, const float* targets, const float* pos_weight,
                            const float* neg_weight, Index total, Index classes, double* partials, float* loss,
                            const float* grad_output, float* dlogits) {
   const float factor = (grad_output ? *grad_output : 1.f) / static_cast<float>(total);
@@ -65,7 +68,7 @@ __global__ void __launch_bounds__(kThreads)
   double sum = 0.0;
   const bool want_loss = partials || loss;
   for (; i < total; i += step) {
-    const float x = logits[i], y = targets[i];
+    const float x = to_float(logits[i]), y = targets[i];
     const float w_pos = pos_weight ? pos_weight[c] : 1.f;
     const float w_neg = neg_weight ? neg_weight[c] : 1.f;
     if (want_loss) {
@@ -104,21 +107,16 @@ int blocks_for(int64_t total) {
   return static_cast<int>(std::clamp<int64_t>((total + kValuesPerBlock - 1) / kValuesPerBlock, 1, kMaxBlocks));
 }
 
-template <typename Index>
-void launch(const Queue& q, const BceWithLogitsArgs& a, int64_t total, int blocks, double* partials) {
-  CHEX_LAUNCH(bce_with_logits_kernel<Index>, blocks, kThreads, 0, q.stream, a.logits, a.targets, a.pos_weight,
-              a.neg_weight, static_cast<Index>(total), static_cast<Index>(a.classes), partials,
+template <typename Index, typename Logit>
+void launch(const Queue& q, const BasicBceWithLogitsArgs<Logit>& a, int64_t total, int blocks, double* partials) {
+  using L = DeviceElement<Logit>;
+  CHEX_LAUNCH((bce_with_logits_kernel<L, Index>), blocks, kThreads, 0, q.stream, device_pointer(a.logits),
+              a.targets, a.pos_weight, a.neg_weight, static_cast<Index>(total), static_cast<Index>(a.classes), partials,
               partials ? nullptr : a.loss, a.grad_output, a.dlogits);
 }
 
-}  // namespace
-
-size_t bce_with_logits_workspace_bytes(const Queue&, int64_t batch, int64_t classes) {
-  const int blocks = blocks_for(batch * classes);
-  return blocks > 1 ? sizeof(double) * static_cast<size_t>(blocks) : 0;
-}
-
-void bce_with_logits(const Queue& q, const BceWithLogitsArgs& a) {
+template <typename Logit>
+void loss_and_gradient(const Queue& q, const BasicBceWithLogitsArgs<Logit>& a) {
   CHEX_CHECK(a.batch >= 0 && a.classes >= 0, "bce_with_logits: negative size");
   const int64_t total = a.batch * a.classes;
   CHEX_CHECK(total > 0, "bce_with_logits of an empty batch: its mean is undefined");
@@ -138,5 +136,16 @@ void bce_with_logits(const Queue& q, const BceWithLogitsArgs& a) {
   }
   if (partials) CHEX_LAUNCH(bce_mean_kernel, 1, kThreads, 0, q.stream, partials, blocks, total, a.loss);
 }
+
+}  // namespace
+
+size_t bce_with_logits_workspace_bytes(const Queue&, int64_t batch, int64_t classes) {
+  const int blocks = blocks_for(batch * classes);
+  return blocks > 1 ? sizeof(double) * static_cast<size_t>(blocks) : 0;
+}
+
+void bce_with_logits(const Queue& q, const BceWithLogitsArgs& a) { loss_and_gradient(q, a); }
+
+void bce_with_logits_bf16(const Queue& q, const BceWithLogitsArgsBf16& a) { loss_and_gradient(q, a); }
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

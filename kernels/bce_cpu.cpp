@@ -14,14 +14,14 @@ inline float stable_sigmoid(float x) {
   return x >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
 }
 
-}  // namespace
-
-double bce_with_logits_forward(const float* logits, const float* targets, const float* pos_weight,
-                               const float* neg_weight, int64_t batch, int64_t classes) {
+// The twins on float or bf16 logits (Logit): each logit widened to float, the rest as for float.
+template <typename Logit>
+double forward(const Logit* logits, const float* targets, const float* pos_weight, const float* neg_weight,
+               int64_t batch, int64_t classes) {
   double total = 0.0;
   for (int64_t n = 0; n < batch; ++n) {
     for (int64_t c = 0; c < classes; ++c) {
-      const double x = logits[n * classes + c];
+      const double x = to_float(logits[n * classes + c]);
       const double y = targets[n * classes + c];
       const double w_pos = pos_weight ? pos_weight[c] : 1.0;
       const double w_neg = neg_weight ? neg_weight[c] : 1.0;
@@ -32,14 +32,14 @@ double bce_with_logits_forward(const float* logits, const float* targets, const 
   return total / static_cast<double>(batch * classes);
 }
 
-void bce_with_logits_backward(const float* logits, const float* targets, const float* pos_weight,
-                              const float* neg_weight, int64_t batch, int64_t classes, float grad_output,
-                              float* dlogits) {
+template <typename Logit>
+void backward(const Logit* logits, const float* targets, const float* pos_weight, const float* neg_weight,
+              int64_t batch, int64_t classes, float grad_output, float* dlogits) {
   const float factor = grad_output / static_cast<float>(batch * classes);
   for (int64_t n = 0; n < batch; ++n) {
     for (int64_t c = 0; c < classes; ++c) {
       const int64_t i = n * classes + c;
-      const float s = stable_sigmoid(logits[i]);
+      const float s = stable_sigmoid(to_float(logits[i]));
       const float y = targets[i];
       const float w_pos = pos_weight ? pos_weight[c] : 1.f;
       const float w_neg = neg_weight ? neg_weight[c] : 1.f;
@@ -48,16 +48,33 @@ void bce_with_logits_backward(const float* logits, const float* targets, const f
   }
 }
 
+// Bitwise forward and backward.
+template <typename Logit>
+void loss_and_gradient(const BasicBceWithLogitsArgs<Logit>& a) {
+  if (a.loss)
+    *a.loss = static_cast<float>(forward(a.logits, a.targets, a.pos_weight, a.neg_weight, a.batch, a.classes));
+  if (a.dlogits)
+    backward(a.logits, a.targets, a.pos_weight, a.neg_weight, a.batch, a.classes, a.grad_output ? *a.grad_output : 1.f,
+             a.dlogits);
+}
+
+}  // namespace
+
+double bce_with_logits_forward(const float* logits, const float* targets, const float* pos_weight,
+                               const float* neg_weight, int64_t batch, int64_t classes) {
+  return forward(logits, targets, pos_weight, neg_weight, batch, classes);
+}
+
+void bce_with_logits_backward(const float* logits, const float* targets, const float* pos_weight,
+                              const float* neg_weight, int64_t batch, int64_t classes, float grad_output,
+                              float* dlogits) {
+  backward(logits, targets, pos_weight, neg_weight, batch, classes, grad_output, dlogits);
+}
+
 size_t bce_with_logits_workspace_bytes(const Queue& /*q*/, int64_t /*batch*/, int64_t /*classes*/) { return 0; }
 
-// Bitwise bce_with_logits_forward and bce_with_logits_backward.
-void bce_with_logits(const Queue& /*q*/, const BceWithLogitsArgs& a) {
-  if (a.loss)
-    *a.loss = static_cast<float>(
-        bce_with_logits_forward(a.logits, a.targets, a.pos_weight, a.neg_weight, a.batch, a.classes));
-  if (a.dlogits)
-    bce_with_logits_backward(a.logits, a.targets, a.pos_weight, a.neg_weight, a.batch, a.classes,
-                             a.grad_output ? *a.grad_output : 1.f, a.dlogits);
-}
+void bce_with_logits(const Queue& /*q*/, const BceWithLogitsArgs& a) { loss_and_gradient(a); }
+
+void bce_with_logits_bf16(const Queue& /*q*/, const BceWithLogitsArgsBf16& a) { loss_and_gradient(a); }
 
 }  // namespace chex::kernels::cpu

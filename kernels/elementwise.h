@@ -1,9 +1,14 @@
 #pragma once
 // Elementwise kernels over contiguous float arrays. CPU twins (the reference the CUDA kernels are
 // tested against); OpenMP-parallel above a size threshold, loops written to vectorise.
+// ReLU also exists on bf16 arrays (relu_forward_bf16, relu_backward_bf16; one template with the
+// float32 kernels on the GPU and in the twins): computed in float, rounded once on the store, so
+// the result is the float32 kernel's on the widened input (exact: ReLU moves or zeroes a value; a
+// NaN becomes the canonical 0x7fff, kernels/bfloat16.h).
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/bfloat16.h"
 #include "kernels/queue.h"
 
 namespace chex::kernels {
@@ -31,24 +36,27 @@ struct SumArgs {
 //   scale             y = factor * a
 //   axpy              y += alpha * x
 //   relu_backward     dx = dy * (y > 0)
+//   relu_forward_bf16, relu_backward_bf16  the same on bf16 arrays (x, y, dy, dx all bf16)
 //   sigmoid_backward  dx = dy * y * (1 - y)
 //   sum               see SumArgs; sum_workspace_bytes(n) its workspace (0 on the CPU)
 //   broadcast_scalar  y[i] = *value;  mul_by_scalar  y[i] = a[i] * *scalar: the scalar in the
 //                     device's memory (host memory on the CPU)
-#define CHEX_ELEMENTWISE_LAUNCHER_KERNELS(X)                                      \
-  X(void, fill, float* y, int64_t n, float value)                                 \
-  X(void, add_scalar, float* y, int64_t n, float value)                           \
-  X(size_t, sum_workspace_bytes, int64_t n)                                       \
-  X(void, sum, const SumArgs& a)                                                  \
-  X(void, add, const float* a, const float* b, float* y, int64_t n)               \
-  X(void, sub, const float* a, const float* b, float* y, int64_t n)               \
-  X(void, mul, const float* a, const float* b, float* y, int64_t n)               \
-  X(void, scale, const float* a, float factor, float* y, int64_t n)               \
-  X(void, axpy, float alpha, const float* x, float* y, int64_t n)                 \
-  X(void, relu_forward, const float* x, float* y, int64_t n)                      \
-  X(void, relu_backward, const float* y, const float* dy, float* dx, int64_t n)   \
-  X(void, sigmoid_forward, const float* x, float* y, int64_t n)                   \
-  X(void, sigmoid_backward, const float* y, const float* dy, float* dx, int64_t n)
+#define CHEX_ELEMENTWISE_LAUNCHER_KERNELS(X)                                       \
+  X(void, fill, float* y, int64_t n, float value)                                  \
+  X(void, add_scalar, float* y, int64_t n, float value)                            \
+  X(size_t, sum_workspace_bytes, int64_t n)                                        \
+  X(void, sum, const SumArgs& a)                                                   \
+  X(void, add, const float* a, const float* b, float* y, int64_t n)                \
+  X(void, sub, const float* a, const float* b, float* y, int64_t n)                \
+  X(void, mul, const float* a, const float* b, float* y, int64_t n)                \
+  X(void, scale, const float* a, float factor, float* y, int64_t n)                \
+  X(void, axpy, float alpha, const float* x, float* y, int64_t n)                  \
+  X(void, relu_forward, const float* x, float* y, int64_t n)                       \
+  X(void, relu_backward, const float* y, const float* dy, float* dx, int64_t n)    \
+  X(void, sigmoid_forward, const float* x, float* y, int64_t n)                    \
+  X(void, sigmoid_backward, const float* y, const float* dy, float* dx, int64_t n) \
+  X(void, relu_forward_bf16, const BFloat16* x, BFloat16* y, int64_t n)            \
+  X(void, relu_backward_bf16, const BFloat16* y, const BFloat16* dy, BFloat16* dx, int64_t n)
 #define CHEX_ELEMENTWISE_LIBRARY_KERNELS(X)                                      \
   X(void, broadcast_scalar, const float* value, float* y, int64_t n)             \
   X(void, mul_by_scalar, const float* a, const float* scalar, float* y, int64_t n)

@@ -7,6 +7,23 @@ namespace chex::kernels::cpu {
 namespace {
 // Below this many elements a parallel region costs more than it saves.
 constexpr int64_t kParallelThreshold = 1 << 15;
+
+// ReLU on float or bf16 arrays (T), in float, rounded once on the store.
+template <typename T>
+void relu_forward_of(const T* x, T* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = to_float(x[i]);
+    y[i] = from_float<T>(v < 0.f ? 0.f : v);  // NaN passes, as in PyTorch
+  }
+}
+
+template <typename T>
+void relu_backward_of(const T* y, const T* dy, T* dx, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) dx[i] = from_float<T>(to_float(y[i]) > 0.f ? to_float(dy[i]) : 0.f);
+}
+
 }  // namespace
 
 void fill(const Queue&, float* y, int64_t n, float value) {
@@ -44,14 +61,16 @@ void axpy(const Queue&, float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
-void relu_forward(const Queue&, const float* x, float* y, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.f ? 0.f : x[i];  // NaN passes, as in PyTorch
-}
+void relu_forward(const Queue&, const float* x, float* y, int64_t n) { relu_forward_of(x, y, n); }
 
 void relu_backward(const Queue&, const float* y, const float* dy, float* dx, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+  relu_backward_of(y, dy, dx, n);
+}
+
+void relu_forward_bf16(const Queue&, const BFloat16* x, BFloat16* y, int64_t n) { relu_forward_of(x, y, n); }
+
+void relu_backward_bf16(const Queue&, const BFloat16* y, const BFloat16* dy, BFloat16* dx, int64_t n) {
+  relu_backward_of(y, dy, dx, n);
 }
 
 void sigmoid_forward(const Queue&, const float* x, float* y, int64_t n) {

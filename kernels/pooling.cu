@@ -1,4 +1,7 @@
-// Max and average pooling kernels (CUDA twins of pooling_cpu.cpp).
+// Max and average pooling kernels (CUDA twins of pooling_cpu.cpp), each written once for float32
+// and bf16 activations (D, the device element type: float or __nv_bfloat16): values are widened to
+// float, compared and summed in float, and a result is rounded once, on its store
+// (kernels/element_type.cuh).
 //
 // Forward: one thread per output element (grid-stride), scanning its window in row-major order
 // exactly as the twin does.
@@ -7,12 +10,13 @@
 // any schedule); each launch writes every element of dx exactly once:
 //  - the non-overlapping average pool (kernel == stride, no padding: DenseNet's 2x2/2 transitions):
 //    one thread per output gradient, writing its share to the kernel x kernel inputs of its window
-//    (two float2 stores for 2x2 when rows allow), and the threads of the last row and column of
-//    windows zeroing the inputs no window covers (H or W not a multiple of the kernel);
+//    (for 2x2, when rows allow, one store per window row: two floats, or two bf16), and the threads
+//    of the last row and column of windows zeroing the inputs no window covers (H or W not a
+//    multiple of the kernel);
 //  - the max pool with stride 2 and a kernel of at most 3 (the stem's 3x3/2, padding 1): one
 //    thread per 2x2 tile of inputs. Such a tile lies under at most 2 x 2 windows; the thread finds
 //    their maxima again in x once each (no saved indices), then sums for each of its four inputs
-//    the gradients of the windows whose maximum it is, and stores the tile as two float2 rows;
+//    the gradients of the windows whose maximum it is, and stores the tile as two pair rows;
 //  - every other shape: a gather, one thread per input element, visiting the windows that cover it
 //    (output rows, then columns, ascending) and finding each one's maximum again.
 // The first two index with 32-bit integers and divide by constants fixed at launch as a multiply
@@ -28,6 +32,7 @@
 
 #include "kernels/cuda_compat.h"
 #include "kernels/cuda_helpers.cuh"
+#include "kernels/element_type.cuh"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 namespace {
@@ -40,8 +45,8 @@ struct Geometry {
   Index x_batch_stride;
 };
 
-template <typename Index>
-__device__ __forceinline__ const float* input_plane(const float* x, const Geometry<Index>& g, Index p) {
+template <typename D, typename Index>
+__device__ __forceinline__ const D* input_plane(const D* x, const Geometry<Index>& g, Index p) {
   return x + (p / g.channels) * g.x_batch_stride + (p % g.channels) * (g.height * g.width);
 }
 
@@ -59,14 +64,14 @@ __device__ __forceinline__ Window<Index> window_at(const Geometry<Index>& g, Ind
 }
 
 // The first maximum in row-major order, NaN counting as the largest; -1 for an empty window.
-template <typename Index>
-__device__ __forceinline__ Index window_argmax(const float* plane, const Geometry<Index>& g, const Window<Index>& w,
+template <typename D, typename Index>
+__device__ __forceinline__ Index window_argmax(const D* plane, const Geometry<Index>& g, const Window<Index>& w,
                                                float& best) {
   Index best_index = -1;
   best = -INFINITY;
   for (Index h = w.row_begin; h < w.row_end; ++h) {
     for (Index col = w.col_begin; col < w.col_end; ++col) {
-      const float v = plane[h * g.width + col];
+      const float v = to_float(plane[h * g.width + col]);
       if (best_index < 0 || v > best || (isnan(v) && !isnan(best))) {
         best = v;
         best_index = h * g.width + col;
@@ -85,28 +90,28 @@ __device__ __forceinline__ void covering(Index h, Index kernel, Index stride, In
   end = min(outputs, (h + padding) / stride + 1);
 }
 
-template <typename Index>
-__global__ void max_pool_forward_kernel(const float* x, float* y, Geometry<Index> g, Index outputs) {
+template <typename D, typename Index>
+__global__ void max_pool_forward_kernel(const D* x, D* y, Geometry<Index> g, Index outputs) {
   for (Index o = first_index<Index>(); o < outputs; o += grid_threads<Index>()) {
     const Index ow = o % g.out_width;
     const Index rest = o / g.out_width;
     const Index oh = rest % g.out_height;
-    const float* plane = input_plane(x, g, rest / g.out_height);
+    const D* plane = input_plane(x, g, rest / g.out_height);
     float best;
     window_argmax(plane, g, window_at(g, oh, ow), best);
-    y[o] = best;  // -inf for a window with no input element, as the twin
+    y[o] = from_float<D>(best);  // -inf for a window with no input element, as the twin
   }
 }
 
-template <typename Index>
-__global__ void max_pool_backward_kernel(const float* x, const float* dy, float* dx, Geometry<Index> g, Index inputs) {
+template <typename D, typename Index>
+__global__ void max_pool_backward_kernel(const D* x, const D* dy, D* dx, Geometry<Index> g, Index inputs) {
   for (Index i = first_index<Index>(); i < inputs; i += grid_threads<Index>()) {
     const Index w = i % g.width;
     const Index rest = i / g.width;
     const Index h = rest % g.height;
     const Index p = rest / g.height;
-    const float* plane = input_plane(x, g, p);
-    const float* dyp = dy + p * (g.out_height * g.out_width);
+    const D* plane = input_plane(x, g, p);
+    const D* dyp = dy + p * (g.out_height * g.out_width);
     Index oh_begin, oh_end, ow_begin, ow_end;
     covering(h, g.kernel, g.stride, g.padding, g.out_height, oh_begin, oh_end);
     covering(w, g.kernel, g.stride, g.padding, g.out_width, ow_begin, ow_end);
@@ -115,44 +120,44 @@ __global__ void max_pool_backward_kernel(const float* x, const float* dy, float*
     for (Index oh = oh_begin; oh < oh_end; ++oh) {
       for (Index ow = ow_begin; ow < ow_end; ++ow) {
         float best;
-        if (window_argmax(plane, g, window_at(g, oh, ow), best) == self) sum += dyp[oh * g.out_width + ow];
+        if (window_argmax(plane, g, window_at(g, oh, ow), best) == self) sum += to_float(dyp[oh * g.out_width + ow]);
       }
     }
-    dx[i] = sum;
+    dx[i] = from_float<D>(sum);
   }
 }
 
-template <typename Index>
-__global__ void avg_pool_forward_kernel(const float* x, float* y, Geometry<Index> g, Index outputs) {
+template <typename D, typename Index>
+__global__ void avg_pool_forward_kernel(const D* x, D* y, Geometry<Index> g, Index outputs) {
   const auto window_size = static_cast<float>(g.kernel * g.kernel);
   for (Index o = first_index<Index>(); o < outputs; o += grid_threads<Index>()) {
     const Index ow = o % g.out_width;
     const Index rest = o / g.out_width;
     const Index oh = rest % g.out_height;
-    const float* plane = input_plane(x, g, rest / g.out_height);
+    const D* plane = input_plane(x, g, rest / g.out_height);
     const Window<Index> w = window_at(g, oh, ow);
     float sum = 0.f;
     for (Index h = w.row_begin; h < w.row_end; ++h)
-      for (Index col = w.col_begin; col < w.col_end; ++col) sum += plane[h * g.width + col];
-    y[o] = sum / window_size;
+      for (Index col = w.col_begin; col < w.col_end; ++col) sum += to_float(plane[h * g.width + col]);
+    y[o] = from_float<D>(sum / window_size);
   }
 }
 
-template <typename Index>
-__global__ void avg_pool_backward_kernel(const float* dy, float* dx, Geometry<Index> g, Index inputs) {
+template <typename D, typename Index>
+__global__ void avg_pool_backward_kernel(const D* dy, D* dx, Geometry<Index> g, Index inputs) {
   const auto window_size = static_cast<float>(g.kernel * g.kernel);
   for (Index i = first_index<Index>(); i < inputs; i += grid_threads<Index>()) {
     const Index w = i % g.width;
     const Index rest = i / g.width;
     const Index h = rest % g.height;
-    const float* dyp = dy + (rest / g.height) * (g.out_height * g.out_width);
+    const D* dyp = dy + (rest / g.height) * (g.out_height * g.out_width);
     Index oh_begin, oh_end, ow_begin, ow_end;
     covering(h, g.kernel, g.stride, g.padding, g.out_height, oh_begin, oh_end);
     covering(w, g.kernel, g.stride, g.padding, g.out_width, ow_begin, ow_end);
     float sum = 0.f;
     for (Index oh = oh_begin; oh < oh_end; ++oh)
-      for (Index ow = ow_begin; ow < ow_end; ++ow) sum += dyp[oh * g.out_width + ow] / window_size;
-    dx[i] = sum;
+      for (Index ow = ow_begin; ow < ow_end; ++ow) sum += to_float(dyp[oh * g.out_width + ow]) / window_size;
+    dx[i] = from_float<D>(sum);
   }
 }
 
@@ -164,10 +169,16 @@ struct TileGeometry {
   FastDivider by_channels, by_out_width, by_out_height, by_tiles_width, by_tiles_height;
 };
 
+// Two adjacent elements of a row stored at once (8 bytes of float, 4 of bf16), rounded once each.
+template <typename D>
+__device__ __forceinline__ void store_pair(D* to, float first, float second) {
+  *reinterpret_cast<Vector<D, 2>*>(to) = Vector<D, 2>{{from_float<D>(first), from_float<D>(second)}};
+}
+
 // The non-overlapping average pool (kernel == stride, padding 0): output o's share goes to its
-// window; kPairs (kernel 2, even width, dx 8-byte aligned) stores each window row as one float2.
-template <bool kPairs>
-__global__ void avg_pool_backward_windows_kernel(const float* dy, float* dx, TileGeometry g, int32_t outputs) {
+// window; kPairs (kernel 2, even width, dx aligned to a pair) stores each window row as one pair.
+template <typename D, bool kPairs>
+__global__ void avg_pool_backward_windows_kernel(const D* dy, D* dx, TileGeometry g, int32_t outputs) {
   const auto window_size = static_cast<float>(g.kernel * g.kernel);
   const int32_t k = g.kernel, covered_rows = g.out_height * k, covered_cols = g.out_width * k;
   for (int32_t o = first_index<int32_t>(); o < outputs; o += grid_threads<int32_t>()) {
@@ -175,24 +186,25 @@ __global__ void avg_pool_backward_windows_kernel(const float* dy, float* dx, Til
     g.by_out_width.divmod(o, rest, ow);
     g.by_out_height.divmod(rest, p, oh);
     // 0 + share, as the twin's zero-filled dx += share (a -0 share gives +0 there too).
-    const float share = 0.f + dy[o] / window_size;
-    float* plane = dx + p * (g.height * g.width);
+    const float share = 0.f + to_float(dy[o]) / window_size;
+    const D stored = from_float<D>(share), zero = from_float<D>(0.f);
+    D* plane = dx + p * (g.height * g.width);
     const int32_t h0 = oh * k, w0 = ow * k;
     if constexpr (kPairs) {
-      *reinterpret_cast<float2*>(plane + h0 * g.width + w0) = make_float2(share, share);
-      *reinterpret_cast<float2*>(plane + (h0 + 1) * g.width + w0) = make_float2(share, share);
+      store_pair(plane + h0 * g.width + w0, share, share);
+      store_pair(plane + (h0 + 1) * g.width + w0, share, share);
     } else {
       for (int32_t h = h0; h < h0 + k; ++h)
-        for (int32_t w = w0; w < w0 + k; ++w) plane[h * g.width + w] = share;
+        for (int32_t w = w0; w < w0 + k; ++w) plane[h * g.width + w] = stored;
     }
     // Inputs past the last window's row or column get 0 from the edge windows' threads.
     const bool last_col = ow == g.out_width - 1, last_row = oh == g.out_height - 1;
     if (last_col)
       for (int32_t h = h0; h < h0 + k; ++h)
-        for (int32_t w = covered_cols; w < g.width; ++w) plane[h * g.width + w] = 0.f;
+        for (int32_t w = covered_cols; w < g.width; ++w) plane[h * g.width + w] = zero;
     if (last_row)
       for (int32_t h = covered_rows; h < g.height; ++h)
-        for (int32_t w = w0; w < (last_col ? g.width : w0 + k); ++w) plane[h * g.width + w] = 0.f;
+        for (int32_t w = w0; w < (last_col ? g.width : w0 + k); ++w) plane[h * g.width + w] = zero;
   }
 }
 
@@ -200,10 +212,9 @@ __global__ void avg_pool_backward_windows_kernel(const float* dy, float* dx, Til
 // 2*th, 2*th + 1 and columns 2*tw, 2*tw + 1 (clipped to the plane). The windows covering rows h0
 // and h0 + 1 start at rows 2*oh - padding in [h0 - kernel + 1, h0 + 1]: a span of kernel + 1 <= 4
 // rows holds at most two starts 2 apart, so at most two window rows (and two window columns).
-// kPairs (even width, dx 8-byte aligned): full tiles store two float2 rows.
-template <bool kPairs>
-__global__ void max_pool_backward_tiles_kernel(const float* x, const float* dy, float* dx, TileGeometry g,
-                                               int32_t tiles) {
+// kPairs (even width, dx aligned to a pair): full tiles store two pair rows.
+template <typename D, bool kPairs>
+__global__ void max_pool_backward_tiles_kernel(const D* x, const D* dy, D* dx, TileGeometry g, int32_t tiles) {
   Geometry<int32_t> window_geometry{g.channels,   g.height, g.width,   g.out_height,     g.out_width,
                                     g.kernel,     g.stride, g.padding, g.x_batch_stride};
   for (int32_t t = first_index<int32_t>(); t < tiles; t += grid_threads<int32_t>()) {
@@ -211,8 +222,8 @@ __global__ void max_pool_backward_tiles_kernel(const float* x, const float* dy, 
     g.by_tiles_width.divmod(t, rest, tw);
     g.by_tiles_height.divmod(rest, p, th);
     g.by_channels.divmod(p, n, c);
-    const float* plane = x + n * g.x_batch_stride + c * (g.height * g.width);
-    const float* dyp = dy + p * (g.out_height * g.out_width);
+    const D* plane = x + n * g.x_batch_stride + c * (g.height * g.width);
+    const D* dyp = dy + p * (g.out_height * g.out_width);
     const int32_t h0 = 2 * th, w0 = 2 * tw;
     const int32_t rows = min(2, g.height - h0), cols = min(2, g.width - w0);
     int32_t oh_begin, oh_end, ow_begin, ow_end, unused;
@@ -229,7 +240,7 @@ __global__ void max_pool_backward_tiles_kernel(const float* x, const float* dy, 
         if (oh >= oh_end || ow >= ow_end) continue;
         float best;
         best_index[a][b] = window_argmax(plane, window_geometry, window_at(window_geometry, oh, ow), best);
-        grad[a][b] = dyp[oh * g.out_width + ow];
+        grad[a][b] = to_float(dyp[oh * g.out_width + ow]);
       }
     }
     float sums[2][2];
@@ -243,13 +254,13 @@ __global__ void max_pool_backward_tiles_kernel(const float* x, const float* dy, 
         sums[r][col] = sum;
       }
     }
-    float* dxp = dx + p * (g.height * g.width);
+    D* dxp = dx + p * (g.height * g.width);
     if (kPairs && rows == 2 && cols == 2) {
-      *reinterpret_cast<float2*>(dxp + h0 * g.width + w0) = make_float2(sums[0][0], sums[0][1]);
-      *reinterpret_cast<float2*>(dxp + (h0 + 1) * g.width + w0) = make_float2(sums[1][0], sums[1][1]);
+      store_pair(dxp + h0 * g.width + w0, sums[0][0], sums[0][1]);
+      store_pair(dxp + (h0 + 1) * g.width + w0, sums[1][0], sums[1][1]);
     } else {
       for (int32_t r = 0; r < rows; ++r)
-        for (int32_t col = 0; col < cols; ++col) dxp[(h0 + r) * g.width + w0 + col] = sums[r][col];
+        for (int32_t col = 0; col < cols; ++col) dxp[(h0 + r) * g.width + w0 + col] = from_float<D>(sums[r][col]);
     }
   }
 }
@@ -278,14 +289,14 @@ bool fits_int32(const Pool2dGeometry& g, int64_t x_batch_stride) {
          std::max(g.height, g.width) * g.stride + margin < limit;
 }
 
-// Launches kernel<int> or kernel<int64_t> over `work` elements.
-#define CHEX_POOL_LAUNCH(kernel, work, stream, g, x_batch_stride, ...)                                     \
+// Launches kernel<D, int> or kernel<D, int64_t> over `work` elements (D: the device element type).
+#define CHEX_POOL_LAUNCH(kernel, D, work, stream, g, x_batch_stride, ...)                                  \
   do {                                                                                                     \
     if (fits_int32(g, x_batch_stride)) {                                                                   \
-      CHEX_LAUNCH(kernel<int32_t>, blocks_for(work), kThreads, 0, stream, __VA_ARGS__,                     \
+      CHEX_LAUNCH((kernel<D, int32_t>), blocks_for(work), kThreads, 0, stream, __VA_ARGS__,                \
                   narrow<int32_t>(g, x_batch_stride), static_cast<int32_t>(work));                         \
     } else {                                                                                               \
-      CHEX_LAUNCH(kernel<int64_t>, blocks_for(work), kThreads, 0, stream, __VA_ARGS__,                     \
+      CHEX_LAUNCH((kernel<D, int64_t>), blocks_for(work), kThreads, 0, stream, __VA_ARGS__,                \
                   narrow<int64_t>(g, x_batch_stride), static_cast<int64_t>(work));                         \
     }                                                                                                      \
   } while (false)
@@ -321,58 +332,113 @@ bool fits_fast_path(const Pool2dGeometry& g, int64_t x_batch_stride) {
          g.channels > 0 && g.out_height > 0 && g.out_width > 0;
 }
 
-// Whether pairs of floats at even offsets of dx (and dx itself) are 8-byte aligned.
-bool pairs_aligned(const float* dx, int64_t width) { return width % 2 == 0 && reinterpret_cast<uintptr_t>(dx) % 8 == 0; }
-
-}  // namespace
-
-void max_pool2d_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
-  const int64_t outputs = output_count(g);
-  if (outputs <= 0) return;
-  CHEX_POOL_LAUNCH(max_pool_forward_kernel, outputs, q.stream, g, x_batch_stride, x, y);
+// Whether pairs of elements at even offsets of dx (and dx itself) are aligned for one pair store.
+template <typename T>
+bool pairs_aligned(const T* dx, int64_t width) {
+  return width % 2 == 0 && reinterpret_cast<uintptr_t>(dx) % (2 * sizeof(T)) == 0;
 }
 
-void max_pool2d_backward(const Queue& q, const float* x, int64_t x_batch_stride, const float* dy, float* dx,
+template <typename T>
+void launch_max_forward(const Queue& q, const T* x, int64_t x_batch_stride, T* y, const Pool2dGeometry& g) {
+  const int64_t outputs = output_count(g);
+  if (outputs <= 0) return;
+  using D = DeviceElement<T>;
+  CHEX_POOL_LAUNCH(max_pool_forward_kernel, D, outputs, q.stream, g, x_batch_stride, device_pointer(x),
+                   device_pointer(y));
+}
+
+template <typename T>
+void launch_max_backward(const Queue& q, const T* x, int64_t x_batch_stride, const T* dy, T* dx,
                          const Pool2dGeometry& g) {
   const int64_t inputs = input_count(g);
   if (inputs <= 0) return;
+  using D = DeviceElement<T>;
+  const D *xd = device_pointer(x), *dyd = device_pointer(dy);
+  D* dxd = device_pointer(dx);
   if (g.stride == 2 && g.kernel <= 3 && fits_fast_path(g, x_batch_stride)) {
     const auto tiles = static_cast<int32_t>(g.batch * g.channels * tiles_along(g.height) * tiles_along(g.width));
     const TileGeometry tg = tile_geometry(g, x_batch_stride);
     if (pairs_aligned(dx, g.width)) {
-      CHEX_LAUNCH(max_pool_backward_tiles_kernel<true>, blocks_for(tiles), kThreads, 0, q.stream, x, dy, dx, tg, tiles);
+      CHEX_LAUNCH((max_pool_backward_tiles_kernel<D, true>), blocks_for(tiles), kThreads, 0, q.stream, xd, dyd, dxd,
+                  tg, tiles);
     } else {
-      CHEX_LAUNCH(max_pool_backward_tiles_kernel<false>, blocks_for(tiles), kThreads, 0, q.stream, x, dy, dx, tg, tiles);
+      CHEX_LAUNCH((max_pool_backward_tiles_kernel<D, false>), blocks_for(tiles), kThreads, 0, q.stream, xd, dyd, dxd,
+                  tg, tiles);
     }
     return;
   }
-  CHEX_POOL_LAUNCH(max_pool_backward_kernel, inputs, q.stream, g, x_batch_stride, x, dy, dx);
+  CHEX_POOL_LAUNCH(max_pool_backward_kernel, D, inputs, q.stream, g, x_batch_stride, xd, dyd, dxd);
 }
 
-void avg_pool2d_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
+template <typename T>
+void launch_avg_forward(const Queue& q, const T* x, int64_t x_batch_stride, T* y, const Pool2dGeometry& g) {
   const int64_t outputs = output_count(g);
   if (outputs <= 0) return;
-  CHEX_POOL_LAUNCH(avg_pool_forward_kernel, outputs, q.stream, g, x_batch_stride, x, y);
+  using D = DeviceElement<T>;
+  CHEX_POOL_LAUNCH(avg_pool_forward_kernel, D, outputs, q.stream, g, x_batch_stride, device_pointer(x),
+                   device_pointer(y));
 }
 
-void avg_pool2d_backward(const Queue& q, const float* dy, float* dx, const Pool2dGeometry& g) {
+template <typename T>
+void launch_avg_backward(const Queue& q, const T* dy, T* dx, const Pool2dGeometry& g) {
   const int64_t inputs = input_count(g);
   if (inputs <= 0) return;
+  using D = DeviceElement<T>;
+  const D* dyd = device_pointer(dy);
+  D* dxd = device_pointer(dx);
   const int64_t dense_stride = g.channels * g.height * g.width;
   if (g.kernel == g.stride && g.padding == 0 && fits_fast_path(g, dense_stride)) {
     const auto outputs = static_cast<int32_t>(output_count(g));
     const TileGeometry tg = tile_geometry(g, dense_stride);
     if (g.kernel == 2 && pairs_aligned(dx, g.width)) {
-      CHEX_LAUNCH(avg_pool_backward_windows_kernel<true>, blocks_for(outputs), kThreads, 0, q.stream, dy, dx, tg,
-                  outputs);
+      CHEX_LAUNCH((avg_pool_backward_windows_kernel<D, true>), blocks_for(outputs), kThreads, 0, q.stream, dyd, dxd,
+                  tg, outputs);
     } else {
-      CHEX_LAUNCH(avg_pool_backward_windows_kernel<false>, blocks_for(outputs), kThreads, 0, q.stream, dy, dx, tg,
-                  outputs);
+      CHEX_LAUNCH((avg_pool_backward_windows_kernel<D, false>), blocks_for(outputs), kThreads, 0, q.stream, dyd, dxd,
+                  tg, outputs);
     }
     return;
   }
   // dx and dy are contiguous: the batch stride of dx stands in for x's.
-  CHEX_POOL_LAUNCH(avg_pool_backward_kernel, inputs, q.stream, g, g.channels * g.height * g.width, dy, dx);
+  CHEX_POOL_LAUNCH(avg_pool_backward_kernel, D, inputs, q.stream, g, dense_stride, dyd, dxd);
+}
+
+}  // namespace
+
+void max_pool2d_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
+  launch_max_forward(q, x, x_batch_stride, y, g);
+}
+
+void max_pool2d_backward(const Queue& q, const float* x, int64_t x_batch_stride, const float* dy, float* dx,
+                         const Pool2dGeometry& g) {
+  launch_max_backward(q, x, x_batch_stride, dy, dx, g);
+}
+
+void avg_pool2d_forward(const Queue& q, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
+  launch_avg_forward(q, x, x_batch_stride, y, g);
+}
+
+void avg_pool2d_backward(const Queue& q, const float* dy, float* dx, const Pool2dGeometry& g) {
+  launch_avg_backward(q, dy, dx, g);
+}
+
+void max_pool2d_forward_bf16(const Queue& q, const BFloat16* x, int64_t x_batch_stride, BFloat16* y,
+                             const Pool2dGeometry& g) {
+  launch_max_forward(q, x, x_batch_stride, y, g);
+}
+
+void max_pool2d_backward_bf16(const Queue& q, const BFloat16* x, int64_t x_batch_stride, const BFloat16* dy,
+                              BFloat16* dx, const Pool2dGeometry& g) {
+  launch_max_backward(q, x, x_batch_stride, dy, dx, g);
+}
+
+void avg_pool2d_forward_bf16(const Queue& q, const BFloat16* x, int64_t x_batch_stride, BFloat16* y,
+                             const Pool2dGeometry& g) {
+  launch_avg_forward(q, x, x_batch_stride, y, g);
+}
+
+void avg_pool2d_backward_bf16(const Queue& q, const BFloat16* dy, BFloat16* dx, const Pool2dGeometry& g) {
+  launch_avg_backward(q, dy, dx, g);
 }
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -6,8 +6,16 @@
 // packed); outputs and gradients are contiguous. Every (image, channel) plane is independent, so
 // planes run in parallel (OpenMP, static schedule) and results do not depend on the thread count.
 // Backward kernels overwrite dx entirely.
+//
+// Max and average pooling exist for float32 and for bf16 activations (the *_bf16 names: x, y, dy
+// and dx all bf16), each written once as a template on the element type, on the GPU and in the
+// twins: values are widened to float, compared and summed in float exactly as the float32 kernels
+// do, and a bf16 result is rounded once, on the store (kernels/bfloat16.h). So a bf16 kernel's
+// result is the float32 kernel's on the widened inputs, rounded once: exact for max pooling's
+// forward (it moves an element; a NaN becomes the canonical 0x7fff).
 #include <cstdint>
 
+#include "kernels/bfloat16.h"
 #include "kernels/queue.h"
 
 namespace chex::kernels {
@@ -46,12 +54,21 @@ inline int64_t pool_output_size(int64_t size, int64_t kernel, int64_t stride, in
 //   global_avg_pool_forward   y[n, c] = mean of the plane x[n, c, :, :] (of `spatial` = H*W
 //                             values), summed in double (in a fixed order on the GPU).
 //   global_avg_pool_backward  dx[n, c, :, :] = dy[n, c] / spatial.
+// and max_pool2d_forward_bf16, max_pool2d_backward_bf16, avg_pool2d_forward_bf16,
+// avg_pool2d_backward_bf16: the same on bf16 buffers (above).
 #define CHEX_POOLING_KERNELS(X)                                                                              \
   X(void, max_pool2d_forward, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g)   \
   X(void, max_pool2d_backward, const float* x, int64_t x_batch_stride, const float* dy, float* dx,         \
     const Pool2dGeometry& g)                                                                                 \
   X(void, avg_pool2d_forward, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g)   \
   X(void, avg_pool2d_backward, const float* dy, float* dx, const Pool2dGeometry& g)                        \
+  X(void, max_pool2d_forward_bf16, const BFloat16* x, int64_t x_batch_stride, BFloat16* y,                 \
+    const Pool2dGeometry& g)                                                                                 \
+  X(void, max_pool2d_backward_bf16, const BFloat16* x, int64_t x_batch_stride, const BFloat16* dy,         \
+    BFloat16* dx, const Pool2dGeometry& g)                                                                   \
+  X(void, avg_pool2d_forward_bf16, const BFloat16* x, int64_t x_batch_stride, BFloat16* y,                 \
+    const Pool2dGeometry& g)                                                                                 \
+  X(void, avg_pool2d_backward_bf16, const BFloat16* dy, BFloat16* dx, const Pool2dGeometry& g)             \
   X(void, global_avg_pool_forward, const float* x, int64_t x_batch_stride, float* y, int64_t batch,        \
     int64_t channels, int64_t spatial)                                                                       \
   X(void, global_avg_pool_backward, const float* dy, float* dx, int64_t batch, int64_t channels,           \

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace chex::kernels::cpu {
@@ -150,93 +151,173 @@ class RowMaxima {
 };
 
 // The input plane (n, c) of a batch-strided x, for plane index p = n * channels + c.
-const float* input_plane(const float* x, int64_t x_batch_stride, const Pool2dGeometry& g, int64_t p) {
+template <typename T>
+const T* input_plane(const T* x, int64_t x_batch_stride, const Pool2dGeometry& g, int64_t p) {
   return x + (p / g.channels) * x_batch_stride + (p % g.channels) * g.height * g.width;
 }
 
-}  // namespace
+// The twins are written once for float and bf16 (pooling.h): they compute on float planes. A float
+// plane is used in place; a bf16 one is widened (exactly) into `scratch` first.
+template <typename T>
+const float* widened(const T* plane, int64_t size, std::vector<float>& scratch) {
+  if constexpr (std::is_same_v<T, float>) {
+    return plane;
+  } else {
+    scratch.resize(static_cast<size_t>(size));
+    for (int64_t i = 0; i < size; ++i) scratch[static_cast<size_t>(i)] = to_float(plane[i]);
+    return scratch.data();
+  }
+}
 
-void max_pool2d_forward(const Queue&, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
+// Where a backward accumulates a plane of dx in float: dx itself for float, `scratch` for bf16 (a
+// bf16 dx would round every addition); store_accumulated then rounds it into dx once.
+template <typename T>
+float* accumulator(T* dx_plane, int64_t size, std::vector<float>& scratch) {
+  if constexpr (std::is_same_v<T, float>) {
+    return dx_plane;
+  } else {
+    scratch.resize(static_cast<size_t>(size));
+    return scratch.data();
+  }
+}
+
+template <typename T>
+void store_accumulated(const float* sums, T* dx_plane, int64_t size) {
+  if constexpr (!std::is_same_v<T, float>)
+    for (int64_t i = 0; i < size; ++i) dx_plane[i] = from_float<T>(sums[i]);
+}
+
+template <typename T>
+void max_forward(const T* x, int64_t x_batch_stride, T* y, const Pool2dGeometry& g) {
   const int64_t planes = g.batch * g.channels;
   const int64_t out_plane = g.out_height * g.out_width;
 #pragma omp parallel if (planes * out_plane * g.kernel * g.kernel > kParallelThreshold)
   {
     RowMaxima<false> best(g);
+    std::vector<float> scratch;
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
-      const float* plane = input_plane(x, x_batch_stride, g, p);
-      float* yp = y + p * out_plane;
+      const float* plane = widened(input_plane(x, x_batch_stride, g, p), g.height * g.width, scratch);
+      T* yp = y + p * out_plane;
       for (int64_t oh = 0; oh < g.out_height; ++oh) {
         best.compute(plane, oh);
-        std::copy(best.value.begin(), best.value.end(), yp + oh * g.out_width);
+        T* y_row = yp + oh * g.out_width;
+        for (int64_t ow = 0; ow < g.out_width; ++ow) y_row[ow] = from_float<T>(best.value[static_cast<size_t>(ow)]);
       }
     }
   }
 }
 
-void max_pool2d_backward(const Queue&, const float* x, int64_t x_batch_stride, const float* dy, float* dx,
-                         const Pool2dGeometry& g) {
+template <typename T>
+void max_backward(const T* x, int64_t x_batch_stride, const T* dy, T* dx, const Pool2dGeometry& g) {
   const int64_t planes = g.batch * g.channels;
   const int64_t in_plane = g.height * g.width;
   const int64_t out_plane = g.out_height * g.out_width;
 #pragma omp parallel if (planes * out_plane * g.kernel * g.kernel > kParallelThreshold)
   {
     RowMaxima<true> best(g);
+    std::vector<float> x_scratch, dx_scratch;
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
-      const float* plane = input_plane(x, x_batch_stride, g, p);
-      const float* dyp = dy + p * out_plane;
-      float* dxp = dx + p * in_plane;
-      std::fill(dxp, dxp + in_plane, 0.f);
+      const float* plane = widened(input_plane(x, x_batch_stride, g, p), in_plane, x_scratch);
+      const T* dyp = dy + p * out_plane;
+      float* sums = accumulator(dx + p * in_plane, in_plane, dx_scratch);
+      std::fill(sums, sums + in_plane, 0.f);
       for (int64_t oh = 0; oh < g.out_height; ++oh) {
         best.compute(plane, oh);
-        const float* dy_row = dyp + oh * g.out_width;
-        for (int64_t ow = 0; ow < g.out_width; ++ow)  // in (oh, ow) order, as ever: the same sums
-          if (best.index[static_cast<size_t>(ow)] >= 0) dxp[best.index[static_cast<size_t>(ow)]] += dy_row[ow];
+        const T* dy_row = dyp + oh * g.out_width;
+        for (int64_t ow = 0; ow < g.out_width; ++ow) {  // in (oh, ow) order, as ever: the same sums
+          const int32_t at = best.index[static_cast<size_t>(ow)];
+          if (at >= 0) sums[at] += to_float(dy_row[ow]);
+        }
       }
+      store_accumulated(sums, dx + p * in_plane, in_plane);
     }
   }
 }
 
-void avg_pool2d_forward(const Queue&, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
+template <typename T>
+void avg_forward(const T* x, int64_t x_batch_stride, T* y, const Pool2dGeometry& g) {
   const int64_t planes = g.batch * g.channels;
   const int64_t out_plane = g.out_height * g.out_width;
   const auto window_size = static_cast<float>(g.kernel * g.kernel);
 #pragma omp parallel for schedule(static) if (planes * out_plane * g.kernel * g.kernel > kParallelThreshold)
   for (int64_t p = 0; p < planes; ++p) {
-    const float* plane = input_plane(x, x_batch_stride, g, p);
-    float* yp = y + p * out_plane;
+    const T* plane = input_plane(x, x_batch_stride, g, p);
+    T* yp = y + p * out_plane;
     for (int64_t oh = 0; oh < g.out_height; ++oh) {
       for (int64_t ow = 0; ow < g.out_width; ++ow) {
         const Window w = window_at(g, oh, ow);
         float sum = 0.f;
         for (int64_t h = w.row_begin; h < w.row_end; ++h)
-          for (int64_t col = w.col_begin; col < w.col_end; ++col) sum += plane[h * g.width + col];
-        yp[oh * g.out_width + ow] = sum / window_size;
+          for (int64_t col = w.col_begin; col < w.col_end; ++col) sum += to_float(plane[h * g.width + col]);
+        yp[oh * g.out_width + ow] = from_float<T>(sum / window_size);
       }
     }
   }
 }
 
-void avg_pool2d_backward(const Queue&, const float* dy, float* dx, const Pool2dGeometry& g) {
+template <typename T>
+void avg_backward(const T* dy, T* dx, const Pool2dGeometry& g) {
   const int64_t planes = g.batch * g.channels;
   const int64_t in_plane = g.height * g.width;
   const int64_t out_plane = g.out_height * g.out_width;
   const auto window_size = static_cast<float>(g.kernel * g.kernel);
-#pragma omp parallel for schedule(static) if (planes * out_plane * g.kernel * g.kernel > kParallelThreshold)
-  for (int64_t p = 0; p < planes; ++p) {
-    const float* dyp = dy + p * out_plane;
-    float* dxp = dx + p * in_plane;
-    std::fill(dxp, dxp + in_plane, 0.f);
-    for (int64_t oh = 0; oh < g.out_height; ++oh) {
-      for (int64_t ow = 0; ow < g.out_width; ++ow) {
-        const Window w = window_at(g, oh, ow);
-        const float share = dyp[oh * g.out_width + ow] / window_size;
-        for (int64_t h = w.row_begin; h < w.row_end; ++h)
-          for (int64_t col = w.col_begin; col < w.col_end; ++col) dxp[h * g.width + col] += share;
+#pragma omp parallel if (planes * out_plane * g.kernel * g.kernel > kParallelThreshold)
+  {
+    std::vector<float> scratch;
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      const T* dyp = dy + p * out_plane;
+      float* sums = accumulator(dx + p * in_plane, in_plane, scratch);
+      std::fill(sums, sums + in_plane, 0.f);
+      for (int64_t oh = 0; oh < g.out_height; ++oh) {
+        for (int64_t ow = 0; ow < g.out_width; ++ow) {
+          const Window w = window_at(g, oh, ow);
+          const float share = to_float(dyp[oh * g.out_width + ow]) / window_size;
+          for (int64_t h = w.row_begin; h < w.row_end; ++h)
+            for (int64_t col = w.col_begin; col < w.col_end; ++col) sums[h * g.width + col] += share;
+        }
       }
+      store_accumulated(sums, dx + p * in_plane, in_plane);
     }
   }
+}
+
+}  // namespace
+
+void max_pool2d_forward(const Queue&, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
+  max_forward(x, x_batch_stride, y, g);
+}
+
+void max_pool2d_backward(const Queue&, const float* x, int64_t x_batch_stride, const float* dy, float* dx,
+                         const Pool2dGeometry& g) {
+  max_backward(x, x_batch_stride, dy, dx, g);
+}
+
+void avg_pool2d_forward(const Queue&, const float* x, int64_t x_batch_stride, float* y, const Pool2dGeometry& g) {
+  avg_forward(x, x_batch_stride, y, g);
+}
+
+void avg_pool2d_backward(const Queue&, const float* dy, float* dx, const Pool2dGeometry& g) { avg_backward(dy, dx, g); }
+
+void max_pool2d_forward_bf16(const Queue&, const BFloat16* x, int64_t x_batch_stride, BFloat16* y,
+                             const Pool2dGeometry& g) {
+  max_forward(x, x_batch_stride, y, g);
+}
+
+void max_pool2d_backward_bf16(const Queue&, const BFloat16* x, int64_t x_batch_stride, const BFloat16* dy,
+                              BFloat16* dx, const Pool2dGeometry& g) {
+  max_backward(x, x_batch_stride, dy, dx, g);
+}
+
+void avg_pool2d_forward_bf16(const Queue&, const BFloat16* x, int64_t x_batch_stride, BFloat16* y,
+                             const Pool2dGeometry& g) {
+  avg_forward(x, x_batch_stride, y, g);
+}
+
+void avg_pool2d_backward_bf16(const Queue&, const BFloat16* dy, BFloat16* dx, const Pool2dGeometry& g) {
+  avg_backward(dy, dx, g);
 }
 
 void global_avg_pool_backward(const Queue&, const float* dy, float* dx, int64_t batch, int64_t channels,

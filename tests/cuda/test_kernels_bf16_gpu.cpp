@@ -2,7 +2,9 @@
 // twins, as the emulated tests (tests/emu/test_kernel_bf16.cpp) check the same sources on the CPU.
 // What only hardware can say: the bits of its conversion instructions (cvt.rn.bf16.f32; a NaN
 // must come out as 0x7fff, the emulator's and CUDA's host conversion's canonical NaN) and that the
-// vector paths read and write device memory as the emulator does. Exact throughout, as there.
+// vector paths read and write device memory as the emulator does. Exact throughout, as there, but
+// for the BCE against its twin (the device's expf and log1p are not glibc's): there the bf16 kernel
+// equals the float32 kernel on the widened logits bit for bit, and the twin within 1e-5.
 #include <catch2/catch.hpp>
 #include <cuda_runtime.h>
 
@@ -15,9 +17,12 @@
 
 #include "chex/random.h"
 #include "gpu_test_support.h"
+#include "kernels/bce.h"
 #include "kernels/cast.h"
 #include "kernels/concat.h"
+#include "kernels/elementwise.h"
 #include "kernels/global_pool.h"
+#include "kernels/pooling.h"
 
 using namespace chex;
 using kernels::BFloat16;
@@ -197,5 +202,130 @@ TEST_CASE("GPU global average pool of bf16 input equals the twin", "[gpu][bf16]"
                                                 c.batch, c.channels, c.spatial);
     INFO("[" << c.batch << ", " << c.channels << ", " << c.spatial << "] offset " << c.offset);
     CHECK(differing(y_d.read(), twin) == 0);
+  }
+}
+
+namespace {
+
+// Buffers shifted by `shift` elements (an odd shift misaligns a bf16 pair).
+std::vector<BFloat16> unwritten_bf16(size_t n) { return std::vector<BFloat16>(n, BFloat16{0x7fc1}); }
+
+kernels::Pool2dGeometry pool_geometry(int64_t batch, int64_t channels, int64_t height, int64_t width, int64_t kernel,
+                                      int64_t stride, int64_t padding) {
+  return {batch,  channels, height, width, kernel, stride, padding,
+          kernels::pool_output_size(height, kernel, stride, padding),
+          kernels::pool_output_size(width, kernel, stride, padding)};
+}
+
+}  // namespace
+
+TEST_CASE("GPU bf16 max and average pooling equal the twins bit for bit", "[gpu][bf16]") {
+  require_gpu();
+  struct Case {
+    bool max;
+    int64_t batch, channels, height, width, kernel, stride, padding, dx_shift;
+  };
+  // The stem's 3x3/2 max pool (the tile path) and a transition's 2x2/2 average (the window path)
+  // at DenseNet-121's 224-px sizes, each with dx misaligned too; a 3x3/1 of each (the gathers).
+  for (const Case& c : {Case{true, 2, 64, 112, 112, 3, 2, 1, 0}, Case{true, 2, 64, 112, 112, 3, 2, 1, 1},
+                        Case{false, 2, 128, 56, 56, 2, 2, 0, 0}, Case{false, 2, 128, 56, 56, 2, 2, 0, 1},
+                        Case{true, 2, 5, 17, 13, 3, 1, 1, 0}, Case{false, 2, 5, 17, 13, 3, 1, 0, 1}}) {
+    const kernels::Pool2dGeometry g =
+        pool_geometry(c.batch, c.channels, c.height, c.width, c.kernel, c.stride, c.padding);
+    const auto inputs = static_cast<size_t>(c.batch * c.channels * c.height * c.width);
+    const auto outputs = static_cast<size_t>(c.batch * c.channels * g.out_height * g.out_width);
+    const int64_t x_stride = c.channels * c.height * c.width;
+    std::vector<BFloat16> x = random_bf16(inputs, 101);
+    if (c.max)  // ties: values on a grid of halves
+      for (BFloat16& v : x) v = kernels::to_bfloat16(std::round(kernels::to_float(v) * 0.7f) / 2.f);
+    const std::vector<BFloat16> dy = random_bf16(outputs, 102);
+    std::vector<BFloat16> y_twin(outputs), dx_twin(inputs);
+    const DeviceVector<BFloat16> x_d(x), dy_d(dy), y_d(unwritten_bf16(outputs));
+    const DeviceVector<BFloat16> dx_d(unwritten_bf16(inputs + static_cast<size_t>(c.dx_shift)));
+    BFloat16* dx_at = dx_d.get() + c.dx_shift;
+    if (c.max) {
+      kernels::cpu::max_pool2d_forward_bf16(kQueue, x.data(), x_stride, y_twin.data(), g);
+      kernels::cpu::max_pool2d_backward_bf16(kQueue, x.data(), x_stride, dy.data(), dx_twin.data(), g);
+      kernels::cuda::max_pool2d_forward_bf16(kQueue, x_d.get(), x_stride, y_d.get(), g);
+      kernels::cuda::max_pool2d_backward_bf16(kQueue, x_d.get(), x_stride, dy_d.get(), dx_at, g);
+    } else {
+      kernels::cpu::avg_pool2d_forward_bf16(kQueue, x.data(), x_stride, y_twin.data(), g);
+      kernels::cpu::avg_pool2d_backward_bf16(kQueue, dy.data(), dx_twin.data(), g);
+      kernels::cuda::avg_pool2d_forward_bf16(kQueue, x_d.get(), x_stride, y_d.get(), g);
+      kernels::cuda::avg_pool2d_backward_bf16(kQueue, dy_d.get(), dx_at, g);
+    }
+    INFO((c.max ? "max" : "avg") << " pool [" << c.batch << ", " << c.channels << ", " << c.height << ", " << c.width
+                                 << "] kernel " << c.kernel << " stride " << c.stride << ", dx shift " << c.dx_shift);
+    CHECK(differing(y_d.read(), y_twin) == 0);
+    std::vector<BFloat16> dx = dx_d.read();
+    dx.erase(dx.begin(), dx.begin() + c.dx_shift);
+    CHECK(differing(dx, dx_twin) == 0);
+  }
+}
+
+TEST_CASE("GPU bf16 ReLU equals the twins bit for bit", "[gpu][bf16]") {
+  require_gpu();
+  const size_t n = (size_t{1} << 20) + 3;
+  std::vector<BFloat16> x = random_bf16(n + 1, 103), dy = random_bf16(n + 1, 104);
+  const uint16_t edges[] = {0x0000, 0x8000, 0x7fff, 0xffc1, 0x7f80, 0xff80, 0x0001, 0x8001};
+  for (size_t i = 0; i < x.size(); i += 11) x[i] = BFloat16{edges[(i / 11) % std::size(edges)]};
+  for (const int64_t offset : {int64_t{0}, int64_t{1}}) {  // the 16-byte vectors, then scalar accesses
+    INFO("offset " << offset);
+    std::vector<BFloat16> y_twin(n), dx_twin(n);
+    kernels::cpu::relu_forward_bf16(kQueue, x.data() + offset, y_twin.data(), static_cast<int64_t>(n));
+    kernels::cpu::relu_backward_bf16(kQueue, y_twin.data(), dy.data() + offset, dx_twin.data(),
+                                     static_cast<int64_t>(n));
+    const DeviceVector<BFloat16> x_d(x), dy_d(dy), y_d(unwritten_bf16(n + 1)), dx_d(unwritten_bf16(n + 1));
+    kernels::cuda::relu_forward_bf16(kQueue, x_d.get() + offset, y_d.get() + offset, static_cast<int64_t>(n));
+    kernels::cuda::relu_backward_bf16(kQueue, y_d.get() + offset, dy_d.get() + offset, dx_d.get() + offset,
+                                      static_cast<int64_t>(n));
+    std::vector<BFloat16> y = y_d.read(), dx = dx_d.read();
+    y.erase(y.begin(), y.begin() + offset);
+    dx.erase(dx.begin(), dx.begin() + offset);
+    y.resize(n);
+    dx.resize(n);
+    check_bits(y, y_twin);
+    check_bits(dx, dx_twin);
+  }
+}
+
+TEST_CASE("GPU BCE on bf16 logits equals the float32 kernel on the widened logits", "[gpu][bf16]") {
+  require_gpu();
+  for (const int64_t batch : {int64_t{16}, int64_t{5000}}) {  // one block; many blocks and their partial sums
+    const int64_t classes = 14, n = batch * classes;
+    const std::vector<BFloat16> logits = random_bf16(static_cast<size_t>(n), 105);
+    std::vector<float> wide, targets, pos_weight(classes), neg_weight(classes);
+    Generator gen(106);
+    for (const BFloat16 v : logits) wide.push_back(kernels::to_float(v));
+    for (int64_t i = 0; i < n; ++i) targets.push_back(gen.uniform() < 0.3f ? 1.f : 0.f);
+    for (int64_t c = 0; c < classes; ++c) {
+      pos_weight[static_cast<size_t>(c)] = 0.5f + 2.f * gen.uniform();
+      neg_weight[static_cast<size_t>(c)] = 0.5f + gen.uniform();
+    }
+    const DeviceVector<BFloat16> logits_d(logits);
+    const DeviceVector<float> wide_d(wide), targets_d(targets), pos_d(pos_weight), neg_d(neg_weight);
+    const size_t workspace_bytes = kernels::cuda::bce_with_logits_workspace_bytes(kQueue, batch, classes);
+    const DeviceVector<double> workspace_d{std::vector<double>(workspace_bytes / sizeof(double) + 1)};
+    const DeviceVector<float> loss_d{std::vector<float>(2)}, dlogits_d{std::vector<float>(2 * static_cast<size_t>(n))};
+    kernels::cuda::bce_with_logits_bf16(kQueue, {batch, classes, logits_d.get(), targets_d.get(), pos_d.get(),
+                                                 neg_d.get(), loss_d.get(), nullptr, dlogits_d.get(),
+                                                 workspace_d.get()});
+    kernels::cuda::bce_with_logits(kQueue, {batch, classes, wide_d.get(), targets_d.get(), pos_d.get(), neg_d.get(),
+                                            loss_d.get() + 1, nullptr, dlogits_d.get() + n, workspace_d.get()});
+    const std::vector<float> loss = loss_d.read(), dlogits = dlogits_d.read();
+    INFO("[" << batch << ", " << classes << "]");
+    CHECK(std::bit_cast<uint32_t>(loss[0]) == std::bit_cast<uint32_t>(loss[1]));
+    CHECK(differing(std::vector<float>(dlogits.begin(), dlogits.begin() + n),
+                    std::vector<float>(dlogits.begin() + n, dlogits.end())) == 0);
+    float loss_twin = 0.f;
+    std::vector<float> dlogits_twin(static_cast<size_t>(n));
+    kernels::cpu::bce_with_logits_bf16(kQueue, {batch, classes, logits.data(), targets.data(), pos_weight.data(),
+                                                neg_weight.data(), &loss_twin, nullptr, dlogits_twin.data()});
+    CHECK(std::fabs(loss[0] - loss_twin) <= 1e-5f * std::max(1.f, std::fabs(loss_twin)));
+    double worst = 0;  // dlogits scaled by N*C to O(1)
+    for (int64_t i = 0; i < n; ++i)
+      worst = std::max(worst, std::fabs(static_cast<double>(dlogits[static_cast<size_t>(i)]) -
+                                        dlogits_twin[static_cast<size_t>(i)]) * static_cast<double>(n));
+    CHECK(worst <= 1e-5);
   }
 }

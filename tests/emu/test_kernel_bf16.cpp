@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bf16_test_support.h"
 #include "channel_copy_checks.h"
 #include "kernel_test_support.h"
 #include "kernels/cast.h"
@@ -27,41 +28,11 @@
 
 using namespace chex;
 using kernels::BFloat16;
+using testing::check_bits_against_twin;
+using testing::to_bf16;
+using testing::widen;
 
 namespace {
-
-// Runs `emulated` under every schedule and demands the twin's bytes exactly (NaN payloads included).
-template <typename T>
-void check_bits_against_twin(const std::string& what, const std::function<std::vector<T>()>& emulated,
-                             const std::vector<T>& reference) {
-  for (const auto& setting : testing::kernel_test_schedules()) {
-    emu::ScopedSchedule schedule(setting.order, setting.seed);
-    const std::vector<T> result = emulated();
-    REQUIRE(result.size() == reference.size());
-    int64_t mismatches = 0, first = -1;
-    for (size_t i = 0; i < result.size(); ++i) {
-      if (std::memcmp(&result[i], &reference[i], sizeof(T)) == 0) continue;
-      if (mismatches++ == 0) first = static_cast<int64_t>(i);
-    }
-    INFO(what << " under schedule " << emu::to_string(setting) << ": " << mismatches
-              << " elements differ from the CPU twin, the first at " << first);
-    CHECK(mismatches == 0);
-  }
-}
-
-std::vector<BFloat16> to_bf16(const std::vector<float>& values) {
-  std::vector<BFloat16> out;
-  out.reserve(values.size());
-  for (const float v : values) out.push_back(kernels::to_bfloat16(v));
-  return out;
-}
-
-std::vector<float> widen(const std::vector<BFloat16>& values) {
-  std::vector<float> out;
-  out.reserve(values.size());
-  for (const BFloat16 v : values) out.push_back(kernels::to_float(v));
-  return out;
-}
 
 // Random normal floats with the values rounding has to get right mixed in: ties with even and odd
 // kept parts, a carry into the exponent, the overflow tie, subnormals, signed zeros, infinities and

@@ -13,6 +13,7 @@
 
 #include "channel_copy_checks.h"
 #include "kernel_test_support.h"
+#include "pool_test_support.h"
 #include "kernels/concat.h"
 #include "kernels/pooling.h"
 #include "models/densenet_shapes.h"
@@ -102,26 +103,9 @@ TEST_CASE("concat_channels and split_channels match the twin", "[emu][concat]") 
 
 namespace {
 
-kernels::Pool2dGeometry geometry(int64_t batch, int64_t channels, int64_t height, int64_t width, int64_t kernel,
-                                 int64_t stride, int64_t padding) {
-  using kernels::pool_output_size;
-  return {batch,   channels, height, width, kernel, stride, padding, pool_output_size(height, kernel, stride, padding),
-          pool_output_size(width, kernel, stride, padding)};
-}
-
-std::string describe(const kernels::Pool2dGeometry& g, int64_t x_batch_stride) {
-  std::ostringstream out;
-  out << "[" << g.batch << "," << g.channels << "," << g.height << "," << g.width << "] kernel " << g.kernel
-      << " stride " << g.stride << " padding " << g.padding << ", x batch stride " << x_batch_stride;
-  return out.str();
-}
-
-// Values from a few levels, so that windows hold ties (the first maximum must win).
-std::vector<float> tied_values(int64_t n, Generator& gen) {
-  std::vector<float> v = testing::random_vector(n, gen);
-  for (float& x : v) x = std::round(x * 2.f) / 2.f;
-  return v;
-}
+using testing::describe_pool;
+using testing::pool_geometry;
+using testing::tied_values;
 
 // Max pool forward and backward on x (batch-strided), dy random.
 // dx_offset: dx that many floats into its buffer (1: not 8-byte aligned, the scalar stores).
@@ -134,7 +118,7 @@ void check_max_pool(const kernels::Pool2dGeometry& g, int64_t x_batch_stride, co
   kernels::cpu::max_pool2d_forward({}, x.data(), x_batch_stride, y_ref.data(), g);
   kernels::cpu::max_pool2d_backward({}, x.data(), x_batch_stride, dy.data(), dx_ref.data(), g);
   testing::check_against_twin(
-      "max_pool2d_forward " + describe(g, x_batch_stride),
+      "max_pool2d_forward " + describe_pool(g, x_batch_stride),
       [&] {
         std::vector<float> y(outputs, 1234.f);
         kernels::emu::max_pool2d_forward({}, x.data(), x_batch_stride, y.data(), g);
@@ -142,7 +126,7 @@ void check_max_pool(const kernels::Pool2dGeometry& g, int64_t x_batch_stride, co
       },
       y_ref, 0.0);
   testing::check_against_twin(
-      "max_pool2d_backward " + describe(g, x_batch_stride),
+      "max_pool2d_backward " + describe_pool(g, x_batch_stride),
       [&] {
         std::vector<float> dx(inputs + dx_offset, 1234.f);  // must be overwritten everywhere
         kernels::emu::max_pool2d_backward({}, x.data(), x_batch_stride, dy.data(), dx.data() + dx_offset, g);
@@ -160,7 +144,7 @@ void check_avg_pool(const kernels::Pool2dGeometry& g, int64_t x_batch_stride, co
   kernels::cpu::avg_pool2d_forward({}, x.data(), x_batch_stride, y_ref.data(), g);
   kernels::cpu::avg_pool2d_backward({}, dy.data(), dx_ref.data(), g);
   testing::check_against_twin(
-      "avg_pool2d_forward " + describe(g, x_batch_stride),
+      "avg_pool2d_forward " + describe_pool(g, x_batch_stride),
       [&] {
         std::vector<float> y(outputs, 1234.f);
         kernels::emu::avg_pool2d_forward({}, x.data(), x_batch_stride, y.data(), g);
@@ -168,7 +152,7 @@ void check_avg_pool(const kernels::Pool2dGeometry& g, int64_t x_batch_stride, co
       },
       y_ref, 0.0);
   testing::check_against_twin(
-      "avg_pool2d_backward " + describe(g, x_batch_stride),
+      "avg_pool2d_backward " + describe_pool(g, x_batch_stride),
       [&] {
         std::vector<float> dx(inputs + dx_offset, 1234.f);  // must be overwritten everywhere
         kernels::emu::avg_pool2d_backward({}, dy.data(), dx.data() + dx_offset, g);
@@ -184,14 +168,14 @@ TEST_CASE("pooling kernels match the twin at DenseNet-121 shapes", "[emu][pool]"
   const models::DenseNetShapes shapes = models::densenet_layer_shapes(kBatch);
   SECTION("stem max pool 3x3/2 padding 1") {
     const models::MapShape& s = shapes.stem_pool_input;
-    const auto g = geometry(s.batch, s.channels, s.height, s.width, 3, 2, 1);
+    const auto g = pool_geometry(s.batch, s.channels, s.height, s.width, 3, 2, 1);
     const int64_t stride = s.channels * s.height * s.width;
     check_max_pool(g, stride, tied_values(s.batch * stride, gen), gen);
   }
   for (const models::MapShape& s : shapes.transition_pool_inputs) {
     DYNAMIC_SECTION("transition avg pool 2x2/2 of [" << s.batch << "," << s.channels << "," << s.height << ","
                                                      << s.width << "]") {
-      const auto g = geometry(s.batch, s.channels, s.height, s.width, 2, 2, 0);
+      const auto g = pool_geometry(s.batch, s.channels, s.height, s.width, 2, 2, 0);
       const int64_t stride = s.channels * s.height * s.width;
       check_avg_pool(g, stride, testing::random_vector(s.batch * stride, gen), gen);
     }
@@ -224,9 +208,9 @@ TEST_CASE("pooling kernels match the twin at awkward shapes", "[emu][pool]") {
       {2, 3, 11, 10, 2, 3, 1, 0},  // stride 3: the gather
   };
   for (const Case& c : max_cases) {
-    const auto g = geometry(c.batch, c.channels, c.height, c.width, c.kernel, c.stride, c.padding);
+    const auto g = pool_geometry(c.batch, c.channels, c.height, c.width, c.kernel, c.stride, c.padding);
     const int64_t stride = c.channels * c.height * c.width + c.extra_stride;
-    DYNAMIC_SECTION("max pool " << describe(g, stride)) {
+    DYNAMIC_SECTION("max pool " << describe_pool(g, stride)) {
       check_max_pool(g, stride, tied_values(c.batch * stride, gen), gen, c.dx_offset);
     }
   }
@@ -239,9 +223,9 @@ TEST_CASE("pooling kernels match the twin at awkward shapes", "[emu][pool]") {
       {3, 37, 5, 4, 4, 4, 0, 0},    // one window a plane, more windows than one block's threads
   };
   for (const Case& c : avg_cases) {
-    const auto g = geometry(c.batch, c.channels, c.height, c.width, c.kernel, c.stride, c.padding);
+    const auto g = pool_geometry(c.batch, c.channels, c.height, c.width, c.kernel, c.stride, c.padding);
     const int64_t stride = c.channels * c.height * c.width + c.extra_stride;
-    DYNAMIC_SECTION("avg pool " << describe(g, stride)) {
+    DYNAMIC_SECTION("avg pool " << describe_pool(g, stride)) {
       check_avg_pool(g, stride, testing::random_vector(c.batch * stride, gen), gen, c.dx_offset);
     }
   }
@@ -249,7 +233,7 @@ TEST_CASE("pooling kernels match the twin at awkward shapes", "[emu][pool]") {
 
 TEST_CASE("max pool kernels treat NaN as the maximum, as the twin does", "[emu][pool]") {
   Generator gen(33);
-  const auto g = geometry(1, 2, 5, 5, 3, 2, 1);
+  const auto g = pool_geometry(1, 2, 5, 5, 3, 2, 1);
   std::vector<float> x = testing::random_vector(50, gen);
   x[6] = std::numeric_limits<float>::quiet_NaN();   // inside several windows of plane 0
   x[37] = -std::numeric_limits<float>::infinity();  // plane 1

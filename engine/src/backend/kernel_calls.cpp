@@ -23,7 +23,10 @@ std::vector<int64_t> shape_of(const BatchNormBackwardArgs& a) { return shape_of(
 std::vector<int64_t> shape_of(const BatchNormMomentsArgs& a) { return shape_of(a.shape); }
 std::vector<int64_t> shape_of(const BatchNormStatisticsFromMomentsArgs& a) { return {a.channels, a.count}; }
 std::vector<int64_t> shape_of(const Pool2dGeometry& g) { return {g.batch, g.channels, g.height, g.width}; }
-std::vector<int64_t> shape_of(const BceWithLogitsArgs& a) { return {a.batch, a.classes}; }
+template <typename Logit>
+std::vector<int64_t> shape_of(const BasicBceWithLogitsArgs<Logit>& a) {
+  return {a.batch, a.classes};
+}
 std::vector<int64_t> shape_of(const ChannelCopyArgs& a) {
   const int64_t s = a.shape.spatial;
   return {a.shape.batch, a.shape.channels, s, s > 0 ? a.src.batch_stride / s : 0, s > 0 ? a.dst.batch_stride / s : 0};
