@@ -292,6 +292,24 @@ __global__ void __launch_bounds__(kThreads)
   normalize_items<W, kRelu>(x, x_stride, y, y_stride, c, l, st.mean, st.invstd * gamma[c], beta[c]);
 }
 
+// Channel c's (mean, invstd) for normalising with fixed statistics: the running ones (kRunning,
+// `spread` the running variance) or given ones (`spread` is invstd); one thread, `saver`, records
+// them in save_mean / save_invstd when those are wanted.
+struct FixedStatistics {
+  float mean, invstd;
+};
+template <bool kRunning>
+__device__ __forceinline__ FixedStatistics fixed_statistics(unsigned c, const float* mean, const float* spread,
+                                                            float eps, bool saver, float* save_mean,
+                                                            float* save_invstd) {
+  const FixedStatistics st{mean[c], kRunning ? running_invstd(spread[c], eps) : spread[c]};
+  if (saver) {
+    if (save_mean) save_mean[c] = st.mean;
+    if (save_invstd) save_invstd[c] = st.invstd;
+  }
+  return st;
+}
+
 // Normalisation with fixed statistics: the running ones (inference; kRunning, and `spread` is the
 // running variance) or given ones (apply; `spread` is invstd).
 template <int W, bool kRelu, bool kRunning>
@@ -300,13 +318,9 @@ __global__ void __launch_bounds__(kThreads)
                      const float* spread, const float* gamma, const float* beta, float eps, float* save_mean,
                      float* save_invstd) {
   const unsigned c = blockIdx.y;
-  const float mean_c = mean[c];
-  const float invstd_c = kRunning ? running_invstd(spread[c], eps) : spread[c];
-  if (blockIdx.x == 0 && threadIdx.x == 0) {
-    if (save_mean) save_mean[c] = mean_c;
-    if (save_invstd) save_invstd[c] = invstd_c;
-  }
-  normalize_items<W, kRelu>(x, x_stride, y, y_stride, c, l, mean_c, invstd_c * gamma[c], beta[c]);
+  const FixedStatistics st = fixed_statistics<kRunning>(c, mean, spread, eps, blockIdx.x == 0 && threadIdx.x == 0,
+                                                        save_mean, save_invstd);
+  normalize_items<W, kRelu>(x, x_stride, y, y_stride, c, l, st.mean, st.invstd * gamma[c], beta[c]);
 }
 
 // Pass 1 of the backward: each block's sum(dy') and sum(dy' * (x - mean)) over its items of
@@ -336,6 +350,33 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) partials[c * gridDim.x + blockIdx.x] = s;
 }
 
+// dx = scale * (dy' - mean - (x - mean_c) * centered), as the twin: the two coefficients from the
+// channel's sums (zero with fixed statistics).
+struct DxCoefficients {
+  float mean, centered;
+};
+
+// What both backward kernels know of channel c: its statistics, the scale and the ReLU's shift;
+// finish() turns the channel's sums (dy', dy' (x - mean)) into dbeta and dgamma (written by the
+// thread `saver`) and dx's coefficients.
+template <bool kRelu>
+struct BackwardChannel {
+  float mean, invstd, scale, shift;
+  __device__ BackwardChannel(unsigned c, const float* mean_, const float* invstd_, const float* gamma,
+                             const float* beta)
+      : mean(mean_[c]), invstd(invstd_[c]), scale(invstd_[c] * gamma[c]), shift(kRelu ? beta[c] : 0.f) {}
+
+  template <bool kBatchStats>
+  __device__ DxCoefficients finish(const Sums& t, double n, bool saver, unsigned c, float* dgamma, float* dbeta) const {
+    if (saver) {
+      if (dbeta) dbeta[c] = static_cast<float>(t.a);
+      if (dgamma) dgamma[c] = static_cast<float>(t.b * invstd);
+    }
+    if (!kBatchStats) return {0.f, 0.f};
+    return {static_cast<float>(t.a / n), static_cast<float>(t.b / n * invstd * invstd)};
+  }
+};
+
 // Pass 2 of the backward: combine the channel's sums (when there are partials), write dgamma and
 // dbeta (block 0), then dx through the batch statistics (kBatchStats) or fixed ones.
 template <int W, bool kRelu, bool kBatchStats>
@@ -344,20 +385,13 @@ __global__ void __launch_bounds__(kThreads)
                    const float* mean, const float* invstd, const float* gamma, const float* beta,
                    const Sums* partials, int splits, float* dgamma, float* dbeta) {
   const unsigned c = blockIdx.y;
-  const float mean_c = mean[c];
-  const float invstd_c = invstd[c];
-  const float scale = invstd_c * gamma[c];
-  const float shift = kRelu ? beta[c] : 0.f;
+  const BackwardChannel<kRelu> ch(c, mean, invstd, gamma, beta);
+  const float mean_c = ch.mean, scale = ch.scale, shift = ch.shift;
   const Sums t = partials ? block_channel_sums(partials + c * splits, splits) : Sums{0.0, 0.0};
-  if (blockIdx.x == 0 && threadIdx.x == 0) {
-    if (dbeta) dbeta[c] = static_cast<float>(t.a);
-    if (dgamma) dgamma[c] = static_cast<float>(t.b * invstd_c);
-  }
+  const DxCoefficients coefficients = ch.template finish<kBatchStats>(t, static_cast<double>(l.count) * W,
+                                                  blockIdx.x == 0 && threadIdx.x == 0, c, dgamma, dbeta);
   if (!dx) return;
-  // dx = scale * (dy' - k_mean - (x - mean) * k_centered), as the twin.
-  const double n = static_cast<double>(l.count) * W;
-  const float k_mean = kBatchStats ? static_cast<float>(t.a / n) : 0.f;
-  const float k_centered = kBatchStats ? static_cast<float>(t.b / n * invstd_c * invstd_c) : 0.f;
+  const float k_mean = coefficients.mean, k_centered = coefficients.centered;
   const float* xc = x + c * l.spatial;
   float* dxc = dx + c * l.spatial;
   for (unsigned j = blockIdx.x * kThreads + threadIdx.x; j < l.count; j += gridDim.x * kThreads) {
@@ -470,12 +504,8 @@ __global__ void __launch_bounds__(kFusedThreads)
                            const float* spread, const float* gamma, const float* beta, float eps, float* save_mean,
                            float* save_invstd) {
   const unsigned c = blockIdx.y;
-  const float mean_c = mean[c];
-  const float invstd_c = kRunning ? running_invstd(spread[c], eps) : spread[c];
-  if (threadIdx.x == 0) {
-    if (save_mean) save_mean[c] = mean_c;
-    if (save_invstd) save_invstd[c] = invstd_c;
-  }
+  const FixedStatistics st = fixed_statistics<kRunning>(c, mean, spread, eps, threadIdx.x == 0, save_mean, save_invstd);
+  const float mean_c = st.mean, invstd_c = st.invstd;
   Pack<W> v[kFusedItems] = {};
   load_channel_items<W>(x, x_stride, c, l, v);
   const float scale = invstd_c * gamma[c], shift = beta[c];
@@ -498,10 +528,8 @@ __global__ void __launch_bounds__(kFusedThreads)
                       const float* mean, const float* invstd, const float* gamma, const float* beta, float* dgamma,
                       float* dbeta) {
   const unsigned c = blockIdx.y;
-  const float mean_c = mean[c];
-  const float invstd_c = invstd[c];
-  const float scale = invstd_c * gamma[c];
-  const float shift = kRelu ? beta[c] : 0.f;
+  const BackwardChannel<kRelu> ch(c, mean, invstd, gamma, beta);
+  const float mean_c = ch.mean, scale = ch.scale, shift = ch.shift;
   Pack<W> xv[kFusedItems] = {}, g[kFusedItems] = {};
   load_channel_items<W>(x, x_stride, c, l, xv);
   load_channel_items<W>(dy.data, dy.batch_stride, c, l, g);
@@ -518,15 +546,10 @@ __global__ void __launch_bounds__(kFusedThreads)
     }
   }
   const Sums t = broadcast_from_thread0(block_sum<kFusedThreads>(s));
-  if (threadIdx.x == 0) {
-    if (dbeta) dbeta[c] = static_cast<float>(t.a);
-    if (dgamma) dgamma[c] = static_cast<float>(t.b * invstd_c);
-  }
+  const DxCoefficients coefficients = ch.template finish<kBatchStats>(t, static_cast<double>(l.count) * W, threadIdx.x == 0, c, dgamma,
+                                                  dbeta);
   if (!dx) return;
-  // dx = scale * (dy' - k_mean - (x - mean) * k_centered), as the twin.
-  const double n = static_cast<double>(l.count) * W;
-  const float k_mean = kBatchStats ? static_cast<float>(t.a / n) : 0.f;
-  const float k_centered = kBatchStats ? static_cast<float>(t.b / n * invstd_c * invstd_c) : 0.f;
+  const float k_mean = coefficients.mean, k_centered = coefficients.centered;
 #pragma unroll
   for (int i = 0; i < kFusedItems; ++i) {
 #pragma unroll

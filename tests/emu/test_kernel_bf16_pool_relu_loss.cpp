@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bce_test_support.h"
 #include "bf16_test_support.h"
 #include "kernel_test_support.h"
 #include "kernels/bce.h"
@@ -329,11 +330,7 @@ TEST_CASE("bf16 ReLU twins pass, zero and canonicalise as the float32 kernels", 
 
 TEST_CASE("sigmoid + weighted BCE on bf16 logits matches the twins", "[emu][bf16][bce]") {
   Generator gen(55);
-  struct BceCase {
-    int64_t batch, classes;
-    bool weighted;
-    float logit_scale, grad_output;
-  };
+  using testing::BceCase;
   // As the float32 test: CheXNet's [16, 14]; one value; no weights; large logits (bf16 keeps
   // fp32's range); one block's most and one row more; many blocks with a partial last one; a
   // class count whose stride through the grid wraps unevenly.
@@ -349,14 +346,10 @@ TEST_CASE("sigmoid + weighted BCE on bf16 logits matches the twins", "[emu][bf16
       // Logits near bf16's (and fp32's) largest, where a naive log(sigmoid) overflows.
       for (int64_t i = 5; i < n; i += 97) logits[static_cast<size_t>(i)] = BFloat16{i % 2 ? kLargest : kLowest};
       const std::vector<float> wide = widen(logits);
-      std::vector<float> targets(n), pos_weight, neg_weight;
-      for (float& t : targets) t = gen.uniform() < 0.3f ? 1.f : 0.f;
-      for (int64_t c = 0; c < k.classes; ++c) {
-        pos_weight.push_back(0.5f + 2.f * gen.uniform());
-        neg_weight.push_back(0.5f + gen.uniform());
-      }
-      const float* pw = k.weighted ? pos_weight.data() : nullptr;
-      const float* nw = k.weighted ? neg_weight.data() : nullptr;
+      const testing::BceLabels labels = testing::bce_labels(k, gen);
+      const std::vector<float>& targets = labels.targets;
+      const float* pw = labels.pos();
+      const float* nw = labels.neg();
 
       // The twin: the float32 twin on the widened logits, bit for bit (nothing is rounded to bf16).
       float loss_twin = 0.f, loss32 = 0.f;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bce_test_support.h"
 #include "kernel_test_support.h"
 #include "kernels/bce.h"
 #include "kernels/pooling.h"
@@ -70,11 +71,7 @@ TEST_CASE("global average pool kernels match the CPU twin", "[emu][pool]") {
 
 TEST_CASE("sigmoid + weighted BCE kernel matches the CPU twin", "[emu][bce]") {
   Generator gen(33);
-  struct BceCase {
-    int64_t batch, classes;
-    bool weighted;
-    float logit_scale, grad_output;
-  };
+  using testing::BceCase;
   // CheXNet's [16, 14]; one value; no weights; more values than the block's threads; logits far
   // beyond where a naive log(sigmoid) overflows; a grad_output other than 1. Then the many-block
   // launch (1,024 values a block): the most that one block takes (73 x 14 = 1,022), one row more
@@ -90,14 +87,10 @@ TEST_CASE("sigmoid + weighted BCE kernel matches the CPU twin", "[emu][bce]") {
                         << k.logit_scale << " grad_output " << k.grad_output) {
       const int64_t n = k.batch * k.classes;
       const std::vector<float> logits = testing::random_vector(n, gen, k.logit_scale);
-      std::vector<float> targets(n), pos_weight, neg_weight;
-      for (float& t : targets) t = gen.uniform() < 0.3f ? 1.f : 0.f;
-      for (int64_t c = 0; c < k.classes; ++c) {
-        pos_weight.push_back(0.5f + 2.f * gen.uniform());
-        neg_weight.push_back(0.5f + gen.uniform());
-      }
-      const float* pw = k.weighted ? pos_weight.data() : nullptr;
-      const float* nw = k.weighted ? neg_weight.data() : nullptr;
+      const testing::BceLabels labels = testing::bce_labels(k, gen);
+      const std::vector<float>& targets = labels.targets;
+      const float* pw = labels.pos();
+      const float* nw = labels.neg();
       const auto loss_ref = static_cast<float>(
           kernels::cpu::bce_with_logits_forward(logits.data(), targets.data(), pw, nw, k.batch, k.classes));
       std::vector<float> dlogits_ref(n);

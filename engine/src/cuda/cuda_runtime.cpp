@@ -106,16 +106,29 @@ void make_current(int device) {
   CHEX_CUDA_CHECK(cudaSetDevice(device));
 }
 
-cudaStream_t stream(int device) {
-  static std::array<cudaStream_t, 64> streams{};
-  static std::mutex mutex;
-  std::lock_guard lock(mutex);
-  CHEX_CHECK(device >= 0 && device < 64, "CUDA device index out of range: ", device);
-  if (!streams[device]) {
-    make_current(device);
-    CHEX_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[device], cudaStreamNonBlocking));
+namespace {
+// One stream per device of a kind, created on first use.
+class DeviceStreams {
+ public:
+  cudaStream_t get(int device) {
+    std::lock_guard lock(mutex_);
+    CHEX_CHECK(device >= 0 && device < 64, "CUDA device index out of range: ", device);
+    if (!streams_[device]) {
+      make_current(device);
+      CHEX_CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[device], cudaStreamNonBlocking));
+    }
+    return streams_[device];
   }
-  return streams[device];
+
+ private:
+  std::array<cudaStream_t, 64> streams_{};
+  std::mutex mutex_;
+};
+}  // namespace
+
+cudaStream_t stream(int device) {
+  static DeviceStreams streams;
+  return streams.get(device);
 }
 
 int device_count() { return discovery().count; }
@@ -269,15 +282,8 @@ void copy_host_to_device_async(void* dst, const void* src, size_t bytes, int dev
 
 // The second stream of each device, for copies that overlap the computing stream's work.
 cudaStream_t copy_stream(int device) {
-  static std::array<cudaStream_t, 64> streams{};
-  static std::mutex mutex;
-  std::lock_guard lock(mutex);
-  CHEX_CHECK(device >= 0 && device < 64, "CUDA device index out of range: ", device);
-  if (!streams[device]) {
-    make_current(device);
-    CHEX_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[device], cudaStreamNonBlocking));
-  }
-  return streams[device];
+  static DeviceStreams streams;
+  return streams.get(device);
 }
 
 void copy_host_to_device_ahead(void* dst, const void* src, size_t bytes, int device, void* after) {
