@@ -8,7 +8,10 @@
 //  - the twin's semantics: the bf16 twin equals the float32 twin on the widened x, its result
 //    rounded once to bf16, bit for bit (the statistics it saves: the float32 twin's);
 //  - the emulated kernel against the twin, bit for bit: output buffers whole (padding included, so
-//    a write outside the slice shows against the sentinel) and the saved statistics.
+//    a write outside the slice shows against the sentinel) and the saved statistics. The kernel's
+//    normalisation is an explicit fmaf; the twin's (x - mean) * scale + beta is contracted to one
+//    fma by GCC where the ISA has it (-march=native, CHEX_NATIVE), hence the same bits. Built
+//    without FMA, the twin would round twice and a rare element could differ by one bf16 ulp.
 // And apply with inference's saved statistics gives inference's bits (one formula).
 #include <cmath>
 #include <cstdint>
