@@ -1,8 +1,13 @@
-// Batch-norm kernels (CUDA twins of batchnorm_cpu.cpp).
+// Batch-norm kernels (CUDA twins of batchnorm_cpu.cpp). The fixed-statistics ones (inference and
+// apply) are templates on the element type D of x and y, float or __nv_bfloat16 (the *_bf16
+// launchers): bf16 values are widened on the load and the result rounded once on the store
+// (kernels/element_type.cuh); everything else is float32, and the training forward and the
+// backward exist for float32 only.
 //
 // Work layout. blockIdx.y is the channel. A channel's batch * spatial values are `count` items of
-// W floats: W = 4 (one float4) when every tensor's base, batch stride and the spatial size keep
-// 16-byte alignment, else W = 1. Two launch shapes, chosen by the item count alone:
+// W elements: W = 4 (a float4, or four bf16 in 8 bytes) when every tensor's base, batch stride and
+// the spatial size keep the alignment of four elements, else W = 1. Two launch shapes, chosen by the
+// item count alone:
 //  - small channels (at most 4,096 items: DenseNet's 7x7 and 14x14 norms at batch 16 and 64, its
 //    28x28 ones at batch 16): one pass. One block of 512 threads per channel loads all its items
 //    into registers (at most 8 a thread, every load issued before any store), sums them, and
