@@ -1,8 +1,13 @@
-// Batch-norm kernels (CUDA twins of batchnorm_cpu.cpp).
+// Batch-norm kernels (CUDA twins of batchnorm_cpu.cpp). The fixed-statistics ones (inference and
+// apply) are templates on the element type D of x and y, float or __nv_bfloat16 (the *_bf16
+// launchers): bf16 values are widened on the load and the result rounded once on the store
+// (kernels/element_type.cuh); everything else is float32, and the training forward and the
+// backward exist for float32 only.
 //
 // Work layout. blockIdx.y is the channel. A channel's batch * spatial values are `count` items of
-// W floats: W = 4 (one float4) when every tensor's base, batch stride and the spatial size keep
-// 16-byte alignment, else W = 1. Two launch shapes, chosen by the item count alone:
+// W elements: W = 4 (a float4, or four bf16 in 8 bytes) when every tensor's base, batch stride and
+// the spatial size keep the alignment of four elements, else W = 1. Two launch shapes, chosen by the
+// item count alone:
 //  - small channels (at most 4,096 items: DenseNet's 7x7 and 14x14 norms at batch 16 and 64, its
 //    28x28 ones at batch 16): one pass. One block of 512 threads per channel loads all its items
 //    into registers (at most 8 a thread, every load issued before any store), sums them, and
@@ -34,6 +39,7 @@
 #include "kernels/batchnorm.h"
 #include "kernels/cuda_compat.h"
 #include "kernels/cuda_helpers.cuh"
+#include "kernels/element_type.cuh"
 
 namespace chex::kernels::CHEX_GPU_NAMESPACE {
 namespace {
@@ -177,9 +183,17 @@ struct Pack {
   float v[W];
 };
 
-template <int W>
-__device__ __forceinline__ Pack<W> load(const float* p) {
-  if constexpr (W == 4) {
+// W elements of D (float, or __nv_bfloat16 for the fixed-statistics kernels) widened to float;
+// bf16 items are W-element vectors (8 bytes for W = 4), rounded once on the store.
+template <int W, typename D>
+__device__ __forceinline__ Pack<W> load(const D* p) {
+  if constexpr (!std::is_same_v<D, float>) {
+    const Vector<D, W> q = *reinterpret_cast<const Vector<D, W>*>(p);
+    Pack<W> r;
+#pragma unroll
+    for (int k = 0; k < W; ++k) r.v[k] = to_float(q.v[k]);
+    return r;
+  } else if constexpr (W == 4) {
     const float4 q = *reinterpret_cast<const float4*>(p);
     return {{q.x, q.y, q.z, q.w}};
   } else {
@@ -187,9 +201,14 @@ __device__ __forceinline__ Pack<W> load(const float* p) {
   }
 }
 
-template <int W>
-__device__ __forceinline__ void store(float* p, const Pack<W>& q) {
-  if constexpr (W == 4) {
+template <int W, typename D>
+__device__ __forceinline__ void store(D* p, const Pack<W>& q) {
+  if constexpr (!std::is_same_v<D, float>) {
+    Vector<D, W> r;
+#pragma unroll
+    for (int k = 0; k < W; ++k) r.v[k] = from_float<D>(q.v[k]);
+    *reinterpret_cast<Vector<D, W>*>(p) = r;
+  } else if constexpr (W == 4) {
     *reinterpret_cast<float4*>(p) = make_float4(q.v[0], q.v[1], q.v[2], q.v[3]);
   } else {
     *p = q.v[0];
@@ -225,12 +244,12 @@ __device__ __forceinline__ Pack<W> load_grad(const Grad& g, unsigned c, const It
   return load<W>(g.data + it.n * g.batch_stride + c * l.spatial + it.offset);
 }
 
-// y = normalized(x) (then ReLU) over the block's items of channel c.
-template <int W, bool kRelu>
-__device__ __forceinline__ void normalize_items(const float* x, int64_t x_stride, float* y, int64_t y_stride,
+// y = normalized(x) (then ReLU) over the block's items of channel c; D is the element type.
+template <int W, bool kRelu, typename D>
+__device__ __forceinline__ void normalize_items(const D* x, int64_t x_stride, D* y, int64_t y_stride,
                                                 unsigned c, const Layout& l, float mean, float scale, float shift) {
-  const float* xc = x + c * l.spatial;
-  float* yc = y + c * l.spatial;
+  const D* xc = x + c * l.spatial;
+  D* yc = y + c * l.spatial;
   for (unsigned j = blockIdx.x * kThreads + threadIdx.x; j < l.count; j += gridDim.x * kThreads) {
     const Item it = item<W>(j, l);
     Pack<W> v = load<W>(xc + it.n * x_stride + it.offset);
@@ -311,10 +330,10 @@ __device__ __forceinline__ FixedStatistics fixed_statistics(unsigned c, const fl
 }
 
 // Normalisation with fixed statistics: the running ones (inference; kRunning, and `spread` is the
-// running variance) or given ones (apply; `spread` is invstd).
-template <int W, bool kRelu, bool kRunning>
+// running variance) or given ones (apply; `spread` is invstd). D is the element type of x and y.
+template <typename D, int W, bool kRelu, bool kRunning>
 __global__ void __launch_bounds__(kThreads)
-    bn_forward_fixed(const float* x, int64_t x_stride, float* y, int64_t y_stride, Layout l, const float* mean,
+    bn_forward_fixed(const D* x, int64_t x_stride, D* y, int64_t y_stride, Layout l, const float* mean,
                      const float* spread, const float* gamma, const float* beta, float eps, float* save_mean,
                      float* save_invstd) {
   const unsigned c = blockIdx.y;
@@ -419,10 +438,10 @@ constexpr int64_t kFusedCapacity = int64_t{kFusedThreads} * kFusedItems;
 
 // Loads this thread's items of channel c (item j = threadIdx.x + i * kFusedThreads); `valid` marks
 // the ones that exist.
-template <int W>
-__device__ __forceinline__ void load_channel_items(const float* base, int64_t stride, unsigned c, const Layout& l,
+template <int W, typename D>
+__device__ __forceinline__ void load_channel_items(const D* base, int64_t stride, unsigned c, const Layout& l,
                                                    Pack<W> (&v)[kFusedItems]) {
-  const float* bc = base + c * l.spatial;
+  const D* bc = base + c * l.spatial;
 #pragma unroll
   for (int i = 0; i < kFusedItems; ++i) {
     const unsigned j = threadIdx.x + static_cast<unsigned>(i) * kFusedThreads;
@@ -433,10 +452,10 @@ __device__ __forceinline__ void load_channel_items(const float* base, int64_t st
   }
 }
 
-template <int W>
-__device__ __forceinline__ void store_channel_items(float* base, int64_t stride, unsigned c, const Layout& l,
+template <int W, typename D>
+__device__ __forceinline__ void store_channel_items(D* base, int64_t stride, unsigned c, const Layout& l,
                                                     const Pack<W> (&v)[kFusedItems]) {
-  float* bc = base + c * l.spatial;
+  D* bc = base + c * l.spatial;
 #pragma unroll
   for (int i = 0; i < kFusedItems; ++i) {
     const unsigned j = threadIdx.x + static_cast<unsigned>(i) * kFusedThreads;
@@ -498,9 +517,9 @@ __global__ void __launch_bounds__(kFusedThreads)
 // Normalisation with fixed statistics (as bn_forward_fixed) of channel blockIdx.y: every load is
 // issued before the first store (a grid-stride loop cannot hoist the next load above a store to a
 // y that may alias x), so a small channel's reads are all in flight at once.
-template <int W, bool kRelu, bool kRunning>
+template <typename D, int W, bool kRelu, bool kRunning>
 __global__ void __launch_bounds__(kFusedThreads)
-    bn_forward_fixed_fused(const float* x, int64_t x_stride, float* y, int64_t y_stride, Layout l, const float* mean,
+    bn_forward_fixed_fused(const D* x, int64_t x_stride, D* y, int64_t y_stride, Layout l, const float* mean,
                            const float* spread, const float* gamma, const float* beta, float eps, float* save_mean,
                            float* save_invstd) {
   const unsigned c = blockIdx.y;
@@ -599,11 +618,13 @@ __global__ void __launch_bounds__(kThreads)
 
 // ---- Launch helpers.
 
-// Whether float4 items fit: the plane size and every (pointer, batch stride) keep 16-byte alignment.
+// Whether items of four elements of D fit (float4, or four bf16 in 8 bytes): the plane size and
+// every (pointer, batch stride) keep the alignment of four elements.
+template <typename D = float>
 bool vectorizable(int64_t spatial, std::initializer_list<std::pair<const void*, int64_t>> tensors) {
   if (spatial % 4 != 0) return false;
   for (const auto& [p, stride] : tensors)
-    if (p && (!aligned16(p) || stride % 4 != 0)) return false;
+    if (p && (!vector_aligned<D, 4>(p) || stride % 4 != 0)) return false;
   return true;
 }
 
@@ -801,9 +822,9 @@ void batch_norm_statistics_from_moments(const Queue& q, const BatchNormStatistic
 }
 
 namespace {
-// Inference and apply: one elementwise pass with fixed statistics.
-template <bool kRunning>
-void launch_fixed(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch,
+// Inference and apply: one elementwise pass with fixed statistics, on elements of D.
+template <bool kRunning, typename D>
+void launch_fixed(const D* x, int64_t x_batch_stride, D* y, int64_t y_batch_stride, int64_t batch,
                   int64_t channels, int64_t spatial, const float* mean, const float* spread, const float* gamma,
                   const float* beta, float eps, float* save_mean, float* save_invstd, bool fuse_relu,
                   cudaStream_t stream) {
@@ -812,22 +833,22 @@ void launch_fixed(const float* x, int64_t x_batch_stride, float* y, int64_t y_ba
   if (batch * spatial == 0) {  // only the saved statistics to write
     if (!save_mean && !save_invstd) return;
     const Layout l{spatial, 0, 0};
-    CHEX_LAUNCH((bn_forward_fixed<1, false, kRunning>), dim3(1, static_cast<unsigned>(channels)), kThreads, 0, stream,
+    CHEX_LAUNCH((bn_forward_fixed<D, 1, false, kRunning>), dim3(1, static_cast<unsigned>(channels)), kThreads, 0, stream,
                 x, x_batch_stride, y, y_batch_stride, l, mean, spread, gamma, beta, eps, save_mean, save_invstd);
     return;
   }
-  const bool vec4 = vectorizable(spatial, {{x, x_batch_stride}, {y, y_batch_stride}});
+  const bool vec4 = vectorizable<D>(spatial, {{x, x_batch_stride}, {y, y_batch_stride}});
   with_width(vec4, [&](auto w) {
     with_flag(fuse_relu, [&](auto relu) {
       const Layout l = make_layout(batch, spatial, w);
       if (fits_fused(l)) {
-        CHEX_LAUNCH((bn_forward_fixed_fused<w, relu, kRunning>), dim3(1, static_cast<unsigned>(channels)),
+        CHEX_LAUNCH((bn_forward_fixed_fused<D, w, relu, kRunning>), dim3(1, static_cast<unsigned>(channels)),
                     kFusedThreads, 0, stream, x, x_batch_stride, y, y_batch_stride, l, mean, spread, gamma, beta, eps,
                     save_mean, save_invstd);
         return;
       }
       const dim3 grid(static_cast<unsigned>(channel_splits(channels, l)), static_cast<unsigned>(channels));
-      CHEX_LAUNCH((bn_forward_fixed<w, relu, kRunning>), grid, kThreads, 0, stream, x, x_batch_stride, y,
+      CHEX_LAUNCH((bn_forward_fixed<D, w, relu, kRunning>), grid, kThreads, 0, stream, x, x_batch_stride, y,
                   y_batch_stride, l, mean, spread, gamma, beta, eps, save_mean, save_invstd);
     });
   });
@@ -844,6 +865,18 @@ void batch_norm_apply(const Queue& q, const BatchNormApplyArgs& a) {
   launch_fixed<false>(a.x.data, a.x.batch_stride, a.y.data, a.y.batch_stride, a.shape.batch, a.shape.channels,
                       a.shape.spatial, a.mean, a.invstd, a.gamma, a.beta, 0.f, nullptr, nullptr, a.fuse_relu,
                       q.stream);
+}
+
+void batch_norm_forward_inference_bf16(const Queue& q, const BatchNormForwardArgsBf16& a) {
+  launch_fixed<true>(device_pointer(a.x.data), a.x.batch_stride, device_pointer(a.y.data), a.y.batch_stride,
+                     a.shape.batch, a.shape.channels, a.shape.spatial, a.running_mean, a.running_var, a.gamma, a.beta,
+                     a.eps, a.save_mean, a.save_invstd, a.fuse_relu, q.stream);
+}
+
+void batch_norm_apply_bf16(const Queue& q, const BatchNormApplyArgsBf16& a) {
+  launch_fixed<false>(device_pointer(a.x.data), a.x.batch_stride, device_pointer(a.y.data), a.y.batch_stride,
+                      a.shape.batch, a.shape.channels, a.shape.spatial, a.mean, a.invstd, a.gamma, a.beta, 0.f,
+                      nullptr, nullptr, a.fuse_relu, q.stream);
 }
 
 void batch_norm_backward(const Queue& q, const BatchNormBackwardArgs& a) {

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/bfloat16.h"
 #include "kernels/queue.h"
 
 namespace chex::kernels::cpu {
@@ -35,10 +36,13 @@ namespace chex::kernels {
 // beta and the statistics are [channels]. Training normalises with the batch statistics and moves
 // the running ones; inference normalises with the running ones and leaves them unchanged.
 // save_mean and save_invstd receive the (mean, invstd) used, unless null (no backward follows).
-struct BatchNormForwardArgs {
+// T is the element type of x and y (float, or BFloat16 for batch_norm_forward_inference_bf16, which
+// reads no training field); every other array is float32.
+template <typename T>
+struct BasicBatchNormForwardArgs {
   ImageShape shape;
-  StridedIn x;
-  StridedOut y;
+  Strided<const T> x;
+  Strided<T> y;
   const float* gamma = nullptr;
   const float* beta = nullptr;
   float* running_mean = nullptr;  // read only in inference
@@ -50,19 +54,24 @@ struct BatchNormForwardArgs {
   bool fuse_relu = false;
   void* workspace = nullptr;  // training on the GPU: batch_norm_workspace_bytes(shape)
 };
+using BatchNormForwardArgs = BasicBatchNormForwardArgs<float>;
+using BatchNormForwardArgsBf16 = BasicBatchNormForwardArgs<BFloat16>;
 
 // Normalising with given (mean, invstd): the recomputation of a BN(+ReLU) output in the backward of
-// a memory-efficient dense block, bitwise equal to the forward that produced them.
-struct BatchNormApplyArgs {
+// a memory-efficient dense block, bitwise equal to the forward that produced them. T as above.
+template <typename T>
+struct BasicBatchNormApplyArgs {
   ImageShape shape;
-  StridedIn x;
-  StridedOut y;
+  Strided<const T> x;
+  Strided<T> y;
   const float* mean = nullptr;
   const float* invstd = nullptr;
   const float* gamma = nullptr;
   const float* beta = nullptr;
   bool fuse_relu = false;
 };
+using BatchNormApplyArgs = BasicBatchNormApplyArgs<float>;
+using BatchNormApplyArgsBf16 = BasicBatchNormApplyArgs<BFloat16>;
 
 // The backward. With fuse_relu, the ReLU mask is recomputed from x, mean, invstd, gamma and beta.
 // Writes (each may be null when not wanted):
@@ -157,12 +166,19 @@ struct AddAffineOfInputArgs {
 //   batch_norm_apply             normalises with given (mean, invstd).
 //   batch_norm_backward          on the GPU the workspace may be null when neither dgamma nor dbeta
 //                                is wanted and batch_statistics is false.
-#define CHEX_BATCHNORM_KERNELS(X)                                    \
-  X(size_t, batch_norm_workspace_bytes, const ImageShape& shape)     \
-  X(void, batch_norm_forward_training, const BatchNormForwardArgs& a) \
-  X(void, batch_norm_forward_inference, const BatchNormForwardArgs& a) \
-  X(void, batch_norm_apply, const BatchNormApplyArgs& a)             \
-  X(void, batch_norm_backward, const BatchNormBackwardArgs& a)
+//   batch_norm_forward_inference_bf16, batch_norm_apply_bf16
+//                                the same on bf16 x and y (gamma, beta and the statistics float32):
+//                                each x widened, normalised in float as the float32 kernel does, the
+//                                result rounded once on the store; one template with the float32
+//                                kernel, on the GPU and in the twin.
+#define CHEX_BATCHNORM_KERNELS(X)                                               \
+  X(size_t, batch_norm_workspace_bytes, const ImageShape& shape)                \
+  X(void, batch_norm_forward_training, const BatchNormForwardArgs& a)           \
+  X(void, batch_norm_forward_inference, const BatchNormForwardArgs& a)          \
+  X(void, batch_norm_apply, const BatchNormApplyArgs& a)                        \
+  X(void, batch_norm_backward, const BatchNormBackwardArgs& a)                  \
+  X(void, batch_norm_forward_inference_bf16, const BatchNormForwardArgsBf16& a) \
+  X(void, batch_norm_apply_bf16, const BatchNormApplyArgsBf16& a)
 
 // The parts of a training BN for a caller that keeps batch moments or normalises inside a
 // convolution (conv2d.h's normalized kernels): optional, a backend may leave them null; ask

@@ -39,19 +39,21 @@ double channel_squared_deviation(const float* x, int64_t x_batch_stride, int64_t
   return sum;
 }
 
-// y = normalized(x) (then ReLU) over one channel of every image. x and y point at the channel.
-void normalize_channel(const float* x, int64_t x_batch_stride, float* y, int64_t y_batch_stride, int64_t batch,
+// y = normalized(x) (then ReLU) over one channel of every image. x and y point at the channel. T is
+// the element type of x and y (float or BFloat16): each x widened, the result rounded once.
+template <typename T>
+void normalize_channel(const T* x, int64_t x_batch_stride, T* y, int64_t y_batch_stride, int64_t batch,
                        int64_t spatial, float mean, float invstd, float gamma, float beta, bool fuse_relu) {
   const float scale = invstd * gamma;
   for (int64_t n = 0; n < batch; ++n) {
-    const float* xn = x + n * x_batch_stride;
-    float* yn = y + n * y_batch_stride;
+    const T* xn = x + n * x_batch_stride;
+    T* yn = y + n * y_batch_stride;
     if (fuse_relu) {
 #pragma omp simd
-      for (int64_t i = 0; i < spatial; ++i) yn[i] = batch_norm_relu(xn[i], mean, scale, beta);
+      for (int64_t i = 0; i < spatial; ++i) yn[i] = from_float<T>(batch_norm_relu(to_float(xn[i]), mean, scale, beta));
     } else {
 #pragma omp simd
-      for (int64_t i = 0; i < spatial; ++i) yn[i] = normalized(xn[i], mean, scale, beta);
+      for (int64_t i = 0; i < spatial; ++i) yn[i] = from_float<T>(normalized(to_float(xn[i]), mean, scale, beta));
     }
   }
 }
@@ -126,7 +128,9 @@ void batch_norm_forward_training(const Queue&, const BatchNormForwardArgs& a) {
   }
 }
 
-void batch_norm_forward_inference(const Queue&, const BatchNormForwardArgs& a) {
+namespace {
+template <typename T>
+void forward_inference(const BasicBatchNormForwardArgs<T>& a) {
   const int64_t batch = a.shape.batch, channels = a.shape.channels, spatial = a.shape.spatial;
 #pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
   for (int64_t c = 0; c < channels; ++c) {
@@ -139,13 +143,20 @@ void batch_norm_forward_inference(const Queue&, const BatchNormForwardArgs& a) {
   }
 }
 
-void batch_norm_apply(const Queue&, const BatchNormApplyArgs& a) {
+template <typename T>
+void apply(const BasicBatchNormApplyArgs<T>& a) {
   const int64_t batch = a.shape.batch, channels = a.shape.channels, spatial = a.shape.spatial;
 #pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
   for (int64_t c = 0; c < channels; ++c)
     normalize_channel(a.x.data + c * spatial, a.x.batch_stride, a.y.data + c * spatial, a.y.batch_stride, batch,
                       spatial, a.mean[c], a.invstd[c], a.gamma[c], a.beta[c], a.fuse_relu);
 }
+}  // namespace
+
+void batch_norm_forward_inference(const Queue&, const BatchNormForwardArgs& a) { forward_inference(a); }
+void batch_norm_forward_inference_bf16(const Queue&, const BatchNormForwardArgsBf16& a) { forward_inference(a); }
+void batch_norm_apply(const Queue&, const BatchNormApplyArgs& a) { apply(a); }
+void batch_norm_apply_bf16(const Queue&, const BatchNormApplyArgsBf16& a) { apply(a); }
 
 size_t batch_norm_workspace_bytes(const Queue&, const ImageShape&) { return 0; }
 

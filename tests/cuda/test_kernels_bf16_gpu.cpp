@@ -17,6 +17,7 @@
 
 #include "chex/random.h"
 #include "gpu_test_support.h"
+#include "kernels/batchnorm.h"
 #include "kernels/bce.h"
 #include "kernels/cast.h"
 #include "kernels/concat.h"
@@ -327,5 +328,61 @@ TEST_CASE("GPU BCE on bf16 logits equals the float32 kernel on the widened logit
       worst = std::max(worst, std::fabs(static_cast<double>(dlogits[static_cast<size_t>(i)]) -
                                         dlogits_twin[static_cast<size_t>(i)]) * static_cast<double>(n));
     CHECK(worst <= 1e-5);
+  }
+}
+
+TEST_CASE("GPU bf16 batch-norm inference and apply equal the twins bit for bit", "[gpu][bf16]") {
+  require_gpu();
+  struct Case {
+    int64_t batch, channels, spatial, offset, pad;
+    bool in_place;
+  };
+  // One block per channel ([16, 1024, 7x7]), several ([16, 128, 28x28], a strided slice of a
+  // 160-channel buffer), the scalar path (a misaligned start), in place.
+  for (const Case& c : {Case{16, 1024, 49, 0, 0, false}, Case{16, 128, 784, 0, 32 * 784, false},
+                        Case{2, 64, 3136, 1, 0, false}, Case{4, 32, 196, 0, 0, true}}) {
+    const int64_t stride = c.channels * c.spatial + c.pad;
+    const auto size = static_cast<size_t>(c.offset + c.batch * stride);
+    const std::vector<BFloat16> x = random_bf16(size, 101);
+    const std::vector<float> gamma = random_floats(static_cast<size_t>(c.channels), 102);
+    const std::vector<float> beta = random_floats(static_cast<size_t>(c.channels), 103);
+    const std::vector<float> running_mean = random_floats(static_cast<size_t>(c.channels), 104);
+    std::vector<float> running_var = random_floats(static_cast<size_t>(c.channels), 105);
+    for (float& v : running_var) v = 0.5f + std::fabs(v);
+    const std::vector<float> channel_floats(static_cast<size_t>(c.channels));
+    const DeviceVector<float> gamma_d(gamma), beta_d(beta), rm_d(running_mean), rv_d(running_var);
+    const DeviceVector<float> mean_d(channel_floats), invstd_d(channel_floats);
+
+    // The twin: inference, saving its statistics, then apply with them (relu fused, as DenseNet).
+    std::vector<BFloat16> y_twin = c.in_place ? x : unwritten_bf16(size), applied_twin = y_twin;
+    std::vector<float> mean(channel_floats), invstd(channel_floats);
+    const kernels::ImageShape shape{c.batch, c.channels, c.spatial};
+    kernels::cpu::batch_norm_forward_inference_bf16(
+        kQueue, {.shape = shape, .x = {(c.in_place ? y_twin.data() : x.data()) + c.offset, stride},
+                 .y = {y_twin.data() + c.offset, stride}, .gamma = gamma.data(), .beta = beta.data(),
+                 .running_mean = const_cast<float*>(running_mean.data()),
+                 .running_var = running_var.data(), .save_mean = mean.data(), .save_invstd = invstd.data(),
+                 .fuse_relu = true});
+    kernels::cpu::batch_norm_apply_bf16(
+        kQueue, {.shape = shape, .x = {(c.in_place ? applied_twin.data() : x.data()) + c.offset, stride},
+                 .y = {applied_twin.data() + c.offset, stride}, .mean = mean.data(), .invstd = invstd.data(),
+                 .gamma = gamma.data(), .beta = beta.data(), .fuse_relu = true});
+
+    const DeviceVector<BFloat16> x_d(x), y_d(c.in_place ? x : unwritten_bf16(size)), applied_d(y_d.read());
+    kernels::cuda::batch_norm_forward_inference_bf16(
+        kQueue, {.shape = shape, .x = {(c.in_place ? y_d.get() : x_d.get()) + c.offset, stride},
+                 .y = {y_d.get() + c.offset, stride}, .gamma = gamma_d.get(), .beta = beta_d.get(),
+                 .running_mean = rm_d.get(), .running_var = rv_d.get(), .save_mean = mean_d.get(),
+                 .save_invstd = invstd_d.get(), .fuse_relu = true});
+    kernels::cuda::batch_norm_apply_bf16(
+        kQueue, {.shape = shape, .x = {(c.in_place ? applied_d.get() : x_d.get()) + c.offset, stride},
+                 .y = {applied_d.get() + c.offset, stride}, .mean = mean_d.get(), .invstd = invstd_d.get(),
+                 .gamma = gamma_d.get(), .beta = beta_d.get(), .fuse_relu = true});
+    INFO("[" << c.batch << ", " << c.channels << ", " << c.spatial << "] offset " << c.offset << " pad " << c.pad
+             << (c.in_place ? " in place" : ""));
+    check_bits(y_d.read(), y_twin);
+    check_bits(applied_d.read(), applied_twin);
+    CHECK(differing(mean_d.read(), mean) == 0);
+    CHECK(differing(invstd_d.read(), invstd) == 0);
   }
 }

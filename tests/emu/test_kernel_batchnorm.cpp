@@ -10,14 +10,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <map>
-#include <set>
 #include <string>
 #include <vector>
 
+#include "batchnorm_test_support.h"
 #include "kernel_test_support.h"
 #include "kernels/batchnorm.h"
-#include "models/densenet_shapes.h"
 
 using namespace chex;
 
@@ -28,6 +26,8 @@ constexpr double kValueTolerance = 1e-5;
 constexpr float kSentinel = -7.f;
 
 using Case = testing::StridedCase;
+using testing::batch_norm_awkward_cases;
+using testing::batch_norm_densenet_cases;
 
 // Inputs of one case: x with a per-channel mean far from 0 (so a one-pass E[x^2] - E[x]^2 would
 // lose digits), parameters, running statistics and an output gradient.
@@ -167,31 +167,6 @@ void check_backward(const Case& k, bool relu, bool batch_statistics, Generator& 
       {{"dx", dx_ref, kValueTolerance}, {"dgamma", dgamma_ref, kStatsTolerance}, {"dbeta", dbeta_ref, kStatsTolerance}});
 }
 
-// The awkward sizes: not multiples of the block (256) or of the vector width (4), one value per
-// channel in all (N*HW == 1 is legal only outside training), N*HW == 2, a plane of one value, and
-// batch-strided slices whose offset or stride breaks 16-byte alignment; channels on either side of
-// the one-pass kernels' capacity (4,096 items).
-std::vector<Case> awkward_cases() {
-  return {
-      {2, 3, 1},                 // N*HW == 2: the smallest training batch
-      {1, 5, 3},                 // odd plane
-      {3, 2, 257},               // not a multiple of the block or of 4
-      {2, 3, 1000, 0, 0},        // float4 path
-      {2, 3, 1000, 1, 0},        // misaligned base: scalar path
-      {2, 3, 1000, 0, 3},        // batch stride not a multiple of 4: scalar path
-      {3, 4, 196, 4, 8},         // aligned channel slice of a larger buffer: float4 path with a stride
-      {5, 2, 4099, 2, 1},        // several blocks per channel, misaligned
-      {4, 2, 8192, 0, 4},        // several blocks per channel, float4
-      // The one-pass kernels (a block of 512 threads holding at most 8 items each per channel):
-      {16, 3, 49},               // DenseNet's 7x7 at batch 16: 784 scalar items
-      {16, 2, 196, 0, 0},        // 14x14 at batch 16: 784 float4 items
-      {16, 2, 784, 0, 4},        // 28x28 at batch 16, a channel slice: 3,136 float4 items
-      {4, 2, 1024, 1, 0},        // 4,096 scalar items: the most one block holds
-      {1, 2, 4097, 0, 0},        // 4,097 scalar items: one too many, several blocks again
-      {4, 2, 4096, 0, 0},        // 4,096 float4 items fused, though its scalar workspace is asked for
-  };
-}
-
 // The training forward in parts, as the dense block keeps its buffer's moments: batch_norm_moments
 // then batch_norm_statistics_from_moments, against the twin's parts (the moments within 1e-12 in
 // double, the statistics as the forward's), and bit for bit the statistics and running update of
@@ -262,14 +237,14 @@ void check_moments(const Case& k, Generator& gen) {
 
 TEST_CASE("batch-norm forward kernels match the CPU twin at awkward sizes", "[emu][batchnorm]") {
   Generator gen(21);
-  for (const Case& k : awkward_cases())
+  for (const Case& k : batch_norm_awkward_cases())
     for (bool relu : {false, true}) DYNAMIC_SECTION(k.name() << (relu ? " relu" : "")) { check_forward(k, relu, gen); }
 }
 
 TEST_CASE("batch-norm moments and statistics from moments match the twin and the training forward",
           "[emu][batchnorm]") {
   Generator gen(24);
-  std::vector<Case> cases = awkward_cases();
+  std::vector<Case> cases = batch_norm_awkward_cases();
   // A dense layer's 32 new channels in a block buffer of 128 at 28x28 (from channel 64), as the
   // block computes their moments: several blocks per channel at batch 24 (4,704 float4 items), one
   // pass at batch 2.
@@ -279,7 +254,7 @@ TEST_CASE("batch-norm moments and statistics from moments match the twin and the
 
 TEST_CASE("batch-norm backward kernels match the CPU twin at awkward sizes", "[emu][batchnorm]") {
   Generator gen(22);
-  for (const Case& k : awkward_cases())
+  for (const Case& k : batch_norm_awkward_cases())
     for (bool relu : {false, true})
       for (bool batch_statistics : {true, false})
         DYNAMIC_SECTION(k.name() << (relu ? " relu" : "") << (batch_statistics ? " training" : " eval")) {
@@ -287,27 +262,9 @@ TEST_CASE("batch-norm backward kernels match the CPU twin at awkward sizes", "[e
         }
 }
 
-// DenseNet-121's batch norms at batch 2, reduced to keep the emulated suite fast: at each spatial
-// size, the fewest and the most channels and the bottleneck's 128 (the other channel counts take
-// the same code paths with the same blocks per channel). Emulated threads cost about a microsecond
-// each, and the full list (about 60 shapes, 35k channels) would take minutes. DenseNet always fuses
-// the ReLU; the unfused forms and the eval backward are covered at the awkward sizes.
-std::vector<Case> densenet_cases() {
-  std::map<int64_t, std::set<int64_t>> channels_by_spatial;
-  for (const models::MapShape& s : models::densenet_layer_shapes(2).batch_norms)
-    channels_by_spatial[s.height * s.width].insert(s.channels);
-  std::vector<Case> cases;
-  for (const auto& [spatial, channels] : channels_by_spatial) {
-    std::set<int64_t> picked{*channels.begin(), *channels.rbegin()};
-    if (channels.contains(128)) picked.insert(128);
-    for (int64_t c : picked) cases.push_back({2, c, spatial});
-  }
-  return cases;
-}
-
 TEST_CASE("batch-norm kernels match the CPU twin at DenseNet-121 shapes", "[emu][batchnorm][densenet]") {
   Generator gen(23);
-  for (const Case& k : densenet_cases()) {
+  for (const Case& k : batch_norm_densenet_cases()) {
     DYNAMIC_SECTION(k.name()) {
       check_forward(k, true, gen);
       check_backward(k, true, true, gen);
