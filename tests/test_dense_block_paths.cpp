@@ -22,6 +22,7 @@
 #include "chex/ops.h"
 #include "models/densenet.h"
 #include "support/gradcheck.h"
+#include "support/tiny_densenet.h"
 
 using namespace chex;
 
@@ -40,18 +41,9 @@ struct Results {
   }
 };
 
-// Growth 4, bottleneck 8, blocks of 3 and 4 layers from 8 channels: several layers read x's
-// channels and earlier layers' in each block.
-models::DenseNetConfig tiny_config() {
-  models::DenseNetConfig c;
-  c.growth_rate = 4;
-  c.block_config = {3, 4};
-  c.num_init_features = 8;
-  c.bn_size = 2;
-  c.num_classes = 3;
-  c.memory_efficient = true;
-  return c;
-}
+// Blocks of 3 and 4 layers from 8 channels: several layers read x's channels and earlier layers'
+// in each block.
+models::DenseNetConfig tiny_config() { return testing::tiny_densenet_config({3, 4}, 3); }
 
 // One model from fixed seeds (batch-norm parameters and running statistics away from their
 // initial values, so every term matters), a training step, a forward in training mode without a

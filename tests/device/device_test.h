@@ -25,21 +25,9 @@
 #include "chex/random.h"
 #include "chex/tensor.h"
 #include "models/densenet.h"
+#include "support/tiny_densenet.h"
 
 namespace chex::testing {
-
-// A DenseNet small enough for a device test: growth 4, bottleneck 2, 8 initial features.
-inline models::DenseNetConfig tiny_densenet_config(std::vector<int64_t> blocks, int64_t classes,
-                                                   bool memory_efficient = true) {
-  models::DenseNetConfig c;
-  c.growth_rate = 4;
-  c.block_config = std::move(blocks);
-  c.num_init_features = 8;
-  c.bn_size = 2;
-  c.num_classes = classes;
-  c.memory_efficient = memory_efficient;
-  return c;
-}
 
 inline std::vector<Device> gpu_devices() {
   std::vector<Device> gpus;

@@ -18,20 +18,13 @@
 #include "chex/ops.h"
 #include "chex/random.h"
 #include "models/densenet.h"
+#include "support/tiny_densenet.h"
 
 namespace {
 
 using namespace chex;
 
-models::DenseNetConfig tiny() {
-  models::DenseNetConfig c;
-  c.growth_rate = 4;
-  c.block_config = {1, 2};
-  c.num_init_features = 8;
-  c.bn_size = 2;
-  c.num_classes = 3;
-  return c;
-}
+models::DenseNetConfig tiny() { return testing::tiny_densenet_config({1, 2}, 3); }
 
 Tensor input_of(int rank, Device device) {
   Generator gen(100 + static_cast<uint64_t>(rank));
