@@ -141,7 +141,7 @@ struct Conv2dBackwardWeightNormalizedArgs {
 
 // y = conv(x', weight) + bias in bf16: x' (x normalised by *norm when norm is set, else x) and the
 // weight rounded to bf16 (nearest even), products accumulated in fp32; bias may be null. Overwrites y.
-// Inference only (nothing keeps the bf16 operands for a backward). x and y are NCHW images, or
+// It keeps nothing: the backward kernels round their fp32 operands again. x and y are NCHW images, or
 // channels-last ([N, H, W, C], each image dense) where the flags say so: the dense block keeps its
 // bottleneck channels-last between conv1 and conv2, where bf16's convolutions want it, so that
 // neither transposes it. workspace: conv2d_bf16_workspace_bytes(geometry, layout).
@@ -192,8 +192,17 @@ struct Conv2dForwardBf16Args {
 //     batch_norm_backward_statistics_term), which is the caller's to add. Overwrites the sums.
 //   conv2d_backward_weight_normalized: the weight gradient of a convolution that read its input
 //     normalised: x' is recomputed from x as it is read, with the same statistics.
-//   conv2d_forward_bf16: the forward in bf16 with fp32 accumulation (Conv2dForwardBf16Args), for
-//     inference at --precision bf16; worth calling where cpu_has_native_bf16().
+//   conv2d_forward_bf16: the forward in bf16 with fp32 accumulation (Conv2dForwardBf16Args), at
+//     --precision bf16; worth calling on a CPU where cpu_has_native_bf16().
+//   conv2d_backward_data_bf16, conv2d_backward_weight_bf16: the two backward passes of a plain
+//     convolution (the fp32 kernels' argument structs, NCHW batch-strided images) with bf16
+//     operands: dy, the weight and x rounded to bf16 (nearest even), products accumulated in fp32,
+//     results written in fp32 (dbias: the fp32 sum of dy as given). Mixed-precision training at
+//     --precision bf16: the parameters and their gradients stay fp32 outside these kernels.
+//     workspace: conv2d_bf16_backward_workspace_bytes(geometry), covering both.
+// On CUDA (cuDNN's bf16 convolutions, which write bf16), y, dx and dweight are moreover rounded
+// to bf16 once before they are widened into the fp32 result: a relative difference up to 2^-8
+// from the CPU's, which writes fp32 accumulations straight out.
 #define CHEX_CONV2D_OPTIONAL_KERNELS(X)                                                        \
   X(size_t, conv2d_normalized_workspace_bytes, const Conv2dGeometry& g)                        \
   X(size_t, conv2d_normalized_backward_workspace_bytes, const Conv2dGeometry& g)               \
@@ -201,7 +210,10 @@ struct Conv2dForwardBf16Args {
   X(void, conv2d_backward_data_normalized, const Conv2dBackwardDataNormalizedArgs& a)          \
   X(void, conv2d_backward_weight_normalized, const Conv2dBackwardWeightNormalizedArgs& a)      \
   X(size_t, conv2d_bf16_workspace_bytes, const Conv2dGeometry& g, const Bf16Layout& layout)  \
-  X(void, conv2d_forward_bf16, const Conv2dForwardBf16Args& a)
+  X(void, conv2d_forward_bf16, const Conv2dForwardBf16Args& a)                                 \
+  X(size_t, conv2d_bf16_backward_workspace_bytes, const Conv2dGeometry& g)                     \
+  X(void, conv2d_backward_data_bf16, const Conv2dBackwardDataArgs& a)                          \
+  X(void, conv2d_backward_weight_bf16, const Conv2dBackwardWeightArgs& a)
 
 namespace chex::kernels::cpu {
 

@@ -1,0 +1,82 @@
+// The backward passes of a bf16 convolution on the CPU (conv2d_backward_data_bf16,
+// conv2d_backward_weight_bf16, kernels/conv2d.h), by their definition: the operands are rounded to
+// bf16 (nearest even, kernels/bfloat16.h) into dense fp32 copies, which the fp32 kernels then
+// multiply, accumulating in fp32. Each product of two bf16 values is exact in fp32, so this is
+// what a bf16 unit with fp32 accumulation computes, up to the order of the additions. It runs on
+// any CPU and in any build (OpenBLAS's included); it is the oracle the faster forms are tested
+// against, and no faster than fp32 (the rounding is one more pass over the operands).
+#include <algorithm>
+#include <cstring>
+
+#include "bfloat16.h"
+#include "chex/error.h"
+#include "conv2d.h"
+
+namespace chex::kernels::cpu {
+
+namespace {
+
+float round_to_bf16(float value) { return to_float(to_bfloat16(value)); }
+
+// dst = src rounded to bf16, for `count` images of `image` floats each, src batch-strided.
+void round_images(const float* src, int64_t src_batch_stride, int64_t count, int64_t image, float* dst) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < count; ++n) {
+    const float* in = src + n * src_batch_stride;
+    float* out = dst + n * image;
+#pragma omp simd
+    for (int64_t i = 0; i < image; ++i) out[i] = round_to_bf16(in[i]);
+  }
+}
+
+// The workspace: the rounded operands, then the fp32 kernels' own workspace (64-byte aligned).
+constexpr size_t kAlign = 64;
+size_t aligned_floats(int64_t floats) { return (static_cast<size_t>(floats) * sizeof(float) + kAlign - 1) / kAlign * kAlign; }
+
+struct RoundedOperands {
+  float* first;   // dy (backward data) or x (backward weight)
+  float* second;  // the weight (backward data) or dy (backward weight)
+  void* fp32_workspace;
+};
+
+RoundedOperands carve(void* workspace, int64_t first_floats, int64_t second_floats) {
+  char* base = static_cast<char*>(workspace);
+  const size_t first_bytes = aligned_floats(first_floats), second_bytes = aligned_floats(second_floats);
+  return {reinterpret_cast<float*>(base), reinterpret_cast<float*>(base + first_bytes), base + first_bytes + second_bytes};
+}
+
+}  // namespace
+
+size_t conv2d_bf16_backward_workspace_bytes(const Queue& q, const Conv2dGeometry& g) {
+  const int64_t weight = g.out_channels * g.patch_size();
+  const size_t data = aligned_floats(g.batch * g.out_sample()) + aligned_floats(weight);
+  const size_t parameters = aligned_floats(g.batch * g.in_sample()) + aligned_floats(g.batch * g.out_sample());
+  return std::max(data, parameters) + conv2d_backward_workspace_bytes(q, g);
+}
+
+void conv2d_backward_data_bf16(const Queue& q, const Conv2dBackwardDataArgs& a) {
+  const Conv2dGeometry& g = a.geometry;
+  CHEX_CHECK(a.workspace != nullptr, "conv2d_backward_data_bf16: needs conv2d_bf16_backward_workspace_bytes of workspace");
+  const int64_t weight = g.out_channels * g.patch_size();
+  const RoundedOperands r = carve(a.workspace, g.batch * g.out_sample(), weight);
+  round_images(a.dy.data, a.dy.batch_stride, g.batch, g.out_sample(), r.first);
+  round_images(a.weight, weight, 1, weight, r.second);
+  conv2d_backward_data(q, Conv2dBackwardDataArgs{g, {r.first, g.out_sample()}, r.second, a.dx, r.fp32_workspace});
+}
+
+void conv2d_backward_weight_bf16(const Queue& q, const Conv2dBackwardWeightArgs& a) {
+  const Conv2dGeometry& g = a.geometry;
+  CHEX_CHECK(a.workspace != nullptr,
+             "conv2d_backward_weight_bf16: needs conv2d_bf16_backward_workspace_bytes of workspace");
+  const RoundedOperands r = carve(a.workspace, g.batch * g.in_sample(), g.batch * g.out_sample());
+  round_images(a.x.data, a.x.batch_stride, g.batch, g.in_sample(), r.first);
+  round_images(a.dy.data, a.dy.batch_stride, g.batch, g.out_sample(), r.second);
+  if (a.dweight)
+    conv2d_backward_weight(q, Conv2dBackwardWeightArgs{g, {r.first, g.in_sample()}, {r.second, g.out_sample()},
+                                                       a.dweight, nullptr, r.fp32_workspace});
+  // The bias gradient is a plain sum of dy: in fp32, of dy as given.
+  if (a.dbias)
+    conv2d_backward_weight(q, Conv2dBackwardWeightArgs{g, a.x, a.dy, nullptr, a.dbias, r.fp32_workspace});
+}
+
+}  // namespace chex::kernels::cpu
