@@ -52,11 +52,13 @@ Training
                         epochs (default 1)
   --max-plateaus N      stop at the N-th plateau (default 3)
   --device cpu|cuda     where to train (default cpu)
-  --precision P         fp32 or tf32 (weights, optimizer state and checkpoints stay fp32 in both).
-                        Default: on CUDA, TF32 tensor cores for the convolutions and fp32 matmuls
-                        (PyTorch's default); fp32 refuses TF32 everywhere; tf32 allows it for the
-                        matmuls too. The CPU has no TF32. bf16 is inference-only so far (chex
-                        predict --precision bf16 on the CPU)
+  --precision P         fp32, tf32 or bf16 (weights, optimizer state and checkpoints stay fp32 in
+                        all three). Default: on CUDA, TF32 tensor cores for the convolutions and
+                        fp32 matmuls (PyTorch's default); fp32 refuses TF32 everywhere; tf32 allows
+                        it for the matmuls too. The CPU has no TF32. bf16: mixed precision, the
+                        convolutions (forward and backward) with bf16 operands and fp32
+                        accumulation, everything else fp32; no loss scaling is needed (bf16 has
+                        fp32's exponent range). A run resumes only in the precision it began in
   --deterministic on|off  on (default): cuDNN convolution algorithms chosen by its heuristics among
                         deterministic ones, so that a run repeats bit for bit on the same GPU (the
                         tests and --resume rely on it); off: each shape's fastest algorithm,
@@ -215,6 +217,8 @@ std::string fingerprint(const Options& o) {
   // Only when set, so that the checkpoints of earlier versions still resume.
   if (o.sync_bn) out << " sync_bn=yes";
   if (o.bn_groups > 1) out << " bn_groups=" << o.bn_groups;
+  // bf16 changes the arithmetic: a resume in another precision would not repeat the run.
+  if (o.precision == "bf16") out << " precision=bf16";
   return out.str();
 }
 

@@ -234,6 +234,8 @@ int Run::go() {
   if (!precision.note.empty()) std::printf("note: %s\n", precision.note.c_str());
   // Without --precision, CUDA keeps its default: TF32 convolutions, fp32 matmuls (as PyTorch).
   if (device_.is_cuda() && precision_given) set_cuda_tf32(precision.precision == Precision::tf32);
+  // bf16: every convolution of the run (training steps, their recording, evaluation) on this thread.
+  const PrecisionScope compute_precision(precision.precision == Precision::bf16 ? Precision::bf16 : Precision::fp32);
   set_deterministic(o_.deterministic);
   require_device(device_);
   // The ranks (NCCL's set-up is the first CUDA work on a GPU rank), or one.
@@ -282,7 +284,7 @@ int Run::go() {
                                             : "off (every step eager)");
   if (leader_) log_ = std::make_unique<JsonLog>(out("log.jsonl"));
   write_log({{"event", o_.resume ? "resume" : "start"}, {"step", state_.step}, {"options", fingerprint(o_)},
-               {"device", device_.str()}, {"ranks", comm_->size()}, {"cuda_graph", graphs}, {"threads", num_threads()}, {"workers", o_.workers},
+               {"device", device_.str()}, {"precision", precision_name(precision.precision)}, {"ranks", comm_->size()}, {"cuda_graph", graphs}, {"threads", num_threads()}, {"workers", o_.workers},
                {"train_images", splits_.train.size()}, {"val_images", splits_.val.size()},
                {"test_images", splits_.test.size()}});
   install_interrupt_handler();

@@ -117,6 +117,15 @@ def train_step_case(out, model):
         tensors.update({f"grad{tag}." + n: p.grad.clone() for n, p in m.named_parameters()})
         if dtype == torch.float32:
             tensors.update({"after." + n: b.clone() for n, b in m.named_buffers()})
+    # The same step under PyTorch's CPU bf16 autocast (the float32 model: master weights), for how far
+    # mixed precision's gradients lie from float32's in this ill-conditioned state.
+    model.load_state_dict(initial)
+    model.train()
+    model.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(x)
+    weighted_bce(logits.float(), targets, w_pos, w_neg).backward()
+    tensors.update({"grad_bf16." + n: p.grad.clone() for n, p in model.named_parameters()})
     save(os.path.join(out, "train_step.safetensors"), tensors)
 
 

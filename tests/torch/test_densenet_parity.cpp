@@ -298,6 +298,47 @@ static void training_step_matches(Device device) {
   }
 }
 
+// A training step at --precision bf16 (mixed precision: bf16 convolutions, fp32 master weights and
+// everything else) against fp32, and PyTorch's bf16 autocast against its fp32 on the same weights
+// and batch: ||g_bf16 - g_fp32|| / ||g_fp32|| over all the gradients together. A randomly
+// initialised network in training mode is ill-conditioned (see training_step_matches): here
+// PyTorch's own autocast gradients lie about 0.75 from its fp32 ones, far beyond issue 16's 5e-2
+// (which holds with fixed statistics: test_bf16_training.cpp), so the bound is PyTorch's own
+// distance, x 1.1.
+static void bf16_training_step_as_close_as_autocast(Device device) {
+  const bool memory_efficient = GENERATE(true, false);
+  DYNAMIC_SECTION(path_name(memory_efficient) << ", batch 4 at 64x64") {
+    const auto ref = load_reference("train_step.safetensors");
+    auto gradients = [&](Precision precision) {
+      auto model = reference_model(memory_efficient, device);
+      model->train();
+      const PrecisionScope scope(precision);
+      weighted_loss(*model, ref, device).backward();
+      std::vector<float> all;
+      for (const auto& [name, p] : model->named_parameters()) {
+        const std::vector<float> g = p.grad().to(Device::cpu()).to_vector();
+        all.insert(all.end(), g.begin(), g.end());
+      }
+      return Tensor::from_vector(all, {static_cast<int64_t>(all.size())});
+    };
+    const Tensor fp32 = gradients(Precision::fp32), bf16 = gradients(Precision::bf16);
+    std::vector<float> torch32, torch_bf16;
+    for (const auto& [name, p] : reference_model(memory_efficient, Device::cpu())->named_parameters()) {
+      const std::vector<float> a = at(ref, "grad." + name).to_vector(), b = at(ref, "grad_bf16." + name).to_vector();
+      torch32.insert(torch32.end(), a.begin(), a.end());
+      torch_bf16.insert(torch_bf16.end(), b.begin(), b.end());
+    }
+    const int64_t count = static_cast<int64_t>(torch32.size());
+    const double ours = relative_norm_error(bf16, fp32);
+    const double theirs = relative_norm_error(Tensor::from_vector(torch_bf16, {count}), Tensor::from_vector(torch32, {count}));
+    std::printf("bf16 training step (%s): gradients' distance from fp32: chex %.3g, PyTorch autocast %.3g\n",
+                path_name(memory_efficient), ours, theirs);
+    INFO("chex bf16 vs fp32 " << ours << ", PyTorch autocast vs fp32 " << theirs);
+    CHECK(ours <= 1.1 * theirs);
+    CHECK(ours > 1e-4);  // bf16 did run
+  }
+}
+
 static void adam_steps_follow(Device device) {
   const bool memory_efficient = GENERATE(true, false);
   DYNAMIC_SECTION(path_name(memory_efficient) << ", batch 4 at 64x64") {
@@ -336,3 +377,5 @@ CHEX_PARITY_CASE("DenseNet-121 training step matches torchvision's: logits, loss
                  "[torch][densenet]", training_step_matches)
 CHEX_PARITY_CASE("five Adam steps of DenseNet-121 follow torchvision's losses", "[torch][densenet][adam]",
                  adam_steps_follow)
+CHEX_PARITY_CASE("a DenseNet-121 bf16 training step's gradients are as close to fp32's as PyTorch autocast's",
+                 "[torch][densenet][bf16]", bf16_training_step_as_close_as_autocast)

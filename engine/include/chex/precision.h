@@ -7,11 +7,12 @@
 //         use TF32 (PyTorch's default); a program's --precision fp32 refuses TF32 everywhere.
 //   tf32  CUDA only: convolutions and GEMMs on TF32 tensor cores (set_cuda_tf32(true), before the
 //         first CUDA operation). CPUs have no TF32; there it computes fp32.
-//   bf16  convolutions with bf16 operands (8-bit mantissas) and fp32 accumulation, inside a
-//         PrecisionScope, the way torch.autocast scopes it. On the CPU, inference only (oneDNN's
-//         bf16 convolutions on AVX512_BF16 / AMX; cpu_has_native_bf16() says whether they are
-//         faster there); a recorded graph (training) inside a bf16 scope is an error. Not yet
-//         available on CUDA devices (an error names tf32 instead).
+//   bf16  mixed precision: convolutions with bf16 operands (8-bit mantissas) and fp32
+//         accumulation, forward and backward, inside a PrecisionScope, the way torch.autocast
+//         scopes it; everything between the convolutions (activations, batch norms, the loss, the
+//         classifier, gradients, master weights) stays fp32. On the CPU through oneDNN's bf16
+//         convolutions on AVX512_BF16 / AMX (cpu_has_native_bf16() says whether they are faster
+//         there); on CUDA through cuDNN's bf16 convolutions (tensor cores).
 #include <string>
 #include <string_view>
 
@@ -67,8 +68,8 @@ void set_cuda_tf32(bool allowed);
 std::string describe(CudaTf32 tf32);
 
 // What a program does with a --precision choice on a device, in one sentence for the user when the
-// choice does not hold as asked (e.g. "the CPU has no TF32: computing in fp32"), else empty. Throws
-// for a choice that cannot run (bf16 on CUDA; bf16 training on the CPU when `training`).
+// choice does not hold as asked or has a cost to know of (e.g. "the CPU has no TF32: computing in
+// fp32"), else empty. Throws for a choice that cannot run (bf16 on CUDA in a build without it).
 struct PrecisionPlan {
   Precision precision = Precision::fp32;  // what the program then computes in
   std::string note;                       // empty when the choice holds as asked

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "chex/error.h"
+#include "backend/backend.h"
 #include "kernels/conv2d.h"
 
 #if defined(CHEX_HAVE_CUDA)
@@ -82,22 +83,36 @@ std::string describe(CudaTf32 tf32) {
   return "TF32 off (plain fp32)";
 }
 
+namespace {
+// Whether the CUDA table has bf16 convolutions, both passes (asked of the table, which creates no
+// CUDA context: TF32 may still be chosen after this).
+bool cuda_has_bf16_convolutions() {
+#if defined(CHEX_HAVE_CUDA)
+  const backend::KernelTable& table = backend::cuda_kernels();
+  return table.conv2d_forward_bf16 && table.conv2d_backward_data_bf16 && table.conv2d_backward_weight_bf16;
+#else
+  return false;
+#endif
+}
+}  // namespace
+
 PrecisionPlan plan_precision(Precision asked, Device device, bool training) {
   if (device.is_cuda()) {
-    CHEX_CHECK(asked != Precision::bf16,
-               "bf16 is not available on CUDA devices yet: use --precision tf32 for tensor cores, or fp32");
+    CHEX_CHECK(asked != Precision::bf16 || cuda_has_bf16_convolutions(),
+               "bf16 is not available on CUDA devices in this build: use --precision tf32 for tensor cores, or fp32");
     return {asked, {}};
   }
   switch (asked) {
     case Precision::fp32: return {asked, {}};
     case Precision::tf32: return {Precision::fp32, "TF32 is a GPU tensor-core mode; the CPU computes in fp32"};
     case Precision::bf16:
-      CHEX_CHECK(!training,
-                 "bf16 training is not available yet (bf16 covers inference, on the CPU): train with --precision "
-                 "fp32 (or tf32 on a GPU)");
       if (!cpu_has_native_bf16())
         return {Precision::fp32,
                 "this CPU has no AVX512_BF16 or AMX, where bf16 would be slower than fp32: computing in fp32"};
+      if (training)
+        return {asked,
+                "bf16 training on the CPU checks accuracy, not speed: its backward convolutions round their "
+                "operands into the fp32 kernels, so a step is slower than in fp32 (docs/precision.md)"};
       return {asked, {}};
   }
   return {asked, {}};

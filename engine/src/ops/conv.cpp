@@ -45,44 +45,46 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dO
   const Tensor input = detail::detached_batch_strided(x);
   const Tensor w = weight.contiguous().detach();
   const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
+  const backend::Backend be = backend::backend(x.device());
+  // Mixed precision: under a bf16 scope both passes multiply bf16-rounded operands (the backward
+  // rounds the saved fp32 input and weight again: nothing is kept in bf16).
+  const bool bf16 = detail::bf16_convolution("conv2d", x.device(), any_requires_grad({x, weight, bias}));
 
   Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, x.device());
-  if (detail::bf16_convolution("conv2d", x.device(), any_requires_grad({x, weight, bias}))) {
-    const backend::Backend be = backend::backend(x.device());
+  if (bf16) {
     const k::Bf16Layout nchw{.y_batch_stride = g.out_sample()};
     const backend::Workspace workspace = be.workspace(be.conv2d_bf16_workspace_bytes(g, nchw));
     be.conv2d_forward_bf16(k::Conv2dForwardBf16Args{g, nchw, {input.data(), detail::batch_stride(input)}, nullptr,
                                                     w.data(), data_or_null(b), {y.data(), g.out_sample()},
                                                     workspace.get()});
-    return y;
-  }
-  {
-    const backend::Backend be = backend::backend(x.device());
+  } else {
     const backend::Workspace workspace = be.workspace(be.conv2d_workspace_bytes(g));  // back to the allocator at once
     be.conv2d_forward(k::Conv2dForwardArgs{g, {input.data(), detail::batch_stride(input)}, w.data(), data_or_null(b),
                                            {y.data(), g.out_sample()}, workspace.get()});
   }
 
   // needs[2] is false when there is no bias (an undefined input wants no gradient).
-  return record("conv2d", y, {x, weight, bias}, [g, input, w](const Tensor& grad, const std::vector<bool>& needs) {
+  return record("conv2d", y, {x, weight, bias}, [g, input, w, bf16](const Tensor& grad, const std::vector<bool>& needs) {
     const Tensor dy = detail::detached_batch_strided(grad);
     const Device device = dy.device();
-    const backend::Backend be = backend::backend(device);
-    const backend::Workspace workspace =
-        be.workspace(needs[0] || needs[1] ? be.conv2d_backward_workspace_bytes(g) : 0);
+    const backend::Backend device_kernels = backend::backend(device);
+    const bool any = needs[0] || needs[1] || needs[2];
+    const backend::Workspace workspace = device_kernels.workspace(
+        !any ? 0 : bf16 ? device_kernels.conv2d_bf16_backward_workspace_bytes(g) : device_kernels.conv2d_backward_workspace_bytes(g));
     const k::StridedIn dy_image{dy.data(), detail::batch_stride(dy)};
     std::vector<Tensor> grads(3);
     if (needs[0]) {
       grads[0] = Tensor::empty(input.shape(), device);
-      be.conv2d_backward_data(
-          k::Conv2dBackwardDataArgs{g, dy_image, w.data(), {grads[0].data(), g.in_sample()}, workspace.get()});
+      const k::Conv2dBackwardDataArgs args{g, dy_image, w.data(), {grads[0].data(), g.in_sample()}, workspace.get()};
+      bf16 ? device_kernels.conv2d_backward_data_bf16(args) : device_kernels.conv2d_backward_data(args);
     }
     if (needs[1]) grads[1] = Tensor::empty(w.shape(), device);
     if (needs[2]) grads[2] = Tensor::empty({g.out_channels}, device);
-    if (needs[1] || needs[2])
-      be.conv2d_backward_weight(k::Conv2dBackwardWeightArgs{g, {input.data(), detail::batch_stride(input)}, dy_image,
-                                                            data_or_null(grads[1]), data_or_null(grads[2]),
-                                                            workspace.get()});
+    if (needs[1] || needs[2]) {
+      const k::Conv2dBackwardWeightArgs args{g, {input.data(), detail::batch_stride(input)}, dy_image,
+                                            data_or_null(grads[1]), data_or_null(grads[2]), workspace.get()};
+      bf16 ? device_kernels.conv2d_backward_weight_bf16(args) : device_kernels.conv2d_backward_weight(args);
+    }
     return grads;
   });
 }

@@ -151,7 +151,7 @@ struct ForwardBlock {
   bool backward_follows = false;
   Tensor features;
   Tensor bottlenecks;
-  bool bf16 = false;  // the convolutions in bf16 (inference under a bf16 PrecisionScope, fused path)
+  bool bf16 = false;  // the convolutions in bf16 (under a bf16 PrecisionScope)
 
   Device device() const { return features.device(); }
   float* bottleneck(int64_t l) const {
@@ -249,8 +249,7 @@ class UnfusedForward {
       normalize_relu(b_.be, w.norm1, b_.training, b_.features.data(), g.image(), scratch_.data(), prefix_image,
                      g.batch, c, g.spatial(), saved.mean1, saved.invstd1);
     }
-    b_.be.conv2d_forward(kernels::Conv2dForwardArgs{g.conv1(l), {scratch_.data(), prefix_image}, w.conv1_weight.data(),
-                                                    nullptr, {b_.bottleneck(l), g.bottleneck_image()}, nullptr});
+    convolve(g.conv1(l), {scratch_.data(), prefix_image}, w.conv1_weight, {b_.bottleneck(l), g.bottleneck_image()});
   }
 
   // The new channels = conv2(relu2(norm2(z))).
@@ -258,16 +257,33 @@ class UnfusedForward {
     const BlockGeometry& g = b_.g;
     normalize_relu(b_.be, w.norm2, b_.training, b_.bottleneck(l), g.bottleneck_image(), scratch_.data(),
                    g.bottleneck_image(), g.batch, g.bottleneck, g.spatial(), saved.mean2, saved.invstd2);
-    b_.be.conv2d_forward(kernels::Conv2dForwardArgs{g.conv2(), {scratch_.data(), g.bottleneck_image()},
-                                                    w.conv2_weight.data(), nullptr, {b_.new_channels(l), g.image()},
-                                                    data_or_null(workspace_)});
+    convolve(g.conv2(), {scratch_.data(), g.bottleneck_image()}, w.conv2_weight, {b_.new_channels(l), g.image()});
     // Their moments, for the later layers' norm1 (the last layer's channels have none).
     if (buffer_moments_ && l + 1 < g.layers)
       buffer_moments_->compute(b_.features.data(), g.image(), g.layer_in_channels(l), g.growth);
   }
 
  private:
-  static int64_t workspace_size(const ForwardBlock& b) { return floats_for(b.be.conv2d_workspace_bytes(b.g.conv2())); }
+  // y = conv(x, weight), x the scratch buffer: fp32, or bf16 (NCHW) under a bf16 scope.
+  void convolve(const kernels::Conv2dGeometry& geometry, kernels::StridedIn x, const Tensor& weight,
+                kernels::StridedOut y) const {
+    if (b_.bf16)
+      b_.be.conv2d_forward_bf16(kernels::Conv2dForwardBf16Args{geometry, bf16_layout(y), x, nullptr, weight.data(),
+                                                               nullptr, y, data_or_null(workspace_)});
+    else
+      b_.be.conv2d_forward(
+          kernels::Conv2dForwardArgs{geometry, x, weight.data(), nullptr, y, data_or_null(workspace_)});
+  }
+  static kernels::Bf16Layout bf16_layout(kernels::StridedOut y) { return {.y_batch_stride = y.batch_stride}; }
+
+  // Shared by conv2 and every conv1 (in fp32 only conv2 needs one: conv1 is a 1x1).
+  static int64_t workspace_size(const ForwardBlock& b) {
+    const BlockGeometry& g = b.g;
+    if (!b.bf16) return floats_for(b.be.conv2d_workspace_bytes(g.conv2()));
+    return floats_for(std::max(b.be.conv2d_bf16_workspace_bytes(g.conv2(), kernels::Bf16Layout{.y_batch_stride = g.image()}),
+                               b.be.conv2d_bf16_workspace_bytes(
+                                   g.conv1(g.layers - 1), kernels::Bf16Layout{.y_batch_stride = g.bottleneck_image()})));
+  }
   static bool keeps_moments(const ForwardBlock& b) {
     return b.training && b.be.has(&backend::KernelTable::batch_norm_moments) &&
            b.be.has(&backend::KernelTable::batch_norm_statistics_from_moments);
@@ -275,7 +291,7 @@ class UnfusedForward {
 
   const ForwardBlock& b_;
   Tensor scratch_;    // each BN+ReLU output in turn
-  Tensor workspace_;  // conv2's (conv1, a 1x1, needs none)
+  Tensor workspace_;  // the convolutions'
   std::optional<ChannelMoments> buffer_moments_;  // when keeps_moments
   Tensor norm1_statistics_;                       // when keeps_moments and no backward follows
 };
@@ -366,6 +382,14 @@ class FusedForward {
   std::optional<ChannelMoments> buffer_moments_, bottleneck_moments_;  // in training
 };
 
+// Whether the forward takes the fused path: where the backend normalises as it convolves (the CPU),
+// but in bf16 only for inference with the running statistics (its bottlenecks are channels-last,
+// which the batch moments do not read). bf16 training, whose backward has plain bf16 convolutions
+// only, takes the unfused path both ways, as on CUDA.
+bool fused_forward(const backend::Backend& be, const ForwardBlock& b) {
+  return fuses_normalization(be) && !(b.bf16 && (b.training || b.backward_follows));
+}
+
 // The layers in order, on one path: each layer's conv1 into its bottleneck, then its conv2's new
 // channels straight into their slice of the block buffer. Returns the statistics kept for the
 // backward (none without one).
@@ -408,17 +432,15 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
   const Tensor bottlenecks =
       Tensor::empty({backward_follows ? g.layers : 1, g.batch, g.bottleneck, g.height, g.width}, device);
   const bool bf16 = detail::bf16_convolution(kOp, device, backward_follows);
-  CHEX_CHECK(!bf16 || fuses_normalization(be), kOp, ": bf16 needs the fused path's normalising convolutions");
-  CHEX_CHECK(!bf16 || !training, kOp,
-             ": bf16 dense blocks normalise with the running statistics only: put the model in eval mode");
   const ForwardBlock b{g, be, training, backward_follows, features, bottlenecks, bf16};
-  std::vector<Tensor> statistics = fuses_normalization(be) ? forward_layers(b, layers, FusedForward(b))
-                                                             : forward_layers(b, layers, UnfusedForward(b));
+  std::vector<Tensor> statistics = fused_forward(be, b) ? forward_layers(b, layers, FusedForward(b))
+                                                          : forward_layers(b, layers, UnfusedForward(b));
   if (!backward_follows) return features;
 
   auto saved = std::make_shared<SavedBlock>();
   saved->geometry = g;
   saved->batch_statistics = training;
+  saved->bf16 = bf16;
   saved->features = features.detach();
   saved->bottlenecks = bottlenecks;
   saved->statistics = std::move(statistics);

@@ -78,12 +78,19 @@ struct Layer {
   const float* grad_new;   // the gradient of its new channels: complete once later layers have added theirs
 };
 
+// A plain convolution's two backward passes, in fp32 or (bf16 blocks) with bf16 operands.
+void backward_data(const BackwardBlock& b, const kernels::Conv2dBackwardDataArgs& args) {
+  b.s.bf16 ? b.be.conv2d_backward_data_bf16(args) : b.be.conv2d_backward_data(args);
+}
+void backward_weight(const BackwardBlock& b, const kernels::Conv2dBackwardWeightArgs& args) {
+  b.s.bf16 ? b.be.conv2d_backward_weight_bf16(args) : b.be.conv2d_backward_weight(args);
+}
+
 // The bottleneck's gradient through conv2 (both paths).
 void conv2_input_gradient(BackwardBlock& b, const Layer& v) {
-  b.be.conv2d_backward_data(kernels::Conv2dBackwardDataArgs{b.g.conv2(), {v.grad_new, b.g.image()},
-                                                            v.w.conv2_weight.data(),
-                                                            {b.grad_bottleneck.data(), b.g.bottleneck_image()},
-                                                            data_or_null(b.workspace)});
+  backward_data(b, kernels::Conv2dBackwardDataArgs{b.g.conv2(), {v.grad_new, b.g.image()}, v.w.conv2_weight.data(),
+                                                   {b.grad_bottleneck.data(), b.g.bottleneck_image()},
+                                                   data_or_null(b.workspace)});
 }
 
 // The backward of relu(norm(x)) into dx (which may be dy, or null for the parameters only).
@@ -151,7 +158,7 @@ class UnfusedBackward {
     if (float* dw2 = b_.grad_of(v.index, kConv2Weight, v.w.conv2_weight)) {
       apply_normalize_relu(v.w.norm2, v.z, g.bottleneck_image(), g.bottleneck_image(), g.bottleneck, v.stats.mean2,
                            v.stats.invstd2);
-      b_.be.conv2d_backward_weight(kernels::Conv2dBackwardWeightArgs{
+      backward_weight(b_, kernels::Conv2dBackwardWeightArgs{
           g.conv2(), {b_.scratch.data(), g.bottleneck_image()}, {v.grad_new, g.image()}, dw2, nullptr,
           data_or_null(b_.workspace)});
     }
@@ -166,14 +173,14 @@ class UnfusedBackward {
     const float* prefix = b_.s.features.data();
     if (float* dw1 = b_.grad_of(v.index, kConv1Weight, v.w.conv1_weight)) {
       apply_normalize_relu(v.w.norm1, prefix, g.image(), prefix_image, c, v.stats.mean1, v.stats.invstd1);
-      b_.be.conv2d_backward_weight(kernels::Conv2dBackwardWeightArgs{
+      backward_weight(b_, kernels::Conv2dBackwardWeightArgs{
           g.conv1(v.index), {b_.scratch.data(), prefix_image}, {b_.grad_bottleneck.data(), g.bottleneck_image()},
           dw1, nullptr, data_or_null(b_.workspace)});
     }
     const bool prefix_needs_grad = b_.prefix_needs_grad(v.index);
     float* dgamma1 = b_.grad_of(v.index, kNorm1Weight, v.w.norm1.weight);
     float* dbeta1 = b_.grad_of(v.index, kNorm1Bias, v.w.norm1.bias);
-    b_.be.conv2d_backward_data(kernels::Conv2dBackwardDataArgs{
+    backward_data(b_, kernels::Conv2dBackwardDataArgs{
         g.conv1(v.index), {b_.grad_bottleneck.data(), g.bottleneck_image()}, v.w.conv1_weight.data(),
         {b_.scratch.data(), prefix_image}, data_or_null(b_.workspace)});
     normalize_relu_backward(b_.be, v.w.norm1, b_.s.batch_statistics, prefix, g.image(), b_.scratch.data(),
@@ -305,14 +312,16 @@ std::vector<Tensor> backward(const SavedBlock& s, const Tensor& grad_output, con
   const BlockGeometry& g = s.geometry;
   const backend::Backend be = backend::backend(s.features.device());
   // The workspace is shared by conv2 and every conv1, the widest of which is the last layer's.
-  if (fuses_normalization(be)) {
+  if (fuses_normalization(be) && !s.bf16) {
     const size_t workspace_bytes = std::max(be.conv2d_normalized_backward_workspace_bytes(g.conv2()),
                                             be.conv2d_normalized_backward_workspace_bytes(g.conv1(g.layers - 1)));
     BackwardBlock b(be, s, grad_output, needs, 0, floats_for(workspace_bytes));
     return FusedBackward(b).run();
   }
-  const size_t workspace_bytes = std::max(be.conv2d_backward_workspace_bytes(g.conv2()),
-                                          be.conv2d_backward_workspace_bytes(g.conv1(g.layers - 1)));
+  const auto bytes = [&](const kernels::Conv2dGeometry& conv) {
+    return s.bf16 ? be.conv2d_bf16_backward_workspace_bytes(conv) : be.conv2d_backward_workspace_bytes(conv);
+  };
+  const size_t workspace_bytes = std::max(bytes(g.conv2()), bytes(g.conv1(g.layers - 1)));
   BackwardBlock b(be, s, grad_output, needs, g.scratch_size(), floats_for(workspace_bytes));
   return UnfusedBackward(b).run();
 }

@@ -47,10 +47,13 @@ int64_t batch_stride(const Tensor& t) {
 
 bool bf16_convolution(const char* op, Device device, bool records_graph) {
   if (current_precision() != Precision::bf16) return false;
-  CHEX_CHECK(backend::backend(device).has(&backend::KernelTable::conv2d_forward_bf16), op,
-             ": bf16 convolutions are not available on ", device.str(), ": use tf32 or fp32 there");
-  CHEX_CHECK(!records_graph, op,
-             ": bf16 convolutions are inference-only: run the model under a NoGradGuard, or train in fp32");
+  const backend::Backend be = backend::backend(device);
+  CHEX_CHECK(be.has(&backend::KernelTable::conv2d_forward_bf16), op, ": bf16 convolutions are not available on ",
+             device.str(), ": use tf32 or fp32 there");
+  CHEX_CHECK(!records_graph || (be.has(&backend::KernelTable::conv2d_backward_data_bf16) &&
+                                be.has(&backend::KernelTable::conv2d_backward_weight_bf16)),
+             op, ": bf16 convolutions are inference-only on ", device.str(),
+             ": run the model under a NoGradGuard, or train in fp32");
   return true;
 }
 

@@ -28,8 +28,8 @@ inline float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nu
 int64_t batch_stride(const Tensor& t);
 
 // A convolution op under a bf16 PrecisionScope (chex/precision.h): true when it is to run in bf16,
-// after checking that it can, i.e. no graph is being recorded (bf16 is inference-only) and the
-// device's backend has bf16 convolutions; false under fp32 and tf32.
+// after checking that it can: the device's backend has bf16 convolutions, and their backward
+// kernels when a graph is being recorded (training); false under fp32 and tf32.
 bool bf16_convolution(const char* op, Device device, bool records_graph);
 
 }  // namespace chex::ops::detail
