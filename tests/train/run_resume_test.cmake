@@ -43,4 +43,30 @@ same_file(${WORK_DIR}/whole/best.safetensors ${WORK_DIR}/interrupted/best.safete
 
 # A second run into the same folder without --resume is refused (it would mix two runs).
 train(1 --out ${WORK_DIR}/whole)
-message(STATUS "resume test passed: killed and interrupted runs ended bit-identical to the uninterrupted one")
+
+# bf16 mixed precision resumes exactly too, from the same fp32 checkpoint file format; where the CPU
+# has no bf16 unit, --precision bf16 falls back to fp32 with a note, and the comparison still holds.
+train(0 --out ${WORK_DIR}/bf16_whole --precision bf16)
+if(NOT last_output MATCHES "note: ")
+  message(FATAL_ERROR "--precision bf16 training on the CPU printed no note on what it costs:\n${last_output}")
+endif()
+train("Killed" --out ${WORK_DIR}/bf16_killed --precision bf16 --crash-after-step 5)
+train(0 --out ${WORK_DIR}/bf16_killed --precision bf16 --resume)
+same_file(${WORK_DIR}/bf16_whole/checkpoint.safetensors ${WORK_DIR}/bf16_killed/checkpoint.safetensors
+          "the resumed bf16 run did not continue exactly")
+# The JSON header's text (the file starts with its binary length).
+file(STRINGS ${WORK_DIR}/bf16_whole/checkpoint.safetensors header LIMIT_COUNT 1 REGEX "dtype")
+if(header MATCHES "BF16" OR NOT header MATCHES "\"F32\"")
+  message(FATAL_ERROR "a bf16 run's checkpoint is not all float32: ${header}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK_DIR}/whole/test_predictions.csv
+                        ${WORK_DIR}/bf16_whole/test_predictions.csv RESULT_VARIABLE bf16_differs)
+if(NOT last_output MATCHES "computing in fp32" AND NOT bf16_differs)
+  message(FATAL_ERROR "the bf16 run predicted what the fp32 run did: bf16 did not run")
+endif()
+# Resuming in another precision would not repeat the run: refused, naming both.
+train(1 --out ${WORK_DIR}/bf16_killed --resume --precision fp32)
+if(NOT last_error MATCHES "precision=bf16")
+  message(FATAL_ERROR "resuming a bf16 run in fp32 was not refused by name:\n${last_output}\n${last_error}")
+endif()
+message(STATUS "resume test passed: killed and interrupted runs (fp32 and bf16) ended bit-identical to the uninterrupted one")
