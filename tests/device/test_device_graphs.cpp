@@ -15,6 +15,7 @@
 #include "chex/kernel_calls.h"
 #include "chex/ops.h"
 #include "chex/optim/adam.h"
+#include "chex/precision.h"
 #include "device/device_test.h"
 #include "graphed_step.h"
 #include "models/densenet.h"
@@ -150,12 +151,20 @@ CHEX_DEVICE_TEST("the recorded training step breaks no device-graph recording ru
   SECTION("memory-efficient blocks") { check_recorded_body_follows_the_rules(device, true); }
   SECTION("concatenating blocks") { check_recorded_body_follows_the_rules(device, false); }
   SECTION("memory-efficient blocks on the CUDA backend's path") { check_recorded_body_follows_the_rules(device, true, true); }
+  SECTION("memory-efficient blocks in bf16") {
+    const PrecisionScope bf16(Precision::bf16);
+    check_recorded_body_follows_the_rules(device, true);
+  }
 }
 
 CHEX_DEVICE_TEST("training steps through a device graph equal plain steps bit for bit", "[graphs]") {
   SECTION("memory-efficient blocks") { check_graphed_steps_equal_plain_steps(device, true); }
   SECTION("concatenating blocks") { check_graphed_steps_equal_plain_steps(device, false); }
   SECTION("memory-efficient blocks on the CUDA backend's path") { check_graphed_steps_equal_plain_steps(device, true, true); }
+  SECTION("memory-efficient blocks in bf16") {
+    const PrecisionScope bf16(Precision::bf16);
+    check_graphed_steps_equal_plain_steps(device, true);
+  }
 }
 
 TEST_CASE("CaptureAudit counts each broken recording rule (cpu)", "[graphs][on-cpu]") {
