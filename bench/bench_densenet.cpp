@@ -223,7 +223,9 @@ int run(Options o) {
     const bool tf32 = std::find(effective.begin(), effective.end(), Precision::tf32) != effective.end();
     if (tf32 && std::any_of(effective.begin(), effective.end(), [](Precision p) { return p != Precision::tf32; }))
       throw Error("tf32 is process-wide on CUDA: time it in a run of its own (--precision tf32)");
-    set_cuda_tf32(tf32);
+    // fp32 among the choices refuses TF32 for all of them; bf16 alone keeps the default.
+    const bool fp32 = std::find(effective.begin(), effective.end(), Precision::fp32) != effective.end();
+    set_cuda_tf32_for(tf32 ? Precision::tf32 : fp32 ? Precision::fp32 : Precision::bf16);
   }
 
   set_deterministic(o.deterministic);

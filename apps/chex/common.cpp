@@ -155,7 +155,7 @@ Precision inference_precision(const Args& args, Device device) {
   const PrecisionPlan plan = plan_precision(asked, device, /*training=*/false);
   if (!plan.note.empty()) std::fprintf(stderr, "chex: note: %s\n", plan.note.c_str());
   // Without --precision, CUDA keeps its default: TF32 convolutions, fp32 matmuls.
-  if (device.is_cuda() && text) set_cuda_tf32(plan.precision == Precision::tf32);
+  if (device.is_cuda() && text) set_cuda_tf32_for(plan.precision);
   return plan.precision;
 }
 

@@ -233,7 +233,7 @@ int Run::go() {
       plan_precision(parse_precision(precision_given ? o_.precision : "fp32"), device_, /*training=*/true);
   if (!precision.note.empty()) std::printf("note: %s\n", precision.note.c_str());
   // Without --precision, CUDA keeps its default: TF32 convolutions, fp32 matmuls (as PyTorch).
-  if (device_.is_cuda() && precision_given) set_cuda_tf32(precision.precision == Precision::tf32);
+  if (device_.is_cuda() && precision_given) set_cuda_tf32_for(precision.precision);
   // bf16: every convolution of the run (training steps, their recording, evaluation) on this thread.
   const PrecisionScope compute_precision(precision.precision == Precision::bf16 ? Precision::bf16 : Precision::fp32);
   set_deterministic(o_.deterministic);

@@ -64,6 +64,10 @@ CudaTf32 cuda_tf32();
 void set_cuda_tf32(CudaTf32 tf32);
 // true: TF32 everywhere (--precision tf32); false: nowhere (--precision fp32).
 void set_cuda_tf32(bool allowed);
+// What a program's --precision sets on CUDA (before the first CUDA operation): fp32 refuses TF32
+// everywhere, tf32 allows it everywhere, bf16 leaves the default (TF32 for the few convolutions that
+// stay fp32 under bf16, the stem; fp32 matmuls), as PyTorch's autocast leaves its own.
+void set_cuda_tf32_for(Precision precision);
 // "TF32 on for convolutions, off for matmuls" and the like, for the programs' start line.
 std::string describe(CudaTf32 tf32);
 

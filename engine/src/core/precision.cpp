@@ -76,6 +76,10 @@ void set_cuda_tf32(CudaTf32 tf32) {
 
 void set_cuda_tf32(bool allowed) { set_cuda_tf32(CudaTf32{allowed, allowed}); }
 
+void set_cuda_tf32_for(Precision precision) {
+  if (precision != Precision::bf16) set_cuda_tf32(precision == Precision::tf32);
+}
+
 std::string describe(CudaTf32 tf32) {
   if (tf32.convolutions && tf32.matmuls) return "TF32 on for convolutions and matmuls";
   if (tf32.convolutions) return "TF32 on for convolutions, off for matmuls";
