@@ -341,13 +341,17 @@ class FusedForward {
   }
 
  private:
-  // In bf16 the bottleneck is kept channels-last, as conv1 writes it and conv2 reads it (see
-  // kernels/conv2d.h, Bf16Layout): nothing else reads it in inference.
+  // In bf16 inference the bottleneck is kept channels-last, as conv1 writes it and conv2 reads it
+  // (see kernels/conv2d.h, Bf16Layout): nothing else reads it. In training its batch moments and
+  // the backward read it, NCHW.
+  bool bottleneck_channels_last() const { return !b_.training && !b_.backward_follows; }
   kernels::Bf16Layout conv1_bf16_layout() const {
-    return {.x_channels_last = false, .y_channels_last = true, .y_batch_stride = b_.g.bottleneck_image()};
+    return {.x_channels_last = false,
+            .y_channels_last = bottleneck_channels_last(),
+            .y_batch_stride = b_.g.bottleneck_image()};
   }
   kernels::Bf16Layout conv2_bf16_layout() const {
-    return {.x_channels_last = true, .y_channels_last = false, .y_batch_stride = b_.g.image()};
+    return {.x_channels_last = bottleneck_channels_last(), .y_channels_last = false, .y_batch_stride = b_.g.image()};
   }
 
   // y = conv(x normalised, weight): fp32, or bf16 (Conv2dForwardBf16Args) under a bf16 scope.
@@ -381,14 +385,6 @@ class FusedForward {
   Tensor workspace_;  // shared by conv2 and every conv1, the widest of which is the last layer's
   std::optional<ChannelMoments> buffer_moments_, bottleneck_moments_;  // in training
 };
-
-// Whether the forward takes the fused path: where the backend normalises as it convolves (the CPU),
-// but in bf16 only for inference with the running statistics (its bottlenecks are channels-last,
-// which the batch moments do not read). bf16 training, whose backward has plain bf16 convolutions
-// only, takes the unfused path both ways, as on CUDA.
-bool fused_forward(const backend::Backend& be, const ForwardBlock& b) {
-  return fuses_normalization(be) && !(b.bf16 && (b.training || b.backward_follows));
-}
 
 // The layers in order, on one path: each layer's conv1 into its bottleneck, then its conv2's new
 // channels straight into their slice of the block buffer. Returns the statistics kept for the
@@ -433,8 +429,8 @@ Tensor memory_efficient_dense_block(const Tensor& x, const std::vector<DenseLaye
       Tensor::empty({backward_follows ? g.layers : 1, g.batch, g.bottleneck, g.height, g.width}, device);
   const bool bf16 = detail::bf16_convolution(kOp, device, backward_follows);
   const ForwardBlock b{g, be, training, backward_follows, features, bottlenecks, bf16};
-  std::vector<Tensor> statistics = fused_forward(be, b) ? forward_layers(b, layers, FusedForward(b))
-                                                          : forward_layers(b, layers, UnfusedForward(b));
+  std::vector<Tensor> statistics = fuses_normalization(be) ? forward_layers(b, layers, FusedForward(b))
+                                                             : forward_layers(b, layers, UnfusedForward(b));
   if (!backward_follows) return features;
 
   auto saved = std::make_shared<SavedBlock>();

@@ -312,6 +312,8 @@ std::vector<Tensor> backward(const SavedBlock& s, const Tensor& grad_output, con
   const BlockGeometry& g = s.geometry;
   const backend::Backend be = backend::backend(s.features.device());
   // The workspace is shared by conv2 and every conv1, the widest of which is the last layer's.
+  // The fused backward has no bf16 form (its convolutions carry the gradient through BN + ReLU as
+  // they go): a bf16 block's backward takes the unfused path, whatever path its forward took.
   if (fuses_normalization(be) && !s.bf16) {
     const size_t workspace_bytes = std::max(be.conv2d_normalized_backward_workspace_bytes(g.conv2()),
                                             be.conv2d_normalized_backward_workspace_bytes(g.conv1(g.layers - 1)));

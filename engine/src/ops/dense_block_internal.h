@@ -65,7 +65,7 @@ struct LayerStatistics {
 struct SavedBlock {
   BlockGeometry geometry;
   bool batch_statistics = true;
-  bool bf16 = false;                   // the convolutions in bf16 (then always the unfused path)
+  bool bf16 = false;                   // the convolutions in bf16 (then the unfused backward)
   Tensor features;                     // the block buffer: the op's output
   Tensor bottlenecks;                  // [L, N, bottleneck, H, W]: each layer's conv1 output
   std::vector<Tensor> statistics;      // per layer, see LayerStatistics
