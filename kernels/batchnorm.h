@@ -195,7 +195,7 @@ struct AddAffineOfInputArgs {
 
 // The parts of a training BN for a caller that keeps batch moments or normalises inside a
 // convolution (conv2d.h's normalized kernels): optional, a backend may leave them null; ask
-// Backend::has() before calling one. The CPU has all of them; the GPU only the first two
+// Backend::has() before calling one. The CPU has all of them; the GPU only the first three
 // (CHEX_BATCHNORM_MOMENTS_KERNELS, declared in both namespaces), the rest only in namespace cpu.
 //   batch_norm_moments, batch_norm_statistics_from_moments: the training forward in parts.
 //     batch_norm_moments writes each channel's mean and biased variance over its N*H*W values, in
