@@ -1,8 +1,9 @@
-// Batch-norm kernels (CUDA twins of batchnorm_cpu.cpp). The fixed-statistics ones (inference and
-// apply) are templates on the element type D of x and y, float or __nv_bfloat16 (the *_bf16
-// launchers): bf16 values are widened on the load and the result rounded once on the store
-// (kernels/element_type.cuh); everything else is float32, and the training forward and the
-// backward exist for float32 only.
+// Batch-norm kernels (CUDA twins of batchnorm_cpu.cpp). Every kernel that reads or writes images is
+// a template on their element type D (x, y, dy, dx), float or __nv_bfloat16 (the *_bf16
+// launchers): bf16 values are widened on the load, summed in double and computed on in float as
+// float32 ones are, and each result rounded once on the store (kernels/element_type.cuh); the
+// parameters, statistics, parameter gradients, moments and workspace partials are the float32
+// kernels' in both.
 //
 // Work layout. blockIdx.y is the channel. A channel's batch * spatial values are `count` items of
 // W elements: W = 4 (a float4, or four bf16 in 8 bytes) when every tensor's base, batch stride and
@@ -183,7 +184,7 @@ struct Pack {
   float v[W];
 };
 
-// W elements of D (float, or __nv_bfloat16 for the fixed-statistics kernels) widened to float;
+// W elements of D (float or __nv_bfloat16) widened to float;
 // bf16 items are W-element vectors (8 bytes for W = 4), rounded once on the store.
 template <int W, typename D>
 __device__ __forceinline__ Pack<W> load(const D* p) {
@@ -234,13 +235,14 @@ __device__ __forceinline__ Item item(unsigned j, const Layout& l) {
   return {n, int64_t{j - n * l.per_image} * W};
 }
 
-// The gradient reaching the BN output: a batch-strided tensor.
+// The gradient reaching the BN output: a batch-strided tensor of D.
+template <typename D>
 struct Grad {
-  const float* data;
+  const D* data;
   int64_t batch_stride;
 };
-template <int W>
-__device__ __forceinline__ Pack<W> load_grad(const Grad& g, unsigned c, const Item& it, const Layout& l) {
+template <int W, typename D>
+__device__ __forceinline__ Pack<W> load_grad(const Grad<D>& g, unsigned c, const Item& it, const Layout& l) {
   return load<W>(g.data + it.n * g.batch_stride + c * l.spatial + it.offset);
 }
 
@@ -266,13 +268,13 @@ __device__ __forceinline__ void normalize_items(const D* x, int64_t x_stride, D*
 
 // Pass 1 of the training forward: each block's moments of its items of channel blockIdx.y, summed
 // relative to the block's first value (a shift that keeps the sum of squares from cancelling).
-template <int W>
-__global__ void __launch_bounds__(kThreads) bn_moments(const float* x, int64_t x_stride, Layout l, Moments* partials) {
+template <typename D, int W>
+__global__ void __launch_bounds__(kThreads) bn_moments(const D* x, int64_t x_stride, Layout l, Moments* partials) {
   const unsigned c = blockIdx.y;
-  const float* xc = x + c * l.spatial;
+  const D* xc = x + c * l.spatial;
   const unsigned first = blockIdx.x * kThreads;  // < l.count: every block has items
   const Item first_item = item<W>(first, l);
-  const double shift = xc[first_item.n * x_stride + first_item.offset];
+  const double shift = to_float(xc[first_item.n * x_stride + first_item.offset]);
   Sums s{0.0, 0.0};
   for (unsigned j = first + threadIdx.x; j < l.count; j += gridDim.x * kThreads) {
     const Item it = item<W>(j, l);
@@ -298,9 +300,9 @@ __global__ void __launch_bounds__(kThreads) bn_moments(const float* x, int64_t x
 
 // Pass 2 of the training forward: combine the channel's moments, save them and update the running
 // statistics (block 0), normalise.
-template <int W, bool kRelu>
+template <typename D, int W, bool kRelu>
 __global__ void __launch_bounds__(kThreads)
-    bn_forward_training_apply(const float* x, int64_t x_stride, float* y, int64_t y_stride, Layout l,
+    bn_forward_training_apply(const D* x, int64_t x_stride, D* y, int64_t y_stride, Layout l,
                               const Moments* partials, const float* gamma, const float* beta, float momentum,
                               float eps, float* running_mean, float* running_var, float* save_mean,
                               float* save_invstd) {
@@ -344,15 +346,15 @@ __global__ void __launch_bounds__(kThreads)
 
 // Pass 1 of the backward: each block's sum(dy') and sum(dy' * (x - mean)) over its items of
 // channel blockIdx.y, where dy' is dy masked by the fused ReLU.
-template <int W, bool kRelu>
+template <typename D, int W, bool kRelu>
 __global__ void __launch_bounds__(kThreads)
-    bn_backward_sums(const float* x, int64_t x_stride, Grad dy, Layout l, const float* mean, const float* invstd,
+    bn_backward_sums(const D* x, int64_t x_stride, Grad<D> dy, Layout l, const float* mean, const float* invstd,
                      const float* gamma, const float* beta, Sums* partials) {
   const unsigned c = blockIdx.y;
   const float mean_c = mean[c];
   const float scale = invstd[c] * gamma[c];
   const float shift = kRelu ? beta[c] : 0.f;
-  const float* xc = x + c * l.spatial;
+  const D* xc = x + c * l.spatial;
   Sums s{0.0, 0.0};
   for (unsigned j = blockIdx.x * kThreads + threadIdx.x; j < l.count; j += gridDim.x * kThreads) {
     const Item it = item<W>(j, l);
@@ -398,9 +400,9 @@ struct BackwardChannel {
 
 // Pass 2 of the backward: combine the channel's sums (when there are partials), write dgamma and
 // dbeta (block 0), then dx through the batch statistics (kBatchStats) or fixed ones.
-template <int W, bool kRelu, bool kBatchStats>
+template <typename D, int W, bool kRelu, bool kBatchStats>
 __global__ void __launch_bounds__(kThreads)
-    bn_backward_dx(const float* x, int64_t x_stride, Grad dy, float* dx, int64_t dx_stride, Layout l,
+    bn_backward_dx(const D* x, int64_t x_stride, Grad<D> dy, D* dx, int64_t dx_stride, Layout l,
                    const float* mean, const float* invstd, const float* gamma, const float* beta,
                    const Sums* partials, int splits, float* dgamma, float* dbeta) {
   const unsigned c = blockIdx.y;
@@ -411,8 +413,8 @@ __global__ void __launch_bounds__(kThreads)
                                                   blockIdx.x == 0 && threadIdx.x == 0, c, dgamma, dbeta);
   if (!dx) return;
   const float k_mean = coefficients.mean, k_centered = coefficients.centered;
-  const float* xc = x + c * l.spatial;
-  float* dxc = dx + c * l.spatial;
+  const D* xc = x + c * l.spatial;
+  D* dxc = dx + c * l.spatial;
   for (unsigned j = blockIdx.x * kThreads + threadIdx.x; j < l.count; j += gridDim.x * kThreads) {
     const Item it = item<W>(j, l);
     const Pack<W> xv = load<W>(xc + it.n * x_stride + it.offset);
@@ -468,10 +470,10 @@ __device__ __forceinline__ void store_channel_items(D* base, int64_t stride, uns
 
 // The moments of channel c from its items held in registers (load_channel_items), relative to the
 // channel's first value (item 0 of image 0); every thread gets them.
-template <int W>
-__device__ Moments channel_moments_in_registers(const float* x, unsigned c, const Layout& l,
+template <int W, typename D>
+__device__ Moments channel_moments_in_registers(const D* x, unsigned c, const Layout& l,
                                                 const Pack<W> (&v)[kFusedItems]) {
-  const double shift = x[c * l.spatial];
+  const double shift = to_float(x[c * l.spatial]);
   Sums s{0.0, 0.0};
 #pragma unroll
   for (int i = 0; i < kFusedItems; ++i) {
@@ -491,9 +493,9 @@ __device__ Moments channel_moments_in_registers(const float* x, unsigned c, cons
 
 // The training forward of channel blockIdx.y in one pass: moments, statistics, running update,
 // normalisation.
-template <int W, bool kRelu>
+template <typename D, int W, bool kRelu>
 __global__ void __launch_bounds__(kFusedThreads)
-    bn_forward_training_fused(const float* x, int64_t x_stride, float* y, int64_t y_stride, Layout l,
+    bn_forward_training_fused(const D* x, int64_t x_stride, D* y, int64_t y_stride, Layout l,
                               const float* gamma, const float* beta, float momentum, float eps, float* running_mean,
                               float* running_var, float* save_mean, float* save_invstd) {
   const unsigned c = blockIdx.y;
@@ -541,9 +543,9 @@ __global__ void __launch_bounds__(kFusedThreads)
 
 // The backward of channel blockIdx.y in one pass: the sums, dgamma and dbeta, and dx (when wanted)
 // from the values held in registers. dx may alias dy: every read precedes the barrier in the sum.
-template <int W, bool kRelu, bool kBatchStats>
+template <typename D, int W, bool kRelu, bool kBatchStats>
 __global__ void __launch_bounds__(kFusedThreads)
-    bn_backward_fused(const float* x, int64_t x_stride, Grad dy, float* dx, int64_t dx_stride, Layout l,
+    bn_backward_fused(const D* x, int64_t x_stride, Grad<D> dy, D* dx, int64_t dx_stride, Layout l,
                       const float* mean, const float* invstd, const float* gamma, const float* beta, float* dgamma,
                       float* dbeta) {
   const unsigned c = blockIdx.y;
@@ -582,9 +584,9 @@ __global__ void __launch_bounds__(kFusedThreads)
 // training forward's, so the same bits.
 
 // A small channel's moments (as bn_forward_training_fused computes them) into (mean, var).
-template <int W>
+template <typename D, int W>
 __global__ void __launch_bounds__(kFusedThreads)
-    bn_moments_fused(const float* x, int64_t x_stride, Layout l, double* mean, double* var) {
+    bn_moments_fused(const D* x, int64_t x_stride, Layout l, double* mean, double* var) {
   const unsigned c = blockIdx.y;
   Pack<W> v[kFusedItems] = {};
   load_channel_items<W>(x, x_stride, c, l, v);
@@ -676,7 +678,8 @@ void with_width(bool vec4, F&& f) {
 
 // Pass 1 of the training statistics.
 // Returns the splits, which the consuming kernel's grid must repeat.
-int launch_moments(const float* x, int64_t x_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
+template <typename D>
+int launch_moments(const D* x, int64_t x_batch_stride, int64_t batch, int64_t channels, int64_t spatial,
                    bool vec4, void* workspace, cudaStream_t stream) {
   CHEX_CHECK(batch * spatial >= 1, "batch norm in training needs at least one value per channel");
   CHEX_CHECK(workspace, "batch norm in training needs a workspace (batch_norm_workspace_bytes)");
@@ -685,13 +688,14 @@ int launch_moments(const float* x, int64_t x_batch_stride, int64_t batch, int64_
     const Layout l = make_layout(batch, spatial, w);
     splits = channel_splits(channels, l);
     const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(channels));
-    CHEX_LAUNCH(bn_moments<w>, grid, kThreads, 0, stream, x, x_batch_stride, l, static_cast<Moments*>(workspace));
+    CHEX_LAUNCH((bn_moments<D, w>), grid, kThreads, 0, stream, x, x_batch_stride, l, static_cast<Moments*>(workspace));
   });
   return splits;
 }
 
-// The backward of BN (+ReLU).
-void launch_backward(const float* x, int64_t x_batch_stride, Grad dy, float* dx, int64_t dx_batch_stride,
+// The backward of BN (+ReLU), on elements of D.
+template <typename D>
+void launch_backward(const D* x, int64_t x_batch_stride, Grad<D> dy, D* dx, int64_t dx_batch_stride,
                      int64_t batch, int64_t channels, int64_t spatial, const float* mean, const float* invstd,
                      const float* gamma, const float* beta, bool batch_statistics, bool fuse_relu, float* dgamma,
                      float* dbeta, void* workspace, cudaStream_t stream) {
@@ -702,8 +706,8 @@ void launch_backward(const float* x, int64_t x_batch_stride, Grad dy, float* dx,
       // No kernel reads any value; the dx kernel still writes the zero sums.
       const Layout l{spatial, 0, 0};
       with_flag(fuse_relu, [&](auto relu) {
-        CHEX_LAUNCH((bn_backward_dx<1, relu, false>), dim3(1, static_cast<unsigned>(channels)), kThreads, 0,
-                    stream, x, x_batch_stride, dy, static_cast<float*>(nullptr), dx_batch_stride, l, mean, invstd,
+        CHEX_LAUNCH((bn_backward_dx<D, 1, relu, false>), dim3(1, static_cast<unsigned>(channels)), kThreads, 0,
+                    stream, x, x_batch_stride, dy, static_cast<D*>(nullptr), dx_batch_stride, l, mean, invstd,
                     gamma, beta, static_cast<const Sums*>(nullptr), 0, dgamma, dbeta);
       });
     }
@@ -711,13 +715,13 @@ void launch_backward(const float* x, int64_t x_batch_stride, Grad dy, float* dx,
   }
   const bool need_sums = dgamma || dbeta || (dx && batch_statistics);
   if (!need_sums && !dx) return;
-  const bool vec4 = vectorizable(spatial, {{x, x_batch_stride}, {dy.data, dy.batch_stride}, {dx, dx_batch_stride}});
+  const bool vec4 = vectorizable<D>(spatial, {{x, x_batch_stride}, {dy.data, dy.batch_stride}, {dx, dx_batch_stride}});
   with_width(vec4, [&](auto w) {
     with_flag(fuse_relu, [&](auto relu) {
       const Layout l = make_layout(batch, spatial, w);
       if (need_sums && fits_fused(l)) {
         with_flag(batch_statistics, [&](auto batch_stats_flag) {
-          CHEX_LAUNCH((bn_backward_fused<w, relu, batch_stats_flag>), dim3(1, static_cast<unsigned>(channels)),
+          CHEX_LAUNCH((bn_backward_fused<D, w, relu, batch_stats_flag>), dim3(1, static_cast<unsigned>(channels)),
                       kFusedThreads, 0, stream, x, x_batch_stride, dy, dx, dx_batch_stride, l, mean, invstd, gamma,
                       beta, dgamma, dbeta);
         });
@@ -728,13 +732,13 @@ void launch_backward(const float* x, int64_t x_batch_stride, Grad dy, float* dx,
       CHEX_CHECK(!need_sums || workspace, "batch norm backward needs a workspace (batch_norm_workspace_bytes)");
       auto* partials = static_cast<Sums*>(workspace);
       if (need_sums)
-        CHEX_LAUNCH((bn_backward_sums<w, relu>), grid, kThreads, 0, stream, x, x_batch_stride, dy, l, mean,
+        CHEX_LAUNCH((bn_backward_sums<D, w, relu>), grid, kThreads, 0, stream, x, x_batch_stride, dy, l, mean,
                     invstd, gamma, beta, partials);
       // Without dx, one block per channel writes dgamma and dbeta.
       const dim3 dx_grid(dx ? static_cast<unsigned>(splits) : 1u, static_cast<unsigned>(channels));
       const Sums* sums = need_sums ? partials : nullptr;
       with_flag(batch_statistics, [&](auto batch_stats_flag) {
-        CHEX_LAUNCH((bn_backward_dx<w, relu, batch_stats_flag>), dx_grid, kThreads, 0, stream, x,
+        CHEX_LAUNCH((bn_backward_dx<D, w, relu, batch_stats_flag>), dx_grid, kThreads, 0, stream, x,
                     x_batch_stride, dy, dx, dx_batch_stride, l, mean, invstd, gamma, beta, sums, splits, dgamma,
                     dbeta);
       });
@@ -760,55 +764,82 @@ bool batch_norm_one_pass(const ImageShape& s) {
   return s.batch * s.spatial > 0 && fits_fused(make_layout(s.batch, s.spatial, s.spatial % 4 == 0 ? 4 : 1));
 }
 
-void batch_norm_forward_training(const Queue& q, const BatchNormForwardArgs& a) {
-  const int64_t batch = a.shape.batch, channels = a.shape.channels, spatial = a.shape.spatial;
+namespace {
+// The training forward on elements of D: one launch for small channels, else moments then apply.
+template <typename D>
+void forward_training(const D* x, int64_t x_batch_stride, D* y, int64_t y_batch_stride, const ImageShape& shape,
+                      const float* gamma, const float* beta, float momentum, float eps, float* running_mean,
+                      float* running_var, float* save_mean, float* save_invstd, bool fuse_relu, void* workspace,
+                      cudaStream_t stream) {
+  const int64_t batch = shape.batch, channels = shape.channels, spatial = shape.spatial;
   check_shape(batch, channels, spatial);
   if (channels == 0) return;
-  const bool vec4 = vectorizable(spatial, {{a.x.data, a.x.batch_stride}, {a.y.data, a.y.batch_stride}});
+  const bool vec4 = vectorizable<D>(spatial, {{x, x_batch_stride}, {y, y_batch_stride}});
   CHEX_CHECK(batch * spatial >= 1, "batch norm in training needs at least one value per channel");
   bool fused = false;
   with_width(vec4, [&](auto w) {
     const Layout l = make_layout(batch, spatial, w);
     if (!fits_fused(l)) return;
     fused = true;
-    with_flag(a.fuse_relu, [&](auto relu) {
-      CHEX_LAUNCH((bn_forward_training_fused<w, relu>), dim3(1, static_cast<unsigned>(channels)), kFusedThreads, 0,
-                  q.stream, a.x.data, a.x.batch_stride, a.y.data, a.y.batch_stride, l, a.gamma, a.beta, a.momentum,
-                  a.eps, a.running_mean, a.running_var, a.save_mean, a.save_invstd);
+    with_flag(fuse_relu, [&](auto relu) {
+      CHEX_LAUNCH((bn_forward_training_fused<D, w, relu>), dim3(1, static_cast<unsigned>(channels)), kFusedThreads,
+                  0, stream, x, x_batch_stride, y, y_batch_stride, l, gamma, beta, momentum, eps, running_mean,
+                  running_var, save_mean, save_invstd);
     });
   });
   if (fused) return;
-  const int splits =
-      launch_moments(a.x.data, a.x.batch_stride, batch, channels, spatial, vec4, a.workspace, q.stream);
+  const int splits = launch_moments(x, x_batch_stride, batch, channels, spatial, vec4, workspace, stream);
   with_width(vec4, [&](auto w) {
-    with_flag(a.fuse_relu, [&](auto relu) {
+    with_flag(fuse_relu, [&](auto relu) {
       const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(channels));
-      CHEX_LAUNCH((bn_forward_training_apply<w, relu>), grid, kThreads, 0, q.stream, a.x.data, a.x.batch_stride,
-                  a.y.data, a.y.batch_stride, make_layout(batch, spatial, w), static_cast<const Moments*>(a.workspace),
-                  a.gamma, a.beta, a.momentum, a.eps, a.running_mean, a.running_var, a.save_mean, a.save_invstd);
+      CHEX_LAUNCH((bn_forward_training_apply<D, w, relu>), grid, kThreads, 0, stream, x, x_batch_stride, y,
+                  y_batch_stride, make_layout(batch, spatial, w), static_cast<const Moments*>(workspace), gamma, beta,
+                  momentum, eps, running_mean, running_var, save_mean, save_invstd);
     });
   });
 }
 
-void batch_norm_moments(const Queue& q, const BatchNormMomentsArgs& a) {
-  const int64_t batch = a.shape.batch, channels = a.shape.channels, spatial = a.shape.spatial;
+// The moments alone, as forward_training computes them, on elements of D.
+template <typename D>
+void moments(const D* x, int64_t x_batch_stride, const ImageShape& shape, double* mean, double* var,
+             void* workspace, cudaStream_t stream) {
+  const int64_t batch = shape.batch, channels = shape.channels, spatial = shape.spatial;
   check_shape(batch, channels, spatial);
   if (channels == 0) return;
   CHEX_CHECK(batch * spatial >= 1, "batch-norm moments need at least one value per channel");
-  const bool vec4 = vectorizable(spatial, {{a.x.data, a.x.batch_stride}});
+  const bool vec4 = vectorizable<D>(spatial, {{x, x_batch_stride}});
   bool fused = false;
   with_width(vec4, [&](auto w) {
     const Layout l = make_layout(batch, spatial, w);
     if (!fits_fused(l)) return;
     fused = true;
-    CHEX_LAUNCH(bn_moments_fused<w>, dim3(1, static_cast<unsigned>(channels)), kFusedThreads, 0, q.stream, a.x.data,
-                a.x.batch_stride, l, a.mean, a.var);
+    CHEX_LAUNCH((bn_moments_fused<D, w>), dim3(1, static_cast<unsigned>(channels)), kFusedThreads, 0, stream, x,
+                x_batch_stride, l, mean, var);
   });
   if (fused) return;
-  const int splits =
-      launch_moments(a.x.data, a.x.batch_stride, batch, channels, spatial, vec4, a.workspace, q.stream);
-  CHEX_LAUNCH(bn_moments_combine, dim3(1, static_cast<unsigned>(channels)), 32, 0, q.stream,
-              static_cast<const Moments*>(a.workspace), splits, a.mean, a.var);
+  const int splits = launch_moments(x, x_batch_stride, batch, channels, spatial, vec4, workspace, stream);
+  CHEX_LAUNCH(bn_moments_combine, dim3(1, static_cast<unsigned>(channels)), 32, 0, stream,
+              static_cast<const Moments*>(workspace), splits, mean, var);
+}
+}  // namespace
+
+void batch_norm_forward_training(const Queue& q, const BatchNormForwardArgs& a) {
+  forward_training(a.x.data, a.x.batch_stride, a.y.data, a.y.batch_stride, a.shape, a.gamma, a.beta, a.momentum, a.eps,
+                   a.running_mean, a.running_var, a.save_mean, a.save_invstd, a.fuse_relu, a.workspace, q.stream);
+}
+
+void batch_norm_forward_training_bf16(const Queue& q, const BatchNormForwardArgsBf16& a) {
+  forward_training(device_pointer(a.x.data), a.x.batch_stride, device_pointer(a.y.data), a.y.batch_stride, a.shape,
+                   a.gamma, a.beta, a.momentum, a.eps, a.running_mean, a.running_var, a.save_mean, a.save_invstd,
+                   a.fuse_relu, a.workspace, q.stream);
+}
+
+void batch_norm_moments(const Queue& q, const BatchNormMomentsArgs& a) {
+  moments(a.x.data, a.x.batch_stride, a.shape, a.mean, a.var, a.workspace, q.stream);
+}
+
+void batch_norm_moments_bf16(const Queue& q, const BatchNormMomentsArgsBf16& a) {
+  moments(device_pointer(a.x.data), a.x.batch_stride, a.shape, a.mean, a.var, a.workspace, q.stream);
 }
 
 void batch_norm_statistics_from_moments(const Queue& q, const BatchNormStatisticsFromMomentsArgs& a) {
@@ -880,9 +911,16 @@ void batch_norm_apply_bf16(const Queue& q, const BatchNormApplyArgsBf16& a) {
 }
 
 void batch_norm_backward(const Queue& q, const BatchNormBackwardArgs& a) {
-  launch_backward(a.x.data, a.x.batch_stride, Grad{a.dy.data, a.dy.batch_stride}, a.dx.data, a.dx.batch_stride,
+  launch_backward(a.x.data, a.x.batch_stride, Grad<float>{a.dy.data, a.dy.batch_stride}, a.dx.data, a.dx.batch_stride,
                   a.shape.batch, a.shape.channels, a.shape.spatial, a.mean, a.invstd, a.gamma, a.beta,
                   a.batch_statistics, a.fuse_relu, a.dgamma, a.dbeta, a.workspace, q.stream);
+}
+
+void batch_norm_backward_bf16(const Queue& q, const BatchNormBackwardArgsBf16& a) {
+  launch_backward(device_pointer(a.x.data), a.x.batch_stride, Grad<__nv_bfloat16>{device_pointer(a.dy.data), a.dy.batch_stride},
+                  device_pointer(a.dx.data), a.dx.batch_stride, a.shape.batch, a.shape.channels, a.shape.spatial,
+                  a.mean, a.invstd, a.gamma, a.beta, a.batch_statistics, a.fuse_relu, a.dgamma, a.dbeta, a.workspace,
+                  q.stream);
 }
 
 }  // namespace chex::kernels::CHEX_GPU_NAMESPACE

@@ -36,8 +36,8 @@ namespace chex::kernels {
 // beta and the statistics are [channels]. Training normalises with the batch statistics and moves
 // the running ones; inference normalises with the running ones and leaves them unchanged.
 // save_mean and save_invstd receive the (mean, invstd) used, unless null (no backward follows).
-// T is the element type of x and y (float, or BFloat16 for batch_norm_forward_inference_bf16, which
-// reads no training field); every other array is float32.
+// T is the element type of x and y (float, or BFloat16 for the *_bf16 forwards); every other array
+// is float32.
 template <typename T>
 struct BasicBatchNormForwardArgs {
   ImageShape shape;
@@ -81,11 +81,14 @@ using BatchNormApplyArgsBf16 = BasicBatchNormApplyArgs<BFloat16>;
 // with xhat = (x - mean) * invstd and the means over the N*H*W values of the channel.
 // dx may be the same buffer as dy, with the same batch stride (in place): each channel's dy is read
 // in full before its dx is written, element by element.
-struct BatchNormBackwardArgs {
+// T is the element type of x, dy and dx (float, or BFloat16 for batch_norm_backward_bf16); the
+// statistics, parameters and their gradients are float32.
+template <typename T>
+struct BasicBatchNormBackwardArgs {
   ImageShape shape;
-  StridedIn x;
-  StridedIn dy;
-  StridedOut dx;
+  Strided<const T> x;
+  Strided<const T> dy;
+  Strided<T> dx;
   const float* mean = nullptr;
   const float* invstd = nullptr;
   const float* gamma = nullptr;
@@ -96,16 +99,22 @@ struct BatchNormBackwardArgs {
   float* dbeta = nullptr;
   void* workspace = nullptr;  // on the GPU: batch_norm_workspace_bytes(shape), unless no sums are needed
 };
+using BatchNormBackwardArgs = BasicBatchNormBackwardArgs<float>;
+using BatchNormBackwardArgsBf16 = BasicBatchNormBackwardArgs<BFloat16>;
 
 // The arguments of the optional kernels (see their declarations below). Moments and sums are in
-// double, in the device's memory like every other pointer.
-struct BatchNormMomentsArgs {
+// double, in the device's memory like every other pointer. T is the element type of x (float, or
+// BFloat16 for batch_norm_moments_bf16).
+template <typename T>
+struct BasicBatchNormMomentsArgs {
   ImageShape shape;
-  StridedIn x;
+  Strided<const T> x;
   double* mean = nullptr;  // [channels]
   double* var = nullptr;   // [channels], biased
   void* workspace = nullptr;  // on the GPU: batch_norm_workspace_bytes(shape), as the training forward
 };
+using BatchNormMomentsArgs = BasicBatchNormMomentsArgs<float>;
+using BatchNormMomentsArgsBf16 = BasicBatchNormMomentsArgs<BFloat16>;
 
 struct BatchNormStatisticsFromMomentsArgs {
   const double* mean = nullptr;
@@ -166,23 +175,27 @@ struct AddAffineOfInputArgs {
 //   batch_norm_apply             normalises with given (mean, invstd).
 //   batch_norm_backward          on the GPU the workspace may be null when neither dgamma nor dbeta
 //                                is wanted and batch_statistics is false.
-//   batch_norm_forward_inference_bf16, batch_norm_apply_bf16
-//                                the same on bf16 x and y (gamma, beta and the statistics float32):
-//                                each x widened, normalised in float as the float32 kernel does, the
-//                                result rounded once on the store; one template with the float32
-//                                kernel, on the GPU and in the twin.
+//   batch_norm_forward_training_bf16, batch_norm_forward_inference_bf16, batch_norm_apply_bf16,
+//   batch_norm_backward_bf16
+//                                the same on bf16 x, y, dy and dx (gamma, beta, the statistics, the
+//                                parameter gradients and the workspace as for float32): each value
+//                                widened, summed in double and normalised or differentiated in float
+//                                as the float32 kernel does, the result rounded once on the store;
+//                                one template with the float32 kernel, on the GPU and in the twin.
 #define CHEX_BATCHNORM_KERNELS(X)                                               \
   X(size_t, batch_norm_workspace_bytes, const ImageShape& shape)                \
   X(void, batch_norm_forward_training, const BatchNormForwardArgs& a)           \
   X(void, batch_norm_forward_inference, const BatchNormForwardArgs& a)          \
   X(void, batch_norm_apply, const BatchNormApplyArgs& a)                        \
   X(void, batch_norm_backward, const BatchNormBackwardArgs& a)                  \
+  X(void, batch_norm_forward_training_bf16, const BatchNormForwardArgsBf16& a)  \
   X(void, batch_norm_forward_inference_bf16, const BatchNormForwardArgsBf16& a) \
-  X(void, batch_norm_apply_bf16, const BatchNormApplyArgsBf16& a)
+  X(void, batch_norm_apply_bf16, const BatchNormApplyArgsBf16& a)               \
+  X(void, batch_norm_backward_bf16, const BatchNormBackwardArgsBf16& a)
 
 // The parts of a training BN for a caller that keeps batch moments or normalises inside a
 // convolution (conv2d.h's normalized kernels): optional, a backend may leave them null; ask
-// Backend::has() before calling one. The CPU has all of them; the GPU only the first two
+// Backend::has() before calling one. The CPU has all of them; the GPU only the first three
 // (CHEX_BATCHNORM_MOMENTS_KERNELS, declared in both namespaces), the rest only in namespace cpu.
 //   batch_norm_moments, batch_norm_statistics_from_moments: the training forward in parts.
 //     batch_norm_moments writes each channel's mean and biased variance over its N*H*W values, in
@@ -207,8 +220,11 @@ struct AddAffineOfInputArgs {
 //     instead of once per BN; centred on the mean, the sum does not cancel when |mean| >> std.
 //   add_affine_of_input: dx_c += alpha_c + beta_c (x_c - center_c) over every image, for
 //     `channels` channels.
-#define CHEX_BATCHNORM_MOMENTS_KERNELS(X)                   \
-  X(void, batch_norm_moments, const BatchNormMomentsArgs& a) \
+//   batch_norm_moments_bf16: batch_norm_moments of a bf16 x (the moments of the widened values, as
+//     batch_norm_forward_training_bf16 computes them).
+#define CHEX_BATCHNORM_MOMENTS_KERNELS(X)                                                 \
+  X(void, batch_norm_moments, const BatchNormMomentsArgs& a)                               \
+  X(void, batch_norm_moments_bf16, const BatchNormMomentsArgsBf16& a)                      \
   X(void, batch_norm_statistics_from_moments, const BatchNormStatisticsFromMomentsArgs& a)
 #define CHEX_BATCHNORM_OPTIONAL_KERNELS(X)                                                  \
   CHEX_BATCHNORM_MOMENTS_KERNELS(X)                                                         \

@@ -12,35 +12,37 @@ constexpr int64_t kParallelThreshold = 1 << 15;
 // that both see the same value (batch_norm_relu in batchnorm.h adds the ReLU).
 inline float normalized(float x, float mean, float scale, float beta) { return (x - mean) * scale + beta; }
 
-// Sum over one channel of every image, in double.
-double channel_sum(const float* x, int64_t x_batch_stride, int64_t batch, int64_t spatial) {
+// Sum over one channel of every image, in double. T, here and below, is the element type of the
+// images (float or BFloat16): each value widened to float, then to double.
+template <typename T>
+double channel_sum(const T* x, int64_t x_batch_stride, int64_t batch, int64_t spatial) {
   double sum = 0.0;
   for (int64_t n = 0; n < batch; ++n) {
-    const float* xn = x + n * x_batch_stride;
+    const T* xn = x + n * x_batch_stride;
 #pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < spatial; ++i) sum += xn[i];
+    for (int64_t i = 0; i < spatial; ++i) sum += to_float(xn[i]);
   }
   return sum;
 }
 
 // Sum of squared deviations from `mean` over one channel of every image, in double (two passes
 // over x rather than E[x^2] - E[x]^2, which cancels badly when |mean| >> std).
-double channel_squared_deviation(const float* x, int64_t x_batch_stride, int64_t batch, int64_t spatial,
-                                 double mean) {
+template <typename T>
+double channel_squared_deviation(const T* x, int64_t x_batch_stride, int64_t batch, int64_t spatial, double mean) {
   double sum = 0.0;
   for (int64_t n = 0; n < batch; ++n) {
-    const float* xn = x + n * x_batch_stride;
+    const T* xn = x + n * x_batch_stride;
 #pragma omp simd reduction(+ : sum)
     for (int64_t i = 0; i < spatial; ++i) {
-      const double d = static_cast<double>(xn[i]) - mean;
+      const double d = static_cast<double>(to_float(xn[i])) - mean;
       sum += d * d;
     }
   }
   return sum;
 }
 
-// y = normalized(x) (then ReLU) over one channel of every image. x and y point at the channel. T is
-// the element type of x and y (float or BFloat16): each x widened, the result rounded once.
+// y = normalized(x) (then ReLU) over one channel of every image. x and y point at the channel; each
+// x widened, the result rounded once.
 template <typename T>
 void normalize_channel(const T* x, int64_t x_batch_stride, T* y, int64_t y_batch_stride, int64_t batch,
                        int64_t spatial, float mean, float invstd, float gamma, float beta, bool fuse_relu) {
@@ -61,7 +63,8 @@ void normalize_channel(const T* x, int64_t x_batch_stride, T* y, int64_t y_batch
 struct Moments {
   double mean, var;
 };
-Moments channel_moments(const float* x, int64_t x_batch_stride, int64_t batch, int64_t spatial) {
+template <typename T>
+Moments channel_moments(const T* x, int64_t x_batch_stride, int64_t batch, int64_t spatial) {
   const auto count = static_cast<double>(batch * spatial);
   const double mean = channel_sum(x, x_batch_stride, batch, spatial) / count;
   return {mean, channel_squared_deviation(x, x_batch_stride, batch, spatial, mean) / count};
@@ -83,10 +86,9 @@ float inference_invstd(float running_var, float eps) {
   return static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var) + eps));
 }
 
-}  // namespace
-
-void batch_norm_moments(const Queue& /*q*/, const BatchNormMomentsArgs& a) {
-  const float* x = a.x.data;
+template <typename T>
+void moments(const BasicBatchNormMomentsArgs<T>& a) {
+  const T* x = a.x.data;
   const int64_t x_batch_stride = a.x.batch_stride, batch = a.shape.batch, channels = a.shape.channels,
                 spatial = a.shape.spatial;
   double* mean = a.mean;
@@ -98,6 +100,28 @@ void batch_norm_moments(const Queue& /*q*/, const BatchNormMomentsArgs& a) {
     var[c] = m.var;
   }
 }
+
+template <typename T>
+void forward_training(const BasicBatchNormForwardArgs<T>& a) {
+  const int64_t batch = a.shape.batch, channels = a.shape.channels, spatial = a.shape.spatial;
+  const int64_t count = batch * spatial;
+#pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
+  for (int64_t c = 0; c < channels; ++c) {
+    const T* xc = a.x.data + c * spatial;
+    float mean_f = 0.f, invstd_f = 0.f;
+    use_moments(c, channel_moments(xc, a.x.batch_stride, batch, spatial), count, a.momentum, a.eps, a.running_mean,
+                a.running_var, mean_f, invstd_f);
+    normalize_channel(xc, a.x.batch_stride, a.y.data + c * spatial, a.y.batch_stride, batch, spatial, mean_f,
+                      invstd_f, a.gamma[c], a.beta[c], a.fuse_relu);
+    if (a.save_mean) a.save_mean[c] = mean_f;
+    if (a.save_invstd) a.save_invstd[c] = invstd_f;
+  }
+}
+
+}  // namespace
+
+void batch_norm_moments(const Queue& /*q*/, const BatchNormMomentsArgs& a) { moments(a); }
+void batch_norm_moments_bf16(const Queue& /*q*/, const BatchNormMomentsArgsBf16& a) { moments(a); }
 
 void batch_norm_statistics_from_moments(const Queue& /*q*/, const BatchNormStatisticsFromMomentsArgs& a) {
   for (int64_t c = 0; c < a.channels; ++c)
@@ -112,21 +136,8 @@ void batch_norm_inference_statistics(const Queue& /*q*/, const BatchNormInferenc
   }
 }
 
-void batch_norm_forward_training(const Queue&, const BatchNormForwardArgs& a) {
-  const int64_t batch = a.shape.batch, channels = a.shape.channels, spatial = a.shape.spatial;
-  const int64_t count = batch * spatial;
-#pragma omp parallel for schedule(static) if (batch * channels * spatial > kParallelThreshold)
-  for (int64_t c = 0; c < channels; ++c) {
-    const float* xc = a.x.data + c * spatial;
-    float mean_f = 0.f, invstd_f = 0.f;
-    use_moments(c, channel_moments(xc, a.x.batch_stride, batch, spatial), count, a.momentum, a.eps, a.running_mean,
-                a.running_var, mean_f, invstd_f);
-    normalize_channel(xc, a.x.batch_stride, a.y.data + c * spatial, a.y.batch_stride, batch, spatial, mean_f,
-                      invstd_f, a.gamma[c], a.beta[c], a.fuse_relu);
-    if (a.save_mean) a.save_mean[c] = mean_f;
-    if (a.save_invstd) a.save_invstd[c] = invstd_f;
-  }
-}
+void batch_norm_forward_training(const Queue&, const BatchNormForwardArgs& a) { forward_training(a); }
+void batch_norm_forward_training_bf16(const Queue&, const BatchNormForwardArgsBf16& a) { forward_training(a); }
 
 namespace {
 template <typename T>
@@ -162,8 +173,10 @@ size_t batch_norm_workspace_bytes(const Queue&, const ImageShape&) { return 0; }
 
 namespace {
 
-// batch_norm_backward, under a name of its own for profiles (bench/profile_breakdown.py).
-void backward_batch_norm(const float* x, int64_t x_batch_stride, const float* dy, int64_t dy_batch_stride, float* dx,
+// batch_norm_backward, under a name of its own for profiles (bench/profile_breakdown.py). Each x and dy
+// widened, the sums in double, dx rounded once.
+template <typename T>
+void backward_batch_norm(const T* x, int64_t x_batch_stride, const T* dy, int64_t dy_batch_stride, T* dx,
                          int64_t dx_batch_stride, int64_t batch, int64_t channels, int64_t spatial, const float* mean,
                          const float* invstd, const float* gamma, const float* beta, bool batch_statistics,
                          bool fuse_relu, float* dgamma, float* dbeta) {
@@ -184,21 +197,23 @@ void backward_batch_norm(const float* x, int64_t x_batch_stride, const float* dy
     double sum_dy = 0.0;
     double sum_dy_centered = 0.0;
     for (int64_t n = 0; n < batch; ++n) {
-      const float* xn = x + n * x_batch_stride + c * spatial;
-      const float* dyn = dy + n * dy_batch_stride + c * spatial;
+      const T* xn = x + n * x_batch_stride + c * spatial;
+      const T* dyn = dy + n * dy_batch_stride + c * spatial;
       if (fuse_relu) {
 #pragma omp simd reduction(+ : sum_dy, sum_dy_centered)
         for (int64_t i = 0; i < spatial; ++i) {
-          const float keep = normalized(xn[i], mean_c, scale, beta_c) > 0.f ? 1.f : 0.f;
-          const auto g = static_cast<double>(dyn[i] * keep);
+          const float xi = to_float(xn[i]);
+          const float keep = normalized(xi, mean_c, scale, beta_c) > 0.f ? 1.f : 0.f;
+          const auto g = static_cast<double>(to_float(dyn[i]) * keep);
           sum_dy += g;
-          sum_dy_centered += g * (static_cast<double>(xn[i]) - mean_c);
+          sum_dy_centered += g * (static_cast<double>(xi) - mean_c);
         }
       } else {
 #pragma omp simd reduction(+ : sum_dy, sum_dy_centered)
         for (int64_t i = 0; i < spatial; ++i) {
-          sum_dy += dyn[i];
-          sum_dy_centered += static_cast<double>(dyn[i]) * (static_cast<double>(xn[i]) - mean_c);
+          const float gi = to_float(dyn[i]);
+          sum_dy += gi;
+          sum_dy_centered += static_cast<double>(gi) * (static_cast<double>(to_float(xn[i])) - mean_c);
         }
       }
     }
@@ -214,23 +229,29 @@ void backward_batch_norm(const float* x, int64_t x_batch_stride, const float* dy
             ? static_cast<float>(sum_dy_centered / static_cast<double>(count) * invstd_c * invstd_c)
             : 0.f;
     for (int64_t n = 0; n < batch; ++n) {
-      const float* xn = x + n * x_batch_stride + c * spatial;
-      const float* dyn = dy + n * dy_batch_stride + c * spatial;
-      float* dxn = dx + n * dx_batch_stride + c * spatial;
+      const T* xn = x + n * x_batch_stride + c * spatial;
+      const T* dyn = dy + n * dy_batch_stride + c * spatial;
+      T* dxn = dx + n * dx_batch_stride + c * spatial;
 #pragma omp simd
-      for (int64_t i = 0; i < spatial; ++i)
-        dxn[i] = scale * (masked(xn[i], dyn[i]) - k_mean - (xn[i] - mean_c) * k_centered);
+      for (int64_t i = 0; i < spatial; ++i) {
+        const float xi = to_float(xn[i]);
+        dxn[i] = from_float<T>(scale * (masked(xi, to_float(dyn[i])) - k_mean - (xi - mean_c) * k_centered));
+      }
     }
   }
 }
 
-}  // namespace
-
-void batch_norm_backward(const Queue&, const BatchNormBackwardArgs& a) {
+template <typename T>
+void backward(const BasicBatchNormBackwardArgs<T>& a) {
   backward_batch_norm(a.x.data, a.x.batch_stride, a.dy.data, a.dy.batch_stride, a.dx.data, a.dx.batch_stride,
                       a.shape.batch, a.shape.channels, a.shape.spatial, a.mean, a.invstd, a.gamma, a.beta,
                       a.batch_statistics, a.fuse_relu, a.dgamma, a.dbeta);
 }
+
+}  // namespace
+
+void batch_norm_backward(const Queue&, const BatchNormBackwardArgs& a) { backward(a); }
+void batch_norm_backward_bf16(const Queue&, const BatchNormBackwardArgsBf16& a) { backward(a); }
 
 void batch_norm_backward_statistics_term(const Queue& /*q*/, const BatchNormStatisticsTermArgs& a) {
   const auto count = static_cast<double>(a.count);

@@ -386,3 +386,144 @@ TEST_CASE("GPU bf16 batch-norm inference and apply equal the twins bit for bit",
     CHECK(differing(invstd_d.read(), invstd) == 0);
   }
 }
+
+namespace {
+
+// What one training batch norm on the GPU wrote: its float32 outputs each in one vector.
+template <typename T>
+struct TrainingRun {
+  std::vector<T> y, dx;
+  std::vector<float> statistics, gradients;
+  std::vector<double> moments;
+};
+
+struct TrainingCase {
+  int64_t batch, channels, spatial, offset, pad;
+  bool in_place;
+  int64_t stride() const { return channels * spatial + pad; }
+  size_t size() const { return static_cast<size_t>(offset + batch * stride()); }
+  kernels::ImageShape shape() const { return {batch, channels, spatial}; }
+};
+
+struct TrainingInputs {
+  std::vector<BFloat16> x, dy;
+  std::vector<float> gamma, beta, running_mean, running_var;
+};
+
+void gpu_forward(const kernels::BatchNormForwardArgs& a) { kernels::cuda::batch_norm_forward_training(kQueue, a); }
+void gpu_forward(const kernels::BatchNormForwardArgsBf16& a) { kernels::cuda::batch_norm_forward_training_bf16(kQueue, a); }
+void gpu_backward(const kernels::BatchNormBackwardArgs& a) { kernels::cuda::batch_norm_backward(kQueue, a); }
+void gpu_backward(const kernels::BatchNormBackwardArgsBf16& a) { kernels::cuda::batch_norm_backward_bf16(kQueue, a); }
+void gpu_moments(const kernels::BatchNormMomentsArgs& a) { kernels::cuda::batch_norm_moments(kQueue, a); }
+void gpu_moments(const kernels::BatchNormMomentsArgsBf16& a) { kernels::cuda::batch_norm_moments_bf16(kQueue, a); }
+
+// The moments, the training forward and the backward (relu fused, as DenseNet) on the GPU, on x and
+// dy of element type T: the bf16 inputs, or those widened to float32. In place, y is x's buffer and
+// dx dy's.
+template <typename T>
+TrainingRun<T> train_on_gpu(const TrainingCase& c, const TrainingInputs& in, const std::vector<T>& x,
+                            const std::vector<T>& dy, const std::vector<T>& unwritten) {
+  const auto C = static_cast<size_t>(c.channels);
+  const std::vector<float> channel_floats(C, -1.f);
+  const DeviceVector<float> gamma_d(in.gamma), beta_d(in.beta), rm_d(in.running_mean), rv_d(in.running_var);
+  const DeviceVector<float> mean_d(channel_floats), invstd_d(channel_floats), dgamma_d(channel_floats),
+      dbeta_d(channel_floats);
+  const DeviceVector<double> moments_d(std::vector<double>(2 * C));
+  const size_t workspace_floats = kernels::cuda::batch_norm_workspace_bytes(kQueue, c.shape()) / sizeof(float) + 1;
+  const DeviceVector<float> workspace{std::vector<float>(workspace_floats)};
+  const DeviceVector<T> x_d(x), y_d(c.in_place ? x : unwritten), dy_d(dy), dx_d(c.in_place ? dy : unwritten);
+  const int64_t s = c.stride();
+  gpu_moments(kernels::BasicBatchNormMomentsArgs<T>{.shape = c.shape(), .x = {x_d.get() + c.offset, s},
+                                                    .mean = moments_d.get(), .var = moments_d.get() + C,
+                                                    .workspace = workspace.get()});
+  gpu_forward(kernels::BasicBatchNormForwardArgs<T>{
+      .shape = c.shape(), .x = {(c.in_place ? y_d.get() : x_d.get()) + c.offset, s}, .y = {y_d.get() + c.offset, s},
+      .gamma = gamma_d.get(), .beta = beta_d.get(), .running_mean = rm_d.get(), .running_var = rv_d.get(),
+      .save_mean = mean_d.get(), .save_invstd = invstd_d.get(), .fuse_relu = true, .workspace = workspace.get()});
+  gpu_backward(kernels::BasicBatchNormBackwardArgs<T>{
+      .shape = c.shape(), .x = {x_d.get() + c.offset, s},
+      .dy = {(c.in_place ? dx_d.get() : dy_d.get()) + c.offset, s}, .dx = {dx_d.get() + c.offset, s},
+      .mean = mean_d.get(), .invstd = invstd_d.get(), .gamma = gamma_d.get(), .beta = beta_d.get(),
+      .batch_statistics = true, .fuse_relu = true, .dgamma = dgamma_d.get(), .dbeta = dbeta_d.get(),
+      .workspace = workspace.get()});
+  TrainingRun<T> run{y_d.read(), dx_d.read(), {}, {}, moments_d.read()};
+  for (const auto* v : {&mean_d, &invstd_d, &rm_d, &rv_d}) {
+    const std::vector<float> part = v->read();
+    run.statistics.insert(run.statistics.end(), part.begin(), part.end());
+  }
+  for (const auto* v : {&dgamma_d, &dbeta_d}) {
+    const std::vector<float> part = v->read();
+    run.gradients.insert(run.gradients.end(), part.begin(), part.end());
+  }
+  return run;
+}
+
+std::vector<float> widened(const std::vector<BFloat16>& v) {
+  std::vector<float> out;
+  for (const BFloat16 b : v) out.push_back(kernels::to_float(b));
+  return out;
+}
+
+// float32 results rounded once to bf16; the widened unwritten marker back to itself.
+std::vector<BFloat16> rounded_once(const std::vector<float>& v) {
+  const float marker = kernels::to_float(BFloat16{0x7fc1});
+  std::vector<BFloat16> out;
+  for (const float f : v)
+    out.push_back(std::memcmp(&f, &marker, sizeof(float)) == 0 ? BFloat16{0x7fc1} : kernels::to_bfloat16(f));
+  return out;
+}
+
+// Largest |a - b| / max(|b|, 1) over the elements whose bits differ.
+double worst_scaled_difference(const std::vector<BFloat16>& a, const std::vector<BFloat16>& b) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].bits == b[i].bits) continue;
+    const double va = kernels::to_float(a[i]), vb = kernels::to_float(b[i]);
+    const double d = std::fabs(va - vb) / std::max(1.0, std::fabs(vb));
+    worst = std::max(worst, std::isnan(d) ? INFINITY : d);
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("GPU bf16 batch-norm training equals the float32 kernels on widened inputs, rounded once",
+          "[gpu][bf16]") {
+  // As the emulated test (tests/emu/test_kernel_bf16_batchnorm_training.cpp): the bf16 forward,
+  // backward and moments equal the float32 kernels on the widened x and dy bit for bit (y and dx
+  // rounded once; statistics, running update, dgamma, dbeta and moments the same bits), and the
+  // twin within one bf16 rounding (the kernels sum in another order than the twin).
+  require_gpu();
+  // One pass ([16, 1024, 7x7], [16, 512, 14x14]), several blocks per channel ([16, 128, 28x28], a
+  // strided slice of a 160-channel buffer; [16, 64, 56x56]), the scalar path (a misaligned start),
+  // in place.
+  for (const TrainingCase& c :
+       {TrainingCase{16, 1024, 49, 0, 0, false}, TrainingCase{16, 512, 196, 0, 0, false},
+        TrainingCase{16, 128, 784, 0, 32 * 784, false}, TrainingCase{16, 64, 3136, 0, 0, false},
+        TrainingCase{2, 64, 3136, 1, 0, false}, TrainingCase{4, 32, 196, 0, 0, true}}) {
+    const auto C = static_cast<size_t>(c.channels);
+    TrainingInputs in{random_bf16(c.size(), 111), random_bf16(c.size(), 112), random_floats(C, 113),
+                      random_floats(C, 114), random_floats(C, 115), random_floats(C, 116)};
+    for (float& v : in.running_var) v = 0.5f + std::fabs(v);
+    const std::vector<BFloat16> unwritten = unwritten_bf16(c.size());
+    const TrainingRun<BFloat16> bf16 = train_on_gpu(c, in, in.x, in.dy, unwritten);
+    const TrainingRun<float> fp32 = train_on_gpu(c, in, widened(in.x), widened(in.dy), widened(unwritten));
+    INFO("[" << c.batch << ", " << c.channels << ", " << c.spatial << "] offset " << c.offset << " pad " << c.pad
+             << (c.in_place ? " in place" : ""));
+    check_bits(bf16.y, rounded_once(fp32.y));
+    check_bits(bf16.dx, rounded_once(fp32.dx));
+    CHECK(differing(bf16.statistics, fp32.statistics) == 0);
+    CHECK(differing(bf16.gradients, fp32.gradients) == 0);
+    CHECK(differing(bf16.moments, fp32.moments) == 0);
+
+    // The twin's forward, within one bf16 rounding.
+    std::vector<BFloat16> y_twin = c.in_place ? in.x : unwritten;
+    std::vector<float> rm = in.running_mean, rv = in.running_var, mean(C), invstd(C);
+    kernels::cpu::batch_norm_forward_training_bf16(
+        kQueue, {.shape = c.shape(), .x = {(c.in_place ? y_twin.data() : in.x.data()) + c.offset, c.stride()},
+                 .y = {y_twin.data() + c.offset, c.stride()}, .gamma = in.gamma.data(), .beta = in.beta.data(),
+                 .running_mean = rm.data(), .running_var = rv.data(), .save_mean = mean.data(),
+                 .save_invstd = invstd.data(), .fuse_relu = true});
+    CHECK(worst_scaled_difference(bf16.y, y_twin) <= 1.0 / 128);
+  }
+}

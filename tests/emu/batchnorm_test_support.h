@@ -1,12 +1,14 @@
 #pragma once
 // The batch-norm shapes the emulated tests run (float32 and bf16): awkward sizes and alignments, and
 // DenseNet-121's, as batch-strided cases.
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <set>
 #include <vector>
 
 #include "kernel_test_support.h"
+#include "kernels/batchnorm.h"
 #include "models/densenet_shapes.h"
 
 namespace chex::testing {
@@ -35,6 +37,16 @@ inline std::vector<StridedCase> batch_norm_awkward_cases() {
       {4, 2, 4096, 0, 0},        // 4,096 float4 items fused, though its scalar workspace is asked for
   };
 }
+
+// The workspace a case asks for, poisoned with NaN (a partial read before it is written shows), and
+// the pointer to pass: null when it asks for none (the one-pass kernels of small channels).
+struct Workspace {
+  std::vector<float> storage;
+  explicit Workspace(const StridedCase& k)
+      : storage(kernels::emu::batch_norm_workspace_bytes({}, {k.batch, k.channels, k.spatial}) / sizeof(float),
+                std::nanf("")) {}
+  void* get() { return storage.empty() ? nullptr : storage.data(); }
+};
 
 // DenseNet-121's batch norms at batch 2, reduced to keep the emulated suite fast: at each spatial
 // size, the fewest and the most channels and the bottleneck's 128 (the other channel counts take

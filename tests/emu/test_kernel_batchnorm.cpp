@@ -28,6 +28,7 @@ constexpr float kSentinel = -7.f;
 using Case = testing::StridedCase;
 using testing::batch_norm_awkward_cases;
 using testing::batch_norm_densenet_cases;
+using testing::Workspace;
 
 // Inputs of one case: x with a per-channel mean far from 0 (so a one-pass E[x^2] - E[x]^2 would
 // lose digits), parameters, running statistics and an output gradient.
@@ -46,16 +47,6 @@ struct Inputs {
       running_var.push_back(0.5f + gen.uniform());
     }
   }
-};
-
-// The workspace a case asks for, poisoned with NaN (a partial read before it is written shows), and
-// the pointer to pass: null when it asks for none (the one-pass kernels of small channels).
-struct Workspace {
-  std::vector<float> storage;
-  explicit Workspace(const Case& k)
-      : storage(kernels::emu::batch_norm_workspace_bytes({}, {k.batch, k.channels, k.spatial}) / sizeof(float),
-                std::nanf("")) {}
-  void* get() { return storage.empty() ? nullptr : storage.data(); }
 };
 
 constexpr float kMomentum = 0.1f, kEps = 1e-5f;

@@ -17,10 +17,22 @@ using namespace kernels;
 
 // The shape a kernel's argument describes (the kernels' argument structs; see kernel_calls.h).
 std::vector<int64_t> shape_of(const ImageShape& s) { return {s.batch, s.channels, s.spatial}; }
-std::vector<int64_t> shape_of(const BatchNormForwardArgs& a) { return shape_of(a.shape); }
-std::vector<int64_t> shape_of(const BatchNormApplyArgs& a) { return shape_of(a.shape); }
-std::vector<int64_t> shape_of(const BatchNormBackwardArgs& a) { return shape_of(a.shape); }
-std::vector<int64_t> shape_of(const BatchNormMomentsArgs& a) { return shape_of(a.shape); }
+template <typename T>
+std::vector<int64_t> shape_of(const BasicBatchNormForwardArgs<T>& a) {
+  return shape_of(a.shape);
+}
+template <typename T>
+std::vector<int64_t> shape_of(const BasicBatchNormApplyArgs<T>& a) {
+  return shape_of(a.shape);
+}
+template <typename T>
+std::vector<int64_t> shape_of(const BasicBatchNormBackwardArgs<T>& a) {
+  return shape_of(a.shape);
+}
+template <typename T>
+std::vector<int64_t> shape_of(const BasicBatchNormMomentsArgs<T>& a) {
+  return shape_of(a.shape);
+}
 std::vector<int64_t> shape_of(const BatchNormStatisticsFromMomentsArgs& a) { return {a.channels, a.count}; }
 std::vector<int64_t> shape_of(const Pool2dGeometry& g) { return {g.batch, g.channels, g.height, g.width}; }
 template <typename Logit>
