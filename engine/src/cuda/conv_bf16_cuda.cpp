@@ -5,7 +5,8 @@
 // conv_plan.h keys these plans apart from the fp32 ones) and writes bf16, which is widened into
 // the fp32 destination. So the result is rounded to bf16 once more than the CPU's (2^-8 relative).
 // The bias is added, and dbias summed, in fp32 by the fp32 path's means. A batch-strided image
-// tensor (a channel slice of a dense block's buffer) is cast one sample at a time.
+// tensor (a channel slice of a dense block's buffer) is cast in one launch all the same
+// (cast_float_to_bf16_images, cast_bf16_to_float_images).
 //
 // NCHW only, and no input normalisation: the dense block's unfused path normalises into a buffer
 // first on CUDA. Nothing here synchronises or reads device memory on the host, so the calls are
@@ -40,31 +41,23 @@ class Bf16Buffer {
   DeviceBuffer buffer_;
 };
 
-// `batch` images of `sample` floats each, batch-strided in x, rounded densely into dst: one cast
-// when x is packed, one a sample when it is a slice of a wider buffer.
+// `batch` images of `sample` floats each, batch-strided in x, rounded densely into dst (one launch
+// whatever the strides).
 void round_images(const Queue& q, StridedIn x, int64_t batch, int64_t sample, BFloat16* dst) {
-  if (batch == 1 || x.batch_stride == sample) {
-    cast_float_to_bf16(q, x.data, dst, batch * sample);
-    return;
-  }
-  for (int64_t n = 0; n < batch; ++n) cast_float_to_bf16(q, x.data + n * x.batch_stride, dst + n * sample, sample);
+  cast_float_to_bf16_images(q, x.data, batch > 1 ? x.batch_stride : sample, dst, sample, batch, sample);
 }
 
 // The reverse: dense bf16 images widened (exactly) into batch-strided fp32 y.
 void widen_images(const Queue& q, const BFloat16* src, int64_t batch, int64_t sample, StridedOut y) {
-  if (batch == 1 || y.batch_stride == sample) {
-    cast_bf16_to_float(q, src, y.data, batch * sample);
-    return;
-  }
-  for (int64_t n = 0; n < batch; ++n) cast_bf16_to_float(q, src + n * sample, y.data + n * y.batch_stride, sample);
-}
-
-// The weight [C_out, C_in, kH, kW] rounded into dst.
-void round_weight(const Queue& q, const Conv2dGeometry& g, const float* weight, BFloat16* dst) {
-  cast_float_to_bf16(q, weight, dst, g.out_channels * g.patch_size());
+  cast_bf16_to_float_images(q, src, sample, y.data, batch > 1 ? y.batch_stride : sample, batch, sample);
 }
 
 int64_t weight_size(const Conv2dGeometry& g) { return g.out_channels * g.patch_size(); }
+
+// The weight [C_out, C_in, kH, kW] rounded into dst.
+void round_weight(const Queue& q, const Conv2dGeometry& g, const float* weight, BFloat16* dst) {
+  cast_float_to_bf16(q, weight, dst, weight_size(g));
+}
 
 // The plan of one pass over dense bf16 x and y (or dx and dy).
 const ConvPlan& bf16_plan(const DeviceContext& ctx, ConvPass pass, const Conv2dGeometry& g,
