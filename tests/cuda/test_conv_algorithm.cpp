@@ -207,7 +207,7 @@ TEST_CASE("convolution keys differ in every field, and equal keys hash equally",
         conv_key(0, ConvPass::forward, one, 64 * 3136, 128 * 3136, false, true));
 }
 
-TEST_CASE("bf16 and fp32 plans of one geometry have keys of their own; TF32 does not split bf16 keys",
+TEST_CASE("bf16 and fp32 plans of one geometry have keys of their own, and TF32 does not split bf16 keys",
           "[cudnn][conv-algorithm][bf16]") {
   const auto g = kernels::Conv2dGeometry::make(64, 128, 56, 56, 32, 3, 3, 1, 1);
   const ConvKeyHash hash;
