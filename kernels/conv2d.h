@@ -203,17 +203,21 @@ struct Conv2dForwardBf16Args {
 // On CUDA (cuDNN's bf16 convolutions, which write bf16), y, dx and dweight are moreover rounded
 // to bf16 once before they are widened into the fp32 result: a relative difference up to 2^-8
 // from the CPU's, which writes fp32 accumulations straight out.
+// CHEX_CONV2D_BF16_KERNELS: the bf16 ones, which the CUDA table has too (CHEX_CUDA_OPTIONAL_KERNELS;
+// NCHW only there, norm == nullptr).
+#define CHEX_CONV2D_BF16_KERNELS(X)                                                            \
+  X(size_t, conv2d_bf16_workspace_bytes, const Conv2dGeometry& g, const Bf16Layout& layout)    \
+  X(void, conv2d_forward_bf16, const Conv2dForwardBf16Args& a)                                 \
+  X(size_t, conv2d_bf16_backward_workspace_bytes, const Conv2dGeometry& g)                     \
+  X(void, conv2d_backward_data_bf16, const Conv2dBackwardDataArgs& a)                          \
+  X(void, conv2d_backward_weight_bf16, const Conv2dBackwardWeightArgs& a)
 #define CHEX_CONV2D_OPTIONAL_KERNELS(X)                                                        \
   X(size_t, conv2d_normalized_workspace_bytes, const Conv2dGeometry& g)                        \
   X(size_t, conv2d_normalized_backward_workspace_bytes, const Conv2dGeometry& g)               \
   X(void, conv2d_forward_normalized, const Conv2dForwardNormalizedArgs& a)                     \
   X(void, conv2d_backward_data_normalized, const Conv2dBackwardDataNormalizedArgs& a)          \
   X(void, conv2d_backward_weight_normalized, const Conv2dBackwardWeightNormalizedArgs& a)      \
-  X(size_t, conv2d_bf16_workspace_bytes, const Conv2dGeometry& g, const Bf16Layout& layout)  \
-  X(void, conv2d_forward_bf16, const Conv2dForwardBf16Args& a)                                 \
-  X(size_t, conv2d_bf16_backward_workspace_bytes, const Conv2dGeometry& g)                     \
-  X(void, conv2d_backward_data_bf16, const Conv2dBackwardDataArgs& a)                          \
-  X(void, conv2d_backward_weight_bf16, const Conv2dBackwardWeightArgs& a)
+  CHEX_CONV2D_BF16_KERNELS(X)
 
 namespace chex::kernels::cpu {
 

@@ -88,6 +88,37 @@ TEST_CASE("TF32 math is taken only when allowed, a down-converting math type nev
   CHECK_FALSE(math_allowed(CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, true));
 }
 
+TEST_CASE("bf16 data takes tensor-core math whatever the TF32 setting, a down-converting math type never",
+          "[cudnn][conv-algorithm][bf16]") {
+  using P = cudnnConvolutionFwdAlgoPerf_t;
+  const std::vector<P> ranked{
+      perf<P>(CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, CUDNN_DETERMINISTIC, CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION,
+              0),
+      perf<P>(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_DETERMINISTIC, CUDNN_TENSOR_OP_MATH, 0),
+      perf<P>(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, 0)};
+  const auto candidates = conv_candidates(ranked.data(), static_cast<int>(ranked.size()));
+  const ConvPolicy bf16{true, false, kMaxWorkspaceBytes, CUDNN_DATA_BFLOAT16};
+  const ConvChoice c = pick_conv_algorithm(ConvPass::forward, candidates, bf16, ConvSearch::heuristic);
+  CHECK(c.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM);
+  CHECK(c.math == CUDNN_TENSOR_OP_MATH);
+  CHECK_FALSE(c.fallback);
+  // The same list for fp32 data with TF32 off skips the tensor-core candidate.
+  CHECK(pick_conv_algorithm(ConvPass::forward, candidates, kDeterministicFp32, ConvSearch::heuristic).algo ==
+        CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
+
+  CHECK(math_allowed(CUDNN_TENSOR_OP_MATH, false, CUDNN_DATA_BFLOAT16));
+  CHECK(math_allowed(CUDNN_DEFAULT_MATH, false, CUDNN_DATA_BFLOAT16));
+  CHECK(math_allowed(CUDNN_FMA_MATH, false, CUDNN_DATA_BFLOAT16));
+  CHECK_FALSE(math_allowed(CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, true, CUDNN_DATA_BFLOAT16));
+  CHECK_FALSE(math_allowed(CUDNN_TENSOR_OP_MATH, false, CUDNN_DATA_FLOAT));
+
+  // The fallback, still deterministic, in tensor-core math.
+  const ConvChoice f = pick_conv_algorithm(ConvPass::backward_filter, {}, bf16, ConvSearch::heuristic);
+  CHECK(f.fallback);
+  CHECK(f.algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
+  CHECK(f.math == CUDNN_TENSOR_OP_MATH);
+}
+
 TEST_CASE("candidates over the workspace limit or unsupported are passed over", "[cudnn][conv-algorithm]") {
   using P = cudnnConvolutionBwdDataAlgoPerf_t;
   const std::vector<P> ranked{
@@ -176,6 +207,37 @@ TEST_CASE("convolution keys differ in every field, and equal keys hash equally",
         conv_key(0, ConvPass::forward, one, 64 * 3136, 128 * 3136, false, true));
 }
 
+TEST_CASE("bf16 and fp32 plans of one geometry have keys of their own, and TF32 does not split bf16 keys",
+          "[cudnn][conv-algorithm][bf16]") {
+  const auto g = kernels::Conv2dGeometry::make(64, 128, 56, 56, 32, 3, 3, 1, 1);
+  const ConvKeyHash hash;
+  const ConvKey fp32 = conv_key(0, ConvPass::forward, g, g.in_sample(), g.out_sample(), false, true);
+  const ConvKey bf16 = conv_key(0, ConvPass::forward, g, g.in_sample(), g.out_sample(), false, true,
+                                CUDNN_DATA_BFLOAT16);
+  CHECK(fp32.dtype == CUDNN_DATA_FLOAT);
+  CHECK(bf16.dtype == CUDNN_DATA_BFLOAT16);
+  CHECK_FALSE(fp32 == bf16);
+  CHECK(hash(fp32) != hash(bf16));
+  // TF32 is about fp32 operands: with it on, the bf16 key (and so its plan) is the same.
+  const ConvKey bf16_tf32 = conv_key(0, ConvPass::forward, g, g.in_sample(), g.out_sample(), true, true,
+                                     CUDNN_DATA_BFLOAT16);
+  CHECK(bf16_tf32 == bf16);
+  CHECK_FALSE(bf16_tf32.tf32);
+  CHECK(conv_key(0, ConvPass::forward, g, g.in_sample(), g.out_sample(), true, true).tf32);
+
+  // Every pass of every DenseNet-121 convolution, in both types: all distinct.
+  std::unordered_set<ConvKey, ConvKeyHash> keys;
+  const auto shapes = models::densenet_layer_shapes(64);
+  for (const auto& c : shapes.convolutions) {
+    const auto d = kernels::Conv2dGeometry::make(c.batch, c.in_channels, c.height, c.width, c.out_channels, c.kernel,
+                                                 c.kernel, c.stride, c.padding);
+    for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter})
+      for (cudnnDataType_t type : {CUDNN_DATA_FLOAT, CUDNN_DATA_BFLOAT16})
+        keys.insert(conv_key(0, pass, d, d.in_sample(), d.out_sample(), false, true, type));
+  }
+  CHECK(keys.size() == 2 * 3 * shapes.convolutions.size());
+}
+
 TEST_CASE("every DenseNet-121 convolution pass has a key of its own", "[cudnn][conv-algorithm]") {
   const auto shapes = models::densenet_layer_shapes(16);
   std::unordered_set<ConvKey, ConvKeyHash> keys;
@@ -202,6 +264,26 @@ TEST_CASE("a cached plan's descriptors are made from its key, batch strides incl
   CHECK(strides == Shape{256 * 3136, 3136, 56, 1});
   plan.bias.read(shape, strides);
   CHECK(shape == Shape{1, 32, 1, 1});
+}
+
+TEST_CASE("a bf16 plan's tensors and filter are bf16, its bias float, its math tensor cores",
+          "[cudnn][conv-algorithm][bf16]") {
+  const auto g = kernels::Conv2dGeometry::make(64, 128, 56, 56, 32, 3, 3, 1, 1);
+  const ConvPlan plan(conv_key(0, ConvPass::forward, g, g.in_sample(), g.out_sample(), false, true,
+                               CUDNN_DATA_BFLOAT16));
+  CHECK(plan.x.data_type() == CUDNN_DATA_BFLOAT16);
+  CHECK(plan.y.data_type() == CUDNN_DATA_BFLOAT16);
+  CHECK(plan.w.data_type() == CUDNN_DATA_BFLOAT16);
+  CHECK(plan.bias.data_type() == CUDNN_DATA_FLOAT);
+  CHECK(plan.conv.math_type() == CUDNN_TENSOR_OP_MATH);
+  Shape shape, strides;
+  plan.x.read(shape, strides);
+  CHECK(strides == Shape{128 * 3136, 3136, 56, 1});  // the dense bf16 copy
+  // The fp32 plan of the same geometry keeps float descriptors and FMA math (TF32 off).
+  const ConvPlan fp32(conv_key(0, ConvPass::forward, g, g.in_sample(), g.out_sample(), false, true));
+  CHECK(fp32.x.data_type() == CUDNN_DATA_FLOAT);
+  CHECK(fp32.w.data_type() == CUDNN_DATA_FLOAT);
+  CHECK(fp32.conv.math_type() == CUDNN_FMA_MATH);
 }
 
 TEST_CASE("the CHEX_LOG=conv line names the shapes, the algorithm, its math, workspace and how it was chosen",
@@ -232,6 +314,17 @@ TEST_CASE("the CHEX_LOG=conv line names the shapes, the algorithm, its math, wor
   CHECK(conv_log_line(data_key, f).ends_with(
       ": ALGO_1, FMA math, workspace 0 B, deterministic, heuristic, FALLBACK: no candidate was supported, "
       "deterministic, in FMA math (TF32 off) and within 1024.0 MiB"));
+
+  // A bf16 plan says so after the pass, and its tensor-core math is bf16's, not TF32.
+  const ConvKey bf16_key = conv_key(0, ConvPass::backward_data, g, 64 * 3136, 32 * 3136, false, true,
+                                    CUDNN_DATA_BFLOAT16);
+  ConvChoice b;
+  b.algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+  b.math = CUDNN_TENSOR_OP_MATH;
+  CHECK(conv_log_line(bf16_key, b) ==
+        "chex conv: backward-data bf16 cuda:0 x[16,64,56,56] batch stride 200704, w[32,64,3,3], pad 1 stride 1 dil 1 "
+        "-> y[16,32,56,56] batch stride 100352: ALGO_1, TENSOR_OP (bf16) math, workspace 0 B, deterministic, "
+        "heuristic");
 }
 
 TEST_CASE("CHEX_LOG names topics in a comma-separated list, or all of them", "[log]") {

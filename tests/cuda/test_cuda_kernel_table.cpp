@@ -1,6 +1,6 @@
 // The CUDA backend's kernel table has every required kernel and, of the optional ones, exactly
-// those CHEX_CUDA_OPTIONAL_KERNELS lists (the batch-norm moments). tests/test_densenet_kernel_calls
-// counts the kernels of CUDA's DenseNet step on the CPU with the other optional kernels hidden
+// those CHEX_CUDA_OPTIONAL_KERNELS lists (the batch-norm moments, the bf16 convolutions).
+// tests/test_densenet_kernel_calls counts the kernels of CUDA's DenseNet step on the CPU with the other optional kernels hidden
 // (CpuPath::like_cuda, which keeps that same list), which is CUDA's path only while this holds.
 #include <catch2/catch.hpp>
 
@@ -18,7 +18,10 @@ TEST_CASE("the CUDA kernel table has every required kernel and only the optional
 #define CHEX_LIST_NAME(ret, name, ...) listed.insert(#name);
   CHEX_CUDA_OPTIONAL_KERNELS(CHEX_LIST_NAME)
 #undef CHEX_LIST_NAME
-  CHECK(listed == std::set<std::string>{"batch_norm_moments", "batch_norm_moments_bf16", "batch_norm_statistics_from_moments"});
+  CHECK(listed == std::set<std::string>{"batch_norm_moments", "batch_norm_moments_bf16",
+                                        "batch_norm_statistics_from_moments", "conv2d_bf16_workspace_bytes",
+                                        "conv2d_forward_bf16", "conv2d_bf16_backward_workspace_bytes",
+                                        "conv2d_backward_data_bf16", "conv2d_backward_weight_bf16"});
 #define CHEX_CHECK_OPTIONAL(ret, name, ...) \
   {                                         \
     INFO(#name);                            \

@@ -63,3 +63,18 @@ TEST_CASE("bad descriptors fail with an error naming the cuDNN call", "[cudnn][e
                     Catch::Contains("cuDNN error"));
   CHECK_THROWS_WITH(cuda::TensorDescriptor({1ll << 32, 1, 1, 1}, {1, 1, 1, 1}), Catch::Contains("does not fit"));
 }
+
+TEST_CASE("bf16 descriptors hold bf16 data, their convolution tensor-core math with float accumulation",
+          "[cudnn][bf16]") {
+  const cuda::TensorDescriptor x({16, 128, 56, 56}, contiguous_strides({16, 128, 56, 56}), CUDNN_DATA_BFLOAT16);
+  CHECK(x.data_type() == CUDNN_DATA_BFLOAT16);
+  Shape shape, strides;
+  x.read(shape, strides);
+  CHECK(shape == Shape{16, 128, 56, 56});
+  CHECK(cuda::TensorDescriptor({1, 2, 3, 4}, {24, 12, 4, 1}).data_type() == CUDNN_DATA_FLOAT);  // the default
+  CHECK(cuda::FilterDescriptor({32, 128, 3, 3}, CUDNN_DATA_BFLOAT16).data_type() == CUDNN_DATA_BFLOAT16);
+  CHECK(cuda::FilterDescriptor({32, 128, 3, 3}).data_type() == CUDNN_DATA_FLOAT);
+  CHECK(cuda::ConvolutionDescriptor(1, 1, CUDNN_TENSOR_OP_MATH).math_type() == CUDNN_TENSOR_OP_MATH);
+  CHECK(cuda::ConvolutionDescriptor(1, 1, false).math_type() == CUDNN_FMA_MATH);
+  CHECK(cuda::ConvolutionDescriptor(1, 1, true).math_type() == CUDNN_DEFAULT_MATH);
+}

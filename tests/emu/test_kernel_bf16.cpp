@@ -1,6 +1,7 @@
 // The bf16 kernels emulated against their CPU twins under the forward, reverse and random schedules:
-// the fp32 <-> bf16 casts (kernels/cast.cu), the channel copies and concatenation on bf16 buffers
-// and the addition of bf16 into float (kernels/concat.cu), and global average pooling of bf16 input
+// the fp32 <-> bf16 casts (kernels/cast.cu: whole buffers and batch-strided images), the channel
+// copies and concatenation on bf16 buffers and the addition of bf16 into float (kernels/concat.cu),
+// and global average pooling of bf16 input
 // (kernels/global_pool.cu), at odd sizes, misaligned starts and tails (the vector and scalar
 // paths), and DenseNet-121's shapes.
 //
@@ -9,6 +10,7 @@
 // both sides, in different orders: exact when the sum is exact in double, which holds for bf16
 // values whose magnitudes span less than 2^(53 - 8 - log2(count)) (the bounded data below, tolerance
 // 0); for unbounded data they may differ by the final rounding (1e-6, as the fp32 kernel's test).
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -88,6 +90,73 @@ TEST_CASE("fp32 <-> bf16 cast kernels match the CPU twins bit for bit", "[emu][b
               back_twin);
         }
       }
+    }
+  }
+}
+
+TEST_CASE("batch-strided fp32 <-> bf16 cast kernels match the twins bit for bit and touch only the images",
+          "[emu][bf16][cast]") {
+  Generator gen(43);
+  // Image sizes around the 4-element groups; strides that keep (multiples of 4) or break the
+  // alignment of every image after the first; offsets that break the first's.
+  struct Layout {
+    int64_t batch, sample, x_stride, y_stride, x_offset, y_offset;
+  };
+  const Layout layouts[] = {{0, 8, 8, 8, 0, 0},        {3, 0, 4, 4, 0, 0},       {1, 5, 5, 5, 0, 0},
+                            {3, 8, 8, 8, 0, 0},        {3, 8, 12, 8, 0, 0},      {3, 8, 8, 16, 0, 0},
+                            {3, 8, 11, 8, 0, 0},       {3, 7, 7, 7, 0, 0},       {4, 1028, 2048, 1028, 0, 0},
+                            {4, 1028, 1028, 1540, 1, 0}, {2, 1030, 1030, 2060, 0, 3}, {5, 12, 16, 12, 2, 4}};
+  for (const Layout& l : layouts) {
+    DYNAMIC_SECTION("batch " << l.batch << ", sample " << l.sample << ", strides " << l.x_stride << " / "
+                             << l.y_stride << ", offsets " << l.x_offset << " / " << l.y_offset) {
+      const int64_t x_size = l.x_offset + l.batch * l.x_stride, y_size = l.y_offset + l.batch * l.y_stride;
+      const std::vector<float> x = floats_with_edges(x_size, gen);
+      std::vector<BFloat16> twin(static_cast<size_t>(y_size), BFloat16{0x1234});
+      kernels::cpu::cast_float_to_bf16_images({}, x.data() + l.x_offset, l.x_stride, twin.data() + l.y_offset,
+                                              l.y_stride, l.batch, l.sample);
+      // The twin is the plain cast of each image, and leaves the rest alone.
+      for (int64_t n = 0; n < l.batch; ++n) {
+        std::vector<BFloat16> image(static_cast<size_t>(l.sample));
+        kernels::cpu::cast_float_to_bf16({}, x.data() + l.x_offset + n * l.x_stride, image.data(), l.sample);
+        for (int64_t i = 0; i < l.sample; ++i)
+          REQUIRE(twin[static_cast<size_t>(l.y_offset + n * l.y_stride + i)].bits == image[static_cast<size_t>(i)].bits);
+      }
+      int64_t outside_written = 0;
+      for (int64_t i = 0; i < y_size; ++i) {
+        const int64_t in_image = (i - l.y_offset) % std::max<int64_t>(l.y_stride, 1);
+        const bool inside = i >= l.y_offset && i < l.y_offset + l.batch * l.y_stride && in_image < l.sample;
+        outside_written += !inside && twin[static_cast<size_t>(i)].bits != 0x1234;
+      }
+      CHECK(outside_written == 0);
+      check_bits_against_twin<BFloat16>(
+          "cast_float_to_bf16_images",
+          [&] {
+            std::vector<BFloat16> y(static_cast<size_t>(y_size), BFloat16{0x1234});
+            kernels::emu::cast_float_to_bf16_images({}, x.data() + l.x_offset, l.x_stride, y.data() + l.y_offset,
+                                                    l.y_stride, l.batch, l.sample);
+            return y;
+          },
+          twin);
+
+      // Back, from the bf16 images into a buffer with x's layout.
+      std::vector<float> back_twin(static_cast<size_t>(x_size), -7.f);
+      kernels::cpu::cast_bf16_to_float_images({}, twin.data() + l.y_offset, l.y_stride, back_twin.data() + l.x_offset,
+                                              l.x_stride, l.batch, l.sample);
+      for (int64_t n = 0; n < l.batch; ++n)
+        for (int64_t i = 0; i < l.sample; ++i) {
+          const uint32_t expected = static_cast<uint32_t>(twin[static_cast<size_t>(l.y_offset + n * l.y_stride + i)].bits)
+                                    << 16;
+          REQUIRE(std::bit_cast<uint32_t>(back_twin[static_cast<size_t>(l.x_offset + n * l.x_stride + i)]) == expected);
+        }
+      check_bits_against_twin<float>(
+          "cast_bf16_to_float_images",
+          [&] {
+            std::vector<float> y(static_cast<size_t>(x_size), -7.f);
+            kernels::emu::cast_bf16_to_float_images({}, twin.data() + l.y_offset, l.y_stride, y.data() + l.x_offset,
+                                                    l.x_stride, l.batch, l.sample);
+            return y;
+          },
+          back_twin);
     }
   }
 }

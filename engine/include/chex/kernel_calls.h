@@ -8,8 +8,10 @@
 // a backend without them takes (results stay those of the fused path up to rounding; only the
 // sequence of kernels changes):
 //  - CpuPath::like_cuda keeps only the optional kernels the CUDA table has too (the batch-norm
-//    moments, CHEX_CUDA_OPTIONAL_KERNELS in engine/src/backend/backend.h) and hides the rest (the
-//    fused normalising convolutions, ...): exactly the CUDA backend's path;
+//    moments and the bf16 convolutions, CHEX_CUDA_OPTIONAL_KERNELS in engine/src/backend/backend.h)
+//    and hides the rest (the fused normalising convolutions, ...): exactly the CUDA backend's path
+//    (but CUDA's conv2d_forward_bf16 takes NCHW images and no norm only, which the CPU's does not
+//    enforce);
 //  - CpuPath::without_optional_kernels hides them all: the plain path of a backend with the
 //    required kernels only.
 //

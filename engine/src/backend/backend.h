@@ -52,8 +52,11 @@
   CHEX_CONV2D_OPTIONAL_KERNELS(X)
 
 // The optional kernels the CUDA table fills (the rest stay null there): the batch-norm moments
-// that let the dense block compute norm1's statistics once per channel.
-#define CHEX_CUDA_OPTIONAL_KERNELS(X) CHEX_BATCHNORM_MOMENTS_KERNELS(X)
+// that let the dense block compute norm1's statistics once per channel, and the bf16 convolutions
+// (cuDNN's, engine/src/cuda/conv_bf16_cuda.cpp: NCHW, no input normalisation).
+#define CHEX_CUDA_OPTIONAL_KERNELS(X) \
+  CHEX_BATCHNORM_MOMENTS_KERNELS(X)   \
+  CHEX_CONV2D_BF16_KERNELS(X)
 
 namespace chex::backend {
 

@@ -16,7 +16,8 @@ ConvChoice fallback(ConvPass pass, const ConvPolicy& policy, ConvSearch search) 
     case ConvPass::backward_data: c.algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1; break;
     case ConvPass::backward_filter: c.algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1; break;
   }
-  c.math = policy.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  if (policy.data_type == CUDNN_DATA_BFLOAT16) c.math = CUDNN_TENSOR_OP_MATH;
+  else c.math = policy.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
   c.fallback = true;
   c.search = search;
   return c;
@@ -39,11 +40,12 @@ std::string bytes_text(size_t bytes) {
 
 }  // namespace
 
-bool math_allowed(cudnnMathType_t math, bool allow_tf32) {
+bool math_allowed(cudnnMathType_t math, bool allow_tf32, cudnnDataType_t data_type) {
+  const bool tensor_cores_exact = allow_tf32 || data_type == CUDNN_DATA_BFLOAT16;
   switch (math) {
     case CUDNN_FMA_MATH: return true;
     case CUDNN_DEFAULT_MATH:
-    case CUDNN_TENSOR_OP_MATH: return allow_tf32;
+    case CUDNN_TENSOR_OP_MATH: return tensor_cores_exact;
     default: return false;  // TENSOR_OP_MATH_ALLOW_CONVERSION: may round fp32 operands to fp16
   }
 }
@@ -53,7 +55,7 @@ ConvChoice pick_conv_algorithm(ConvPass pass, const std::vector<ConvCandidate>& 
   for (const ConvCandidate& c : ranked) {
     if (c.status != CUDNN_STATUS_SUCCESS) continue;
     if (policy.deterministic && c.determinism != CUDNN_DETERMINISTIC) continue;
-    if (!math_allowed(c.math, policy.allow_tf32) || c.memory > policy.max_workspace) continue;
+    if (!math_allowed(c.math, policy.allow_tf32, policy.data_type) || c.memory > policy.max_workspace) continue;
     ConvChoice chosen;
     chosen.algo = c.algo;
     chosen.math = c.math;
@@ -104,12 +106,22 @@ const char* conv_algorithm_name(ConvPass pass, int algo) {
   return "unknown";
 }
 
-const char* conv_math_name(cudnnMathType_t math) {
+const char* conv_math_name(cudnnMathType_t math, cudnnDataType_t data_type) {
+  const bool bf16 = data_type == CUDNN_DATA_BFLOAT16;
   switch (math) {
     case CUDNN_FMA_MATH: return "FMA";
-    case CUDNN_DEFAULT_MATH: return "DEFAULT (TF32 allowed)";
-    case CUDNN_TENSOR_OP_MATH: return "TENSOR_OP (TF32)";
+    case CUDNN_DEFAULT_MATH: return bf16 ? "DEFAULT" : "DEFAULT (TF32 allowed)";
+    case CUDNN_TENSOR_OP_MATH: return bf16 ? "TENSOR_OP (bf16)" : "TENSOR_OP (TF32)";
     case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: return "TENSOR_OP_ALLOW_CONVERSION";
+    default: return "unknown";
+  }
+}
+
+const char* conv_data_type_name(cudnnDataType_t data_type) {
+  switch (data_type) {
+    case CUDNN_DATA_FLOAT: return "fp32";
+    case CUDNN_DATA_BFLOAT16: return "bf16";
+    case CUDNN_DATA_HALF: return "fp16";
     default: return "unknown";
   }
 }
@@ -137,7 +149,7 @@ size_t ConvKeyHash::operator()(const ConvKey& key) const {
 }
 
 ConvKey conv_key(int device, ConvPass pass, const kernels::Conv2dGeometry& g, int64_t x_batch_stride,
-                 int64_t y_batch_stride, bool tf32, bool deterministic) {
+                 int64_t y_batch_stride, bool tf32, bool deterministic, cudnnDataType_t data_type) {
   ConvKey k;
   k.batch = g.batch;
   k.in_channels = g.in_channels;
@@ -153,18 +165,21 @@ ConvKey conv_key(int device, ConvPass pass, const kernels::Conv2dGeometry& g, in
   k.stride = g.stride;
   k.padding = g.padding;
   k.device = device;
+  k.dtype = data_type;
   k.pass = pass;
-  k.tf32 = tf32;
+  k.tf32 = tf32 && data_type == CUDNN_DATA_FLOAT;
   k.deterministic = deterministic;
   return k;
 }
 
 std::string conv_log_line(const ConvKey& k, const ConvChoice& c) {
+  // fp32 lines name no type (as before bf16 plans existed); others do, after the pass.
+  const std::string data_type = k.dtype == CUDNN_DATA_FLOAT ? "" : std::string(" ") + conv_data_type_name(k.dtype);
   char text[512];
   std::snprintf(text, sizeof text,
-                "chex conv: %s cuda:%d x[%lld,%lld,%lld,%lld] batch stride %lld, w[%lld,%lld,%lld,%lld], pad %lld "
+                "chex conv: %s%s cuda:%d x[%lld,%lld,%lld,%lld] batch stride %lld, w[%lld,%lld,%lld,%lld], pad %lld "
                 "stride %lld dil %lld -> y[%lld,%lld,%lld,%lld] batch stride %lld: ",
-                conv_pass_name(k.pass), k.device, static_cast<long long>(k.batch),
+                conv_pass_name(k.pass), data_type.c_str(), k.device, static_cast<long long>(k.batch),
                 static_cast<long long>(k.in_channels), static_cast<long long>(k.height),
                 static_cast<long long>(k.width), static_cast<long long>(k.x_batch_stride),
                 static_cast<long long>(k.out_channels), static_cast<long long>(k.in_channels),
@@ -176,7 +191,7 @@ std::string conv_log_line(const ConvKey& k, const ConvChoice& c) {
   std::string line = text;
   line += conv_algorithm_name(k.pass, c.algo);
   line += ", ";
-  line += conv_math_name(c.math);
+  line += conv_math_name(c.math, k.dtype);
   line += " math, workspace " + bytes_text(c.workspace);
   line += c.deterministic ? ", deterministic" : ", non-deterministic";
   if (c.search == ConvSearch::heuristic) {
@@ -189,7 +204,7 @@ std::string conv_log_line(const ConvKey& k, const ConvChoice& c) {
   }
   if (c.fallback) {
     line += k.deterministic ? ", FALLBACK: no candidate was supported, deterministic, " : ", FALLBACK: no candidate was supported, ";
-    line += k.tf32 ? "in an allowed math type" : "in FMA math (TF32 off)";
+    line += k.tf32 || k.dtype != CUDNN_DATA_FLOAT ? "in an allowed math type" : "in FMA math (TF32 off)";
     line += " and within " + bytes_text(kMaxWorkspaceBytes);
   }
   return line;

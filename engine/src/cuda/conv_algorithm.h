@@ -10,10 +10,13 @@
 //     BWD_FILTER_ALGO_3 add with atomics),
 //   - multiplies in a math type the TF32 setting allows: FMA always; DEFAULT and TENSOR_OP (TF32
 //     tensor cores for fp32 data) only with TF32 on; TENSOR_OP_ALLOW_CONVERSION (may round fp32
-//     operands to fp16) never,
+//     operands to fp16) never. bf16 data (the bf16 convolutions, which cast their operands first)
+//     has nothing left to round: FMA, DEFAULT and TENSOR_OP all multiply the bf16 values exactly
+//     with float accumulation, whatever the TF32 setting,
 //   - needs at most the workspace limit.
 // When none qualifies, a fixed deterministic algorithm with little workspace is used (IMPLICIT_GEMM
-// forward, BWD_DATA_ALGO_1, BWD_FILTER_ALGO_1) and reported as a fallback in the log.
+// forward, BWD_DATA_ALGO_1, BWD_FILTER_ALGO_1; TENSOR_OP math for bf16 data) and reported as a
+// fallback in the log.
 #include <cudnn.h>
 
 #include <cstddef>
@@ -38,6 +41,7 @@ struct ConvPolicy {
   bool deterministic = true;  // only DETERMINISTIC candidates
   bool allow_tf32 = false;    // tensor-core math for fp32 data
   size_t max_workspace = kMaxWorkspaceBytes;
+  cudnnDataType_t data_type = CUDNN_DATA_FLOAT;  // of x, w and y: FLOAT or BFLOAT16
 };
 
 // One entry of a ranked cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t list, pass-independent.
@@ -69,13 +73,15 @@ struct ConvChoice {
   float time_ms = -1;     // measured (timed search), else negative
 };
 
-bool math_allowed(cudnnMathType_t math, bool allow_tf32);
+bool math_allowed(cudnnMathType_t math, bool allow_tf32, cudnnDataType_t data_type = CUDNN_DATA_FLOAT);
 ConvChoice pick_conv_algorithm(ConvPass pass, const std::vector<ConvCandidate>& ranked, const ConvPolicy& policy,
                                ConvSearch search);
 
 // "IMPLICIT_PRECOMP_GEMM", "ALGO_1", "WINOGRAD_NONFUSED", ... (cuDNN's enumerator without its prefix).
 const char* conv_algorithm_name(ConvPass pass, int algo);
-const char* conv_math_name(cudnnMathType_t math);
+// TENSOR_OP reads "TENSOR_OP (TF32)" for float data, "TENSOR_OP (bf16)" for bf16.
+const char* conv_math_name(cudnnMathType_t math, cudnnDataType_t data_type = CUDNN_DATA_FLOAT);
+const char* conv_data_type_name(cudnnDataType_t data_type);  // "fp32", "bf16"
 const char* conv_pass_name(ConvPass pass);
 
 // One convolution problem, everything that decides its descriptors and its algorithm, as plain
@@ -97,12 +103,15 @@ struct ConvKeyHash {
 
 // The key of one pass over x and y (or dx and dy) of these batch strides, under the current TF32
 // and determinism settings. With one image the batch stride is never used: the packed one is taken.
+// data_type: of x, w and y (CUDNN_DATA_BFLOAT16 for the bf16 convolutions, whose plans thus live
+// beside the fp32 ones of the same geometry; TF32 does not apply to them and is keyed false).
 ConvKey conv_key(int device, ConvPass pass, const kernels::Conv2dGeometry& g, int64_t x_batch_stride,
-                 int64_t y_batch_stride, bool tf32, bool deterministic);
+                 int64_t y_batch_stride, bool tf32, bool deterministic, cudnnDataType_t data_type = CUDNN_DATA_FLOAT);
 
 // The CHEX_LOG=conv line for a choice, e.g.
 // "chex conv: forward cuda:0 x[16,64,56,56]/64*3136 w[128,64,1,1] pad 0 stride 1 dil 1 ->
 //  y[16,128,56,56]/128*3136: IMPLICIT_PRECOMP_GEMM, FMA math, workspace 0 B, deterministic, heuristic"
+// with "bf16" after the pass for a bf16 plan ("chex conv: forward bf16 cuda:0 ...").
 std::string conv_log_line(const ConvKey& key, const ConvChoice& choice);
 
 }  // namespace chex::cuda

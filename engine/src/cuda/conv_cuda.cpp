@@ -2,8 +2,6 @@
 // batch-strided NCHW tensors (a channel slice of a dense-block buffer is read in place), with the
 // bias through cudnnAddTensor / cudnnConvolutionBackwardBias.
 #include "chex/error.h"
-#include "chex/determinism.h"
-#include "chex/precision.h"
 #include "conv_plan.h"
 #include "cuda_check.h"
 #include "cudnn_check.h"
@@ -15,24 +13,11 @@
 
 CHEX_CUDNN_LEGACY_API_BEGIN
 namespace chex::kernels::cuda {
-namespace {
-
-using chex::cuda::ConvBuffers;
 using chex::cuda::ConvPass;
 using chex::cuda::ConvPlan;
+using chex::cuda::current_conv_plan;
 using chex::cuda::DeviceBuffer;
 using chex::cuda::TensorDescriptor;
-
-// The cached plan of one pass over x and y (or dx and dy) of these batch strides, under the
-// process's current TF32 and determinism settings.
-const ConvPlan& plan_for(const DeviceContext& ctx, ConvPass pass, const Conv2dGeometry& g, int64_t x_batch_stride,
-                         int64_t y_batch_stride, const ConvBuffers& buffers) {
-  const auto key = chex::cuda::conv_key(ctx.device, pass, g, x_batch_stride, y_batch_stride,
-                                        chex::cuda_tf32().convolutions, chex::deterministic());
-  return chex::cuda::conv_plan(ctx, key, buffers);
-}
-
-}  // namespace
 
 size_t conv2d_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& /*g*/) { return 0; }
 size_t conv2d_backward_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& /*g*/) { return 0; }
@@ -41,8 +26,8 @@ void conv2d_forward(const Queue& q, const Conv2dForwardArgs& args) {
   const Conv2dGeometry& g = args.geometry;
   if (g.batch == 0) return;
   const DeviceContext& ctx = context(q.device);
-  const ConvPlan& p = plan_for(ctx, ConvPass::forward, g, args.x.batch_stride, args.y.batch_stride,
-                               {args.x.data, args.weight, args.y.data});
+  const ConvPlan& p = current_conv_plan(ctx, ConvPass::forward, g, args.x.batch_stride, args.y.batch_stride,
+                                        {args.x.data, args.weight, args.y.data});
   const DeviceBuffer workspace(ctx.device, p.choice.workspace);
   CHEX_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn, &kOne, p.x.get(), args.x.data, p.w.get(), args.weight,
                                            p.conv.get(), p.algo<cudnnConvolutionFwdAlgo_t>(), workspace.get(),
@@ -55,8 +40,8 @@ void conv2d_backward_data(const Queue& q, const Conv2dBackwardDataArgs& args) {
   const Conv2dGeometry& g = args.geometry;
   if (g.batch == 0) return;
   const DeviceContext& ctx = context(q.device);
-  const ConvPlan& p = plan_for(ctx, ConvPass::backward_data, g, args.dx.batch_stride, args.dy.batch_stride,
-                               {args.dx.data, args.weight, args.dy.data});
+  const ConvPlan& p = current_conv_plan(ctx, ConvPass::backward_data, g, args.dx.batch_stride,
+                                        args.dy.batch_stride, {args.dx.data, args.weight, args.dy.data});
   const DeviceBuffer workspace(ctx.device, p.choice.workspace);
   CHEX_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn, &kOne, p.w.get(), args.weight, p.y.get(), args.dy.data,
                                                 p.conv.get(), p.algo<cudnnConvolutionBwdDataAlgo_t>(), workspace.get(),
@@ -77,8 +62,8 @@ void conv2d_backward_weight(const Queue& q, const Conv2dBackwardWeightArgs& args
   }
   const ConvPlan* p = nullptr;
   if (dweight) {
-    p = &plan_for(ctx, ConvPass::backward_filter, g, args.x.batch_stride, args.dy.batch_stride,
-                  {args.x.data, dweight, args.dy.data});
+    p = &current_conv_plan(ctx, ConvPass::backward_filter, g, args.x.batch_stride, args.dy.batch_stride,
+                           {args.x.data, dweight, args.dy.data});
     const DeviceBuffer workspace(ctx.device, p->choice.workspace);
     CHEX_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn, &kOne, p->x.get(), args.x.data, p->y.get(),
                                                     args.dy.data, p->conv.get(),

@@ -9,7 +9,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "chex/determinism.h"
 #include "chex/error.h"
+#include "chex/precision.h"
 #include "core/log_topics.h"
 #include "cuda_check.h"
 #include "cudnn_check.h"
@@ -99,11 +101,18 @@ size_t workspace_bytes(const DeviceContext& ctx, ConvPass pass, const ConvPlan& 
 }
 
 void choose(const DeviceContext& ctx, const ConvKey& key, ConvPlan& plan, const ConvBuffers& buffers) {
-  const ConvPolicy policy{key.deterministic, key.tf32, kMaxWorkspaceBytes};
+  const ConvPolicy policy{key.deterministic, key.tf32, kMaxWorkspaceBytes, key.dtype};
   const ConvSearch search = key.deterministic ? ConvSearch::heuristic : ConvSearch::timed;
   plan.choice = pick_conv_algorithm(key.pass, candidates(ctx, key, plan, buffers), policy, search);
   CHEX_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv.get(), plan.choice.math));
   plan.choice.workspace = workspace_bytes(ctx, key.pass, plan);
+}
+
+// The math type the descriptors are made with, before the choice sets the chosen one: tensor cores
+// for bf16 data, else as the TF32 setting allows.
+cudnnMathType_t initial_math(const ConvKey& k) {
+  if (k.dtype == CUDNN_DATA_BFLOAT16) return CUDNN_TENSOR_OP_MATH;
+  return k.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
 
 struct DeviceCache {
@@ -114,11 +123,11 @@ struct DeviceCache {
 }  // namespace
 
 ConvPlan::ConvPlan(const ConvKey& k)
-    : x({k.batch, k.in_channels, k.height, k.width}, {k.x_batch_stride, k.height * k.width, k.width, 1}),
+    : x({k.batch, k.in_channels, k.height, k.width}, {k.x_batch_stride, k.height * k.width, k.width, 1}, k.dtype),
       y({k.batch, k.out_channels, k.out_height, k.out_width},
-        {k.y_batch_stride, k.out_height * k.out_width, k.out_width, 1}),
-      w({k.out_channels, k.in_channels, k.kernel_h, k.kernel_w}),
-      conv(k.padding, k.stride, k.tf32),
+        {k.y_batch_stride, k.out_height * k.out_width, k.out_width, 1}, k.dtype),
+      w({k.out_channels, k.in_channels, k.kernel_h, k.kernel_w}, k.dtype),
+      conv(k.padding, k.stride, initial_math(k)),
       bias({1, k.out_channels, 1, 1}, {k.out_channels, 1, 1, 1}) {}
 
 const ConvPlan& conv_plan(const DeviceContext& ctx, const ConvKey& key, const ConvBuffers& buffers) {
@@ -143,6 +152,14 @@ const ConvPlan& conv_plan(const DeviceContext& ctx, const ConvKey& key, const Co
     slot = std::move(plan);
   }
   return *slot;
+}
+
+const ConvPlan& current_conv_plan(const DeviceContext& ctx, ConvPass pass, const kernels::Conv2dGeometry& g,
+                                  int64_t x_batch_stride, int64_t y_batch_stride, const ConvBuffers& buffers,
+                                  cudnnDataType_t data_type) {
+  const ConvKey key = conv_key(ctx.device, pass, g, x_batch_stride, y_batch_stride, chex::cuda_tf32().convolutions,
+                               chex::deterministic(), data_type);
+  return conv_plan(ctx, key, buffers);
 }
 
 }  // namespace chex::cuda

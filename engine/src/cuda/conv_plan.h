@@ -15,10 +15,10 @@ CHEX_CUDNN_LEGACY_API_BEGIN
 namespace chex::cuda {
 
 struct ConvPlan {
-  TensorDescriptor x, y;  // input and output (or their gradients), batch-strided
-  FilterDescriptor w;
+  TensorDescriptor x, y;  // input and output (or their gradients), batch-strided, of the key's dtype
+  FilterDescriptor w;     // of the key's dtype
   ConvolutionDescriptor conv;
-  TensorDescriptor bias;  // [1, C_out, 1, 1]
+  TensorDescriptor bias;  // [1, C_out, 1, 1], float (bf16 convolutions add their bias in fp32)
   ConvChoice choice;
 
   explicit ConvPlan(const ConvKey& key);
@@ -39,6 +39,12 @@ struct ConvBuffers {
 
 // The plan for `key` (its device, pass and modes included), made on first use.
 const ConvPlan& conv_plan(const DeviceContext& ctx, const ConvKey& key, const ConvBuffers& buffers);
+
+// The plan of one pass over x and y (or dx and dy) of these batch strides and this data type,
+// under the process's current TF32 and determinism settings.
+const ConvPlan& current_conv_plan(const DeviceContext& ctx, ConvPass pass, const kernels::Conv2dGeometry& g,
+                                  int64_t x_batch_stride, int64_t y_batch_stride, const ConvBuffers& buffers,
+                                  cudnnDataType_t data_type = CUDNN_DATA_FLOAT);
 
 }  // namespace chex::cuda
 CHEX_CUDNN_LEGACY_API_END

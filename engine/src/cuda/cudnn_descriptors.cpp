@@ -16,13 +16,13 @@ int to_int(int64_t v, const char* what) {
 }
 }  // namespace
 
-TensorDescriptor::TensorDescriptor(const Shape& shape, const Shape& strides) {
+TensorDescriptor::TensorDescriptor(const Shape& shape, const Shape& strides, cudnnDataType_t type) {
   CHEX_CHECK(shape.size() == 4 && strides.size() == 4, "cuDNN tensor descriptor: expected a 4-d NCHW tensor, got shape ",
              shape_str(shape));
   CHEX_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_));
   try {
     CHEX_CUDNN_CHECK(cudnnSetTensor4dDescriptorEx(
-        desc_, CUDNN_DATA_FLOAT, to_int(shape[0], "N"), to_int(shape[1], "C"), to_int(shape[2], "H"),
+        desc_, type, to_int(shape[0], "N"), to_int(shape[1], "C"), to_int(shape[2], "H"),
         to_int(shape[3], "W"), to_int(strides[0], "stride"), to_int(strides[1], "stride"), to_int(strides[2], "stride"),
         to_int(strides[3], "stride")));
   } catch (...) {
@@ -69,11 +69,18 @@ void TensorDescriptor::read(Shape& shape, Shape& strides) const {
   strides = {ns, cs, hs, ws};
 }
 
-FilterDescriptor::FilterDescriptor(const Shape& shape) {
+cudnnDataType_t TensorDescriptor::data_type() const {
+  cudnnDataType_t type;
+  int n, c, h, w, ns, cs, hs, ws;
+  CHEX_CUDNN_CHECK(cudnnGetTensor4dDescriptor(desc_, &type, &n, &c, &h, &w, &ns, &cs, &hs, &ws));
+  return type;
+}
+
+FilterDescriptor::FilterDescriptor(const Shape& shape, cudnnDataType_t type) {
   CHEX_CHECK(shape.size() == 4, "cuDNN filter descriptor: expected [C_out, C_in, kH, kW], got ", shape_str(shape));
   CHEX_CUDNN_CHECK(cudnnCreateFilterDescriptor(&desc_));
   try {
-    CHEX_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, to_int(shape[0], "C_out"),
+    CHEX_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, type, CUDNN_TENSOR_NCHW, to_int(shape[0], "C_out"),
                                                 to_int(shape[1], "C_in"), to_int(shape[2], "kH"),
                                                 to_int(shape[3], "kW")));
   } catch (...) {
@@ -83,18 +90,35 @@ FilterDescriptor::FilterDescriptor(const Shape& shape) {
 }
 FilterDescriptor::~FilterDescriptor() { cudnnDestroyFilterDescriptor(desc_); }
 
-ConvolutionDescriptor::ConvolutionDescriptor(int64_t padding, int64_t stride, bool allow_tf32) {
+cudnnDataType_t FilterDescriptor::data_type() const {
+  cudnnDataType_t type;
+  cudnnTensorFormat_t format;
+  int k, c, h, w;
+  CHEX_CUDNN_CHECK(cudnnGetFilter4dDescriptor(desc_, &type, &format, &k, &c, &h, &w));
+  return type;
+}
+
+ConvolutionDescriptor::ConvolutionDescriptor(int64_t padding, int64_t stride, bool allow_tf32)
+    : ConvolutionDescriptor(padding, stride, allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH) {}
+
+ConvolutionDescriptor::ConvolutionDescriptor(int64_t padding, int64_t stride, cudnnMathType_t math) {
   CHEX_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&desc_));
   try {
     const int p = to_int(padding, "padding"), s = to_int(stride, "stride");
     CHEX_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(desc_, p, p, s, s, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    CHEX_CUDNN_CHECK(cudnnSetConvolutionMathType(desc_, allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+    CHEX_CUDNN_CHECK(cudnnSetConvolutionMathType(desc_, math));
   } catch (...) {
     cudnnDestroyConvolutionDescriptor(desc_);
     throw;
   }
 }
 ConvolutionDescriptor::~ConvolutionDescriptor() { cudnnDestroyConvolutionDescriptor(desc_); }
+
+cudnnMathType_t ConvolutionDescriptor::math_type() const {
+  cudnnMathType_t math;
+  CHEX_CUDNN_CHECK(cudnnGetConvolutionMathType(desc_, &math));
+  return math;
+}
 
 PoolingDescriptor::PoolingDescriptor(Mode mode, int64_t kernel, int64_t stride, int64_t padding) {
   CHEX_CUDNN_CHECK(cudnnCreatePoolingDescriptor(&desc_));

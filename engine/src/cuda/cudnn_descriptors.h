@@ -13,11 +13,12 @@
 CHEX_CUDNN_LEGACY_API_BEGIN
 namespace chex::cuda {
 
-// A 4-d float tensor [N, C, H, W] with explicit strides, so that a channel slice of a dense-block
-// buffer (batch stride C_total·H·W) is described without a copy.
+// A 4-d tensor [N, C, H, W] with explicit strides, so that a channel slice of a dense-block
+// buffer (batch stride C_total·H·W) is described without a copy. float unless `type` says
+// otherwise (the bf16 convolutions' operands are CUDNN_DATA_BFLOAT16).
 class TensorDescriptor {
  public:
-  TensorDescriptor(const Shape& shape, const Shape& strides);
+  TensorDescriptor(const Shape& shape, const Shape& strides, cudnnDataType_t type = CUDNN_DATA_FLOAT);
   // Any rank up to 8 (cuDNN's limit), padded to 4 with leading dimensions of size 1: for copies,
   // fills and elementwise ops over tensors that are not NCHW images.
   static TensorDescriptor any_rank(const Shape& shape, const Shape& strides);
@@ -29,6 +30,7 @@ class TensorDescriptor {
   cudnnTensorDescriptor_t get() const { return desc_; }
   // What cuDNN stored, read back (for tests).
   void read(Shape& shape, Shape& strides) const;
+  cudnnDataType_t data_type() const;
 
  private:
   struct AnyRank {};
@@ -36,28 +38,33 @@ class TensorDescriptor {
   cudnnTensorDescriptor_t desc_ = nullptr;
 };
 
-// Convolution weights [C_out, C_in, kH, kW], NCHW.
+// Convolution weights [C_out, C_in, kH, kW], NCHW, float unless `type` says otherwise.
 class FilterDescriptor {
  public:
-  explicit FilterDescriptor(const Shape& shape);
+  explicit FilterDescriptor(const Shape& shape, cudnnDataType_t type = CUDNN_DATA_FLOAT);
   ~FilterDescriptor();
   FilterDescriptor(const FilterDescriptor&) = delete;
   FilterDescriptor& operator=(const FilterDescriptor&) = delete;
   cudnnFilterDescriptor_t get() const { return desc_; }
+  cudnnDataType_t data_type() const;  // what cuDNN stored (for tests)
 
  private:
   cudnnFilterDescriptor_t desc_ = nullptr;
 };
 
 // 2-d cross-correlation (what deep-learning frameworks call convolution) with float accumulation.
-// Tensor cores in TF32 are off unless allowed: parity with the CPU and PyTorch comes first.
+// Tensor cores in TF32 are off unless allowed: parity with the CPU and PyTorch comes first. The
+// second form sets the math type itself (bf16 operands: CUDNN_TENSOR_OP_MATH), the accumulation
+// still float.
 class ConvolutionDescriptor {
  public:
   ConvolutionDescriptor(int64_t padding, int64_t stride, bool allow_tf32 = false);
+  ConvolutionDescriptor(int64_t padding, int64_t stride, cudnnMathType_t math);
   ~ConvolutionDescriptor();
   ConvolutionDescriptor(const ConvolutionDescriptor&) = delete;
   ConvolutionDescriptor& operator=(const ConvolutionDescriptor&) = delete;
   cudnnConvolutionDescriptor_t get() const { return desc_; }
+  cudnnMathType_t math_type() const;  // what cuDNN stored (for tests)
 
  private:
   cudnnConvolutionDescriptor_t desc_ = nullptr;

@@ -7,8 +7,8 @@
 //
 // cuDNN picks its convolution algorithm and takes its workspace from the device allocator
 // (stream-ordered) itself: the conv2d workspace kernels return 0 and the workspace fields are
-// ignored. broadcast_scalar and mul_by_scalar are cuDNN's tensor operations, with the scalar in
-// device memory.
+// ignored (the bf16 convolutions' cast buffers come from there too). broadcast_scalar and
+// mul_by_scalar are cuDNN's tensor operations, with the scalar in device memory.
 #include "device_context.h"
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
@@ -17,6 +17,7 @@
 #pragma GCC visibility push(hidden)
 namespace chex::kernels::cuda {
 CHEX_CONV2D_KERNELS(CHEX_DECLARE_KERNEL)
+CHEX_CONV2D_BF16_KERNELS(CHEX_DECLARE_KERNEL)
 CHEX_LINEAR_KERNELS(CHEX_DECLARE_KERNEL)
 CHEX_ELEMENTWISE_LIBRARY_KERNELS(CHEX_DECLARE_KERNEL)
 
