@@ -1,6 +1,6 @@
-// bf16 convolutions on the CPU (conv2d_forward_bf16, and the backward passes
-// conv2d_backward_data_bf16 and conv2d_backward_weight_bf16 further down; kernels/conv2d.h): oneDNN's primitives with
-// bf16 inputs and weights and fp32 accumulation, which run on AMX tiles or AVX512_BF16 dot products
+// bf16 convolutions on the CPU (conv2d_forward_bf16; the backward passes conv2d_backward_data_bf16
+// and conv2d_backward_weight_bf16 further down; kernels/conv2d.h): oneDNN's primitives with bf16
+// inputs and weights and fp32 accumulation, which run on AMX tiles or AVX512_BF16 dot products
 // where the CPU has them (5x the fp32 GEMM rate on DenseNet's 1x1s here, measured with oneDNN 2.6
 // on 2 Zen-class cores with AMX). The operands are packed into bf16 first (x normalised on the way
 // when asked), in the layout the primitive wants:
@@ -505,7 +505,8 @@ size_t conv2d_bf16_backward_workspace_bytes(const Queue& /*q*/, const Conv2dGeom
 void conv2d_backward_data_bf16(const Queue& /*q*/, const Conv2dBackwardDataArgs& a) {
   const Conv2dGeometry& g = a.geometry;
   if (g.batch == 0) return;
-  CHEX_CHECK(a.workspace != nullptr, "conv2d_backward_data_bf16: needs conv2d_bf16_backward_workspace_bytes of workspace");
+  CHEX_CHECK(a.workspace != nullptr,
+             "conv2d_backward_data_bf16: needs conv2d_bf16_backward_workspace_bytes of workspace");
   const Bf16BackwardPrimitives& prim = backward_primitives_for(g);
   char* base = aligned_base(a.workspace);
   auto* dy = reinterpret_cast<uint16_t*>(base);
@@ -547,7 +548,8 @@ void conv2d_backward_data_bf16(const Queue& /*q*/, const Conv2dBackwardDataArgs&
   const int64_t tiles = pixel_tiles(pi);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t n = 0; n < g.batch; ++n)
-    for (int64_t t = 0; t < tiles; ++t) unpack_transposed(c, pi, result + n * c * pi, a.dx.data + n * a.dx.batch_stride, t);
+    for (int64_t t = 0; t < tiles; ++t)
+      unpack_transposed(c, pi, result + n * c * pi, a.dx.data + n * a.dx.batch_stride, t);
 }
 
 void conv2d_backward_weight_bf16(const Queue& q, const Conv2dBackwardWeightArgs& a) {

@@ -204,7 +204,8 @@ TEST_CASE("conv2d_backward_*_bf16 equal the fp32 backward passes of the bf16-rou
   const kernels::StridedIn dy{dy_buffer.data() + 2 * g.out_plane(), (c.out_channels + 3) * g.out_plane()};
   auto dense = [&](const kernels::StridedIn& t, int64_t sample, bool round) {
     std::vector<float> out;
-    for (int64_t n = 0; n < batch; ++n) out.insert(out.end(), t.data + n * t.batch_stride, t.data + n * t.batch_stride + sample);
+    for (int64_t n = 0; n < batch; ++n)
+      out.insert(out.end(), t.data + n * t.batch_stride, t.data + n * t.batch_stride + sample);
     return round ? rounded(out) : out;
   };
 
