@@ -455,14 +455,25 @@ struct Bf16BackwardPrimitives {
   }
 };
 
-const Bf16BackwardPrimitives& backward_primitives_for(const Conv2dGeometry& g) {
-  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+// single_threaded: built for one thread (see WeightSlots). oneDNN sizes a primitive's work split
+// for the thread count it sees when built, and inside a parallel region runs it on the calling
+// thread alone: a primitive split for two threads would then compute only the first's share.
+const Bf16BackwardPrimitives& backward_primitives_for(const Conv2dGeometry& g, bool single_threaded = false) {
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
   static std::mutex mutex;
   static std::map<Key, std::unique_ptr<Bf16BackwardPrimitives>> cache;
-  const Key key{g.batch, g.in_channels, g.height, g.width, g.out_channels, g.kernel_h, g.kernel_w, g.stride, g.padding};
+  const Key key{g.batch,    g.in_channels, g.height, g.width, g.out_channels, g.kernel_h, g.kernel_w, g.stride,
+                g.padding, single_threaded};
   const std::lock_guard lock(mutex);
   auto& entry = cache[key];
-  if (!entry) entry = std::make_unique<Bf16BackwardPrimitives>(g);
+  if (!entry) {
+    struct ThreadsForBuilding {  // this thread's OpenMP thread count while building, restored after
+      int saved = omp_get_max_threads();
+      explicit ThreadsForBuilding(bool one) { if (one) omp_set_num_threads(1); }
+      ~ThreadsForBuilding() { omp_set_num_threads(saved); }
+    } threads(single_threaded);
+    entry = std::make_unique<Bf16BackwardPrimitives>(g);
+  }
   return *entry;
 }
 
@@ -496,10 +507,47 @@ void pack_images_transposed(const float* src, int64_t batch_stride, int64_t batc
       pack_transposed(channels, plane, src + n * batch_stride, nullptr, packed + n * channels * plane, t);
 }
 
+// The weight gradient of a convolution (not a matmul) with the batch shared out: oneDNN's
+// multi-threaded backward-weights kernels reduce across threads with spinning barriers, which a
+// thread that the OS deschedules stalls (on 2 cores shared with other work it ran 50x slower than
+// on one thread). So, as the fp32 kernels do (conv2d_detail::sample_slots), each thread takes whole
+// images and runs a single-threaded primitive on them into its own fp32 gradient, and the threads'
+// gradients are summed in a fixed order. A slot's part of the workspace: its
+// gradient reordered to [O, C, kh, kw] (first, at the same place in every slot), oneDNN's gradient,
+// its scratchpad. The slots' primitives are built single-threaded, before the parallel region.
+struct WeightSlots {
+  int slots = 1;
+  size_t slot_bytes = 0;
+};
+
+Conv2dGeometry with_batch(Conv2dGeometry g, int64_t batch) {
+  g.batch = batch;
+  return g;
+}
+
+WeightSlots weight_slots(const Conv2dGeometry& g) {
+  WeightSlots w;
+  if (g.is_pointwise()) return w;  // one matmul over the batch
+  w.slots = conv2d_detail::sample_slots(g);
+  if (w.slots == 1) return w;
+  // The slots' batches are batch / slots rounded down or up.
+  const int64_t weight = g.out_channels * g.patch_size();
+  for (const int64_t images : {g.batch / w.slots, (g.batch + w.slots - 1) / w.slots}) {
+    const Bf16BackwardPrimitives& prim = backward_primitives_for(with_batch(g, images), true);
+    w.slot_bytes = std::max(w.slot_bytes, aligned(prim.weight_dw.get_size()) +
+                                              aligned(prim.weight_scratchpad.get_size()) +
+                                              aligned(static_cast<size_t>(weight) * sizeof(float)));
+  }
+  return w;
+}
+
 }  // namespace
 
 size_t conv2d_bf16_backward_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& g) {
-  return g.batch == 0 ? 0 : backward_primitives_for(g).bytes;  // an empty batch runs no primitive
+  if (g.batch == 0) return 0;  // an empty batch runs no primitive
+  const Bf16BackwardPrimitives& prim = backward_primitives_for(g);
+  const WeightSlots w = weight_slots(g);
+  return std::max(prim.bytes, prim.weight_dw_offset + w.slots * w.slot_bytes + kAlign);
 }
 
 void conv2d_backward_data_bf16(const Queue& /*q*/, const Conv2dBackwardDataArgs& a) {
@@ -584,6 +632,35 @@ void conv2d_backward_weight_bf16(const Queue& q, const Conv2dBackwardWeightArgs&
   }
   pack_images_transposed(a.x.data, a.x.batch_stride, g.batch, c, pi, x);
   pack_images_transposed(a.dy.data, a.dy.batch_stride, g.batch, o, po, dy);
+  const WeightSlots w = weight_slots(g);
+  if (w.slots > 1) {
+    char* slots = base + prim.weight_dw_offset;
+    conv2d_detail::in_sample_slots(w.slots, [&] {
+      const auto [begin, end] = conv2d_detail::samples_of_this_thread(g.batch);
+      const Bf16BackwardPrimitives& part = backward_primitives_for(with_batch(g, end - begin), true);
+      char* part_dweight = slots + static_cast<size_t>(omp_get_thread_num()) * w.slot_bytes;
+      char* part_gradient = part_dweight + aligned(static_cast<size_t>(o * g.patch_size()) * sizeof(float));
+      char* part_scratchpad = part_gradient + aligned(part.weight_dw.get_size());
+      dnnl::stream part_stream(engine);
+      memory gradient(part.weight_dw, engine, part_gradient);
+      part.weight.execute(part_stream, {{DNNL_ARG_SRC, memory(part.weight_x, engine, x + begin * c * pi)},
+                                        {DNNL_ARG_DIFF_DST, memory(part.weight_dy, engine, dy + begin * o * po)},
+                                        {DNNL_ARG_DIFF_WEIGHTS, gradient},
+                                        {DNNL_ARG_SCRATCHPAD, memory(part.weight_scratchpad, engine, part_scratchpad)}});
+      memory reordered(part.user_weight, engine, part_dweight);
+      part.dweight_reorder.execute(part_stream, gradient, reordered);
+      part_stream.wait();
+    });
+    // dweight = the slots' gradients summed in slot order.
+    const int64_t count = o * g.patch_size();
+    std::copy_n(reinterpret_cast<const float*>(slots), count, a.dweight);
+    for (int s = 1; s < w.slots; ++s) {
+      const auto* part = reinterpret_cast<const float*>(slots + static_cast<size_t>(s) * w.slot_bytes);
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) a.dweight[i] += part[i];
+    }
+    return;
+  }
   memory dweight(prim.weight_dw, engine, base + prim.weight_dw_offset);
   prim.weight.execute(stream, {{DNNL_ARG_SRC, memory(prim.weight_x, engine, x)},
                                {DNNL_ARG_DIFF_DST, memory(prim.weight_dy, engine, dy)},
