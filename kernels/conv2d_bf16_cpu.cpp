@@ -455,23 +455,28 @@ struct Bf16BackwardPrimitives {
   }
 };
 
-// single_threaded: built for one thread (see WeightSlots). oneDNN sizes a primitive's work split
-// for the thread count it sees when built, and inside a parallel region runs it on the calling
-// thread alone: a primitive split for two threads would then compute only the first's share.
-const Bf16BackwardPrimitives& backward_primitives_for(const Conv2dGeometry& g, bool single_threaded = false) {
-  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+// The threads a primitive runs on: oneDNN splits a primitive's work for the thread count it sees
+// when built, and inside a parallel region runs it on the calling thread alone, so a primitive split
+// for two threads would there compute only the first's share or wait forever for the second (a
+// backward-weights convolution hung). Primitives are built, and cached, for
+// the thread count they will run on: this call's, one inside a parallel region, or one for the
+// weight gradient's slots (WeightSlots).
+int primitive_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+
+const Bf16BackwardPrimitives& backward_primitives_for(const Conv2dGeometry& g, int threads = primitive_threads()) {
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int>;
   static std::mutex mutex;
   static std::map<Key, std::unique_ptr<Bf16BackwardPrimitives>> cache;
   const Key key{g.batch,    g.in_channels, g.height, g.width, g.out_channels, g.kernel_h, g.kernel_w, g.stride,
-                g.padding, single_threaded};
+                g.padding, threads};
   const std::lock_guard lock(mutex);
   auto& entry = cache[key];
   if (!entry) {
     struct ThreadsForBuilding {  // this thread's OpenMP thread count while building, restored after
       int saved = omp_get_max_threads();
-      explicit ThreadsForBuilding(bool one) { if (one) omp_set_num_threads(1); }
+      explicit ThreadsForBuilding(int threads) { omp_set_num_threads(threads); }
       ~ThreadsForBuilding() { omp_set_num_threads(saved); }
-    } threads(single_threaded);
+    } building(threads);
     entry = std::make_unique<Bf16BackwardPrimitives>(g);
   }
   return *entry;
@@ -533,7 +538,7 @@ WeightSlots weight_slots(const Conv2dGeometry& g) {
   // The slots' batches are batch / slots rounded down or up.
   const int64_t weight = g.out_channels * g.patch_size();
   for (const int64_t images : {g.batch / w.slots, (g.batch + w.slots - 1) / w.slots}) {
-    const Bf16BackwardPrimitives& prim = backward_primitives_for(with_batch(g, images), true);
+    const Bf16BackwardPrimitives& prim = backward_primitives_for(with_batch(g, images), 1);
     w.slot_bytes = std::max(w.slot_bytes, aligned(prim.weight_dw.get_size()) +
                                               aligned(prim.weight_scratchpad.get_size()) +
                                               aligned(static_cast<size_t>(weight) * sizeof(float)));
@@ -637,7 +642,7 @@ void conv2d_backward_weight_bf16(const Queue& q, const Conv2dBackwardWeightArgs&
     char* slots = base + prim.weight_dw_offset;
     conv2d_detail::in_sample_slots(w.slots, [&] {
       const auto [begin, end] = conv2d_detail::samples_of_this_thread(g.batch);
-      const Bf16BackwardPrimitives& part = backward_primitives_for(with_batch(g, end - begin), true);
+      const Bf16BackwardPrimitives& part = backward_primitives_for(with_batch(g, end - begin), 1);
       char* part_dweight = slots + static_cast<size_t>(omp_get_thread_num()) * w.slot_bytes;
       char* part_gradient = part_dweight + aligned(static_cast<size_t>(o * g.patch_size()) * sizeof(float));
       char* part_scratchpad = part_gradient + aligned(part.weight_dw.get_size());

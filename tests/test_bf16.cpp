@@ -2,6 +2,7 @@
 // (forward and backward) against the fp32 ones on bf16-rounded operands, and DenseNet-121's logits in
 // bf16 against fp32.
 #include <catch2/catch.hpp>
+#include <omp.h>
 
 #include <cmath>
 #include <algorithm>
@@ -269,6 +270,45 @@ TEST_CASE("conv2d_backward_*_bf16 equal the fp32 backward passes of the bf16-rou
   CHECK(reference_dx == oracle.dx);
   CHECK(reference_dweight == oracle.dweight);
   CHECK(reference_dbias == oracle.dbias);
+}
+
+TEST_CASE("conv2d_backward_*_bf16 called inside a parallel region compute the whole gradients", "[bf16][conv]") {
+  // oneDNN runs a primitive on the calling thread alone inside a parallel region; one built for
+  // two threads would compute only the first thread's share there, or wait forever for the second
+  // (seen: with the kernels' primitives built for two threads, this test hung). They build theirs for
+  // the threads they will run on (the conv2d.h contract: inside a parallel region, the calling
+  // thread alone). Against the reference kernels, called outside.
+  namespace k = kernels::cpu;
+  const testing::ThreadCount thread_count(2);
+  const auto g = GENERATE(kernels::Conv2dGeometry::make(3, 128, 28, 28, 32, 3, 3, 1, 1),
+                          kernels::Conv2dGeometry::make(3, 3, 64, 64, 64, 7, 7, 2, 3),
+                          kernels::Conv2dGeometry::make(3, 256, 14, 14, 128, 1, 1, 1, 0));
+  INFO(g.in_channels << " -> " << g.out_channels << ", " << g.kernel_h << "x" << g.kernel_w);
+  Generator gen(44);
+  const Tensor x = Tensor::randn({g.batch, g.in_channels, g.height, g.width}, gen);
+  const Tensor dy = Tensor::randn({g.batch, g.out_channels, g.out_height, g.out_width}, gen);
+  const Tensor weight = Tensor::randn({g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, gen, 0.f, 0.3f);
+  std::vector<float> dx(static_cast<size_t>(x.numel())), dweight(static_cast<size_t>(weight.numel()));
+  bool in_parallel = false;
+#pragma omp parallel num_threads(2)
+#pragma omp single
+  {
+    in_parallel = omp_in_parallel();
+    std::vector<float> workspace(k::conv2d_bf16_backward_workspace_bytes({}, g) / 4 + 1);
+    k::conv2d_backward_data_bf16({}, {g, {dy.data(), g.out_sample()}, weight.data(), {dx.data(), g.in_sample()},
+                                      workspace.data()});
+    k::conv2d_backward_weight_bf16({}, {g, {x.data(), g.in_sample()}, {dy.data(), g.out_sample()}, dweight.data(),
+                                        nullptr, workspace.data()});
+  }
+  REQUIRE(in_parallel);
+  std::vector<float> reference_dx(dx.size()), reference_dweight(dweight.size());
+  std::vector<float> workspace(k::conv2d_bf16_backward_reference_workspace_bytes({}, g) / 4 + 1);
+  k::conv2d_backward_data_bf16_reference({}, {g, {dy.data(), g.out_sample()}, weight.data(),
+                                              {reference_dx.data(), g.in_sample()}, workspace.data()});
+  k::conv2d_backward_weight_bf16_reference({}, {g, {x.data(), g.in_sample()}, {dy.data(), g.out_sample()},
+                                                reference_dweight.data(), nullptr, workspace.data()});
+  CHECK(norm_relative_error(dx, reference_dx) <= 1e-5);
+  CHECK(norm_relative_error(dweight, reference_dweight) <= 1e-5);
 }
 
 TEST_CASE("DenseNet-121's logits in bf16 are within 2e-2 of fp32's", "[bf16][densenet]") {
