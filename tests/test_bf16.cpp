@@ -1,6 +1,6 @@
-// bf16 on the CPU (--precision bf16, chex/precision.h): the rounding, the bf16 convolution kernels
-// (forward and backward) against the fp32 ones on bf16-rounded operands, and DenseNet-121's logits in
-// bf16 against fp32.
+// bf16 inference on the CPU (--precision bf16, chex/precision.h): the rounding, the bf16
+// convolution kernel against the fp32 one on bf16-rounded operands, and DenseNet-121's logits in
+// bf16 against fp32 (training in bf16: test_bf16_training.cpp).
 #include <catch2/catch.hpp>
 #include <omp.h>
 
