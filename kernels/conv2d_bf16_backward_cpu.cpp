@@ -1,10 +1,11 @@
-// The backward passes of a bf16 convolution on the CPU (conv2d_backward_data_bf16,
-// conv2d_backward_weight_bf16, kernels/conv2d.h), by their definition: the operands are rounded to
-// bf16 (nearest even, kernels/bfloat16.h) into dense fp32 copies, which the fp32 kernels then
-// multiply, accumulating in fp32. Each product of two bf16 values is exact in fp32, so this is
-// what a bf16 unit with fp32 accumulation computes, up to the order of the additions. It runs on
-// any CPU and in any build (OpenBLAS's included); it is the oracle the faster forms are tested
-// against, and no faster than fp32 (the rounding is one more pass over the operands).
+// The backward passes of a bf16 convolution on the CPU by their definition
+// (conv2d_backward_*_bf16_reference, kernels/conv2d.h): the operands are rounded to bf16 (nearest
+// even, kernels/bfloat16.h) into dense fp32 copies, which the fp32 kernels then multiply,
+// accumulating in fp32. Each product of two bf16 values is exact in fp32, so this is what a bf16
+// unit with fp32 accumulation computes, up to the order of the additions. It runs on any CPU and in
+// any build; it is the oracle the oneDNN kernels (conv2d_bf16_cpu.cpp) are tested against, and the
+// conv2d_backward_*_bf16 kernels of a build without oneDNN (CHEX_GEMM=openblas), where it is no
+// faster than fp32 (the rounding is one more pass over the operands).
 #include <algorithm>
 #include <cstring>
 
@@ -47,16 +48,16 @@ RoundedOperands carve(void* workspace, int64_t first_floats, int64_t second_floa
 
 }  // namespace
 
-size_t conv2d_bf16_backward_workspace_bytes(const Queue& q, const Conv2dGeometry& g) {
+size_t conv2d_bf16_backward_reference_workspace_bytes(const Queue& q, const Conv2dGeometry& g) {
   const int64_t weight = g.out_channels * g.patch_size();
   const size_t data = aligned_floats(g.batch * g.out_sample()) + aligned_floats(weight);
   const size_t parameters = aligned_floats(g.batch * g.in_sample()) + aligned_floats(g.batch * g.out_sample());
   return std::max(data, parameters) + conv2d_backward_workspace_bytes(q, g);
 }
 
-void conv2d_backward_data_bf16(const Queue& q, const Conv2dBackwardDataArgs& a) {
+void conv2d_backward_data_bf16_reference(const Queue& q, const Conv2dBackwardDataArgs& a) {
   const Conv2dGeometry& g = a.geometry;
-  CHEX_CHECK(a.workspace != nullptr, "conv2d_backward_data_bf16: needs conv2d_bf16_backward_workspace_bytes of workspace");
+  CHEX_CHECK(a.workspace != nullptr, "conv2d_backward_data_bf16_reference: needs conv2d_bf16_backward_reference_workspace_bytes of workspace");
   const int64_t weight = g.out_channels * g.patch_size();
   const RoundedOperands r = carve(a.workspace, g.batch * g.out_sample(), weight);
   round_images(a.dy.data, a.dy.batch_stride, g.batch, g.out_sample(), r.first);
@@ -64,10 +65,11 @@ void conv2d_backward_data_bf16(const Queue& q, const Conv2dBackwardDataArgs& a) 
   conv2d_backward_data(q, Conv2dBackwardDataArgs{g, {r.first, g.out_sample()}, r.second, a.dx, r.fp32_workspace});
 }
 
-void conv2d_backward_weight_bf16(const Queue& q, const Conv2dBackwardWeightArgs& a) {
+void conv2d_backward_weight_bf16_reference(const Queue& q, const Conv2dBackwardWeightArgs& a) {
   const Conv2dGeometry& g = a.geometry;
   CHEX_CHECK(a.workspace != nullptr,
-             "conv2d_backward_weight_bf16: needs conv2d_bf16_backward_workspace_bytes of workspace");
+             "conv2d_backward_weight_bf16_reference: needs conv2d_bf16_backward_reference_workspace_bytes of "
+             "workspace");
   const RoundedOperands r = carve(a.workspace, g.batch * g.in_sample(), g.batch * g.out_sample());
   round_images(a.x.data, a.x.batch_stride, g.batch, g.in_sample(), r.first);
   round_images(a.dy.data, a.dy.batch_stride, g.batch, g.out_sample(), r.second);
@@ -78,5 +80,18 @@ void conv2d_backward_weight_bf16(const Queue& q, const Conv2dBackwardWeightArgs&
   if (a.dbias)
     conv2d_backward_weight(q, Conv2dBackwardWeightArgs{g, a.x, a.dy, nullptr, a.dbias, r.fp32_workspace});
 }
+
+#if !defined(CHEX_GEMM_ONEDNN)
+// Without oneDNN the bf16 backward kernels are the reference (with it, conv2d_bf16_cpu.cpp's).
+size_t conv2d_bf16_backward_workspace_bytes(const Queue& q, const Conv2dGeometry& g) {
+  return conv2d_bf16_backward_reference_workspace_bytes(q, g);
+}
+void conv2d_backward_data_bf16(const Queue& q, const Conv2dBackwardDataArgs& a) {
+  conv2d_backward_data_bf16_reference(q, a);
+}
+void conv2d_backward_weight_bf16(const Queue& q, const Conv2dBackwardWeightArgs& a) {
+  conv2d_backward_weight_bf16_reference(q, a);
+}
+#endif
 
 }  // namespace chex::kernels::cpu

@@ -1,5 +1,6 @@
-// bf16 convolutions on the CPU (conv2d_forward_bf16, kernels/conv2d.h): oneDNN's primitives with
-// bf16 inputs and weights and fp32 accumulation, which run on AMX tiles or AVX512_BF16 dot products
+// bf16 convolutions on the CPU (conv2d_forward_bf16; the backward passes conv2d_backward_data_bf16
+// and conv2d_backward_weight_bf16 further down; kernels/conv2d.h): oneDNN's primitives with bf16
+// inputs and weights and fp32 accumulation, which run on AMX tiles or AVX512_BF16 dot products
 // where the CPU has them (5x the fp32 GEMM rate on DenseNet's 1x1s here, measured with oneDNN 2.6
 // on 2 Zen-class cores with AMX). The operands are packed into bf16 first (x normalised on the way
 // when asked), in the layout the primitive wants:
@@ -203,10 +204,11 @@ void pack_channels_last(const Conv2dGeometry& g, const float* image, const Input
   }
 }
 
-// packed[p, c] = bf16(x'[c, p]) for the pixels of tile t of one NCHW image: the transposing pack.
-void pack_transposed(const Conv2dGeometry& g, const float* image, const InputNormalization* norm, uint16_t* packed,
-                     int64_t t) {
-  const int64_t plane = g.in_plane(), channels = g.in_channels, p0 = t * kTilePixels;
+// packed[p, c] = bf16(x'[c, p]) for the pixels of tile t of one NCHW image of `channels` planes of
+// `plane` pixels: the transposing pack (of x, or of dy in the backward passes).
+void pack_transposed(int64_t channels, int64_t plane, const float* image, const InputNormalization* norm,
+                     uint16_t* packed, int64_t t) {
+  const int64_t p0 = t * kTilePixels;
   const int64_t pixels = std::min(kTilePixels, plane - p0), next = std::min(kTilePixels, plane - p0 - pixels);
   float row[kTilePixels];
   uint16_t tile[kTilePixels][kTileChannels];
@@ -224,9 +226,10 @@ void pack_transposed(const Conv2dGeometry& g, const float* image, const InputNor
   }
 }
 
-// y[c, p] = result[p, c] for the pixels of tile t of one image.
-void unpack_transposed(const Conv2dGeometry& g, const float* result, float* y, int64_t t) {
-  const int64_t plane = g.out_plane(), channels = g.out_channels, p0 = t * kTilePixels;
+// y[c, p] = result[p, c] for the pixels of tile t of one image of `channels` planes of `plane`
+// pixels (y, or dx in the backward pass).
+void unpack_transposed(int64_t channels, int64_t plane, const float* result, float* y, int64_t t) {
+  const int64_t p0 = t * kTilePixels;
   const int64_t pixels = std::min(kTilePixels, plane - p0);
   float tile[kTileChannels][kTilePixels];
   for (int64_t c0 = 0; c0 < channels; c0 += kTileChannels) {
@@ -291,7 +294,7 @@ void conv2d_forward_bf16(const Queue& /*q*/, const Conv2dForwardBf16Args& a) {
       const float* image = a.x.data + n * a.x.batch_stride;
       uint16_t* out = packed + n * g.in_sample();
       if (transposes)
-        pack_transposed(g, image, a.norm, out, u);
+        pack_transposed(g.in_channels, g.in_plane(), image, a.norm, out, u);
       else if (planar)
         pack_planar(g, image, a.norm, out, u);
       else
@@ -343,7 +346,334 @@ void conv2d_forward_bf16(const Queue& /*q*/, const Conv2dForwardBf16Args& a) {
   const int64_t tiles = pixel_tiles(g.out_plane());
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t n = 0; n < g.batch; ++n)
-    for (int64_t t = 0; t < tiles; ++t) unpack_transposed(g, result + n * g.out_sample(), a.y.data + n * a.y.batch_stride, t);
+    for (int64_t t = 0; t < tiles; ++t) unpack_transposed(g.out_channels, g.out_plane(), result + n * g.out_sample(), a.y.data + n * a.y.batch_stride,
+                        t);
+}
+
+// ---- The backward passes (conv2d_backward_data_bf16, conv2d_backward_weight_bf16)
+//
+// Their operands are packed into bf16 as the forward's, and the results are fp32:
+// - a 1x1 stride-1 convolution is matrix products on the NCHW images as they lie: per image
+//   dX [C, P] = W^T [C, O] dY [O, P] (W read transposed through its strides, not copied), and
+//   over the whole batch at once dW [O, C] = dY [O, N P] X^T [N P, C], with dy and x packed
+//   channel-major ([O][N][P], [C][N][P]) so that the batch is one long reduction;
+// - any other convolution is oneDNN's backward-data and backward-weights convolutions on
+//   channels-last bf16 images, dy (and x) transposed while packed and dx transposed back.
+
+namespace {
+
+struct Bf16BackwardPrimitives {
+  bool matmul = false;
+  // dx: its primitive, the descriptors it executes with, and for a convolution the weight's reorder
+  // into oneDNN's bf16 layout.
+  dnnl::primitive data;
+  memory::desc data_dy, data_weights, data_dx, data_scratchpad, user_weight;
+  dnnl::reorder data_weight_reorder;
+  // dweight: its primitive and descriptors, and for a convolution the reorder of its fp32 result
+  // into chex's [O, C, kh, kw].
+  dnnl::primitive weight;
+  memory::desc weight_x, weight_dy, weight_dw, weight_scratchpad;
+  dnnl::reorder dweight_reorder;
+  // Workspace offsets, from the aligned base: dx's pass packs dy, then the weight, then the fp32 dx
+  // where it is not written in place, then the scratchpad; dweight's pass packs x, then dy, then the
+  // fp32 dweight in oneDNN's layout (a convolution's), then the scratchpad.
+  size_t data_weight_offset = 0, data_dx_offset = 0, data_scratch_offset = 0;
+  size_t weight_dy_offset = 0, weight_dw_offset = 0, weight_scratch_offset = 0;
+  size_t bytes = 0;
+
+  explicit Bf16BackwardPrimitives(const Conv2dGeometry& g) {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const int64_t n = g.batch, c = g.in_channels, o = g.out_channels, pi = g.in_plane(), po = g.out_plane();
+    matmul = g.is_pointwise();
+    if (matmul) {
+      // dX = W^T dY per image: W [O, C] as stored is W^T [C, O] with strides (1, C); broadcast over
+      // the images as the forward's W.
+      data_weights = memory::desc({1, c, o}, Type::bf16, memory::dims{c * o, 1, c});
+      data_dy = memory::desc({n, o, po}, Type::bf16, memory::dims{o * po, po, 1});
+      data_dx = memory::desc({n, c, pi}, Type::f32, memory::dims{c * pi, pi, 1});
+      const dnnl::matmul::primitive_desc data_pd(dnnl::matmul::desc(data_weights, data_dy, data_dx), attr,
+                                                 cpu_engine());
+      data = dnnl::matmul(data_pd);
+      data_scratchpad = data_pd.scratchpad_desc();
+      // dW = dY X^T over the batch: dY packed [O][N P], X packed [C][N P] read as X^T [N P, C].
+      const int64_t k = n * po;
+      weight_dy = memory::desc({o, k}, Type::bf16, memory::dims{k, 1});
+      weight_x = memory::desc({k, c}, Type::bf16, memory::dims{1, k});
+      weight_dw = memory::desc({o, c}, Type::f32, memory::dims{c, 1});
+      const dnnl::matmul::primitive_desc weight_pd(dnnl::matmul::desc(weight_dy, weight_x, weight_dw), attr,
+                                                   cpu_engine());
+      weight = dnnl::matmul(weight_pd);
+      weight_scratchpad = weight_pd.scratchpad_desc();
+    } else {
+      const memory::dims src_dims{n, c, g.height, g.width}, weight_dims{o, c, g.kernel_h, g.kernel_w},
+          dst_dims{n, o, g.out_height, g.out_width}, strides{g.stride, g.stride}, pad{g.padding, g.padding};
+      const memory::desc src(src_dims, Type::bf16, Tag::nhwc), weights(weight_dims, Type::bf16, Tag::any),
+          dst(dst_dims, Type::bf16, Tag::nhwc), diff_src(src_dims, Type::f32, Tag::nhwc),
+          diff_weights(weight_dims, Type::f32, Tag::any);
+      // The backward primitives are chosen given the forward's (oneDNN's "hint").
+      const dnnl::convolution_forward::primitive_desc hint(
+          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
+                                          weights, dst, strides, pad, pad),
+          cpu_engine());
+      const dnnl::convolution_backward_data::primitive_desc data_pd(
+          dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, diff_src, weights, dst, strides,
+                                                pad, pad),
+          attr, cpu_engine(), hint);
+      data = dnnl::convolution_backward_data(data_pd);
+      data_dy = data_pd.diff_dst_desc();
+      data_weights = data_pd.weights_desc();
+      data_dx = data_pd.diff_src_desc();
+      data_scratchpad = data_pd.scratchpad_desc();
+      user_weight = memory::desc(weight_dims, Type::f32, Tag::oihw);
+      data_weight_reorder =
+          dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), user_weight, cpu_engine(), data_weights));
+      const dnnl::convolution_backward_weights::primitive_desc weight_pd(
+          dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src, diff_weights, dst,
+                                                   strides, pad, pad),
+          attr, cpu_engine(), hint);
+      weight = dnnl::convolution_backward_weights(weight_pd);
+      weight_x = weight_pd.src_desc();
+      weight_dy = weight_pd.diff_dst_desc();
+      weight_dw = weight_pd.diff_weights_desc();
+      weight_scratchpad = weight_pd.scratchpad_desc();
+      dweight_reorder =
+          dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), weight_dw, cpu_engine(), user_weight));
+    }
+    const size_t x_bf16 = static_cast<size_t>(n * c * pi) * sizeof(uint16_t);
+    const size_t dy_bf16 = static_cast<size_t>(n * o * po) * sizeof(uint16_t);
+    const size_t weight_bf16 = matmul ? static_cast<size_t>(o * c) * sizeof(uint16_t) : data_weights.get_size();
+    data_weight_offset = aligned(dy_bf16);
+    data_dx_offset = data_weight_offset + aligned(weight_bf16);
+    data_scratch_offset = data_dx_offset + aligned(static_cast<size_t>(n * c * pi) * sizeof(float));
+    weight_dy_offset = aligned(x_bf16);
+    weight_dw_offset = weight_dy_offset + aligned(dy_bf16);
+    weight_scratch_offset = weight_dw_offset + (matmul ? 0 : aligned(weight_dw.get_size()));
+    bytes = std::max(data_scratch_offset + aligned(data_scratchpad.get_size()),
+                     weight_scratch_offset + aligned(weight_scratchpad.get_size())) +
+            kAlign;  // + kAlign: to align the base
+  }
+};
+
+// The threads a primitive runs on: oneDNN splits a primitive's work for the thread count it sees
+// when built, and inside a parallel region runs it on the calling thread alone, so a primitive split
+// for two threads would there compute only the first's share or wait forever for the second (a
+// backward-weights convolution hung). Primitives are built, and cached, for
+// the thread count they will run on: this call's, one inside a parallel region, or one for the
+// weight gradient's slots (WeightSlots).
+int primitive_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+
+const Bf16BackwardPrimitives& backward_primitives_for(const Conv2dGeometry& g, int threads = primitive_threads()) {
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int>;
+  static std::mutex mutex;
+  static std::map<Key, std::unique_ptr<Bf16BackwardPrimitives>> cache;
+  const Key key{g.batch,    g.in_channels, g.height, g.width, g.out_channels, g.kernel_h, g.kernel_w, g.stride,
+                g.padding, threads};
+  const std::lock_guard lock(mutex);
+  auto& entry = cache[key];
+  if (!entry) {
+    struct ThreadsForBuilding {  // this thread's OpenMP thread count while building, restored after
+      int saved = omp_get_max_threads();
+      explicit ThreadsForBuilding(int threads) { omp_set_num_threads(threads); }
+      ~ThreadsForBuilding() { omp_set_num_threads(saved); }
+    } building(threads);
+    entry = std::make_unique<Bf16BackwardPrimitives>(g);
+  }
+  return *entry;
+}
+
+char* aligned_base(void* workspace) {
+  const uintptr_t raw = reinterpret_cast<uintptr_t>(workspace);
+  return reinterpret_cast<char*>((raw + kAlign - 1) / kAlign * kAlign);
+}
+
+// packed[r row_stride + n image_stride + p] = bf16(src[n batch_stride + r plane + p]): `rows`
+// planes of each of `batch` images, no transpose; per image (dy for dx) or channel-major (x and dy
+// for dweight, the batch's images of one channel side by side).
+void pack_rows(const float* src, int64_t batch_stride, int64_t batch, int64_t rows, int64_t plane, uint16_t* packed,
+               int64_t row_stride, int64_t image_stride) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* in = src + n * batch_stride + r * plane;
+      uint16_t* out = packed + r * row_stride + n * image_stride;
+#pragma omp simd
+      for (int64_t p = 0; p < plane; ++p) out[p] = to_bf16(in[p]);
+    }
+}
+
+// Every NCHW image of a batch-strided tensor into dense channels-last bf16 images.
+void pack_images_transposed(const float* src, int64_t batch_stride, int64_t batch, int64_t channels, int64_t plane,
+                            uint16_t* packed) {
+  const int64_t tiles = pixel_tiles(plane);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t t = 0; t < tiles; ++t)
+      pack_transposed(channels, plane, src + n * batch_stride, nullptr, packed + n * channels * plane, t);
+}
+
+// The weight gradient of a convolution (not a matmul) with the batch shared out: oneDNN's
+// multi-threaded backward-weights kernels reduce across threads with spinning barriers, which a
+// thread that the OS deschedules stalls (on 2 cores shared with other work it ran 50x slower than
+// on one thread). So, as the fp32 kernels do (conv2d_detail::sample_slots), each thread takes whole
+// images and runs a single-threaded primitive on them into its own fp32 gradient, and the threads'
+// gradients are summed in a fixed order. A slot's part of the workspace: its
+// gradient reordered to [O, C, kh, kw] (first, at the same place in every slot), oneDNN's gradient,
+// its scratchpad. The slots' primitives are built single-threaded, before the parallel region.
+struct WeightSlots {
+  int slots = 1;
+  size_t slot_bytes = 0;
+};
+
+Conv2dGeometry with_batch(Conv2dGeometry g, int64_t batch) {
+  g.batch = batch;
+  return g;
+}
+
+WeightSlots weight_slots(const Conv2dGeometry& g) {
+  WeightSlots w;
+  if (g.is_pointwise()) return w;  // one matmul over the batch
+  w.slots = conv2d_detail::sample_slots(g);
+  if (w.slots == 1) return w;
+  // The slots' batches are batch / slots rounded down or up.
+  const int64_t weight = g.out_channels * g.patch_size();
+  for (const int64_t images : {g.batch / w.slots, (g.batch + w.slots - 1) / w.slots}) {
+    const Bf16BackwardPrimitives& prim = backward_primitives_for(with_batch(g, images), 1);
+    w.slot_bytes = std::max(w.slot_bytes, aligned(prim.weight_dw.get_size()) +
+                                              aligned(prim.weight_scratchpad.get_size()) +
+                                              aligned(static_cast<size_t>(weight) * sizeof(float)));
+  }
+  return w;
+}
+
+}  // namespace
+
+size_t conv2d_bf16_backward_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& g) {
+  if (g.batch == 0) return 0;  // an empty batch runs no primitive
+  const Bf16BackwardPrimitives& prim = backward_primitives_for(g);
+  const WeightSlots w = weight_slots(g);
+  return std::max(prim.bytes, prim.weight_dw_offset + w.slots * w.slot_bytes + kAlign);
+}
+
+void conv2d_backward_data_bf16(const Queue& /*q*/, const Conv2dBackwardDataArgs& a) {
+  const Conv2dGeometry& g = a.geometry;
+  if (g.batch == 0) return;
+  CHEX_CHECK(a.workspace != nullptr,
+             "conv2d_backward_data_bf16: needs conv2d_bf16_backward_workspace_bytes of workspace");
+  const Bf16BackwardPrimitives& prim = backward_primitives_for(g);
+  char* base = aligned_base(a.workspace);
+  auto* dy = reinterpret_cast<uint16_t*>(base);
+  char* weight = base + prim.data_weight_offset;
+  auto* result = reinterpret_cast<float*>(base + prim.data_dx_offset);
+  const int64_t o = g.out_channels, c = g.in_channels, po = g.out_plane(), pi = g.in_plane();
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  const memory scratchpad(prim.data_scratchpad, engine, base + prim.data_scratch_offset);
+  if (prim.matmul) {
+    pack_rows(a.dy.data, a.dy.batch_stride, g.batch, o, po, dy, po, o * po);
+    auto* w = reinterpret_cast<uint16_t*>(weight);
+    const int64_t count = o * c;
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) w[i] = to_bf16(a.weight[i]);
+    // A dense dx is written in place; a batch-strided one is copied from the dense result.
+    const bool in_place = a.dx.batch_stride == c * pi;
+    float* dst = in_place ? a.dx.data : result;
+    prim.data.execute(stream, {{DNNL_ARG_SRC, memory(prim.data_weights, engine, weight)},
+                               {DNNL_ARG_WEIGHTS, memory(prim.data_dy, engine, dy)},
+                               {DNNL_ARG_DST, memory(prim.data_dx, engine, dst)},
+                               {DNNL_ARG_SCRATCHPAD, scratchpad}});
+    stream.wait();
+    if (in_place) return;
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < g.batch; ++n)
+      std::memcpy(a.dx.data + n * a.dx.batch_stride, result + n * c * pi, static_cast<size_t>(c * pi) * sizeof(float));
+    return;
+  }
+  pack_images_transposed(a.dy.data, a.dy.batch_stride, g.batch, o, po, dy);
+  memory user_weight(prim.user_weight, engine, const_cast<float*>(a.weight));
+  memory reordered(prim.data_weights, engine, weight);
+  prim.data_weight_reorder.execute(stream, user_weight, reordered);
+  prim.data.execute(stream, {{DNNL_ARG_DIFF_DST, memory(prim.data_dy, engine, dy)},
+                             {DNNL_ARG_WEIGHTS, reordered},
+                             {DNNL_ARG_DIFF_SRC, memory(prim.data_dx, engine, result)},
+                             {DNNL_ARG_SCRATCHPAD, scratchpad}});
+  stream.wait();
+  const int64_t tiles = pixel_tiles(pi);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t t = 0; t < tiles; ++t)
+      unpack_transposed(c, pi, result + n * c * pi, a.dx.data + n * a.dx.batch_stride, t);
+}
+
+void conv2d_backward_weight_bf16(const Queue& q, const Conv2dBackwardWeightArgs& a) {
+  const Conv2dGeometry& g = a.geometry;
+  // The bias gradient is a plain sum of dy: in fp32, of dy as given (the fp32 kernel's).
+  if (a.dbias) conv2d_backward_weight(q, Conv2dBackwardWeightArgs{g, a.x, a.dy, nullptr, a.dbias, nullptr});
+  if (!a.dweight) return;
+  if (g.batch == 0) {
+    std::fill(a.dweight, a.dweight + g.out_channels * g.patch_size(), 0.f);
+    return;
+  }
+  CHEX_CHECK(a.workspace != nullptr,
+             "conv2d_backward_weight_bf16: needs conv2d_bf16_backward_workspace_bytes of workspace");
+  const Bf16BackwardPrimitives& prim = backward_primitives_for(g);
+  char* base = aligned_base(a.workspace);
+  auto* x = reinterpret_cast<uint16_t*>(base);
+  auto* dy = reinterpret_cast<uint16_t*>(base + prim.weight_dy_offset);
+  const int64_t o = g.out_channels, c = g.in_channels, po = g.out_plane(), pi = g.in_plane();
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  const memory scratchpad(prim.weight_scratchpad, engine, base + prim.weight_scratch_offset);
+  if (prim.matmul) {
+    const int64_t k = g.batch * po;
+    pack_rows(a.dy.data, a.dy.batch_stride, g.batch, o, po, dy, k, po);
+    pack_rows(a.x.data, a.x.batch_stride, g.batch, c, pi, x, k, pi);
+    prim.weight.execute(stream, {{DNNL_ARG_SRC, memory(prim.weight_dy, engine, dy)},
+                                 {DNNL_ARG_WEIGHTS, memory(prim.weight_x, engine, x)},
+                                 {DNNL_ARG_DST, memory(prim.weight_dw, engine, a.dweight)},
+                                 {DNNL_ARG_SCRATCHPAD, scratchpad}});
+    stream.wait();
+    return;
+  }
+  pack_images_transposed(a.x.data, a.x.batch_stride, g.batch, c, pi, x);
+  pack_images_transposed(a.dy.data, a.dy.batch_stride, g.batch, o, po, dy);
+  const WeightSlots w = weight_slots(g);
+  if (w.slots > 1) {
+    char* slots = base + prim.weight_dw_offset;
+    conv2d_detail::in_sample_slots(w.slots, [&] {
+      const auto [begin, end] = conv2d_detail::samples_of_this_thread(g.batch);
+      const Bf16BackwardPrimitives& part = backward_primitives_for(with_batch(g, end - begin), 1);
+      char* part_dweight = slots + static_cast<size_t>(omp_get_thread_num()) * w.slot_bytes;
+      char* part_gradient = part_dweight + aligned(static_cast<size_t>(o * g.patch_size()) * sizeof(float));
+      char* part_scratchpad = part_gradient + aligned(part.weight_dw.get_size());
+      dnnl::stream part_stream(engine);
+      memory gradient(part.weight_dw, engine, part_gradient);
+      part.weight.execute(part_stream, {{DNNL_ARG_SRC, memory(part.weight_x, engine, x + begin * c * pi)},
+                                        {DNNL_ARG_DIFF_DST, memory(part.weight_dy, engine, dy + begin * o * po)},
+                                        {DNNL_ARG_DIFF_WEIGHTS, gradient},
+                                        {DNNL_ARG_SCRATCHPAD, memory(part.weight_scratchpad, engine, part_scratchpad)}});
+      memory reordered(part.user_weight, engine, part_dweight);
+      part.dweight_reorder.execute(part_stream, gradient, reordered);
+      part_stream.wait();
+    });
+    // dweight = the slots' gradients summed in slot order.
+    const int64_t count = o * g.patch_size();
+    std::copy_n(reinterpret_cast<const float*>(slots), count, a.dweight);
+    for (int s = 1; s < w.slots; ++s) {
+      const auto* part = reinterpret_cast<const float*>(slots + static_cast<size_t>(s) * w.slot_bytes);
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) a.dweight[i] += part[i];
+    }
+    return;
+  }
+  memory dweight(prim.weight_dw, engine, base + prim.weight_dw_offset);
+  prim.weight.execute(stream, {{DNNL_ARG_SRC, memory(prim.weight_x, engine, x)},
+                               {DNNL_ARG_DIFF_DST, memory(prim.weight_dy, engine, dy)},
+                               {DNNL_ARG_DIFF_WEIGHTS, dweight},
+                               {DNNL_ARG_SCRATCHPAD, scratchpad}});
+  memory user_dweight(prim.user_weight, engine, a.dweight);
+  prim.dweight_reorder.execute(stream, dweight, user_dweight);
+  stream.wait();
 }
 
 #else  // an OpenBLAS build has no oneDNN: no bf16 convolutions (Backend::has() says so)

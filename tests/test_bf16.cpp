@@ -2,6 +2,7 @@
 // convolution kernel against the fp32 one on bf16-rounded operands, and DenseNet-121's logits in
 // bf16 against fp32 (training in bf16: test_bf16_training.cpp).
 #include <catch2/catch.hpp>
+#include <omp.h>
 
 #include <cmath>
 #include <algorithm>
@@ -169,6 +170,145 @@ TEST_CASE("conv2d_forward_bf16 equals the fp32 convolution of the bf16-rounded o
   const std::vector<float> exact = fp32_conv(applied, weight);
   CHECK(norm_relative_error(y, exact) < 1e-2);
   CHECK(norm_relative_error(y, exact) > 1e-4);
+}
+
+TEST_CASE("conv2d_backward_*_bf16 equal the fp32 backward passes of the bf16-rounded operands", "[bf16][conv]") {
+  // The bf16 backward kernels (oneDNN's matmuls and backward convolutions in a oneDNN build) against
+  // the fp32 kernels on operands rounded to bf16 beforehand: products of two bf16 values are exact
+  // in fp32, so only the order of the fp32 sums differs, 1e-5 of the result's norm. Against the
+  // unrounded fp32 passes the error is bf16's: between 1e-4 (the rounding happened: not the fp32
+  // result) and 1e-2 (norm-relative). DenseNet-121's geometries, with dy and x channel slices of
+  // wider buffers (batch-strided), and dx written dense or into a wider buffer.
+  namespace k = kernels::cpu;
+  struct Case {
+    const char* name;
+    int64_t in_channels, size, out_channels, kernel, stride, padding;
+  };
+  const int threads = GENERATE(1, 2);
+  const testing::ThreadCount thread_count(threads);
+  const int64_t batch = GENERATE(1, 3);
+  const bool dense_dx = GENERATE(false, true);
+  const Case c = GENERATE(Case{"dense layer conv1, 1x1 64 -> 128 at 56x56", 64, 56, 128, 1, 1, 0},
+                          Case{"dense layer conv1, 1x1 256 -> 128 at 56x56", 256, 56, 128, 1, 1, 0},
+                          Case{"dense layer conv2, 3x3 128 -> 32 pad 1 at 56x56", 128, 56, 32, 3, 1, 1},
+                          Case{"transition 1x1 512 -> 256 at 14x14", 512, 14, 256, 1, 1, 0},
+                          Case{"stem 7x7 stride 2 pad 3, 3 -> 64 at 112x112", 3, 112, 64, 7, 2, 3});
+  INFO(c.name << ", batch " << batch << ", " << threads << " threads, dense dx " << dense_dx);
+  const auto g = kernels::Conv2dGeometry::make(batch, c.in_channels, c.size, c.size, c.out_channels, c.kernel,
+                                               c.kernel, c.stride, c.padding);
+  Generator gen(43);
+  const Tensor weight = Tensor::randn({c.out_channels, c.in_channels, c.kernel, c.kernel}, gen, 0.f, 0.3f);
+  // x and dy: channel slices (from channel 1 and 2) of wider buffers, as in a dense block.
+  const Tensor x_buffer = Tensor::randn({batch, c.in_channels + 2, c.size, c.size}, gen, 0.3f, 1.f);
+  const Tensor dy_buffer = Tensor::randn({batch, c.out_channels + 3, g.out_height, g.out_width}, gen, 0.f, 0.1f);
+  const kernels::StridedIn x{x_buffer.data() + g.in_plane(), (c.in_channels + 2) * g.in_plane()};
+  const kernels::StridedIn dy{dy_buffer.data() + 2 * g.out_plane(), (c.out_channels + 3) * g.out_plane()};
+  auto dense = [&](const kernels::StridedIn& t, int64_t sample, bool round) {
+    std::vector<float> out;
+    for (int64_t n = 0; n < batch; ++n)
+      out.insert(out.end(), t.data + n * t.batch_stride, t.data + n * t.batch_stride + sample);
+    return round ? rounded(out) : out;
+  };
+
+  // The bf16 kernels; dx either dense or one plane of sentinels before and after each image.
+  const int64_t dx_stride = dense_dx ? g.in_sample() : g.in_sample() + 2 * g.in_plane();
+  const int64_t dx_offset = dense_dx ? 0 : g.in_plane();
+  std::vector<float> wide_dx(static_cast<size_t>(batch * dx_stride), 7.f);
+  std::vector<float> dweight(static_cast<size_t>(weight.numel())), dbias(static_cast<size_t>(c.out_channels));
+  std::vector<float> workspace(k::conv2d_bf16_backward_workspace_bytes({}, g) / 4 + 1);
+  k::conv2d_backward_data_bf16({}, {g, dy, weight.data(), {wide_dx.data() + dx_offset, dx_stride}, workspace.data()});
+  k::conv2d_backward_weight_bf16({}, {g, x, dy, dweight.data(), dbias.data(), workspace.data()});
+  std::vector<float> dx;
+  for (int64_t n = 0; n < batch; ++n) {
+    const float* image = wide_dx.data() + n * dx_stride;
+    if (!dense_dx) {  // the planes before and after the image are untouched
+      const float* after = image + g.in_plane() + g.in_sample();
+      CHECK(std::all_of(image, image + g.in_plane(), [](float v) { return v == 7.f; }));
+      CHECK(std::all_of(after, after + g.in_plane(), [](float v) { return v == 7.f; }));
+    }
+    dx.insert(dx.end(), image + dx_offset, image + dx_offset + g.in_sample());
+  }
+
+  // The fp32 kernels, on rounded or unrounded dense copies.
+  std::vector<float> fp32_workspace(static_cast<size_t>(std::max<int64_t>(1, k::conv2d_backward_workspace_size(g))));
+  struct Gradients {
+    std::vector<float> dx, dweight, dbias;
+  };
+  auto fp32_backward = [&](bool round) {
+    const std::vector<float> xs = dense(x, g.in_sample(), round), dys = dense(dy, g.out_sample(), round);
+    const std::vector<float> w = round ? rounded(weight.to_vector()) : weight.to_vector();
+    Gradients out{std::vector<float>(static_cast<size_t>(batch * g.in_sample())), std::vector<float>(w.size()),
+                  std::vector<float>(static_cast<size_t>(c.out_channels))};
+    k::conv2d_backward_data({}, {g, {dys.data(), g.out_sample()}, w.data(), {out.dx.data(), g.in_sample()},
+                                 fp32_workspace.data()});
+    k::conv2d_backward_weight({}, {g, {xs.data(), g.in_sample()}, {dys.data(), g.out_sample()}, out.dweight.data(),
+                                   nullptr, fp32_workspace.data()});
+    k::conv2d_backward_weight({}, {g, x, dy, nullptr, out.dbias.data(), nullptr});  // of dy as given
+    return out;
+  };
+  const Gradients oracle = fp32_backward(true), exact = fp32_backward(false);
+  INFO("dx: " << norm_relative_error(dx, oracle.dx) << " from the rounded oracle, " << norm_relative_error(dx, exact.dx)
+              << " from fp32; dweight: " << norm_relative_error(dweight, oracle.dweight) << ", "
+              << norm_relative_error(dweight, exact.dweight));
+  CHECK(norm_relative_error(dx, oracle.dx) <= 1e-5);
+  CHECK(norm_relative_error(dweight, oracle.dweight) <= 1e-5);
+  CHECK(dbias == oracle.dbias);  // fp32, bit for bit
+  for (const auto& [bf16, fp32] : {std::pair{&dx, &exact.dx}, std::pair{&dweight, &exact.dweight}}) {
+    CHECK(norm_relative_error(*bf16, *fp32) < 1e-2);
+    CHECK(norm_relative_error(*bf16, *fp32) > 1e-4);  // rounded: not the fp32 result
+  }
+
+  // The reference kernels (the oracle, and the kernels of a build without oneDNN) are the fp32
+  // kernels on the rounded operands, bit for bit: the same kernels on the same values.
+  std::vector<float> reference_workspace(k::conv2d_bf16_backward_reference_workspace_bytes({}, g) / 4 + 1);
+  std::vector<float> reference_dx(static_cast<size_t>(batch * g.in_sample())), reference_dweight(dweight.size()),
+      reference_dbias(dbias.size());
+  k::conv2d_backward_data_bf16_reference(
+      {}, {g, dy, weight.data(), {reference_dx.data(), g.in_sample()}, reference_workspace.data()});
+  k::conv2d_backward_weight_bf16_reference(
+      {}, {g, x, dy, reference_dweight.data(), reference_dbias.data(), reference_workspace.data()});
+  CHECK(reference_dx == oracle.dx);
+  CHECK(reference_dweight == oracle.dweight);
+  CHECK(reference_dbias == oracle.dbias);
+}
+
+TEST_CASE("conv2d_backward_*_bf16 called inside a parallel region compute the whole gradients", "[bf16][conv]") {
+  // oneDNN runs a primitive on the calling thread alone inside a parallel region; one built for
+  // two threads would compute only the first thread's share there, or wait forever for the second
+  // (seen: with the kernels' primitives built for two threads, this test hung). They build theirs for
+  // the threads they will run on (the conv2d.h contract: inside a parallel region, the calling
+  // thread alone). Against the reference kernels, called outside.
+  namespace k = kernels::cpu;
+  const testing::ThreadCount thread_count(2);
+  const auto g = GENERATE(kernels::Conv2dGeometry::make(3, 128, 28, 28, 32, 3, 3, 1, 1),
+                          kernels::Conv2dGeometry::make(3, 3, 64, 64, 64, 7, 7, 2, 3),
+                          kernels::Conv2dGeometry::make(3, 256, 14, 14, 128, 1, 1, 1, 0));
+  INFO(g.in_channels << " -> " << g.out_channels << ", " << g.kernel_h << "x" << g.kernel_w);
+  Generator gen(44);
+  const Tensor x = Tensor::randn({g.batch, g.in_channels, g.height, g.width}, gen);
+  const Tensor dy = Tensor::randn({g.batch, g.out_channels, g.out_height, g.out_width}, gen);
+  const Tensor weight = Tensor::randn({g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, gen, 0.f, 0.3f);
+  std::vector<float> dx(static_cast<size_t>(x.numel())), dweight(static_cast<size_t>(weight.numel()));
+  bool in_parallel = false;
+#pragma omp parallel num_threads(2)
+#pragma omp single
+  {
+    in_parallel = omp_in_parallel();
+    std::vector<float> workspace(k::conv2d_bf16_backward_workspace_bytes({}, g) / 4 + 1);
+    k::conv2d_backward_data_bf16({}, {g, {dy.data(), g.out_sample()}, weight.data(), {dx.data(), g.in_sample()},
+                                      workspace.data()});
+    k::conv2d_backward_weight_bf16({}, {g, {x.data(), g.in_sample()}, {dy.data(), g.out_sample()}, dweight.data(),
+                                        nullptr, workspace.data()});
+  }
+  REQUIRE(in_parallel);
+  std::vector<float> reference_dx(dx.size()), reference_dweight(dweight.size());
+  std::vector<float> workspace(k::conv2d_bf16_backward_reference_workspace_bytes({}, g) / 4 + 1);
+  k::conv2d_backward_data_bf16_reference({}, {g, {dy.data(), g.out_sample()}, weight.data(),
+                                              {reference_dx.data(), g.in_sample()}, workspace.data()});
+  k::conv2d_backward_weight_bf16_reference({}, {g, {x.data(), g.in_sample()}, {dy.data(), g.out_sample()},
+                                                reference_dweight.data(), nullptr, workspace.data()});
+  CHECK(norm_relative_error(dx, reference_dx) <= 1e-5);
+  CHECK(norm_relative_error(dweight, reference_dweight) <= 1e-5);
 }
 
 TEST_CASE("DenseNet-121's logits in bf16 are within 2e-2 of fp32's", "[bf16][densenet]") {
