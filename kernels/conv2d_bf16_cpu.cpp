@@ -138,21 +138,41 @@ struct Bf16Primitive {
   }
 };
 
-// Primitives are built once per geometry and layout (a DenseNet forward has about 30 distinct ones)
-// and kept for the life of the process; oneDNN's primitives may execute concurrently.
+// The threads a primitive runs on: oneDNN splits a primitive's work for the thread count it sees
+// when built, and inside a parallel region runs it on the calling thread alone, so a primitive split
+// for two threads would there compute only the first's share or wait forever for the second (a
+// backward-weights convolution hung). Primitives are built, and cached, for
+// the thread count they will run on: this call's, one inside a parallel region, or one for the
+// weight gradient's slots (WeightSlots). The forward's are keyed by it too.
+int primitive_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+
+// This thread's OpenMP thread count while a primitive is built, restored after.
+struct ThreadsForBuilding {
+  int saved = omp_get_max_threads();
+  explicit ThreadsForBuilding(int threads) { omp_set_num_threads(threads); }
+  ~ThreadsForBuilding() { omp_set_num_threads(saved); }
+  ThreadsForBuilding(const ThreadsForBuilding&) = delete;
+  ThreadsForBuilding& operator=(const ThreadsForBuilding&) = delete;
+};
+
+// Primitives are built once per geometry, layout and thread count (a DenseNet forward has about 30
+// distinct ones) and kept for the life of the process; oneDNN's primitives may execute concurrently.
 const Bf16Primitive& primitive_for(const Conv2dGeometry& g, const Bf16Layout& layout) {
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool,
-                         int64_t>;
+                         int64_t, int>;
   static std::mutex mutex;
   static std::map<Key, std::unique_ptr<Bf16Primitive>> cache;
   // The y stride shapes only a primitive that writes y itself (a matmul's).
   const int64_t y_stride = g.is_pointwise() ? layout.y_batch_stride : 0;
   const Key key{g.batch,    g.in_channels, g.height,   g.width,
                 g.out_channels, g.kernel_h, g.kernel_w, g.stride,
-                g.padding,  layout.x_channels_last, layout.y_channels_last, y_stride};
+                g.padding,  layout.x_channels_last, layout.y_channels_last, y_stride, primitive_threads()};
   const std::lock_guard lock(mutex);
   auto& entry = cache[key];
-  if (!entry) entry = std::make_unique<Bf16Primitive>(g, layout);
+  if (!entry) {
+    const ThreadsForBuilding building(std::get<12>(key));
+    entry = std::make_unique<Bf16Primitive>(g, layout);
+  }
   return *entry;
 }
 
@@ -455,13 +475,6 @@ struct Bf16BackwardPrimitives {
   }
 };
 
-// The threads a primitive runs on: oneDNN splits a primitive's work for the thread count it sees
-// when built, and inside a parallel region runs it on the calling thread alone, so a primitive split
-// for two threads would there compute only the first's share or wait forever for the second (a
-// backward-weights convolution hung). Primitives are built, and cached, for
-// the thread count they will run on: this call's, one inside a parallel region, or one for the
-// weight gradient's slots (WeightSlots).
-int primitive_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
 const Bf16BackwardPrimitives& backward_primitives_for(const Conv2dGeometry& g, int threads = primitive_threads()) {
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int>;
@@ -472,11 +485,7 @@ const Bf16BackwardPrimitives& backward_primitives_for(const Conv2dGeometry& g, i
   const std::lock_guard lock(mutex);
   auto& entry = cache[key];
   if (!entry) {
-    struct ThreadsForBuilding {  // this thread's OpenMP thread count while building, restored after
-      int saved = omp_get_max_threads();
-      explicit ThreadsForBuilding(int threads) { omp_set_num_threads(threads); }
-      ~ThreadsForBuilding() { omp_set_num_threads(saved); }
-    } building(threads);
+    const ThreadsForBuilding building(threads);
     entry = std::make_unique<Bf16BackwardPrimitives>(g);
   }
   return *entry;

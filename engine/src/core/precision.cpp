@@ -100,7 +100,7 @@ bool cuda_has_bf16_convolutions() {
 }
 }  // namespace
 
-PrecisionPlan plan_precision(Precision asked, Device device, bool training) {
+PrecisionPlan plan_precision(Precision asked, Device device, bool /*training*/) {
   if (device.is_cuda()) {
     CHEX_CHECK(asked != Precision::bf16 || cuda_has_bf16_convolutions(),
                "bf16 is not available on CUDA devices in this build: use --precision tf32 for tensor cores, or fp32");
@@ -113,10 +113,6 @@ PrecisionPlan plan_precision(Precision asked, Device device, bool training) {
       if (!cpu_has_native_bf16())
         return {Precision::fp32,
                 "this CPU has no AVX512_BF16 or AMX, where bf16 would be slower than fp32: computing in fp32"};
-      if (training)
-        return {asked,
-                "bf16 training on the CPU checks accuracy, not speed: its backward convolutions round their "
-                "operands into the fp32 kernels, so a step is slower than in fp32 (docs/precision.md)"};
       return {asked, {}};
   }
   return {asked, {}};
