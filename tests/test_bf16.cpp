@@ -347,7 +347,7 @@ TEST_CASE("DenseNet-121's logits in bf16 are within 2e-2 of fp32's", "[bf16][den
   CHECK(norm_relative_error(bf16, fp32) > 1e-5);  // bf16 did run
 }
 
-TEST_CASE("--precision choices are planned per device", "[bf16]") {
+TEST_CASE("the --precision choices are planned per device", "[bf16]") {
   CHECK(parse_precision("bf16") == Precision::bf16);
   CHECK_THROWS_WITH(parse_precision("fp16"), Catch::Contains("fp32, tf32 or bf16"));
   CHECK(plan_precision(Precision::tf32, Device::cpu(), false).precision == Precision::fp32);
