@@ -237,12 +237,16 @@ int64_t conv2d_normalized_backward_workspace_size(const Conv2dGeometry& g);
 
 // Whether this CPU computes bf16 products natively (AVX512_BF16 or AMX, as oneDNN sees it): the
 // bf16 convolutions run anywhere oneDNN does, but are only faster than fp32 where this holds.
-// False in a build without oneDNN (CHEX_GEMM=openblas), whose bf16 kernels refuse to run.
+// False in a build without oneDNN (CHEX_GEMM=openblas), whose bf16 kernels are the slower
+// reference ones below.
 bool cpu_has_native_bf16();
-// The bf16 backward passes by their definition (kernels/conv2d_bf16_backward_cpu.cpp): the
-// operands rounded to bf16 into fp32 copies, multiplied by the fp32 kernels. The oracle the oneDNN
-// kernels are tested against, and the conv2d_backward_*_bf16 kernels of a build without oneDNN;
-// the same arguments, workspace: conv2d_bf16_backward_reference_workspace_bytes.
+// The bf16 convolutions by their definition (kernels/conv2d_bf16_reference_cpu.cpp): the operands
+// (the input normalised first, where asked) rounded to bf16 into NCHW fp32 copies, multiplied by the
+// fp32 kernels. The oracle the oneDNN kernels are tested against, and the bf16 kernels of a build
+// without oneDNN; the same arguments, workspace: conv2d_bf16_reference_workspace_bytes and
+// conv2d_bf16_backward_reference_workspace_bytes.
+size_t conv2d_bf16_reference_workspace_bytes(const Queue& q, const Conv2dGeometry& g, const Bf16Layout& layout);
+void conv2d_forward_bf16_reference(const Queue& q, const Conv2dForwardBf16Args& a);
 size_t conv2d_bf16_backward_reference_workspace_bytes(const Queue& q, const Conv2dGeometry& g);
 void conv2d_backward_data_bf16_reference(const Queue& q, const Conv2dBackwardDataArgs& a);
 void conv2d_backward_weight_bf16_reference(const Queue& q, const Conv2dBackwardWeightArgs& a);

@@ -685,17 +685,7 @@ void conv2d_backward_weight_bf16(const Queue& q, const Conv2dBackwardWeightArgs&
   stream.wait();
 }
 
-#else  // an OpenBLAS build has no oneDNN: no bf16 convolutions (Backend::has() says so)
-
-bool cpu_has_native_bf16() { return false; }
-size_t conv2d_bf16_workspace_bytes(const Queue& /*q*/, const Conv2dGeometry& /*g*/, const Bf16Layout& /*layout*/) {
-  return 0;
-}
-void conv2d_forward_bf16(const Queue& /*q*/, const Conv2dForwardBf16Args& /*a*/) {
-  CHEX_FAIL("bf16 convolutions need oneDNN; this chex was built with CHEX_GEMM=openblas: rebuild with "
-            "-DCHEX_GEMM=onednn or use --precision fp32");
-}
-
-#endif
+#endif  // without oneDNN (an OpenBLAS build) the bf16 kernels are the reference ones
+         // (conv2d_bf16_reference_cpu.cpp)
 
 }  // namespace chex::kernels::cpu

@@ -1,14 +1,15 @@
-// The backward passes of a bf16 convolution on the CPU by their definition
-// (conv2d_backward_*_bf16_reference, kernels/conv2d.h): the operands are rounded to bf16 (nearest
-// even, kernels/bfloat16.h) into dense fp32 copies, which the fp32 kernels then multiply,
-// accumulating in fp32. Each product of two bf16 values is exact in fp32, so this is what a bf16
-// unit with fp32 accumulation computes, up to the order of the additions. It runs on any CPU and in
-// any build; it is the oracle the oneDNN kernels (conv2d_bf16_cpu.cpp) are tested against, and the
-// conv2d_backward_*_bf16 kernels of a build without oneDNN (CHEX_GEMM=openblas), where it is no
-// faster than fp32 (the rounding is one more pass over the operands).
+// The bf16 convolutions on the CPU by their definition (conv2d_*_bf16_reference, kernels/conv2d.h):
+// the operands are rounded to bf16 (nearest even, kernels/bfloat16.h) into dense NCHW fp32 copies,
+// which the fp32 kernels then multiply, accumulating in fp32. Each product of two bf16 values is
+// exact in fp32, so this is what a bf16 unit with fp32 accumulation computes, up to the order of
+// the additions. It runs on any CPU and in any build; it is the oracle the oneDNN kernels
+// (conv2d_bf16_cpu.cpp) are tested against, and the bf16 kernels of a build without oneDNN
+// (CHEX_GEMM=openblas), where it is slower than fp32 (the rounding is one more pass over the
+// operands, and channels-last images are transposed).
 #include <algorithm>
 #include <cstring>
 
+#include "batchnorm.h"
 #include "bfloat16.h"
 #include "chex/error.h"
 #include "conv2d.h"
@@ -46,7 +47,59 @@ RoundedOperands carve(void* workspace, int64_t first_floats, int64_t second_floa
   return {reinterpret_cast<float*>(base), reinterpret_cast<float*>(base + first_bytes), base + first_bytes + second_bytes};
 }
 
+// x' = x normalised by norm (when set) and rounded, from NCHW or channels-last images into dense
+// NCHW ones (the fp32 kernels' layout).
+void round_input(const Conv2dGeometry& g, StridedIn x, bool channels_last, const InputNormalization* norm, float* dst) {
+  const int64_t plane = g.in_plane(), channels = g.in_channels;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* in = x.data + n * x.batch_stride + (channels_last ? c : c * plane);
+      const int64_t step = channels_last ? channels : 1;
+      float* out = dst + n * g.in_sample() + c * plane;
+      for (int64_t p = 0; p < plane; ++p) {
+        const float v = in[p * step];
+        out[p] = round_to_bf16(norm ? batch_norm_relu(v, norm->mean[c], norm->invstd[c] * norm->gamma[c], norm->beta[c])
+                                    : v);
+      }
+    }
+}
+
 }  // namespace
+
+size_t conv2d_bf16_reference_workspace_bytes(const Queue& q, const Conv2dGeometry& g, const Bf16Layout& layout) {
+  const size_t result = layout.y_channels_last ? aligned_floats(g.batch * g.out_sample()) : 0;
+  return aligned_floats(g.batch * g.in_sample()) + aligned_floats(g.out_channels * g.patch_size()) + result +
+         conv2d_workspace_bytes(q, g);
+}
+
+void conv2d_forward_bf16_reference(const Queue& q, const Conv2dForwardBf16Args& a) {
+  const Conv2dGeometry& g = a.geometry;
+  CHEX_CHECK(a.workspace != nullptr,
+             "conv2d_forward_bf16_reference: needs conv2d_bf16_reference_workspace_bytes of workspace");
+  const int64_t weight = g.out_channels * g.patch_size();
+  char* base = static_cast<char*>(a.workspace);
+  auto* x = reinterpret_cast<float*>(base);
+  base += aligned_floats(g.batch * g.in_sample());
+  auto* w = reinterpret_cast<float*>(base);
+  base += aligned_floats(weight);
+  float* result = nullptr;  // the NCHW result, when y is channels-last
+  if (a.layout.y_channels_last) {
+    result = reinterpret_cast<float*>(base);
+    base += aligned_floats(g.batch * g.out_sample());
+  }
+  round_input(g, a.x, a.layout.x_channels_last, a.norm, x);
+  round_images(a.weight, weight, 1, weight, w);
+  const StridedOut y = result ? StridedOut{result, g.out_sample()} : a.y;
+  conv2d_forward(q, Conv2dForwardArgs{g, {x, g.in_sample()}, w, a.bias, y, base});
+  if (!result) return;
+  const int64_t plane = g.out_plane();
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t p = 0; p < plane; ++p)
+      for (int64_t c = 0; c < g.out_channels; ++c)
+        a.y.data[n * a.y.batch_stride + p * g.out_channels + c] = result[n * g.out_sample() + c * plane + p];
+}
 
 size_t conv2d_bf16_backward_reference_workspace_bytes(const Queue& q, const Conv2dGeometry& g) {
   const int64_t weight = g.out_channels * g.patch_size();
@@ -82,7 +135,12 @@ void conv2d_backward_weight_bf16_reference(const Queue& q, const Conv2dBackwardW
 }
 
 #if !defined(CHEX_GEMM_ONEDNN)
-// Without oneDNN the bf16 backward kernels are the reference (with it, conv2d_bf16_cpu.cpp's).
+// Without oneDNN the bf16 kernels are the reference (with it, conv2d_bf16_cpu.cpp's).
+bool cpu_has_native_bf16() { return false; }
+size_t conv2d_bf16_workspace_bytes(const Queue& q, const Conv2dGeometry& g, const Bf16Layout& layout) {
+  return conv2d_bf16_reference_workspace_bytes(q, g, layout);
+}
+void conv2d_forward_bf16(const Queue& q, const Conv2dForwardBf16Args& a) { conv2d_forward_bf16_reference(q, a); }
 size_t conv2d_bf16_backward_workspace_bytes(const Queue& q, const Conv2dGeometry& g) {
   return conv2d_bf16_backward_reference_workspace_bytes(q, g);
 }
