@@ -33,7 +33,9 @@ void round_images(const float* src, int64_t src_batch_stride, int64_t count, int
 
 // The workspace: the rounded operands, then the fp32 kernels' own workspace (64-byte aligned).
 constexpr size_t kAlign = 64;
-size_t aligned_floats(int64_t floats) { return (static_cast<size_t>(floats) * sizeof(float) + kAlign - 1) / kAlign * kAlign; }
+size_t aligned_floats(int64_t floats) {
+  return (static_cast<size_t>(floats) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
+}
 
 struct RoundedOperands {
   float* first;   // dy (backward data) or x (backward weight)
@@ -44,7 +46,8 @@ struct RoundedOperands {
 RoundedOperands carve(void* workspace, int64_t first_floats, int64_t second_floats) {
   char* base = static_cast<char*>(workspace);
   const size_t first_bytes = aligned_floats(first_floats), second_bytes = aligned_floats(second_floats);
-  return {reinterpret_cast<float*>(base), reinterpret_cast<float*>(base + first_bytes), base + first_bytes + second_bytes};
+  return {reinterpret_cast<float*>(base), reinterpret_cast<float*>(base + first_bytes),
+          base + first_bytes + second_bytes};
 }
 
 // x' = x normalised by norm (when set) and rounded, from NCHW or channels-last images into dense
@@ -110,7 +113,9 @@ size_t conv2d_bf16_backward_reference_workspace_bytes(const Queue& q, const Conv
 
 void conv2d_backward_data_bf16_reference(const Queue& q, const Conv2dBackwardDataArgs& a) {
   const Conv2dGeometry& g = a.geometry;
-  CHEX_CHECK(a.workspace != nullptr, "conv2d_backward_data_bf16_reference: needs conv2d_bf16_backward_reference_workspace_bytes of workspace");
+  CHEX_CHECK(a.workspace != nullptr,
+             "conv2d_backward_data_bf16_reference: needs conv2d_bf16_backward_reference_workspace_bytes of "
+             "workspace");
   const int64_t weight = g.out_channels * g.patch_size();
   const RoundedOperands r = carve(a.workspace, g.batch * g.out_sample(), weight);
   round_images(a.dy.data, a.dy.batch_stride, g.batch, g.out_sample(), r.first);

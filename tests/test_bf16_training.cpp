@@ -39,7 +39,9 @@ double norm_relative_error(const std::vector<float>& a, const std::vector<float>
   }
   return ref > 0 ? std::sqrt(diff / ref) : std::sqrt(diff);
 }
-double norm_relative_error(const Tensor& a, const Tensor& b) { return norm_relative_error(a.to_vector(), b.to_vector()); }
+double norm_relative_error(const Tensor& a, const Tensor& b) {
+  return norm_relative_error(a.to_vector(), b.to_vector());
+}
 
 struct ConvCase {
   std::string name;

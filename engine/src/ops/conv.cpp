@@ -64,13 +64,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dO
   }
 
   // needs[2] is false when there is no bias (an undefined input wants no gradient).
-  return record("conv2d", y, {x, weight, bias}, [g, input, w, bf16](const Tensor& grad, const std::vector<bool>& needs) {
+  auto backward = [g, input, w, bf16](const Tensor& grad, const std::vector<bool>& needs) {
     const Tensor dy = detail::detached_batch_strided(grad);
     const Device device = dy.device();
     const backend::Backend device_kernels = backend::backend(device);
+    const size_t workspace_bytes = bf16 ? device_kernels.conv2d_bf16_backward_workspace_bytes(g)
+                                        : device_kernels.conv2d_backward_workspace_bytes(g);
     const bool any = needs[0] || needs[1] || needs[2];
-    const backend::Workspace workspace = device_kernels.workspace(
-        !any ? 0 : bf16 ? device_kernels.conv2d_bf16_backward_workspace_bytes(g) : device_kernels.conv2d_backward_workspace_bytes(g));
+    const backend::Workspace workspace = device_kernels.workspace(any ? workspace_bytes : 0);
     const k::StridedIn dy_image{dy.data(), detail::batch_stride(dy)};
     std::vector<Tensor> grads(3);
     if (needs[0]) {
@@ -86,7 +87,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dO
       bf16 ? device_kernels.conv2d_backward_weight_bf16(args) : device_kernels.conv2d_backward_weight(args);
     }
     return grads;
-  });
+  };
+  return record("conv2d", y, {x, weight, bias}, backward);
 }
 
 }  // namespace chex::ops

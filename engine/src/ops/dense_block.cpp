@@ -280,9 +280,10 @@ class UnfusedForward {
   static int64_t workspace_size(const ForwardBlock& b) {
     const BlockGeometry& g = b.g;
     if (!b.bf16) return floats_for(b.be.conv2d_workspace_bytes(g.conv2()));
-    return floats_for(std::max(b.be.conv2d_bf16_workspace_bytes(g.conv2(), kernels::Bf16Layout{.y_batch_stride = g.image()}),
-                               b.be.conv2d_bf16_workspace_bytes(
-                                   g.conv1(g.layers - 1), kernels::Bf16Layout{.y_batch_stride = g.bottleneck_image()})));
+    const kernels::Bf16Layout conv2_layout{.y_batch_stride = g.image()};
+    const kernels::Bf16Layout conv1_layout{.y_batch_stride = g.bottleneck_image()};
+    return floats_for(std::max(b.be.conv2d_bf16_workspace_bytes(g.conv2(), conv2_layout),
+                               b.be.conv2d_bf16_workspace_bytes(g.conv1(g.layers - 1), conv1_layout)));
   }
   static bool keeps_moments(const ForwardBlock& b) {
     return b.training && b.be.has(&backend::KernelTable::batch_norm_moments) &&
