@@ -273,7 +273,7 @@ TEST_CASE("conv2d_backward_*_bf16 equal the fp32 backward passes of the bf16-rou
 }
 
 // Built without oneDNN (CHEX_GEMM=openblas) the bf16 kernels are the reference ones over the fp32
-// kernels, and OpenBLAS called from inside a parallel region crashed there (not investigated; chex
+// kernels, and OpenBLAS called from inside a parallel region hung or crashed there (not investigated; chex
 // calls no kernel inside one): this test is about oneDNN's primitives only.
 #if defined(CHEX_GEMM_ONEDNN)
 TEST_CASE("the bf16 convolutions called inside a parallel region compute the whole results", "[bf16][conv]") {
