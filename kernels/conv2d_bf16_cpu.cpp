@@ -164,13 +164,14 @@ const Bf16Primitive& primitive_for(const Conv2dGeometry& g, const Bf16Layout& la
   static std::map<Key, std::unique_ptr<Bf16Primitive>> cache;
   // The y stride shapes only a primitive that writes y itself (a matmul's).
   const int64_t y_stride = g.is_pointwise() ? layout.y_batch_stride : 0;
+  const int threads = primitive_threads();
   const Key key{g.batch,    g.in_channels, g.height,   g.width,
                 g.out_channels, g.kernel_h, g.kernel_w, g.stride,
-                g.padding,  layout.x_channels_last, layout.y_channels_last, y_stride, primitive_threads()};
+                g.padding,  layout.x_channels_last, layout.y_channels_last, y_stride, threads};
   const std::lock_guard lock(mutex);
   auto& entry = cache[key];
   if (!entry) {
-    const ThreadsForBuilding building(std::get<12>(key));
+    const ThreadsForBuilding building(threads);
     entry = std::make_unique<Bf16Primitive>(g, layout);
   }
   return *entry;
